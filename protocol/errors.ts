@@ -1,0 +1,41 @@
+// Error codes of PROTOCOL.md section 7.
+
+export const ERROR_CODES = [
+  "bad_frame",
+  "bad_json",
+  "unknown_type",
+  "unsupported_version",
+  "bad_hello",
+  "bad_request",
+  "bad_key",
+  "bad_proof",
+  "bad_name",
+  "name_taken",
+  "bad_room",
+  "room_full",
+  "server_full",
+  "timeout",
+  "rate_limited",
+  "too_large",
+  "unknown_recipient",
+  "unknown_video",
+  "unknown_stream",
+  "not_allowed",
+  "replaced",
+  "internal",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** A request the server refuses; `fatal` decides whether the session survives. */
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly fatal: boolean,
+    readonly ref?: string,
+  ) {
+    super(message);
+    this.name = "ProtocolError";
+  }
+}

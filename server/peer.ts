@@ -1,0 +1,41 @@
+// What room and stream logic may do with a connection, without knowing it is
+// a socket. The connection (server/connection.ts) implements it; unit tests
+// can use a plain object.
+
+import type { ServerMessage } from "../protocol/messages";
+
+/**
+ * One chunk of a video frame on the wire: `head` is the 5-byte frame header
+ * plus the 16-byte chunk header, `data` a slice of the cached JPEG. Both are
+ * built once per stream and frame and written to every viewer as they are.
+ */
+export interface WireChunk {
+  head: Buffer;
+  data: Buffer;
+}
+
+export interface VideoFrameOut {
+  sid: number;
+  frame: number;
+  chunks: readonly WireChunk[];
+  bytes: number;
+}
+
+export interface Peer {
+  /** Unique per connection for the life of the server process. */
+  readonly connId: number;
+  readonly memberId: string;
+  readonly room: string;
+  sendControl(msg: ServerMessage): void;
+  /**
+   * Queues every chunk of a frame unless this viewer is backed up (more than
+   * maxQueuedVideoBytes not yet written); returns false when skipped.
+   */
+  offerVideo(frame: VideoFrameOut): boolean;
+  /**
+   * Drops queued chunks of `sid`. With keepBegun, the rest of a frame whose
+   * first chunk already went out stays queued (after a pause); without it
+   * nothing more of the sid's queued chunks goes out (seek, end).
+   */
+  purgeVideo(sid: number, keepBegun: boolean): void;
+}

@@ -1,0 +1,42 @@
+// Shared shapes of the video pipeline. Kept free of Node imports so the stream
+// manager and tests can depend on them without pulling in child_process.
+
+/** The subset of pino's API the pipeline uses; a real pino logger satisfies it. */
+export interface Logger {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export interface Size {
+  width: number;
+  height: number;
+}
+
+/** What a probe learns about a file's first video stream. */
+export interface MediaInfo extends Size {
+  durationMs: number;
+  /** Frames per second, rounded to 2 decimals (29.97, 30, 23.98). */
+  fps: number;
+}
+
+/** One catalogue entry, exactly the shape of protocol section 5 `videos.items`. */
+export interface VideoInfo extends MediaInfo {
+  id: string;
+  title: string;
+  bytes: number;
+}
+
+/** One decoded frame: a baseline JPEG and its time from the start of the video. */
+export interface Frame {
+  index: number;
+  ptsMs: number;
+  jpeg: Buffer;
+}
+
+/** A logger that drops everything, for callers that do not care. */
+export const silentLogger: Logger = {
+  warn() {},
+  info() {},
+  debug() {},
+};
