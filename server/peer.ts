@@ -39,3 +39,13 @@ export interface Peer {
    */
   purgeVideo(sid: number, keepBegun: boolean): void;
 }
+
+/** What the hub additionally needs of a member's connection. */
+export interface MemberPeer extends Peer {
+  /** A control frame already encoded (shared between recipients). */
+  sendFrame(frame: Buffer): void;
+  /** Binds the connection to its member after a successful hello. */
+  admit(memberId: string, room: string): void;
+  /** Ends the connection with a fatal error; the hub has already dropped it. */
+  fail(code: "replaced" | "internal", message: string): void;
+}

@@ -1,0 +1,252 @@
+// One connection object per socket (after hocuspocus): framing, timeouts,
+// rate limiting and the outgoing queue. Validated messages go to the hub;
+// room state lives there, not here.
+
+import { randomBytes } from "node:crypto";
+import type { Socket } from "node:net";
+import { decodeRaw, type RawMessage } from "../protocol/codec";
+import { ProtocolError, type ErrorCode } from "../protocol/errors";
+import { FrameDecoder, FrameError, KIND_CONTROL, type Frame } from "../protocol/framing";
+import { PROTOCOL_VERSION, type Limits } from "../protocol/limits";
+import type { LeftReason, ServerMessage } from "../protocol/messages";
+import { verifyHello } from "./handshake";
+import type { Hub } from "./hub";
+import type { Logger } from "./log";
+import { Outbox } from "./outbox";
+import type { MemberPeer, VideoFrameOut } from "./peer";
+import { RateLimiter } from "./ratelimit";
+import { controlFrame } from "./wire";
+
+const CONTROL_ONLY: ReadonlySet<number> = new Set([KIND_CONTROL]);
+/** How long a closing socket may take to flush its last frames before it is destroyed. */
+const LINGER_MS = 2_000;
+
+type State = "hello" | "verifying" | "member" | "closed";
+
+export interface ConnectionDeps {
+  limits: Limits;
+  hub: Hub;
+  log: Logger;
+  server: string;
+  onClosed(conn: Connection): void;
+  now?: () => number;
+}
+
+export class Connection implements MemberPeer {
+  memberId = "";
+  room = "";
+  private state: State = "hello";
+  private readonly nonce = randomBytes(32).toString("base64");
+  private readonly decoder: FrameDecoder;
+  private readonly rate: RateLimiter;
+  private readonly outbox: Outbox;
+  private readonly openedAt: number;
+  private lastByteAt: number;
+  private partialSince = 0;
+  /** Frames that arrived while the hello was being verified. */
+  private held: Frame[] | null = null;
+  private readonly now: () => number;
+
+  constructor(
+    readonly connId: number,
+    private readonly socket: Socket,
+    readonly address: string,
+    private readonly deps: ConnectionDeps,
+  ) {
+    this.now = deps.now ?? Date.now;
+    const { limits } = deps;
+    this.openedAt = this.lastByteAt = this.now();
+    this.decoder = new FrameDecoder({ maxFrame: limits.maxFrame, kinds: CONTROL_ONLY });
+    this.rate = new RateLimiter(limits.rateLimitPerSec, limits.rateLimitBurst, limits.rateLimitFatalMs, this.openedAt);
+    this.outbox = new Outbox(socket, limits);
+    socket.setNoDelay(true);
+    socket.on("data", (d: Buffer) => this.onData(d));
+    socket.on("drain", () => this.outbox.pump());
+    socket.on("error", () => {}); // 'close' follows; nothing to add
+    socket.on("close", () => this.closed("closed"));
+  }
+
+  start(): void {
+    this.sendControl({ t: "challenge", v: PROTOCOL_VERSION, nonce: this.nonce, server: this.deps.server });
+  }
+
+  /** Refuse before the challenge (connection caps). */
+  refuse(code: ErrorCode, message: string): void {
+    this.closeWith(code, message, undefined, "error");
+  }
+
+  // ---- MemberPeer ---------------------------------------------------------------
+
+  sendControl(msg: ServerMessage): void {
+    this.sendFrame(controlFrame(msg));
+  }
+
+  sendFrame(frame: Buffer): void {
+    if (this.state === "closed") return;
+    if (!this.outbox.sendControl(frame)) {
+      this.deps.log.warn({ conn: this.connId, id: this.memberId, queued: this.outbox.queuedBytes }, "reader too slow, closing");
+      this.closed("closed");
+      this.socket.destroy();
+    }
+  }
+
+  offerVideo(frame: VideoFrameOut): boolean {
+    return this.state === "member" && this.outbox.offerVideo(frame);
+  }
+
+  purgeVideo(sid: number, keepBegun: boolean): void {
+    this.outbox.purgeVideo(sid, keepBegun);
+  }
+
+  admit(memberId: string, room: string): void {
+    this.memberId = memberId;
+    this.room = room;
+    this.state = "member";
+  }
+
+  fail(code: "replaced" | "internal", message: string): void {
+    this.closeWith(code, message, undefined, "closed");
+  }
+
+  // ---- incoming -------------------------------------------------------------------
+
+  private onData(data: Buffer): void {
+    if (this.state === "closed") return;
+    const now = this.now();
+    this.lastByteAt = now;
+    const wasPending = this.decoder.pending;
+    let completed = 0;
+    try {
+      this.decoder.push(data, (f) => {
+        completed++;
+        this.onFrame(f, now);
+      });
+    } catch (e) {
+      if (!(e instanceof FrameError)) throw e;
+      this.closeWith(e.code, e.message, undefined, "error");
+      return;
+    }
+    if (!this.decoder.pending) this.partialSince = 0;
+    else if (!wasPending || completed > 0) this.partialSince = now;
+  }
+
+  private onFrame(frame: Frame, now: number): void {
+    if (this.state === "closed") return;
+    if (this.held) {
+      // Bounded: the socket is paused while verifying, so only the rest of
+      // one read can arrive here.
+      this.held.push({ kind: frame.kind, body: frame.body.slice() });
+      return;
+    }
+    const verdict = this.rate.take(now);
+    if (verdict === "fatal") {
+      this.closeWith("rate_limited", "over the rate limit for too long", undefined, "error");
+      return;
+    }
+    if (verdict !== "ok") {
+      if (verdict === "drop_and_tell") this.error(new ProtocolError("rate_limited", "too many frames; some were dropped", false));
+      return;
+    }
+    const r = decodeRaw(frame.body);
+    if (!r.ok) {
+      this.closeWith("bad_json", r.message, undefined, "error");
+      return;
+    }
+    const raw = r.raw;
+    if (this.state === "member") {
+      if (raw.t === "quit") {
+        this.closed("quit");
+        this.socket.end();
+        return;
+      }
+      try {
+        this.deps.hub.handle(this, raw);
+      } catch (e) {
+        this.error(e);
+      }
+      return;
+    }
+    if (raw.t === "ping" && typeof raw.ts === "number") {
+      this.sendControl({ t: "pong", ts: raw.ts });
+    } else if (raw.t === "hello" && this.state === "hello") {
+      this.verify(raw);
+    } else {
+      this.closeWith("bad_hello", `'${raw.t}' before a completed hello`, raw.t, "error");
+    }
+  }
+
+  private verify(raw: RawMessage): void {
+    this.state = "verifying";
+    this.held = [];
+    this.socket.pause();
+    verifyHello(raw, this.nonce)
+      .then((v) => {
+        if (this.state === "closed") return;
+        this.deps.hub.join(this, v);
+      })
+      .catch((e) => this.error(e))
+      .finally(() => {
+        const held = this.held ?? [];
+        this.held = null;
+        if (this.state === "closed") return;
+        this.socket.resume();
+        const now = this.now();
+        for (const f of held) this.onFrame(f, now);
+      });
+  }
+
+  /** Sends an error; closes for a fatal one. Unexpected exceptions become `internal`. */
+  private error(e: unknown): void {
+    if (!(e instanceof ProtocolError)) {
+      this.deps.log.error({ conn: this.connId, err: e }, "internal error handling a message");
+      e = new ProtocolError("internal", "internal server error", false);
+    }
+    const pe = e as ProtocolError;
+    if (pe.fatal) {
+      this.closeWith(pe.code, pe.message, pe.ref, "error");
+    } else {
+      this.sendControl({ t: "error", code: pe.code, message: pe.message, ...(pe.ref !== undefined ? { ref: pe.ref } : {}), fatal: false });
+    }
+  }
+
+  // ---- timers (driven by the server's one sweep) -----------------------------------
+
+  check(now: number): void {
+    const l = this.deps.limits;
+    if (this.state === "hello" || this.state === "verifying") {
+      if (now - this.openedAt > l.helloTimeoutMs) this.closeWith("timeout", "no hello in time", undefined, "timeout");
+    } else if (this.state === "member" && now - this.lastByteAt > l.idleTimeoutMs) {
+      this.closeWith("timeout", `nothing received for ${l.idleTimeoutMs / 1000} s`, undefined, "timeout");
+    }
+    if (this.partialSince && now - this.partialSince > l.partialFrameTimeoutMs) {
+      this.closeWith("timeout", "frame incomplete for too long", undefined, "timeout");
+    }
+  }
+
+  // ---- closing ----------------------------------------------------------------------
+
+  /** Sends a fatal error, then closes; `reason` is what the room hears. */
+  closeWith(code: ErrorCode, message: string, ref: string | undefined, reason: LeftReason): void {
+    if (this.state === "closed") return;
+    const frame = controlFrame({ t: "error", code, message, ...(ref !== undefined ? { ref } : {}), fatal: true });
+    this.deps.log.info({ conn: this.connId, id: this.memberId || undefined, code, reason }, "closing with fatal error");
+    this.closed(reason);
+    // The error jumps the queue: whatever else was pending no longer matters.
+    this.socket.write(frame);
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
+  }
+
+  private closed(reason: LeftReason): void {
+    if (this.state === "closed") return;
+    const wasMember = this.state === "member";
+    this.state = "closed";
+    this.held = null;
+    if (wasMember) this.deps.hub.leave(this, reason);
+    this.deps.onClosed(this);
+  }
+
+  get isClosed(): boolean {
+    return this.state === "closed";
+  }
+}

@@ -1,0 +1,189 @@
+// Room logic: presence, replacement, and routing of end-to-end encrypted
+// messages (PROTOCOL.md sections 2, 4 and 9). Transport-free: it talks to
+// connections only through MemberPeer, so it is testable with plain objects.
+
+import type { RawMessage } from "../protocol/codec";
+import { parseClientMessage } from "../protocol/codec";
+import { ProtocolError } from "../protocol/errors";
+import type { Limits } from "../protocol/limits";
+import type { ClientMessageOf, LeftReason, Member, Send, ServerMessage, StreamInfo } from "../protocol/messages";
+import { MidCache } from "./dedupe";
+import type { VerifiedHello } from "./handshake";
+import type { Logger } from "./log";
+import type { MemberPeer, Peer } from "./peer";
+import { Room } from "./room";
+import { controlFrame } from "./wire";
+
+/** The video side, as the hub sees it (server/video/streams.ts). */
+export interface VideoService {
+  roomStream(room: string): StreamInfo | null;
+  /** After `welcome`: a late joiner starts receiving the room's stream. */
+  join(peer: Peer): void;
+  /** The connection is gone or replaced: end its self stream, stop sending. */
+  leave(peer: Peer): void;
+  roomEmpty(room: string): void;
+  handle(peer: Peer, msg: ClientMessageOf<"videos" | "play" | "control">): void;
+  close(): void;
+}
+
+export class Hub {
+  private rooms = new Map<string, Room>();
+  private mids: MidCache;
+
+  constructor(
+    private readonly limits: Limits,
+    private readonly video: VideoService,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.mids = new MidCache(limits.dedupePerMember, limits.dedupeMembers);
+  }
+
+  get roomCount(): number {
+    return this.rooms.size;
+  }
+
+  /** Seats a verified member; throws a fatal ProtocolError when the room refuses. */
+  join(peer: MemberPeer, { hello, id }: VerifiedHello): void {
+    const room = this.rooms.get(hello.room) ?? new Room(hello.room);
+    const owner = room.nameOwner(hello.name);
+    if (owner !== undefined && owner !== id) {
+      throw new ProtocolError("name_taken", `the name '${hello.name}' is taken in this room`, true, "hello");
+    }
+    const previous = room.seats.get(id);
+    if (!previous && room.size >= this.limits.maxMembersPerRoom) {
+      throw new ProtocolError("room_full", `room is full (${this.limits.maxMembersPerRoom} members)`, true, "hello");
+    }
+    const member: Member = {
+      id,
+      name: hello.name,
+      encKey: hello.encKey,
+      sigKey: hello.sigKey,
+      encKeySig: hello.encKeySig,
+      ...(hello.agent !== undefined ? { agent: hello.agent } : {}),
+      since: previous?.member.since ?? this.now(),
+    };
+    this.rooms.set(room.name, room);
+    room.seat(member, peer);
+    peer.admit(id, room.name);
+
+    if (previous) {
+      this.video.leave(previous.peer);
+      previous.peer.fail("replaced", "this member connected again elsewhere");
+      const p = previous.member;
+      if (p.name !== member.name || p.agent !== member.agent || p.encKey !== member.encKey) {
+        this.broadcast(room, { t: "joined", member }, id);
+      }
+      this.log.info({ room: room.name, id }, "member replaced its connection");
+    } else {
+      this.broadcast(room, { t: "joined", member }, id);
+      this.log.info({ room: room.name, id, members: room.size }, "member joined");
+    }
+    peer.sendControl({
+      t: "welcome",
+      id,
+      room: room.name,
+      members: room.members(),
+      limits: { maxFrame: this.limits.maxFrame, maxEnvelope: this.limits.maxEnvelope, maxRecipients: this.limits.maxRecipients },
+      stream: this.video.roomStream(room.name),
+    });
+    this.video.join(peer);
+  }
+
+  /** The connection of a seated member ended. */
+  leave(peer: MemberPeer, reason: LeftReason): void {
+    const room = this.rooms.get(peer.room);
+    if (!room || !room.unseat(peer.memberId, peer)) return;
+    this.video.leave(peer);
+    this.broadcast(room, { t: "left", id: peer.memberId, reason });
+    this.log.info({ room: room.name, id: peer.memberId, reason, members: room.size }, "member left");
+    if (room.size === 0) {
+      this.rooms.delete(room.name);
+      this.video.roomEmpty(room.name);
+    }
+  }
+
+  /** A control message from a seated member. Request errors are thrown as ProtocolError. */
+  handle(peer: MemberPeer, raw: RawMessage): void {
+    if (raw.t === "send") this.checkEnvelopeSize(raw);
+    const parsed = parseClientMessage(raw);
+    if (parsed.kind === "unknown") {
+      throw new ProtocolError("unknown_type", `unknown message type '${raw.t}'`, false, raw.t);
+    }
+    if (parsed.kind === "invalid") {
+      if (raw.t === "hello") throw new ProtocolError("bad_hello", "a second hello on this connection", true, "hello");
+      throw new ProtocolError("bad_request", parsed.message, false, refOf(raw));
+    }
+    const msg = parsed.msg;
+    switch (msg.t) {
+      case "hello":
+        throw new ProtocolError("bad_hello", "a second hello on this connection", true, "hello");
+      case "ping":
+        peer.sendControl({ t: "pong", ts: msg.ts });
+        return;
+      case "pong":
+        return;
+      case "send":
+        this.route(peer, msg);
+        return;
+      case "videos":
+      case "play":
+      case "control":
+        this.video.handle(peer, msg);
+        return;
+      case "quit":
+        return; // the connection handles quit before the hub sees it
+    }
+  }
+
+  private checkEnvelopeSize(raw: RawMessage): void {
+    const env = raw.env;
+    if (typeof env !== "object" || env === null) return;
+    const size = Buffer.byteLength(JSON.stringify(env));
+    if (size > this.limits.maxEnvelope) {
+      throw new ProtocolError("too_large", `env is ${size} bytes, over maxEnvelope ${this.limits.maxEnvelope}`, false, refOf(raw));
+    }
+  }
+
+  private route(peer: MemberPeer, msg: Send): void {
+    const from = peer.memberId;
+    const done = this.mids.get(from, msg.mid);
+    if (done !== undefined) {
+      peer.sendControl({ t: "ack", mid: msg.mid, delivered: done });
+      return;
+    }
+    const room = this.rooms.get(peer.room);
+    if (!room) return;
+    const to = msg.to ?? [...room.seats.keys()].filter((id) => id !== from);
+    if (to.length > this.limits.maxRecipients) {
+      throw new ProtocolError("bad_request", `more than ${this.limits.maxRecipients} recipients`, false, msg.mid);
+    }
+    const targets: MemberPeer[] = [];
+    for (const id of to) {
+      if (id === from) throw new ProtocolError("bad_request", "to names the sender", false, msg.mid);
+      const seat = room.seats.get(id);
+      if (!seat) throw new ProtocolError("unknown_recipient", `${id} is not in this room`, false, msg.mid);
+      if (!Object.hasOwn(msg.env.keys, id)) throw new ProtocolError("unknown_recipient", `env.keys has no entry for ${id}`, false, msg.mid);
+      targets.push(seat.peer);
+    }
+    const frame = controlFrame({ t: "msg", from, mid: msg.mid, to, env: msg.env, at: this.now() });
+    for (const t of targets) t.sendFrame(frame);
+    this.mids.record(from, msg.mid, targets.length);
+    peer.sendControl({ t: "ack", mid: msg.mid, delivered: targets.length });
+    this.log.debug({ room: room.name, from, mid: msg.mid, recipients: targets.length, bytes: frame.length }, "routed");
+  }
+
+  private broadcast(room: Room, msg: ServerMessage, except?: string): void {
+    const frame = controlFrame(msg);
+    for (const [id, seat] of room.seats) if (id !== except) seat.peer.sendFrame(frame);
+  }
+
+  /** Members of every room, for shutdown. */
+  *peers(): Iterable<MemberPeer> {
+    for (const room of this.rooms.values()) for (const s of room.seats.values()) yield s.peer;
+  }
+}
+
+function refOf(raw: RawMessage): string {
+  return raw.t === "send" && typeof raw.mid === "string" ? raw.mid : raw.t;
+}

@@ -1,0 +1,73 @@
+// `sealroom server`: flags -> config -> startCore, until SIGINT/SIGTERM.
+
+import { parseFlags, parsePort, UsageError } from "../cli/args";
+import { EXIT } from "../cli/exit";
+import { DEFAULT_LIMITS, type Limits } from "../protocol/limits";
+import { createLogger, type LogLevel } from "./log";
+import { isLoopback, startCore } from "./server";
+
+const USAGE = `Usage: sealroom server [--host H] [--port 7700] [--videos DIR] [--tls]
+
+  --host H            address to listen on (default 127.0.0.1)
+  --port N            TCP port (default 7700; 0 picks a free one)
+  --videos DIR        video library (default ./videos)
+  --tls               speak TLS (certificate from --cert/--key, or self-signed in --data-dir)
+  --cert FILE, --key FILE   PEM certificate and key for --tls
+  --data-dir DIR      where a self-signed certificate is kept (default ~/.local/share/sealroom)
+  --log-level L       debug | info | warn | error | silent (default info)
+  --limit NAME=N      override a limit (repeatable): ${Object.keys(DEFAULT_LIMITS).join(", ")}
+`;
+
+export function parseLimits(values: string[] | undefined): Partial<Limits> {
+  const out: Partial<Limits> = {};
+  for (const v of values ?? []) {
+    const m = /^([A-Za-z]+)=(\d+)$/.exec(v);
+    if (!m || !Object.hasOwn(DEFAULT_LIMITS, m[1])) throw new UsageError(`--limit must be NAME=N with a known NAME, got '${v}'`);
+    out[m[1] as keyof Limits] = Number(m[2]);
+  }
+  return out;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    host: { type: "string" },
+    port: { type: "string" },
+    videos: { type: "string" },
+    tls: { type: "boolean" },
+    cert: { type: "string" },
+    key: { type: "string" },
+    "data-dir": { type: "string" },
+    "log-level": { type: "string" },
+    limit: { type: "string", multiple: true },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return EXIT.ok;
+  }
+  const level = (values["log-level"] ?? "info") as LogLevel;
+  if (!["debug", "info", "warn", "error", "silent"].includes(level)) throw new UsageError(`--log-level must be debug, info, warn, error or silent`);
+  if ((values.cert || values.key) && !values.tls) throw new UsageError("--cert and --key go with --tls");
+  const host = values.host ?? "127.0.0.1";
+  const port = parsePort(values.port, 7700);
+  const limits = parseLimits(values.limit);
+  const log = createLogger(level);
+
+  let core;
+  try {
+    core = await startCore({ host, port, limits, log });
+  } catch (e) {
+    process.stderr.write(`sealroom server: cannot listen on ${host}:${port}: ${(e as Error).message}\n`);
+    return EXIT.cantCreate;
+  }
+  if (!values.tls && !isLoopback(host) && host !== "localhost") {
+    process.stderr.write(`sealroom server: warning: listening on ${host} without --tls; traffic metadata is visible on the network\n`);
+  }
+  process.stdout.write(`sealroom core listening on ${core.host}:${core.port}\n`);
+  return new Promise((resolve) => {
+    const shutdown = () => {
+      core.stop().then(() => resolve(EXIT.ok));
+    };
+    process.once("SIGINT", shutdown);
+    process.once("SIGTERM", shutdown);
+  });
+}

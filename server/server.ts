@@ -1,0 +1,130 @@
+// The core's listener: accepts TCP (or TLS) sockets, enforces the connection
+// caps, owns the one timer that sweeps every connection's deadlines, and shuts
+// down gracefully.
+
+import net from "node:net";
+import tls from "node:tls";
+import { DEFAULT_LIMITS, type Limits } from "../protocol/limits";
+import { Connection } from "./connection";
+import { Hub, type VideoService } from "./hub";
+import { silentLogger, type Logger } from "./log";
+
+export const SERVER_VERSION = "sealroom/0.1.0";
+
+export interface CoreOptions {
+  host?: string;
+  port?: number;
+  limits?: Partial<Limits>;
+  /** Addresses exempt from the per-address cap (bridges). Default: loopback. */
+  trusted?: (address: string) => boolean;
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  video?: VideoService;
+  log?: Logger;
+  /** Sweep interval for timeouts; tests shorten it together with the timeouts. */
+  sweepMs?: number;
+}
+
+export interface CoreServer {
+  host: string;
+  port: number;
+  readonly connections: number;
+  readonly hub: Hub;
+  /** Tells every member, closes every socket, stops listening. */
+  stop(): Promise<void>;
+}
+
+export function isLoopback(address: string): boolean {
+  return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
+}
+
+/** A stand-in until a video library is configured: every video request is refused. */
+export const NO_VIDEO: VideoService = {
+  roomStream: () => null,
+  join: () => {},
+  leave: () => {},
+  roomEmpty: () => {},
+  handle: (peer, msg) =>
+    peer.sendControl({ t: "error", code: msg.t === "control" ? "unknown_stream" : "unknown_video", message: "this server has no video library", ref: msg.t, fatal: false }),
+  close: () => {},
+};
+
+export async function startCore(opts: CoreOptions = {}): Promise<CoreServer> {
+  const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const log = opts.log ?? silentLogger;
+  const video = opts.video ?? NO_VIDEO;
+  const trusted = opts.trusted ?? isLoopback;
+  const hub = new Hub(limits, video, log);
+  const conns = new Set<Connection>();
+  const perAddress = new Map<string, number>();
+  let nextId = 1;
+
+  const onSocket = (socket: net.Socket) => {
+    const address = socket.remoteAddress ?? "unknown";
+    const conn = new Connection(nextId++, socket, address, {
+      limits,
+      hub,
+      log,
+      server: SERVER_VERSION,
+      onClosed: (c) => {
+        if (!conns.delete(c)) return;
+        const n = (perAddress.get(c.address) ?? 1) - 1;
+        if (n > 0) perAddress.set(c.address, n);
+        else perAddress.delete(c.address);
+      },
+    });
+    const fromAddress = perAddress.get(address) ?? 0;
+    if (conns.size >= limits.maxConnections) {
+      conn.refuse("server_full", `server is at its limit of ${limits.maxConnections} connections`);
+      return;
+    }
+    if (!trusted(address) && fromAddress >= limits.maxConnectionsPerAddress) {
+      conn.refuse("server_full", `too many connections from your address (${limits.maxConnectionsPerAddress})`);
+      return;
+    }
+    conns.add(conn);
+    perAddress.set(address, fromAddress + 1);
+    conn.start();
+  };
+
+  const server = opts.tls
+    ? tls.createServer({ cert: opts.tls.cert, key: opts.tls.key }, onSocket)
+    : net.createServer(onSocket);
+  if (opts.tls) server.on("tlsClientError", (err) => log.debug({ err: err.message }, "TLS handshake failed"));
+
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const c of conns) c.check(now);
+  }, opts.sweepMs ?? 1000);
+  sweep.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 7700, opts.host ?? "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as net.AddressInfo;
+  log.info({ host: addr.address, port: addr.port, tls: !!opts.tls }, "core listening");
+
+  let stopping: Promise<void> | null = null;
+  return {
+    host: addr.address,
+    port: addr.port,
+    hub,
+    get connections() {
+      return conns.size;
+    },
+    stop() {
+      stopping ??= (async () => {
+        clearInterval(sweep);
+        const closed = new Promise<void>((r) => server.close(() => r()));
+        video.close();
+        for (const c of [...conns]) c.closeWith("internal", "server is shutting down", undefined, "closed");
+        await closed;
+        log.info({}, "core stopped");
+      })();
+      return stopping;
+    },
+  };
+}
