@@ -1,0 +1,192 @@
+// The bridge: one HTTP(S) server that serves the web app and upgrades `/ws`
+// to a WebSocket relayed to the one configured core (PROTOCOL.md section 10).
+//
+// Upgrade checks, in order, all answered with a plain HTTP error before any
+// WebSocket exists: path (404), shutting down (503), Origin (403), bridge-wide
+// connection cap (503), per-address cap (429). The core address is fixed at
+// start; no part of the request (query, path, Host) can change it.
+
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { Duplex } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { WebSocketServer } from "ws";
+import { DEFAULT_LIMITS } from "../protocol/limits";
+import { AddressCounter, addressKey } from "./addresses";
+import { makeDialer, type CoreTarget } from "./dial";
+import { checkOrigin, normalizeOrigin } from "./origin";
+import { CLOSE, startRelay, type Relay, type RelayStats } from "./relay";
+import { createStaticHandler } from "./static";
+
+export const DEFAULT_WEB_DIR = fileURLToPath(new URL("../web/dist", import.meta.url));
+
+export const BRIDGE_DEFAULTS = {
+  host: "127.0.0.1",
+  port: 7780,
+  core: { host: "127.0.0.1", port: 7700 },
+  maxPerAddress: 64,
+  maxConnections: DEFAULT_LIMITS.maxConnections,
+  maxFrame: DEFAULT_LIMITS.maxFrame,
+  highWaterMark: 1_048_576,
+  connectTimeoutMs: 10_000,
+  lingerMs: 5_000,
+  /** How long stop() waits for WebSockets to finish their close handshake. */
+  shutdownGraceMs: 3_000,
+} as const;
+
+export const WS_PATH = "/ws";
+
+export interface BridgeOptions {
+  host?: string;
+  port?: number;
+  core?: CoreTarget;
+  /** Serve HTTPS with this certificate and key (PEM). */
+  tls?: { certPem: string; keyPem: string } | null;
+  /** Extra Origins allowed to open WebSockets (besides same-host). */
+  allowOrigins?: readonly string[];
+  /** The built web app directory. */
+  web?: string;
+  /** Content-Security-Policy for HTML; null sends none; undefined uses the default. */
+  csp?: string | null;
+  maxPerAddress?: number;
+  maxConnections?: number;
+  maxFrame?: number;
+  highWaterMark?: number;
+  connectTimeoutMs?: number;
+  lingerMs?: number;
+  shutdownGraceMs?: number;
+}
+
+export interface BridgeStats {
+  connections: number;
+  relays: RelayStats[];
+}
+
+export interface RunningBridge {
+  /** The address actually bound. */
+  host: string;
+  port: number;
+  /** What to open in a browser, e.g. http://localhost:7780 */
+  url: string;
+  stop(): Promise<void>;
+  stats(): BridgeStats;
+}
+
+export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBridge> {
+  const cfg = { ...BRIDGE_DEFAULTS, ...definedOnly(opts) };
+  const core: CoreTarget = opts.core ?? BRIDGE_DEFAULTS.core;
+  const allowed = new Set<string>();
+  for (const o of opts.allowOrigins ?? []) {
+    const n = normalizeOrigin(o);
+    if (n === null) throw new Error(`not an http(s) origin: '${o}'`);
+    allowed.add(n);
+  }
+  const dial = makeDialer(core, cfg.connectTimeoutMs);
+  const serveStatic = createStaticHandler({ root: opts.web ?? DEFAULT_WEB_DIR, ...(opts.csp !== undefined ? { csp: opts.csp } : {}) });
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: cfg.maxFrame, clientTracking: false });
+  const perAddress = new AddressCounter();
+  const relays = new Set<Relay>();
+  // Upgraded sockets are not tracked by the HTTP server; stop() cuts off any
+  // that outlive the grace period.
+  const upgraded = new Set<Duplex>();
+  let stopping = false;
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    if (pathOf(req.url) === WS_PATH) {
+      res.statusCode = 426;
+      res.setHeader("Upgrade", "websocket");
+      res.setHeader("Content-Type", "text/plain; charset=utf-8");
+      res.end("this endpoint speaks WebSocket only\n");
+      return;
+    }
+    serveStatic(req, res);
+  };
+  const server: Server = opts.tls ? createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, onRequest) : createHttpServer(onRequest);
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 60_000;
+
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on("error", () => {});
+    if (pathOf(req.url) !== WS_PATH) return refuse(socket, 404, "Not Found", "no such endpoint; WebSockets go to /ws");
+    if (stopping) return refuse(socket, 503, "Service Unavailable", "bridge is shutting down");
+    if ((req.headers.upgrade ?? "").toLowerCase() !== "websocket") return refuse(socket, 400, "Bad Request", "only WebSocket upgrades are accepted");
+    const origin = checkOrigin(req.headers.origin, req.headers.host, allowed);
+    if (!origin.ok) return refuse(socket, 403, "Forbidden", origin.reason);
+    if (perAddress.size >= cfg.maxConnections) return refuse(socket, 503, "Service Unavailable", "bridge is at its connection limit");
+    const key = addressKey(req.socket.remoteAddress);
+    if (perAddress.count(key) >= cfg.maxPerAddress) {
+      return refuse(socket, 429, "Too Many Requests", `at most ${cfg.maxPerAddress} WebSockets per client address`);
+    }
+    // Counted from now until the socket closes, however the handshake ends.
+    const release = perAddress.add(key);
+    socket.once("close", release);
+    upgraded.add(socket);
+    socket.once("close", () => upgraded.delete(socket));
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const relay = startRelay(ws, socket, dial, cfg);
+      relays.add(relay);
+      void relay.closed.then(() => relays.delete(relay));
+      if (stopping) relay.close(CLOSE.goingAway, "bridge is shutting down");
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    server.once("error", onError);
+    server.listen(cfg.port, cfg.host, () => {
+      server.removeListener("error", onError);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  if (addr === null || typeof addr === "string") throw new Error("bridge: unexpected server address");
+
+  return {
+    host: addr.address,
+    port: addr.port,
+    url: `${opts.tls ? "https" : "http"}://${displayHost(addr.address)}:${addr.port}`,
+    stats: () => ({ connections: perAddress.size, relays: [...relays].map((r) => r.stats()) }),
+    stop: async () => {
+      if (stopping) return;
+      stopping = true;
+      const closedServer = new Promise<void>((r) => server.close(() => r()));
+      for (const r of relays) r.close(CLOSE.goingAway, "bridge is shutting down");
+      const all = Promise.all([...relays].map((r) => r.closed));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([all, new Promise((r) => (timer = setTimeout(r, cfg.shutdownGraceMs)))]);
+      clearTimeout(timer);
+      // Whatever did not finish its close handshake in time is cut off.
+      server.closeAllConnections();
+      for (const s of upgraded) s.destroy();
+      await closedServer;
+    },
+  };
+
+  function refuse(socket: Duplex, status: number, text: string, message: string): void {
+    const body = message + "\n";
+    socket.once("finish", () => socket.destroy());
+    socket.end(
+      `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n${status === 429 ? "Retry-After: 10\r\n" : ""}\r\n${body}`,
+    );
+  }
+}
+
+function pathOf(url: string | undefined): string {
+  const u = url ?? "/";
+  const q = u.indexOf("?");
+  return q === -1 ? u : u.slice(0, q);
+}
+
+function displayHost(address: string): string {
+  if (address === "0.0.0.0" || address === "::" || address === "::1" || address.startsWith("127.")) return "localhost";
+  return address.includes(":") ? `[${address}]` : address;
+}
+
+export function isLoopback(address: string): boolean {
+  return address === "localhost" || address === "::1" || address.startsWith("127.") || address === "::ffff:127.0.0.1";
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
