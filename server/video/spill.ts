@@ -1,0 +1,101 @@
+// An append-only file of frames for one decoded video, so a long video costs
+// disk instead of memory. Writes are queued in order; a frame whose write is
+// still pending is served from memory, so readers never see a gap.
+
+import { mkdir, open, unlink } from "node:fs/promises";
+import { dirname } from "node:path";
+import type { FileHandle } from "node:fs/promises";
+
+export interface SpillRef {
+  offset: number;
+  length: number;
+}
+
+export class SpillFile {
+  private fh: Promise<FileHandle> | null = null;
+  private size = 0;
+  private tail: Promise<void> = Promise.resolve();
+  private readonly pending = new Map<number, Buffer>();
+  private pendingTotal = 0;
+  private failure: Error | null = null;
+  private closed = false;
+
+  /**
+   * @param onWritten called as each queued frame reaches the file (memory freed, producer may resume)
+   * @param onError called once if a write fails; the file is unusable after that
+   */
+  constructor(
+    readonly path: string,
+    private readonly onWritten: (bytes: number) => void,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  /** Bytes accepted but not yet on disk; counts against memory. */
+  get pendingBytes(): number {
+    return this.pendingTotal;
+  }
+
+  get bytesOnDisk(): number {
+    return this.size - this.pendingTotal;
+  }
+
+  append(buf: Buffer): SpillRef {
+    if (this.failure) throw this.failure;
+    const ref = { offset: this.size, length: buf.length };
+    this.size += buf.length;
+    this.pending.set(ref.offset, buf);
+    this.pendingTotal += buf.length;
+    this.tail = this.tail.then(async () => {
+      if (this.failure || this.closed) return;
+      try {
+        const fh = await this.handle();
+        await fh.write(buf, 0, buf.length, ref.offset);
+      } catch (err) {
+        this.fail(err);
+        return;
+      }
+      if (this.closed) return;
+      this.pending.delete(ref.offset);
+      this.pendingTotal -= buf.length;
+      this.onWritten(buf.length);
+    });
+    return ref;
+  }
+
+  async read(ref: SpillRef): Promise<Buffer> {
+    const mem = this.pending.get(ref.offset);
+    if (mem) return mem;
+    if (this.failure) throw this.failure;
+    const fh = await this.handle();
+    const buf = Buffer.allocUnsafe(ref.length);
+    const { bytesRead } = await fh.read(buf, 0, ref.length, ref.offset);
+    if (bytesRead !== ref.length) throw new Error(`short read from spill file: ${bytesRead}/${ref.length}`);
+    return buf;
+  }
+
+  /** Closes and deletes the file; pending writes are abandoned. */
+  async dispose(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.pending.clear();
+    this.pendingTotal = 0;
+    await this.tail;
+    if (this.fh) {
+      const fh = await this.fh.catch(() => null);
+      await fh?.close().catch(() => {});
+      await unlink(this.path).catch(() => {});
+    }
+  }
+
+  private handle(): Promise<FileHandle> {
+    // "w+": created on first use and truncated, so a stale file never leaks old frames.
+    this.fh ??= mkdir(dirname(this.path), { recursive: true, mode: 0o700 }).then(() => open(this.path, "w+", 0o600));
+    return this.fh;
+  }
+
+  private fail(err: unknown): void {
+    if (this.failure) return;
+    this.failure = err instanceof Error ? err : new Error(String(err));
+    this.onError(this.failure);
+  }
+}
