@@ -1,0 +1,101 @@
+// Draws a stream's JPEG frames on a canvas at their presentation times.
+// Decoding goes through createImageBitmap, which decodes off the main
+// thread; the pacer decides which decoded frame is due; a rAF loop draws.
+
+import { FramePacer } from "./framePacer";
+
+/** Decodes in flight past which new frames are dropped (the decoder is behind). */
+const MAX_DECODING = 6;
+const FPS_WINDOW_MS = 1_000;
+
+export interface RendererCounters {
+  received: number;
+  drawn: number;
+  /** Frames dropped here: late on arrival, skipped by the pacer, or not decodable in time. */
+  droppedLocal: number;
+  decodeErrors: number;
+  fps: number;
+  /** ptsMs of the frame on the canvas, or null before the first one. */
+  shownPts: number | null;
+}
+
+export class VideoRenderer {
+  private readonly ctx: CanvasRenderingContext2D;
+  private readonly pacer: FramePacer<ImageBitmap>;
+  private gen = 0;
+  private decoding = 0;
+  private raf = 0;
+  private drawTimes: number[] = [];
+  private destroyed = false;
+  readonly counters: RendererCounters = { received: 0, drawn: 0, droppedLocal: 0, decodeErrors: 0, fps: 0, shownPts: null };
+
+  constructor(private readonly canvas: HTMLCanvasElement) {
+    const ctx = canvas.getContext("2d", { alpha: false });
+    if (!ctx) throw new Error("canvas 2D context unavailable");
+    this.ctx = ctx;
+    this.ctx.fillStyle = "#000";
+    this.ctx.fillRect(0, 0, canvas.width, canvas.height);
+    this.pacer = new FramePacer<ImageBitmap>({
+      onDrop: (bmp, why) => {
+        bmp.close();
+        if (why !== "reset") this.counters.droppedLocal++;
+      },
+    });
+    this.raf = requestAnimationFrame(this.loop);
+  }
+
+  push(f: { ptsMs: number; jpeg: Uint8Array }): void {
+    if (this.destroyed) return;
+    this.counters.received++;
+    if (this.decoding >= MAX_DECODING) {
+      this.counters.droppedLocal++;
+      return;
+    }
+    this.decoding++;
+    const gen = this.gen;
+    createImageBitmap(new Blob([f.jpeg as Uint8Array<ArrayBuffer>], { type: "image/jpeg" })).then(
+      (bmp) => {
+        this.decoding--;
+        if (this.destroyed || gen !== this.gen) {
+          bmp.close();
+          return;
+        }
+        this.pacer.push(f.ptsMs, bmp, performance.now());
+      },
+      () => {
+        this.decoding--;
+        this.counters.decodeErrors++;
+      },
+    );
+  }
+
+  /** After a pause, resume or seek: drop what is queued and re-anchor the clock. */
+  reset(): void {
+    this.gen++;
+    this.pacer.reset();
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    cancelAnimationFrame(this.raf);
+    this.pacer.reset();
+  }
+
+  private loop = (now: number): void => {
+    if (this.destroyed) return;
+    const f = this.pacer.take(now);
+    if (f) {
+      const { width, height } = this.canvas;
+      this.ctx.drawImage(f.item, 0, 0, width, height);
+      f.item.close();
+      this.counters.drawn++;
+      this.counters.shownPts = f.ptsMs;
+      this.drawTimes.push(now);
+      // For tests and diagnostics: the page can tell a frame was drawn.
+      this.canvas.dataset.drawn = String(this.counters.drawn);
+    }
+    while (this.drawTimes.length > 0 && this.drawTimes[0] < now - FPS_WINDOW_MS) this.drawTimes.shift();
+    this.counters.fps = this.drawTimes.length;
+    this.raf = requestAnimationFrame(this.loop);
+  };
+}
