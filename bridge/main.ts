@@ -107,7 +107,10 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const { options } = parsed;
-  const out = (line: string) => process.stdout.write(line + "\n");
+  // Startup lines are written together once listening, so a reader that sees
+  // the URL line sees the rest too.
+  const lines: string[] = [];
+  const out = (line: string) => lines.push(line);
   const warn = (line: string) => process.stderr.write(`sealroom bridge: ${line}\n`);
 
   let fingerprint: string | null = null;
@@ -148,6 +151,8 @@ export async function main(argv: string[]): Promise<number> {
   if (!parsed.https && !isLoopback(bridge.host)) {
     warn("warning: plain HTTP on a non-loopback address; browsers on other machines have no WebCrypto there and need --https");
   }
+
+  process.stdout.write(lines.join("\n") + "\n");
 
   return new Promise((resolve) => {
     let stopping = false;
