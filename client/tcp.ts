@@ -1,0 +1,97 @@
+// The native client's transport: TCP (or TLS) to the core, frames decoded
+// with the shared streaming decoder. Everything above it is protocol/session.
+
+import net from "node:net";
+import tls from "node:tls";
+import { FrameDecoder, KIND_CONTROL, KIND_VIDEO, encodeFrame } from "../protocol/framing";
+import type { Connector } from "../protocol/session";
+
+export interface TcpOptions {
+  host: string;
+  port: number;
+  /** Bytes a frame from the server may have; above the default so a core with a larger maxFrame still works. */
+  maxFrame?: number;
+  /** TLS; with `pin` the certificate's SHA-256 must match (self-signed allowed), else normal CA checks. */
+  tls?: { pin?: string };
+  connectTimeoutMs?: number;
+}
+
+const DEFAULT_MAX_FRAME = 8 * 1_048_576;
+
+/** "AB:CD:..." or "abcd..." (64 hex digits) -> "ABCD..."; null if not a SHA-256. */
+export function normalizePin(pin: string): string | null {
+  const hex = pin.replace(/:/g, "").toUpperCase();
+  return /^[0-9A-F]{64}$/.test(hex) ? hex : null;
+}
+
+export function tcpConnector(opts: TcpOptions): Connector {
+  const pin = opts.tls?.pin !== undefined ? normalizePin(opts.tls.pin) : null;
+  if (opts.tls?.pin !== undefined && pin === null) throw new Error("pin must be a SHA-256 fingerprint: 64 hex digits, colons allowed");
+  return (h) => {
+    const decoder = new FrameDecoder({ maxFrame: opts.maxFrame ?? DEFAULT_MAX_FRAME, kinds: new Set([KIND_CONTROL, KIND_VIDEO]) });
+    let done = false;
+    let failure: string | null = null;
+    const socket: net.Socket = opts.tls
+      ? tls.connect({
+          host: opts.host,
+          port: opts.port,
+          servername: net.isIP(opts.host) ? undefined : opts.host,
+          // A pinned certificate is checked below instead of against CAs.
+          rejectUnauthorized: pin === null,
+        })
+      : net.connect({ host: opts.host, port: opts.port });
+    socket.setNoDelay(true);
+    socket.setTimeout(opts.connectTimeoutMs ?? 10_000, () => {
+      failure ??= "connection attempt timed out";
+      socket.destroy();
+    });
+
+    const onData = (d: Buffer) => {
+      try {
+        decoder.push(d, (f) => h.onFrame(f.kind, f.body));
+      } catch (e) {
+        failure ??= `bad frame from server: ${(e as Error).message}`;
+        socket.destroy();
+      }
+    };
+    const ready = () => {
+      socket.setTimeout(0);
+      socket.on("data", onData);
+      h.onOpen();
+    };
+    if (opts.tls) {
+      socket.once("secureConnect", () => {
+        if (pin !== null) {
+          const got = (socket as tls.TLSSocket).getPeerCertificate().fingerprint256?.replace(/:/g, "") ?? "";
+          if (got !== pin) {
+            failure = `certificate fingerprint ${got || "(none)"} does not match --pin`;
+            socket.destroy();
+            return;
+          }
+        }
+        ready();
+      });
+    } else {
+      socket.once("connect", ready);
+    }
+    socket.on("error", (e: NodeJS.ErrnoException) => {
+      failure ??= e.code ? `${e.code} ${e.message}` : e.message;
+    });
+    socket.on("close", () => {
+      if (done) return;
+      done = true;
+      h.onClose(failure ?? "connection closed by the server");
+    });
+    return {
+      send(kind, body) {
+        if (!done && socket.writable) socket.write(encodeFrame(kind, body));
+      },
+      close() {
+        done = true;
+        // end() lets a final `quit` reach the server; destroy() if it does not drain.
+        socket.end();
+        setTimeout(() => socket.destroy(), 2_000).unref();
+      },
+    };
+  };
+}
