@@ -55,6 +55,8 @@ export interface BridgeOptions {
   connectTimeoutMs?: number;
   lingerMs?: number;
   shutdownGraceMs?: number;
+  /** Operator messages (core unreachable, server errors), at most one per kind every 10 s. */
+  log?: (line: string) => void;
 }
 
 export interface BridgeStats {
@@ -82,6 +84,8 @@ export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBrid
     allowed.add(n);
   }
   const dial = makeDialer(core, cfg.connectTimeoutMs);
+  const log = throttled(opts.log ?? (() => {}), LOG_EVERY_MS);
+  const relayOpts = { ...cfg, onCoreTrouble: (m: string) => log(`${m} (core ${core.host}:${core.port})`) };
   const serveStatic = createStaticHandler({ root: opts.web ?? DEFAULT_WEB_DIR, ...(opts.csp !== undefined ? { csp: opts.csp } : {}) });
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: cfg.maxFrame, clientTracking: false });
   const perAddress = new AddressCounter();
@@ -123,7 +127,7 @@ export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBrid
     upgraded.add(socket);
     socket.once("close", () => upgraded.delete(socket));
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const relay = startRelay(ws, socket, dial, cfg);
+      const relay = startRelay(ws, socket, dial, relayOpts);
       relays.add(relay);
       void relay.closed.then(() => relays.delete(relay));
       if (stopping) relay.close(CLOSE.goingAway, "bridge is shutting down");
@@ -138,6 +142,8 @@ export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBrid
       resolve();
     });
   });
+  // After listening, errors (EMFILE on accept, ...) must not crash the bridge.
+  server.on("error", (e: NodeJS.ErrnoException) => log(`server error: ${e.code ?? e.message}`));
   const addr = server.address();
   if (addr === null || typeof addr === "string") throw new Error("bridge: unexpected server address");
 
@@ -170,6 +176,24 @@ export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBrid
         `Content-Length: ${Buffer.byteLength(body)}\r\n${status === 429 ? "Retry-After: 10\r\n" : ""}\r\n${body}`,
     );
   }
+}
+
+const LOG_EVERY_MS = 10_000;
+
+/** Drops a line whose first word-ish prefix was logged less than everyMs ago; counts what it dropped. */
+function throttled(log: (line: string) => void, everyMs: number): (line: string) => void {
+  const last = new Map<string, { at: number; dropped: number }>();
+  return (line) => {
+    const key = line.slice(0, 24);
+    const now = Date.now();
+    const seen = last.get(key);
+    if (seen && now - seen.at < everyMs) {
+      seen.dropped++;
+      return;
+    }
+    log(seen && seen.dropped ? `${line} (and ${seen.dropped} more like it)` : line);
+    last.set(key, { at: now, dropped: 0 });
+  };
 }
 
 function pathOf(url: string | undefined): string {

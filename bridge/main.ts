@@ -133,7 +133,7 @@ export async function main(argv: string[]): Promise<number> {
 
   let bridge;
   try {
-    bridge = await startBridge(options);
+    bridge = await startBridge({ ...options, log: (line) => warn(line) });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     warn(`cannot listen on ${options.host}:${options.port}: ${err.code ?? err.message}`);

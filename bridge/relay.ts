@@ -39,6 +39,8 @@ export interface RelayOptions {
   highWaterMark: number;
   /** After the WebSocket closes, how long the TCP socket may take to flush before it is destroyed. */
   lingerMs: number;
+  /** Told about trouble on the core side (unreachable, bad frames), for the operator's log. */
+  onCoreTrouble?: (message: string) => void;
 }
 
 export interface RelayStats {
@@ -124,7 +126,10 @@ export function startRelay(ws: WebSocket, raw: Duplex, dial: Dialer, opts: Relay
     },
     (e: Error) => {
       tcpDone = true;
-      if (!wsDone) closeWs(CLOSE.internalError, `core unreachable: ${e.message}`);
+      if (!wsDone) {
+        opts.onCoreTrouble?.(`cannot reach the core: ${e.message}`);
+        closeWs(CLOSE.internalError, `core unreachable: ${e.message}`);
+      }
       settle();
     },
   );
@@ -161,6 +166,7 @@ export function startRelay(ws: WebSocket, raw: Duplex, dial: Dialer, opts: Relay
       decoder.push(chunk, sendFrame);
     } catch (e) {
       if (!(e instanceof FrameError)) throw e;
+      opts.onCoreTrouble?.(`the core sent a bad frame: ${e.message}`);
       fail(CLOSE.internalError, `core sent a bad frame (${e.code})`);
       return;
     }
