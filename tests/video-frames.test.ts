@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { makeClip } from "../scripts/make-sample";
+import { Catalogue } from "../server/video/catalogue";
 import { FrameCache, outputSize } from "../server/video/frames";
 import type { DecodedVideo } from "../server/video/frames";
 import { readJpegInfo } from "../server/video/jpeg";
@@ -150,6 +151,18 @@ describe("DecodedVideo", () => {
     for (const v of [a, b, c, other]) cache.release(v);
   });
 
+  it("opens a catalogue entry by its resolved path, key, size and rate", async () => {
+    const cache = newCache({ maxWidth: 256 });
+    const resolved = await new Catalogue({ dir: root, logger: recordingLogger() }).resolve("small.mp4");
+    if (!resolved) throw new Error("small.mp4 not in catalogue");
+    const v = cache.openVideo(resolved);
+    expect([v.width, v.height, v.fps]).toEqual([256, 144, 30]);
+    expect(cache.open(resolved.path, resolved.key, { width: 256, height: 144 }, 30)).toBe(v);
+    expect((await allFrames(v)).length).toBe(120);
+    cache.release(v);
+    cache.release(v);
+  });
+
   it("fails cleanly on a corrupt file and retries on the next open", async () => {
     const bad = join(root, "bad.mp4");
     await writeFile(bad, Buffer.alloc(50_000, 0x42));
@@ -251,7 +264,8 @@ describe("FrameCache memory bounds", () => {
     const frames = await allFrames(v);
     expect(frames.length).toBe(reference.length);
     frames.forEach((f, i) => expect(f.jpeg.equals(reference[i].jpeg), `frame ${i}`).toBe(true));
-    // Most frames are on disk, memory holds only the budget.
+    // Most frames are on disk, memory holds only the budget once queued writes land.
+    for (let i = 0; i < 250 && v.memoryBytes > budget; i++) await new Promise((r) => setTimeout(r, 20));
     expect(v.memoryBytes).toBeLessThanOrEqual(budget);
     expect(v.diskBytes).toBeGreaterThan(reference.reduce((n, f) => n + f.jpeg.length, 0) - budget - 1);
     expect(v.get(119)).toBeUndefined();

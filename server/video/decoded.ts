@@ -44,7 +44,7 @@ export class DecodedVideo {
   readonly height: number;
   readonly fps: number;
 
-  /** Holders that opened and have not released; only unreferenced videos are evicted. */
+  /** Holders that opened and have not released; only unreferenced videos are evicted. Owned by FrameCache. */
   refs = 0;
 
   private readonly slots: Slot[] = [];
@@ -96,11 +96,6 @@ export class DecodedVideo {
   /** ffmpeg's pid while it runs; for diagnostics and tests. */
   get transcodePid(): number | undefined {
     return this.done ? undefined : this.transcode?.pid;
-  }
-
-  /** Duration of the decoded frames; the probe's duration until decoding is done. */
-  get decodedMs(): number {
-    return Math.round((this.slots.length * 1000) / this.fps);
   }
 
   ptsOf(index: number): number {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { DecodedVideo } from "./decoded";
 import type { DecodedVideoHooks } from "./decoded";
 import { ffmpegPath } from "./ffmpeg";
-import type { Logger, Size } from "./types";
+import type { Logger, Size, VideoInfo } from "./types";
 
 export { DecodedVideo } from "./decoded";
 
@@ -146,6 +146,11 @@ export class FrameCache {
     this.live.add(video);
     this.logSize("video added", { key: id });
     return video;
+  }
+
+  /** open() for a catalogue entry: right key, output size and rate in one call. */
+  openVideo(video: { path: string; key: string; info: VideoInfo }): DecodedVideo {
+    return this.open(video.path, video.key, this.outputSize(video.info), video.info.fps);
   }
 
   release(video: DecodedVideo): void {

@@ -34,6 +34,7 @@ export type EndReason = "finished" | "error";
 
 export interface PacerOptions {
   source: FrameSource;
+  /** Called from a timer; it must not throw (an exception would be uncaught). */
   onFrame(frame: Frame): void;
   /** Once, after the last frame's display time has passed, or when the source failed. */
   onEnd(reason: EndReason): void;
@@ -83,9 +84,10 @@ export class Pacer {
   get positionMs(): number {
     if (this.st !== "playing") return this.heldPos;
     const running = this.anchorPts + (this.clock.now() - this.anchorWall);
+    if (this.waitingFor === null) return this.clamp(running);
     // The clock stands still at the frame being waited for.
-    if (this.waitingFor !== null) return this.clamp(Math.max(this.anchorPts, Math.min(running, this.source.ptsOf(this.waitingFor))));
-    return this.clamp(running);
+    const held = Math.min(running, this.source.ptsOf(this.waitingFor));
+    return this.clamp(Math.max(this.anchorPts, held));
   }
 
   start(fromMs = 0, paused = false): void {

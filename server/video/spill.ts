@@ -11,10 +11,16 @@ export interface SpillRef {
   length: number;
 }
 
+const WRITE_BATCH = 256;
+
 export class SpillFile {
   private fh: Promise<FileHandle> | null = null;
   private size = 0;
-  private tail: Promise<void> = Promise.resolve();
+  /** Frames not yet handed to a write, in file order. */
+  private queue: Buffer[] = [];
+  private writer: Promise<void> | null = null;
+  /** File offset where the next batch goes (everything before it is on disk). */
+  private writtenTo = 0;
   private readonly pending = new Map<number, Buffer>();
   private pendingTotal = 0;
   private failure: Error | null = null;
@@ -45,21 +51,41 @@ export class SpillFile {
     this.size += buf.length;
     this.pending.set(ref.offset, buf);
     this.pendingTotal += buf.length;
-    this.tail = this.tail.then(async () => {
-      if (this.failure || this.closed) return;
+    this.queue.push(buf);
+    this.writer ??= this.drain().finally(() => {
+      this.writer = null;
+    });
+    return ref;
+  }
+
+  /**
+   * Writes queued frames in order. Frames queued while a write is in flight go
+   * out together in one writev: during the initial transcode ffmpeg produces
+   * hundreds of frames a second, and one syscall per frame would lag behind.
+   */
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0 && !this.failure && !this.closed) {
+      const batch = this.queue.splice(0, WRITE_BATCH);
+      const offset = this.writtenTo;
+      const bytes = batch.reduce((n, b) => n + b.length, 0);
       try {
         const fh = await this.handle();
-        await fh.write(buf, 0, buf.length, ref.offset);
+        const { bytesWritten } = await fh.writev(batch, offset);
+        if (bytesWritten !== bytes) throw new Error(`short write to spill file: ${bytesWritten}/${bytes}`);
       } catch (err) {
         this.fail(err);
         return;
       }
       if (this.closed) return;
-      this.pending.delete(ref.offset);
-      this.pendingTotal -= buf.length;
-      this.onWritten(buf.length);
-    });
-    return ref;
+      this.writtenTo += bytes;
+      let at = offset;
+      for (const buf of batch) {
+        this.pending.delete(at);
+        this.pendingTotal -= buf.length;
+        at += buf.length;
+        this.onWritten(buf.length);
+      }
+    }
   }
 
   async read(ref: SpillRef): Promise<Buffer> {
@@ -79,7 +105,8 @@ export class SpillFile {
     this.closed = true;
     this.pending.clear();
     this.pendingTotal = 0;
-    await this.tail;
+    this.queue = [];
+    await this.writer;
     if (this.fh) {
       const fh = await this.fh.catch(() => null);
       await fh?.close().catch(() => {});
