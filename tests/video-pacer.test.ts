@@ -326,8 +326,10 @@ describe("Pacer (real time, real decode)", () => {
     cache.release(video);
     const k = sent.findIndex((s) => s.index > 10);
     expect(sent[k].index).toBeGreaterThanOrEqual(18);
-    // The frame after the catch-up comes on schedule, not immediately.
-    expect(sent[k + 1].at - sent[k].at).toBeGreaterThan(15);
+    // No burst: in the 50 ms after the stall only frames actually due then go
+    // out (1-2, 3 with timer jitter), not the 9 that were missed.
+    const burst = sent.filter((s) => s.at >= sent[k].at && s.at < sent[k].at + 50).length;
+    expect(burst).toBeLessThanOrEqual(3);
     expect(pacer?.stats.skipped).toBeGreaterThanOrEqual(7);
   });
 });

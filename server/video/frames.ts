@@ -160,6 +160,7 @@ export class FrameCache {
     }
     video.refs--;
     if (video.refs > 0) return;
+    // An unreferenced video keeps decoding, so replaying it is warm; eviction kills it.
     if (this.entries.get(video.key) === video) {
       this.touch(video.key, video);
       this.enforceCap();
