@@ -14,7 +14,8 @@ import { defaultIdentityPath, IdentityFileError, loadOrCreateIdentity } from "./
 import { JsonOutput, PlainOutput, TerminalUi, type Output } from "./output";
 import { FrameRecorder } from "./recorder";
 import { newRoomId } from "./roomId";
-import { normalizePin, tcpConnector } from "./tcp";
+import { normalizeFingerprint } from "../common/tls";
+import { tcpConnector } from "./tcp";
 
 export const CLIENT_AGENT = "sealroom-cli/0.1.0";
 
@@ -27,7 +28,8 @@ const USAGE = `Usage: sealroom client --name NAME [--room ROOM] [--core HOST:POR
   --identity FILE     your key pair (default $XDG_CONFIG_HOME/sealroom/identity-<name>.json,
                       created with mode 0600 on first use)
   --tls               connect with TLS (certificate checked against system CAs)
-  --pin SHA256        with --tls: accept exactly the certificate with this SHA-256 fingerprint
+  --pin SHA256        accept exactly the core certificate with this SHA-256 fingerprint
+                      (self-signed is fine; implies --tls)
   --json              one JSON object per event on stdout (for scripts and bots)
   --script FILE       read commands from FILE instead of stdin
   --record DIR        save every received video frame as DIR/<sid>-<frame>.jpg
@@ -66,8 +68,7 @@ export async function main(argv: string[]): Promise<number> {
   if (problem) throw new UsageError(`--name: ${problem}`);
   if (values.room !== undefined && !isRoom(values.room)) throw new UsageError("--room must be 1 to 64 characters of A-Z a-z 0-9 _ -");
   const core = parseHostPort(values.core ?? "127.0.0.1:7700", "--core");
-  if (values.pin !== undefined && !values.tls) throw new UsageError("--pin goes with --tls");
-  if (values.pin !== undefined && normalizePin(values.pin) === null) throw new UsageError("--pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)");
+  if (values.pin !== undefined && normalizeFingerprint(values.pin) === null) throw new UsageError("--pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)");
   const json = values.json ?? false;
   const coreText = `${core.host.includes(":") ? `[${core.host}]` : core.host}:${core.port}`;
 
@@ -117,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
     name,
     room,
     agent: CLIENT_AGENT,
-    connect: tcpConnector({ host: core.host, port: core.port, ...(values.tls ? { tls: values.pin !== undefined ? { pin: values.pin } : {} } : {}) }),
+    connect: tcpConnector({ host: core.host, port: core.port, ...(values.tls || values.pin !== undefined ? { tls: values.pin !== undefined ? { pin: values.pin } : {} } : {}) }),
   });
   const app = new ClientApp({ session, out, core: coreText, ...(recorder ? { recorder } : {}) });
 

@@ -5,6 +5,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { FrameDecoder, KIND_CONTROL, KIND_VIDEO, encodeFrame } from "../protocol/framing";
 import type { Connector } from "../protocol/session";
+import { normalizeFingerprint } from "../common/tls";
 
 export interface TcpOptions {
   host: string;
@@ -18,14 +19,8 @@ export interface TcpOptions {
 
 const DEFAULT_MAX_FRAME = 8 * 1_048_576;
 
-/** "AB:CD:..." or "abcd..." (64 hex digits) -> "ABCD..."; null if not a SHA-256. */
-export function normalizePin(pin: string): string | null {
-  const hex = pin.replace(/:/g, "").toUpperCase();
-  return /^[0-9A-F]{64}$/.test(hex) ? hex : null;
-}
-
 export function tcpConnector(opts: TcpOptions): Connector {
-  const pin = opts.tls?.pin !== undefined ? normalizePin(opts.tls.pin) : null;
+  const pin = opts.tls?.pin !== undefined ? normalizeFingerprint(opts.tls.pin) : null;
   if (opts.tls?.pin !== undefined && pin === null) throw new Error("pin must be a SHA-256 fingerprint: 64 hex digits, colons allowed");
   return (h) => {
     const decoder = new FrameDecoder({ maxFrame: opts.maxFrame ?? DEFAULT_MAX_FRAME, kinds: new Set([KIND_CONTROL, KIND_VIDEO]) });
@@ -62,7 +57,7 @@ export function tcpConnector(opts: TcpOptions): Connector {
     if (opts.tls) {
       socket.once("secureConnect", () => {
         if (pin !== null) {
-          const got = (socket as tls.TLSSocket).getPeerCertificate().fingerprint256?.replace(/:/g, "") ?? "";
+          const got = (socket as tls.TLSSocket).getPeerCertificate().fingerprint256?.toUpperCase() ?? "";
           if (got !== pin) {
             failure = `certificate fingerprint ${got || "(none)"} does not match --pin`;
             socket.destroy();
