@@ -83,6 +83,11 @@ export class FramePacer<T> {
     return true;
   }
 
+  /** The earliest queued frame, left in the queue (a poster before its due time). */
+  peek(): { ptsMs: number; item: T } | null {
+    return this.queue[0] ?? null;
+  }
+
   /** The newest frame that is due by now; older due frames are skipped. */
   take(nowMs: number): { ptsMs: number; item: T } | null {
     if (!this.anchor) return null;

@@ -27,6 +27,8 @@ export class VideoRenderer {
   private raf = 0;
   private drawTimes: number[] = [];
   private destroyed = false;
+  /** Nothing drawn since the last reset: show the first frame at once, before its due time. */
+  private blank = true;
   readonly counters: RendererCounters = { received: 0, drawn: 0, droppedLocal: 0, decodeErrors: 0, fps: 0, shownPts: null };
 
   constructor(private readonly canvas: HTMLCanvasElement) {
@@ -73,6 +75,7 @@ export class VideoRenderer {
   reset(): void {
     this.gen++;
     this.pacer.reset();
+    this.blank = true;
   }
 
   destroy(): void {
@@ -84,7 +87,18 @@ export class VideoRenderer {
   private loop = (now: number): void => {
     if (this.destroyed) return;
     const f = this.pacer.take(now);
+    if (!f && this.blank) {
+      // The jitter delay should not delay the first picture: show it as a
+      // poster now (it stays queued and is drawn again when due).
+      const first = this.pacer.peek();
+      if (first) {
+        this.ctx.drawImage(first.item, 0, 0, this.canvas.width, this.canvas.height);
+        this.blank = false;
+        this.canvas.dataset.drawn = String(this.counters.drawn + 1);
+      }
+    }
     if (f) {
+      this.blank = false;
       const { width, height } = this.canvas;
       this.ctx.drawImage(f.item, 0, 0, width, height);
       f.item.close();
