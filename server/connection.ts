@@ -246,6 +246,10 @@ export class Connection implements MemberPeer {
     this.deps.onClosed(this);
   }
 
+  get queuedBytes(): number {
+    return this.outbox.queuedBytes;
+  }
+
   get isClosed(): boolean {
     return this.state === "closed";
   }

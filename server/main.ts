@@ -1,10 +1,13 @@
 // `sealroom server`: flags -> config -> startCore, until SIGINT/SIGTERM.
 
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { parseFlags, parsePort, UsageError } from "../cli/args";
 import { EXIT } from "../cli/exit";
 import { DEFAULT_LIMITS, type Limits } from "../protocol/limits";
 import { createLogger, type LogLevel } from "./log";
 import { isLoopback, startCore } from "./server";
+import { ffmpegPath } from "./video/ffmpeg";
 
 const USAGE = `Usage: sealroom server [--host H] [--port 7700] [--videos DIR] [--tls]
 
@@ -13,6 +16,7 @@ const USAGE = `Usage: sealroom server [--host H] [--port 7700] [--videos DIR] [-
   --videos DIR        video library (default ./videos)
   --tls               speak TLS (certificate from --cert/--key, or self-signed in --data-dir)
   --cert FILE, --key FILE   PEM certificate and key for --tls
+  --cache-dir DIR     decoded-frame spill files (default $TMPDIR/sealroom-cache)
   --data-dir DIR      where a self-signed certificate is kept (default ~/.local/share/sealroom)
   --log-level L       debug | info | warn | error | silent (default info)
   --limit NAME=N      override a limit (repeatable): ${Object.keys(DEFAULT_LIMITS).join(", ")}
@@ -37,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     cert: { type: "string" },
     key: { type: "string" },
     "data-dir": { type: "string" },
+    "cache-dir": { type: "string" },
     "log-level": { type: "string" },
     limit: { type: "string", multiple: true },
   });
@@ -50,11 +55,19 @@ export async function main(argv: string[]): Promise<number> {
   const host = values.host ?? "127.0.0.1";
   const port = parsePort(values.port, 7700);
   const limits = parseLimits(values.limit);
+  const videos = resolve(values.videos ?? "videos");
+  if (!existsSync(videos)) throw new UsageError(`--videos: no such directory '${videos}'`);
+  try {
+    await ffmpegPath();
+  } catch (e) {
+    process.stderr.write(`sealroom server: ${(e as Error).message}\n`);
+    return EXIT.failure;
+  }
   const log = createLogger(level);
 
   let core;
   try {
-    core = await startCore({ host, port, limits, log });
+    core = await startCore({ host, port, limits, log, videos: { dir: videos, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) } });
   } catch (e) {
     process.stderr.write(`sealroom server: cannot listen on ${host}:${port}: ${(e as Error).message}\n`);
     return EXIT.cantCreate;

@@ -8,6 +8,7 @@ import { DEFAULT_LIMITS, type Limits } from "../protocol/limits";
 import { Connection } from "./connection";
 import { Hub, type VideoService } from "./hub";
 import { silentLogger, type Logger } from "./log";
+import { createVideoService, type VideoServiceOptions } from "./video/service";
 
 export const SERVER_VERSION = "sealroom/0.1.0";
 
@@ -19,6 +20,8 @@ export interface CoreOptions {
   trusted?: (address: string) => boolean;
   tls?: { cert: string | Buffer; key: string | Buffer };
   video?: VideoService;
+  /** A video library directory: builds the video service (ignored when `video` is given). */
+  videos?: string | ({ dir: string } & Omit<VideoServiceOptions, "log" | "maxStreams">);
   log?: Logger;
   /** Sweep interval for timeouts; tests shorten it together with the timeouts. */
   sweepMs?: number;
@@ -29,6 +32,8 @@ export interface CoreServer {
   port: number;
   readonly connections: number;
   readonly hub: Hub;
+  /** Bytes queued in user space for all connections (bounded per connection). */
+  queuedBytes(): number;
   /** Tells every member, closes every socket, stops listening. */
   stop(): Promise<void>;
 }
@@ -51,7 +56,8 @@ export const NO_VIDEO: VideoService = {
 export async function startCore(opts: CoreOptions = {}): Promise<CoreServer> {
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const log = opts.log ?? silentLogger;
-  const video = opts.video ?? NO_VIDEO;
+  const videoOpts = typeof opts.videos === "string" ? { dir: opts.videos } : opts.videos;
+  const video = opts.video ?? (videoOpts ? createVideoService({ ...videoOpts, log, maxStreams: limits.maxStreams }) : NO_VIDEO);
   const trusted = opts.trusted ?? isLoopback;
   const hub = new Hub(limits, video, log);
   const conns = new Set<Connection>();
@@ -112,6 +118,11 @@ export async function startCore(opts: CoreOptions = {}): Promise<CoreServer> {
     host: addr.address,
     port: addr.port,
     hub,
+    queuedBytes() {
+      let n = 0;
+      for (const c of conns) n += c.queuedBytes;
+      return n;
+    },
     get connections() {
       return conns.size;
     },

@@ -1,0 +1,24 @@
+// Assembles the video side of a core from a library directory.
+
+import { Catalogue } from "./catalogue";
+import { FrameCache, type FrameCacheOptions } from "./frames";
+import { StreamManager } from "./streams";
+import type { Logger } from "./types";
+
+export interface VideoServiceOptions extends Omit<FrameCacheOptions, "logger"> {
+  dir: string;
+  log: Logger;
+  maxStreams: number;
+  statsMs?: number;
+}
+
+export function createVideoService(o: VideoServiceOptions): StreamManager {
+  const { dir, log, maxStreams, statsMs, ...cache } = o;
+  return new StreamManager({
+    catalogue: new Catalogue({ dir, logger: log }),
+    frames: new FrameCache({ ...cache, logger: log }),
+    log,
+    maxStreams,
+    ...(statsMs !== undefined ? { statsMs } : {}),
+  });
+}

@@ -1,0 +1,260 @@
+// Streams of a core: `videos`, `play` and `control` (PROTOCOL.md sections 5,
+// 6 and 9). One Pacer per stream drives it; each frame is cut into chunks
+// once and the same Buffers go to every viewer; a viewer that is backed up is
+// skipped a frame rather than buffered.
+
+import { FRAME_HEADER, KIND_VIDEO, writeHeader } from "../../protocol/framing";
+import { MAX_CHUNK_BYTES, VIDEO_CHUNK_HEADER } from "../../protocol/limits";
+import type { ClientMessageOf, Control, Play, StreamEndReason, StreamInfo } from "../../protocol/messages";
+import { writeChunkHeader } from "../../protocol/videoChunk";
+import type { VideoService } from "../hub";
+import type { Peer, VideoFrameOut, WireChunk } from "../peer";
+import type { Catalogue } from "./catalogue";
+import type { DecodedVideo, FrameCache } from "./frames";
+import { Pacer } from "./pacer";
+import type { Frame, Logger } from "./types";
+
+interface Viewer {
+  peer: Peer;
+  sent: number;
+  dropped: number;
+}
+
+interface Stream {
+  info: Omit<StreamInfo, "posMs" | "state">;
+  room: string;
+  decoded: DecodedVideo;
+  pacer: Pacer;
+  viewers: Map<number, Viewer>;
+}
+
+export interface StreamManagerOptions {
+  catalogue: Catalogue;
+  frames: FrameCache;
+  log: Logger;
+  maxStreams: number;
+  /** streamStats cadence. */
+  statsMs?: number;
+}
+
+/** Cuts one frame into wire chunks: headers are new, JPEG bytes are slices of the cached frame. */
+export function chunkFrame(sid: number, frame: Frame): VideoFrameOut {
+  const jpeg = frame.jpeg;
+  const parts = Math.max(1, Math.ceil(jpeg.length / MAX_CHUNK_BYTES));
+  const chunks: WireChunk[] = [];
+  let bytes = 0;
+  for (let part = 0; part < parts; part++) {
+    const data = jpeg.subarray(part * MAX_CHUNK_BYTES, Math.min(jpeg.length, (part + 1) * MAX_CHUNK_BYTES));
+    const head = Buffer.allocUnsafe(FRAME_HEADER + VIDEO_CHUNK_HEADER);
+    writeHeader(head, KIND_VIDEO, VIDEO_CHUNK_HEADER + data.length);
+    writeChunkHeader(head, { sid, frame: frame.index, ptsMs: Math.round(frame.ptsMs), part, parts }, FRAME_HEADER);
+    chunks.push({ head, data });
+    bytes += head.length + data.length;
+  }
+  return { sid, frame: frame.index, chunks, bytes };
+}
+
+export class StreamManager implements VideoService {
+  private streams = new Map<number, Stream>();
+  private roomStreams = new Map<string, Stream>();
+  private selfStreams = new Map<number, Stream>();
+  /** Members per room, as the hub reports them: room streams reach all of them. */
+  private rooms = new Map<string, Map<number, Peer>>();
+  private nextSid = 1;
+  private statsTimer: ReturnType<typeof setInterval>;
+
+  constructor(private readonly opts: StreamManagerOptions) {
+    this.statsTimer = setInterval(() => this.sendStats(), opts.statsMs ?? 1000);
+    this.statsTimer.unref();
+  }
+
+  get count(): number {
+    return this.streams.size;
+  }
+
+  roomStream(room: string): StreamInfo | null {
+    const s = this.roomStreams.get(room);
+    return s ? this.infoOf(s) : null;
+  }
+
+  join(peer: Peer): void {
+    let members = this.rooms.get(peer.room);
+    if (!members) this.rooms.set(peer.room, (members = new Map()));
+    members.set(peer.connId, peer);
+    // `welcome` already described the stream; frames follow from the current position.
+    this.roomStreams.get(peer.room)?.viewers.set(peer.connId, { peer, sent: 0, dropped: 0 });
+  }
+
+  leave(peer: Peer): void {
+    const members = this.rooms.get(peer.room);
+    if (members?.get(peer.connId) === peer) {
+      members.delete(peer.connId);
+      if (members.size === 0) this.rooms.delete(peer.room);
+    }
+    const own = this.selfStreams.get(peer.connId);
+    if (own) this.end(own, "stopped");
+    this.roomStreams.get(peer.room)?.viewers.delete(peer.connId);
+  }
+
+  roomEmpty(room: string): void {
+    const s = this.roomStreams.get(room);
+    if (s) this.end(s, "stopped");
+  }
+
+  handle(peer: Peer, msg: ClientMessageOf<"videos" | "play" | "control">): void {
+    if (msg.t === "videos") {
+      this.opts.catalogue.list().then(
+        (items) => peer.sendControl({ t: "videos", items }),
+        (err) => this.internal(peer, "videos", err),
+      );
+    } else if (msg.t === "play") {
+      this.play(peer, msg).catch((err) => this.internal(peer, "play", err));
+    } else {
+      this.control(peer, msg);
+    }
+  }
+
+  close(): void {
+    clearInterval(this.statsTimer);
+    for (const s of [...this.streams.values()]) this.end(s, "stopped");
+    void this.opts.frames.close();
+  }
+
+  // ---- play -----------------------------------------------------------------------
+
+  private async play(peer: Peer, msg: Play): Promise<void> {
+    const resolved = await this.opts.catalogue.resolve(msg.video);
+    if (!resolved) return this.refuse(peer, "unknown_video", `no video '${msg.video}' in the library`, "play");
+    // The member may have gone while the catalogue was read.
+    if (this.rooms.get(peer.room)?.get(peer.connId) !== peer) return;
+
+    const replaced = msg.scope === "self" ? this.selfStreams.get(peer.connId) : this.roomStreams.get(peer.room);
+    if (this.streams.size - (replaced ? 1 : 0) >= this.opts.maxStreams) {
+      return this.refuse(peer, "server_full", `the server is at its limit of ${this.opts.maxStreams} streams`, "play");
+    }
+    if (replaced) this.end(replaced, "replaced");
+
+    const { info, path, key } = resolved;
+    const frames = this.opts.frames;
+    const decoded = frames.open(path, key, frames.outputSize(info), info.fps);
+    const sid = this.allocSid();
+    const stream: Stream = {
+      info: {
+        sid,
+        video: info.id,
+        scope: msg.scope,
+        by: peer.memberId,
+        width: decoded.width,
+        height: decoded.height,
+        fps: decoded.fps,
+        durationMs: info.durationMs,
+      },
+      room: peer.room,
+      decoded,
+      viewers: new Map(),
+      pacer: new Pacer({
+        source: decoded,
+        durationMs: info.durationMs,
+        onFrame: (f) => this.fanOut(stream, f),
+        onEnd: (reason) => this.end(stream, reason),
+      }),
+    };
+    const audience = msg.scope === "self" ? [peer] : [...(this.rooms.get(peer.room)?.values() ?? [])];
+    for (const p of audience) stream.viewers.set(p.connId, { peer: p, sent: 0, dropped: 0 });
+    this.streams.set(sid, stream);
+    if (msg.scope === "self") this.selfStreams.set(peer.connId, stream);
+    else this.roomStreams.set(peer.room, stream);
+
+    const fromMs = Math.min(Math.max(0, msg.fromMs ?? 0), info.durationMs);
+    stream.pacer.start(fromMs);
+    const start = { t: "stream" as const, ...this.infoOf(stream) };
+    for (const v of stream.viewers.values()) v.peer.sendControl(start);
+    this.opts.log.info({ sid, video: info.id, scope: msg.scope, by: peer.memberId, viewers: stream.viewers.size, streams: this.streams.size }, "stream started");
+  }
+
+  private allocSid(): number {
+    do {
+      this.nextSid = this.nextSid >= 0xffffffff ? 1 : this.nextSid + 1;
+    } while (this.streams.has(this.nextSid));
+    return this.nextSid;
+  }
+
+  private fanOut(stream: Stream, frame: Frame): void {
+    const out = chunkFrame(stream.info.sid, frame);
+    for (const v of stream.viewers.values()) {
+      if (v.peer.offerVideo(out)) v.sent++;
+      else v.dropped++;
+    }
+  }
+
+  // ---- control ----------------------------------------------------------------------
+
+  private control(peer: Peer, msg: Control): void {
+    const s = this.streams.get(msg.sid);
+    if (!s || !s.viewers.has(peer.connId)) {
+      return this.refuse(peer, "unknown_stream", `you are not watching a stream ${msg.sid}`, "control");
+    }
+    if (s.info.scope === "self" && s.info.by !== peer.memberId) {
+      return this.refuse(peer, "not_allowed", "only its viewer controls a self stream", "control");
+    }
+    const { sid } = s.info;
+    switch (msg.action) {
+      case "stop":
+        this.end(s, "stopped");
+        return;
+      case "pause":
+        s.pacer.pause();
+        for (const v of s.viewers.values()) v.peer.purgeVideo(sid, true);
+        break;
+      case "resume":
+        s.pacer.resume();
+        break;
+      case "seek":
+        for (const v of s.viewers.values()) v.peer.purgeVideo(sid, false);
+        s.pacer.seek(Math.min(Math.max(0, msg.toMs ?? 0), s.info.durationMs));
+        break;
+    }
+    const st = this.infoOf(s);
+    const state = { t: "streamState" as const, sid, state: st.state, posMs: st.posMs, by: peer.memberId };
+    for (const v of s.viewers.values()) v.peer.sendControl(state);
+  }
+
+  // ---- ending ---------------------------------------------------------------------------
+
+  private end(s: Stream, reason: StreamEndReason): void {
+    const { sid } = s.info;
+    if (this.streams.get(sid) !== s) return;
+    this.streams.delete(sid);
+    if (this.roomStreams.get(s.room) === s) this.roomStreams.delete(s.room);
+    for (const [connId, own] of this.selfStreams) if (own === s) this.selfStreams.delete(connId);
+    s.pacer.stop();
+    for (const v of s.viewers.values()) {
+      v.peer.purgeVideo(sid, false);
+      v.peer.sendControl({ t: "streamEnd", sid, reason });
+    }
+    s.viewers.clear();
+    this.opts.frames.release(s.decoded);
+    this.opts.log.info({ sid, reason, streams: this.streams.size }, "stream ended");
+  }
+
+  private sendStats(): void {
+    for (const s of this.streams.values()) {
+      for (const v of s.viewers.values()) {
+        v.peer.sendControl({ t: "streamStats", sid: s.info.sid, sent: v.sent, dropped: v.dropped });
+      }
+    }
+  }
+
+  private infoOf(s: Stream): StreamInfo {
+    return { ...s.info, posMs: Math.round(s.pacer.positionMs), state: s.pacer.state === "paused" ? "paused" : "playing" };
+  }
+
+  private refuse(peer: Peer, code: "unknown_video" | "unknown_stream" | "not_allowed" | "server_full", message: string, ref: string): void {
+    peer.sendControl({ t: "error", code, message, ref, fatal: false });
+  }
+
+  private internal(peer: Peer, ref: string, err: unknown): void {
+    this.opts.log.warn({ err: (err as Error).message, ref }, "video request failed");
+    peer.sendControl({ t: "error", code: "internal", message: "the video request failed", ref, fatal: false });
+  }
+}
