@@ -126,7 +126,7 @@ export function startRelay(ws: WebSocket, raw: Duplex, dial: Dialer, opts: Relay
     },
     (e: Error) => {
       tcpDone = true;
-      if (!wsDone) {
+      if (!wsDone && !closing) {
         opts.onCoreTrouble?.(`cannot reach the core: ${e.message}`);
         closeWs(CLOSE.internalError, `core unreachable: ${e.message}`);
       }
@@ -237,6 +237,8 @@ export function startRelay(ws: WebSocket, raw: Duplex, dial: Dialer, opts: Relay
       // had paused reading; messages that come before it are dropped.
       ws.resume();
     }
+    // Still dialing (e.g. shutdown right after the upgrade): give up on it.
+    if (!tcp) abort.abort();
     endTcp();
   }
 
