@@ -1,9 +1,10 @@
 // `sealroom server`: flags -> config -> startCore, until SIGINT/SIGTERM.
 
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseFlags, parsePort, UsageError } from "../cli/args";
 import { EXIT } from "../cli/exit";
+import { defaultDataDir, fingerprintOf, loadOrCreateCert } from "../common/tls";
 import { DEFAULT_LIMITS, type Limits } from "../protocol/limits";
 import { createLogger, type LogLevel } from "./log";
 import { isLoopback, startCore } from "./server";
@@ -65,9 +66,29 @@ export async function main(argv: string[]): Promise<number> {
   }
   const log = createLogger(level);
 
+  let tls: { cert: string; key: string } | undefined;
+  if (values.tls) {
+    try {
+      if (values.cert || values.key) {
+        if (!values.cert || !values.key) throw new UsageError("--cert and --key go together");
+        tls = { cert: readFileSync(values.cert, "utf8"), key: readFileSync(values.key, "utf8") };
+        process.stdout.write(`certificate SHA-256 fingerprint: ${fingerprintOf(tls.cert)}\n`);
+      } else {
+        const dir = values["data-dir"] ?? defaultDataDir();
+        const c = await loadOrCreateCert(dir);
+        tls = { cert: c.certPem, key: c.keyPem };
+        process.stdout.write(`${c.created ? "made a self-signed certificate" : "using the certificate"} in ${dir}\ncertificate SHA-256 fingerprint: ${c.fingerprint256}\n`);
+      }
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      process.stderr.write(`sealroom server: cannot load the TLS certificate: ${(e as Error).message}\n`);
+      return EXIT.cantCreate;
+    }
+  }
+
   let core;
   try {
-    core = await startCore({ host, port, limits, log, videos: { dir: videos, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) } });
+    core = await startCore({ host, port, limits, log, ...(tls ? { tls } : {}), videos: { dir: videos, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) } });
   } catch (e) {
     process.stderr.write(`sealroom server: cannot listen on ${host}:${port}: ${(e as Error).message}\n`);
     return EXIT.cantCreate;
@@ -75,7 +96,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!values.tls && !isLoopback(host) && host !== "localhost") {
     process.stderr.write(`sealroom server: warning: listening on ${host} without --tls; traffic metadata is visible on the network\n`);
   }
-  process.stdout.write(`sealroom core listening on ${core.host}:${core.port}\n`);
+  process.stdout.write(`sealroom core listening on ${core.host}:${core.port}${tls ? " (TLS)" : ""}\n`);
   return new Promise((resolve) => {
     const shutdown = () => {
       core.stop().then(() => resolve(EXIT.ok));

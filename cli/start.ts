@@ -1,0 +1,91 @@
+// `sealroom start`: builds the web app if needed, then runs the core and the
+// bridge as two processes (as in production) and prints where to go.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+import { parseFlags, parsePort } from "./args";
+import { EXIT } from "./exit";
+import { ROOT, ensureWebBuilt } from "./webBuild";
+
+const USAGE = `Usage: sealroom start [--host H] [--core-port 7700] [--port 7780] [--videos DIR]
+
+Starts the core (TCP ${"7700"}) and the bridge (HTTP ${"7780"}) with the default
+video library, building the web app first when it is missing or stale.
+Stop with Ctrl-C.
+`;
+
+interface Child {
+  name: string;
+  proc: ChildProcess;
+  ready: Promise<string>;
+}
+
+function run(name: string, args: string[]): Child {
+  const proc = spawn(process.execPath, [path.join(ROOT, "bin", "sealroom"), ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  const ready = new Promise<string>((resolve, reject) => {
+    let out = "";
+    proc.stdout!.on("data", (d: Buffer) => {
+      out += d;
+      const line = out.split("\n").find((l) => /listening on/.test(l));
+      if (line) resolve(out);
+    });
+    proc.on("exit", (code) => reject(new Error(`${name} exited with code ${code} before it was ready`)));
+  });
+  return { name, proc, ready };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, {
+    host: { type: "string" },
+    port: { type: "string" },
+    "core-port": { type: "string" },
+    videos: { type: "string" },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return EXIT.ok;
+  }
+  const host = values.host ?? "127.0.0.1";
+  const corePort = parsePort(values["core-port"], 7700, "--core-port");
+  const webPort = parsePort(values.port, 7780);
+  const videos = values.videos ?? path.join(ROOT, "videos");
+
+  if (await ensureWebBuilt().catch((e: Error) => {
+    process.stderr.write(`sealroom start: building the web app failed: ${e.message}\n`);
+    return null;
+  }) === null) return EXIT.failure;
+
+  const core = run("core", ["server", "--host", host, "--port", String(corePort), "--videos", videos]);
+  const children: Child[] = [core];
+  const stopAll = () => {
+    for (const c of children) if (c.proc.exitCode === null) c.proc.kill("SIGTERM");
+  };
+  process.once("SIGINT", stopAll);
+  process.once("SIGTERM", stopAll);
+  try {
+    await core.ready;
+    const bridge = run("bridge", ["bridge", "--host", host, "--port", String(webPort), "--core", `${host === "0.0.0.0" ? "127.0.0.1" : host}:${corePort}`]);
+    children.push(bridge);
+    await bridge.ready;
+  } catch (e) {
+    process.stderr.write(`sealroom start: ${(e as Error).message}\n`);
+    stopAll();
+    return EXIT.cantCreate;
+  }
+  const shown = host === "127.0.0.1" || host === "0.0.0.0" ? "localhost" : host;
+  process.stdout.write(
+    [
+      "",
+      `  Sealroom is running.`,
+      `  Open      http://${shown}:${webPort}`,
+      `  Terminal  bin/sealroom client --name YOU --core ${host}:${corePort} [--room ROOM]`,
+      `  Stop      Ctrl-C`,
+      "",
+    ].join("\n") + "\n",
+  );
+  const codes = await Promise.all(children.map((c) => new Promise<number | null>((r) => (c.proc.exitCode !== null ? r(c.proc.exitCode) : c.proc.on("exit", (code) => {
+    stopAll();
+    r(code);
+  })))));
+  return codes.every((c) => c === 0 || c === null) ? EXIT.ok : EXIT.failure;
+}
