@@ -55,7 +55,8 @@ export async function main(argv: string[]): Promise<number> {
     return null;
   }) === null) return EXIT.failure;
 
-  const core = run("core", ["server", "--host", host, "--port", String(corePort), "--videos", videos]);
+  // Warnings only on this console: `sealroom server` alone logs every event as JSON.
+  const core = run("core", ["server", "--host", host, "--port", String(corePort), "--videos", videos, "--log-level", "warn"]);
   const children: Child[] = [core];
   const stopAll = () => {
     for (const c of children) if (c.proc.exitCode === null) c.proc.kill("SIGTERM");
