@@ -78,6 +78,10 @@ export async function ensureWebBuilt(): Promise<void> {
 export interface Stack {
   url: string;
   core: { host: string; port: number };
+  /** Stops the bridge only: every browser loses its WebSocket, the core keeps running. */
+  bridgeDown(): Promise<void>;
+  /** Starts the bridge again on the same port, so pages reconnect to the same URL. */
+  bridgeUp(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -86,12 +90,23 @@ export async function startStack(coreOpts: Record<string, unknown> = {}): Promis
   const { startCore } = await import("./core");
   const { startBridge } = await import("../../bridge/bridge");
   const core = await startCore(coreOpts);
-  const bridge = await startBridge({ host: "127.0.0.1", port: 0, core: { host: core.host, port: core.port }, web: WEB_DIST });
+  const coreTarget = { host: core.host, port: core.port };
+  let bridge: Awaited<ReturnType<typeof startBridge>> | null = await startBridge({ host: "127.0.0.1", port: 0, core: coreTarget, web: WEB_DIST });
+  const port = bridge.port;
   return {
     url: bridge.url,
-    core: { host: core.host, port: core.port },
+    core: coreTarget,
+    async bridgeDown() {
+      await bridge?.stop();
+      bridge = null;
+    },
+    async bridgeUp() {
+      // Reusing the port this bridge was given a moment ago: the pages' URL
+      // has to stay the same for them to reconnect.
+      bridge ??= await startBridge({ host: "127.0.0.1", port, core: coreTarget, web: WEB_DIST });
+    },
     async stop() {
-      await bridge.stop();
+      await bridge?.stop();
       await core.stop();
     },
   };

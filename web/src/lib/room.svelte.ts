@@ -313,6 +313,8 @@ export class RoomStore {
       }
     });
     s.on("welcome", (w) => {
+      // Timing marks (DevTools / tests): from navigation or join click to being in.
+      if (!this.everOnline) performance.mark("sealroom:welcome");
       this.everOnline = true;
       this.setMembers(w.members);
       if (w.reconnected) this.toast("Reconnected.", "info");
