@@ -12,6 +12,7 @@ import { ClientSession } from "../protocol/session";
 import { ClientApp } from "./app";
 import { defaultIdentityPath, IdentityFileError, loadOrCreateIdentity } from "./identityFile";
 import { JsonOutput, PlainOutput, TerminalUi, type Output } from "./output";
+import { FileKeyStore, knownKeysPathFor } from "./knownKeys";
 import { FrameRecorder } from "./recorder";
 import { newRoomId } from "./roomId";
 import { normalizeFingerprint } from "../common/tls";
@@ -26,7 +27,9 @@ const USAGE = `Usage: sealroom client --name NAME [--room ROOM] [--core HOST:POR
                       random room, printed so you can share it
   --core HOST:PORT    the core server (default 127.0.0.1:7700)
   --identity FILE     your key pair (default $XDG_CONFIG_HOME/sealroom/identity-<name>.json,
-                      created with mode 0600 on first use)
+                      created with mode 0600 on first use); the ids you have seen per
+                      room and name are kept beside it (known-<name>.json) to warn
+                      when someone's key changes
   --tls               connect with TLS (certificate checked against system CAs)
   --pin SHA256        accept exactly the core certificate with this SHA-256 fingerprint
                       (self-signed is fine; implies --tls)
@@ -118,6 +121,7 @@ export async function main(argv: string[]): Promise<number> {
     name,
     room,
     agent: CLIENT_AGENT,
+    keyStore: new FileKeyStore(knownKeysPathFor(identityFile), (m) => process.stderr.write(`sealroom client: ${m}\n`)),
     connect: tcpConnector({ host: core.host, port: core.port, ...(values.tls || values.pin !== undefined ? { tls: values.pin !== undefined ? { pin: values.pin } : {} } : {}) }),
   });
   const app = new ClientApp({ session, out, core: coreText, ...(recorder ? { recorder } : {}) });

@@ -10,6 +10,7 @@ import { makeSelfSigned } from "../common/tls";
 import { parseCommand, resolveTarget } from "../client/commands";
 import { formatClock, parseClock, safe } from "../client/format";
 import { defaultIdentityPath, IdentityFileError, loadIdentity, loadOrCreateIdentity } from "../client/identityFile";
+import { FileKeyStore, knownKeysPathFor } from "../client/knownKeys";
 import { newRoomId } from "../client/roomId";
 import { tcpConnector } from "../client/tcp";
 import { ClientSession, type SessionEvents } from "../protocol/session";
@@ -116,6 +117,22 @@ describe("identity file", () => {
     expect(defaultIdentityPath("Alice", { XDG_CONFIG_HOME: "/x" })).toBe("/x/sealroom/identity-alice.json");
     expect(defaultIdentityPath("Bob Smith", { XDG_CONFIG_HOME: "/x" })).toBe("/x/sealroom/identity-bob%20smith.json");
     expect(defaultIdentityPath("a", { XDG_CONFIG_HOME: "relative" })).toMatch(/\.config\/sealroom\/identity-a\.json$/);
+  });
+});
+
+describe("known keys file", () => {
+  it("sits beside the identity file and keeps ids across instances, mode 0600", async () => {
+    expect(knownKeysPathFor("/x/sealroom/identity-alice.json")).toBe("/x/sealroom/known-alice.json");
+    expect(knownKeysPathFor("/x/erin.json")).toBe("/x/known-erin.json");
+    const file = path.join(dir, "known-test.json");
+    new FileKeyStore(file).set("room", "bob", "AAAAAAAAAAAAAAAAAAAAAA");
+    expect(new FileKeyStore(file).get("room", "bob")).toBe("AAAAAAAAAAAAAAAAAAAAAA");
+    expect(new FileKeyStore(file).get("other", "bob")).toBeUndefined();
+    expect((await fs.stat(file)).mode & 0o777).toBe(0o600);
+    await fs.writeFile(file, "garbage");
+    const errors: string[] = [];
+    expect(new FileKeyStore(file, (m) => errors.push(m)).get("room", "bob")).toBeUndefined();
+    expect(errors[0]).toMatch(/unreadable/);
   });
 });
 
