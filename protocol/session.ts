@@ -534,7 +534,8 @@ export class ClientSession {
       case "error":
         return this.onError(conn, msg);
       case "ping":
-        this.sendOn(conn, { t: "pong", ts: msg.ts });
+        // Before hello only hello and ping are allowed; a pong there would be bad_hello.
+        if (conn.welcomed) this.sendOn(conn, { t: "pong", ts: msg.ts });
         return;
       case "pong":
         return;

@@ -266,6 +266,24 @@ describe("sealroom client against the real core", () => {
     expect(await again.c.ev("keyChanged")).toMatchObject({ name: "Bob", oldId, newId });
   });
 
+  it("a second session with the same key replaces the first, which exits without fighting back", async () => {
+    const file = path.join(home, "hank.json");
+    const watcher = await joined("watcher", "room8");
+    const first = client(["--name", "hank", "--room", "room8", "--core", coreAddr, "--identity", file]);
+    const id = (await first.ev("welcome")).id;
+    await watcher.c.ev("joined", { id });
+    const second = client(["--name", "hank", "--room", "room8", "--core", coreAddr, "--identity", file]);
+    await second.ev("welcome");
+    expect((await first.exited).code).toBe(1);
+    expect(first.stderr).toMatch(/replaced/);
+    second.send("still here");
+    await watcher.c.ev("message", { text: "still here" });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(second.proc.exitCode).toBeNull();
+    expect(second.all("error")).toHaveLength(0);
+    expect(watcher.c.all("left", { id })).toHaveLength(0);
+  });
+
   it("prints a random unguessable room id when none is given", async () => {
     const c = client(["--name", "gina", "--core", coreAddr]);
     const room = await c.ev("room");
