@@ -130,7 +130,8 @@ export class RoomStore {
 
   private session: ClientSession;
   private frameListeners = new Map<number, Set<FrameListener>>();
-  private earlyAcks = new Map<string, number>();
+  /** Outcomes that arrived before sendText() handed back their mid. */
+  private early = new Map<string, { delivered: number } | { failure: string }>();
   private names = new Map<string, string>();
 
   constructor(p: { identity: Identity; room: string; name: string; url?: string }) {
@@ -201,15 +202,20 @@ export class RoomStore {
     try {
       const mid = await this.session.sendText(text, to ?? undefined);
       shown.mid = mid;
-      const early = this.earlyAcks.get(mid);
-      if (early !== undefined) {
-        this.earlyAcks.delete(mid);
-        this.markAcked(shown, early);
+      const early = this.early.get(mid);
+      if (early) {
+        this.early.delete(mid);
+        if ("delivered" in early) this.markAcked(shown, early.delivered);
+        else this.markFailed(shown, early.failure);
       }
     } catch (err) {
-      shown.status = "failed";
-      shown.failure = (err as Error).message;
+      this.markFailed(shown, (err as Error).message);
     }
+  }
+
+  private markFailed(item: ChatItem, why: string): void {
+    item.status = "failed";
+    item.failure = why;
   }
 
   private markAcked(item: ChatItem, delivered: number): void {
@@ -334,14 +340,12 @@ export class RoomStore {
     s.on("ack", ({ mid, delivered }) => {
       const item = this.messages.findLast((x) => x.mid === mid);
       if (item) this.markAcked(item, delivered);
-      else this.rememberEarlyAck(mid, delivered);
+      else this.rememberEarly(mid, { delivered });
     });
     s.on("sendFailed", ({ mid, message }) => {
       const item = this.messages.findLast((x) => x.mid === mid);
-      if (item) {
-        item.status = "failed";
-        item.failure = message;
-      }
+      if (item) this.markFailed(item, message);
+      else this.rememberEarly(mid, { failure: message });
     });
     s.on("error", (e) => {
       // Errors about a send are shown on the message; fatal ones by `closed`.
@@ -359,6 +363,7 @@ export class RoomStore {
     });
     s.on("keyChanged", (k) => {
       this.keyWarnings.push({ id: ++toastSeq, name: k.name, oldId: k.oldId, newId: k.newId });
+      if (this.keyWarnings.length > 10) this.keyWarnings.shift();
     });
     s.on("videos", (items) => {
       this.videos = items;
@@ -399,9 +404,9 @@ export class RoomStore {
     });
   }
 
-  private rememberEarlyAck(mid: string, delivered: number): void {
-    this.earlyAcks.set(mid, delivered);
-    if (this.earlyAcks.size > 100) this.earlyAcks.delete(this.earlyAcks.keys().next().value as string);
+  private rememberEarly(mid: string, outcome: { delivered: number } | { failure: string }): void {
+    this.early.set(mid, outcome);
+    if (this.early.size > 100) this.early.delete(this.early.keys().next().value as string);
   }
 
   private onMessage(m: ReceivedMessage): void {
