@@ -45,7 +45,7 @@ class ClientProc {
     this.proc.stdin.end();
   }
 
-  async next(pred: (e: Ev) => boolean, what: string, timeoutMs = 15_000, from = 0): Promise<Ev> {
+  async next(pred: (e: Ev) => boolean, what: string, timeoutMs = 25_000, from = 0): Promise<Ev> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const hit = this.events.slice(from).find(pred);
@@ -120,7 +120,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-describe("sealroom client against the real core", () => {
+describe("sealroom client against the real core", { timeout: 90_000 }, () => {
   it("two clients see each other join with safety codes and chat both ways; another room sees nothing", async () => {
     const dave = await joined("dave", "elsewhere");
     const alice = await joined("alice", "room1");
@@ -292,7 +292,7 @@ describe("sealroom client against the real core", () => {
   });
 });
 
-describe("reconnect", () => {
+describe("reconnect", { timeout: 90_000 }, () => {
   it("after the core restarts on the same port, clients come back and an unacknowledged message is delivered exactly once", async () => {
     const own = await startCore();
     const addr = `127.0.0.1:${own.port}`;

@@ -14,7 +14,7 @@ const hasVideo = existsSync(path.join(ROOT, "server", "video", "service.ts")) &&
 
 type Ev = { event: string; [k: string]: unknown };
 
-describe.skipIf(!hasVideo)("client video commands", () => {
+describe.skipIf(!hasVideo)("client video commands", { timeout: 90_000 }, () => {
   let core: Awaited<ReturnType<typeof startCore>>;
   let home: string;
   beforeAll(async () => {
