@@ -49,7 +49,8 @@ export class VideoRenderer {
   push(f: { ptsMs: number; jpeg: Uint8Array }): void {
     if (this.destroyed) return;
     this.counters.received++;
-    if (this.decoding >= MAX_DECODING) {
+    // A hidden tab draws nothing (rAF sleeps): decoding for it is wasted work.
+    if (this.decoding >= MAX_DECODING || document.hidden) {
       this.counters.droppedLocal++;
       return;
     }
