@@ -2,6 +2,7 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseFlags, parsePort, UsageError } from "../cli/args";
 import { EXIT } from "../cli/exit";
 import { defaultDataDir, fingerprintOf, loadOrCreateCert } from "../common/tls";
@@ -10,11 +11,14 @@ import { createLogger, type LogLevel } from "./log";
 import { isLoopback, startCore } from "./server";
 import { ffmpegPath } from "./video/ffmpeg";
 
+/** The library shipped with Sealroom, wherever the command is run from. */
+const DEFAULT_VIDEOS = fileURLToPath(new URL("../videos", import.meta.url));
+
 const USAGE = `Usage: sealroom server [--host H] [--port 7700] [--videos DIR] [--tls]
 
   --host H            address to listen on (default 127.0.0.1)
   --port N            TCP port (default 7700; 0 picks a free one)
-  --videos DIR        video library (default ./videos)
+  --videos DIR        video library (default: the videos/ folder of this install)
   --tls               speak TLS (certificate from --cert/--key, or self-signed in --data-dir)
   --cert FILE, --key FILE   PEM certificate and key for --tls
   --cache-dir DIR     decoded-frame spill files (default $TMPDIR/sealroom-cache)
@@ -56,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
   const host = values.host ?? "127.0.0.1";
   const port = parsePort(values.port, 7700);
   const limits = parseLimits(values.limit);
-  const videos = resolve(values.videos ?? "videos");
+  const videos = values.videos !== undefined ? resolve(values.videos) : DEFAULT_VIDEOS;
   if (!existsSync(videos)) throw new UsageError(`--videos: no such directory '${videos}'`);
   try {
     await ffmpegPath();

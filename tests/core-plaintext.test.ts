@@ -36,7 +36,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => relay.listen(0, "127.0.0.1", r));
 });
 afterAll(async () => {
-  relay.close();
+  relay?.close();
   server.child.kill("SIGTERM");
   await server.exited;
 });

@@ -47,7 +47,14 @@ export function runSealroom(args: string[], opts: SpawnOptions & { nodeArgs?: st
           reject(new Error(`timed out waiting for ${re}; stdout: ${out}; stderr: ${err}`));
         }, timeoutMs);
         listeners.add(check);
-        exited.then(() => check());
+        exited.then(() => {
+          check();
+          if (listeners.has(check)) {
+            listeners.delete(check);
+            clearTimeout(t);
+            reject(new Error(`exited before ${re}; stdout: ${out}; stderr: ${err}`));
+          }
+        });
         check();
       });
     },
