@@ -5,7 +5,12 @@ export const PROTOCOL_VERSION = 1;
 
 export const DEFAULT_LIMITS = {
   maxFrame: 1_048_576,
-  maxEnvelope: 65_536,
+  /**
+   * 256 KiB, not the 64 KiB first specified: a room message to 256 members
+   * carries 256 wrapped keys (about 370 bytes each with 2048-bit keys, 700
+   * with 4096-bit), which 64 KiB cannot hold.
+   */
+  maxEnvelope: 262_144,
   maxRecipients: 256,
   maxMembersPerRoom: 256,
   maxConnections: 10_000,

@@ -238,12 +238,21 @@ describe("request errors are not fatal", () => {
     b.peer.close();
   });
 
+  it("a room message to 256 members with 4096-bit keys fits maxEnvelope", async () => {
+    // 256 wrapped keys of 4096-bit RSA plus 4,000 four-byte characters
+    const keys: Record<string, string> = {};
+    for (let i = 0; i < 256; i++) keys[`${String(i).padStart(3, "0")}${"k".repeat(19)}`] = "A".repeat(684);
+    const env = { alg: "RSA-OAEP-256+A256GCM", iv: "A".repeat(16), ct: "A".repeat(21_400), keys, sig: "A".repeat(684) };
+    const { DEFAULT_LIMITS } = await import("../protocol/limits");
+    expect(Buffer.byteLength(JSON.stringify(env))).toBeLessThan(DEFAULT_LIMITS.maxEnvelope);
+  });
+
   it("env over maxEnvelope -> too_large (not fatal)", async () => {
     const room = "req3";
     const a = await join(core.port, { name: "a", room, id: await identity(0) });
     const b = await join(core.port, { name: "b", room, id: await identity(1) });
     const env = await sealEnvelope(a.identity, { room, mid: "big", text: "x", ts: 0, recipients: [b.identity] });
-    a.peer.send({ t: "send", mid: "big", to: [b.identity.id], env: { ...env, ct: "A".repeat(70_000) } });
+    a.peer.send({ t: "send", mid: "big", to: [b.identity.id], env: { ...env, ct: "A".repeat(270_000) } });
     expect(await a.peer.nextT("error")).toMatchObject({ code: "too_large", ref: "big", fatal: false });
     a.peer.send({ t: "ping", ts: 1 });
     await a.peer.nextT("pong");

@@ -25,7 +25,7 @@ describe("presence", () => {
     const a = await join(core.port, { name: "alice", room: "pres1", id: await identity(0), agent: "test/1" });
     expect(a.welcome.id).toBe(a.identity.id);
     expect(a.welcome.members.map((m) => m.name)).toEqual(["alice"]);
-    expect(a.welcome.limits).toEqual({ maxFrame: 1048576, maxEnvelope: 65536, maxRecipients: 256 });
+    expect(a.welcome.limits).toEqual({ maxFrame: 1048576, maxEnvelope: 262144, maxRecipients: 256 });
     expect(a.welcome.stream).toBeNull();
 
     const c = await join(core.port, { name: "carol", room: "pres-other", id: await identity(2) });
