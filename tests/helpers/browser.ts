@@ -2,13 +2,10 @@
 // older than its sources, starts the real core and the real bridge on port 0,
 // and drives Debian's Chromium through Playwright's library API.
 
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { ensureWebBuilt as buildWeb, ROOT, WEB_DIST } from "../../cli/webBuild";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright";
 
-export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-export const WEB_DIST = path.join(ROOT, "web", "dist");
+export { ROOT, WEB_DIST };
 
 const CHROMIUM_ARGS = [
   "--no-sandbox",
@@ -22,55 +19,9 @@ const CHROMIUM_ARGS = [
 
 // ---- build ---------------------------------------------------------------------
 
-function newestMtime(p: string): number {
-  const st = statSync(p);
-  if (!st.isDirectory()) return st.mtimeMs;
-  let newest = st.mtimeMs;
-  for (const e of readdirSync(p)) {
-    if (e === "dist" || e === "node_modules") continue;
-    newest = Math.max(newest, newestMtime(path.join(p, e)));
-  }
-  return newest;
-}
-
-function isStale(): boolean {
-  const index = path.join(WEB_DIST, "index.html");
-  if (!existsSync(index)) return true;
-  const built = statSync(index).mtimeMs;
-  const sources = [path.join(ROOT, "web"), path.join(ROOT, "protocol"), path.join(ROOT, "vite.config.ts")];
-  return sources.some((s) => existsSync(s) && newestMtime(s) > built);
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Builds the web app once. Test files may run in parallel workers, so a lock
- * directory keeps two builds from writing web/dist at the same time.
- */
+/** The same staleness check and lock `sealroom start` uses. */
 export async function ensureWebBuilt(): Promise<void> {
-  if (!isStale()) return;
-  const lock = path.join(ROOT, "node_modules", ".cache", "sealroom-web-build.lock");
-  mkdirSync(path.dirname(lock), { recursive: true });
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      // A crashed build leaves its lock behind; a minute is far longer than a build.
-      const st = statSync(lock, { throwIfNoEntry: false });
-      if (st && Date.now() - st.mtimeMs > 60_000) rmSync(lock, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new Error("timed out waiting for another web build");
-      await sleep(200);
-    }
-  }
-  try {
-    if (!isStale()) return;
-    const { build } = await import("vite");
-    await build({ configFile: path.join(ROOT, "vite.config.ts"), logLevel: "error" });
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+  await buildWeb();
 }
 
 // ---- servers -------------------------------------------------------------------
