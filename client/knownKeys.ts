@@ -5,40 +5,26 @@
 
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { KeyStore } from "../protocol/keyContinuity";
+import { MemoryKeyStore } from "../protocol/keyContinuity";
 
-const MAX_ENTRIES = 10_000;
-
-export class FileKeyStore implements KeyStore {
-  private map = new Map<string, string>();
-
+export class FileKeyStore extends MemoryKeyStore {
   constructor(
     private readonly file: string,
     private readonly onError: (message: string) => void = () => {},
   ) {
+    super(10_000);
     try {
-      const parsed: unknown = JSON.parse(readFileSync(file, "utf8"));
-      if (Array.isArray(parsed)) {
-        for (const e of parsed) if (Array.isArray(e) && typeof e[0] === "string" && typeof e[1] === "string") this.map.set(e[0], e[1]);
-      }
+      this.restore(readFileSync(file, "utf8"));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "ENOENT") onError(`ignoring unreadable ${file}: ${(e as Error).message}`);
     }
   }
 
-  get(room: string, nameKey: string): string | undefined {
-    return this.map.get(`${room}\n${nameKey}`);
-  }
-
-  set(room: string, nameKey: string, id: string): void {
-    const k = `${room}\n${nameKey}`;
-    this.map.delete(k);
-    this.map.set(k, id);
-    while (this.map.size > MAX_ENTRIES) this.map.delete(this.map.keys().next().value as string);
-    // Small and rare (a member first seen or changed): write synchronously, atomically.
+  // Small and rare (a member first seen or changed): write synchronously, atomically.
+  protected override save(json: string): void {
     const tmp = `${this.file}.${process.pid}.tmp`;
     try {
-      writeFileSync(tmp, JSON.stringify([...this.map]), { mode: 0o600 });
+      writeFileSync(tmp, json, { mode: 0o600 });
       renameSync(tmp, this.file);
     } catch (e) {
       this.onError(`cannot save ${this.file}: ${(e as Error).message}`);

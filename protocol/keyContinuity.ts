@@ -10,7 +10,11 @@ export interface KeyStore {
   set(room: string, nameKey: string, id: string): void | Promise<void>;
 }
 
-/** The default: remembers for the life of the process, at most `max` entries. */
+/**
+ * Remembers for the life of the process, at most `max` entries, oldest
+ * forgotten first. Persistent stores (a file, localStorage) extend it with
+ * `restore` and `save`.
+ */
 export class MemoryKeyStore implements KeyStore {
   private map = new Map<string, string>();
 
@@ -24,8 +28,19 @@ export class MemoryKeyStore implements KeyStore {
     const k = `${room}\n${name}`;
     this.map.delete(k);
     this.map.set(k, id);
-    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as string);
+    while (this.map.size > this.max) this.map.delete(this.map.keys().next().value as string);
+    this.save(JSON.stringify([...this.map]));
   }
+
+  /** Loads what `save` was given; anything malformed is skipped. */
+  protected restore(json: string): void {
+    const parsed: unknown = JSON.parse(json);
+    if (!Array.isArray(parsed)) return;
+    for (const e of parsed) if (Array.isArray(e) && typeof e[0] === "string" && typeof e[1] === "string") this.map.set(e[0], e[1]);
+  }
+
+  /** Called after every change with the whole store as JSON. */
+  protected save(_json: string): void {}
 }
 
 export interface KeyChange {

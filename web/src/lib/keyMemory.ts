@@ -2,38 +2,23 @@
 // under each name, in localStorage (ids are public, nothing secret here).
 // Bounded, so a long-lived profile does not grow without end.
 
-import type { KeyStore } from "../../../protocol/keyContinuity";
+import { MemoryKeyStore } from "../../../protocol/keyContinuity";
 
 const STORAGE_KEY = "sealroom.knownKeys.v1";
-const MAX_ENTRIES = 2_000;
-
-export class LocalKeyStore implements KeyStore {
-  private map: Map<string, string>;
-
+export class LocalKeyStore extends MemoryKeyStore {
   constructor() {
-    this.map = new Map();
+    super(2_000);
     try {
       const raw = localStorage.getItem(STORAGE_KEY);
-      const parsed: unknown = raw ? JSON.parse(raw) : [];
-      if (Array.isArray(parsed)) {
-        for (const e of parsed) if (Array.isArray(e) && typeof e[0] === "string" && typeof e[1] === "string") this.map.set(e[0], e[1]);
-      }
+      if (raw) this.restore(raw);
     } catch {
-      this.map = new Map();
+      /* unreadable: start afresh */
     }
   }
 
-  get(room: string, nameKey: string): string | undefined {
-    return this.map.get(`${room}\n${nameKey}`);
-  }
-
-  set(room: string, nameKey: string, id: string): void {
-    const k = `${room}\n${nameKey}`;
-    this.map.delete(k);
-    this.map.set(k, id);
-    while (this.map.size > MAX_ENTRIES) this.map.delete(this.map.keys().next().value as string);
+  protected override save(json: string): void {
     try {
-      localStorage.setItem(STORAGE_KEY, JSON.stringify([...this.map]));
+      localStorage.setItem(STORAGE_KEY, json);
     } catch {
       /* storage full or disabled: continuity lasts for this page only */
     }
