@@ -6,23 +6,8 @@ import { makeClip } from "../scripts/make-sample";
 import { Catalogue, isPlausibleId, titleFromId } from "../server/video/catalogue";
 import { probeVideo } from "../server/video/probe";
 import type { ProbeResult } from "../server/video/probe";
-import type { Logger } from "../server/video/types";
+import { recordingLogger } from "./helpers/log";
 
-interface LogLine {
-  level: "warn" | "info" | "debug";
-  obj: object;
-  msg: string;
-}
-
-function recordingLogger(): Logger & { lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  return {
-    lines,
-    warn: (obj, msg) => lines.push({ level: "warn", obj, msg }),
-    info: (obj, msg) => lines.push({ level: "info", obj, msg }),
-    debug: (obj, msg) => lines.push({ level: "debug", obj, msg }),
-  };
-}
 
 let root: string;
 let lib: string;

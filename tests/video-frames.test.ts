@@ -7,23 +7,9 @@ import { Catalogue } from "../server/video/catalogue";
 import { FrameCache, outputSize } from "../server/video/frames";
 import type { DecodedVideo } from "../server/video/frames";
 import { readJpegInfo } from "../server/video/jpeg";
-import type { Frame, Logger } from "../server/video/types";
+import type { Frame } from "../server/video/types";
+import { recordingLogger, type LogLine } from "./helpers/log";
 
-interface LogLine {
-  level: string;
-  obj: object;
-  msg: string;
-}
-
-function recordingLogger(): Logger & { lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  return {
-    lines,
-    warn: (obj, msg) => lines.push({ level: "warn", obj, msg }),
-    info: (obj, msg) => lines.push({ level: "info", obj, msg }),
-    debug: (obj, msg) => lines.push({ level: "debug", obj, msg }),
-  };
-}
 
 let root: string;
 let small: string; // 4 s 320x180 30 fps

@@ -1,0 +1,19 @@
+// A logger that keeps what it is told, for asserting on warnings.
+
+import type { Logger } from "../../server/video/types";
+
+export interface LogLine {
+  level: "warn" | "info" | "debug";
+  obj: object;
+  msg: string;
+}
+
+export function recordingLogger(): Logger & { lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  return {
+    lines,
+    warn: (obj, msg) => lines.push({ level: "warn", obj, msg }),
+    info: (obj, msg) => lines.push({ level: "info", obj, msg }),
+    debug: (obj, msg) => lines.push({ level: "debug", obj, msg }),
+  };
+}
