@@ -166,7 +166,8 @@ export class Connection implements MemberPeer {
       }
       return;
     }
-    if (raw.t === "ping" && typeof raw.ts === "number") {
+    // Finite only: JSON.parse reads 1e999 as Infinity, which would go back out as `"ts":null`.
+    if (raw.t === "ping" && typeof raw.ts === "number" && Number.isFinite(raw.ts)) {
       this.sendControl({ t: "pong", ts: raw.ts });
     } else if (raw.t === "hello" && this.state === "hello") {
       this.verify(raw);

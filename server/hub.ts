@@ -139,7 +139,15 @@ export class Hub {
   private checkEnvelopeSize(raw: RawMessage): void {
     const env = raw.env;
     if (typeof env !== "object" || env === null) return;
-    const size = Buffer.byteLength(JSON.stringify(env));
+    let json: string;
+    try {
+      json = JSON.stringify(env);
+    } catch {
+      // JSON.parse takes nesting deeper than JSON.stringify can recurse (found by
+      // tests/fuzz-socket.test.ts); no valid envelope is nested more than two levels.
+      throw new ProtocolError("bad_request", "env is nested too deeply", false, refOf(raw));
+    }
+    const size = Buffer.byteLength(json);
     if (size > this.limits.maxEnvelope) {
       throw new ProtocolError("too_large", `env is ${size} bytes, over maxEnvelope ${this.limits.maxEnvelope}`, false, refOf(raw));
     }
