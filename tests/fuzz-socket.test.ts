@@ -267,10 +267,12 @@ async function fullSession(room: string, second: "tcp" | "ws"): Promise<void> {
     a.start();
     await aOn;
     const bOn = online(b);
+    // alice must know bob before she writes, or her message is for nobody.
+    const aKnowsB = new Promise<void>((r) => a.on("joined", ({ entry }) => entry.member.name === "bob" && r()));
     const bSeesA = got(b, "hello from alice");
     const aSeesB = got(a, "hello from bob");
     b.start();
-    await bOn;
+    await withTimeout(Promise.all([bOn, aKnowsB]), 10_000, `${room}: bob online`);
     await a.sendText("hello from alice");
     await b.sendText("hello from bob");
     await withTimeout(Promise.all([bSeesA, aSeesB]), 10_000, `${room}: messages`);
