@@ -10,11 +10,12 @@
 import { toBase64Url } from "./base64";
 import { backoffDelay, type BackoffOptions } from "./backoff";
 import { decodeRaw, encodeJson, parseServerMessage, utf8Length } from "./codec";
-import { makeHello, openEnvelope, safetyCode, sealEnvelope, verifyMember, type Identity } from "./crypto";
+import { makeHello, openEnvelope, sealEnvelope, type Identity } from "./crypto";
 import { Emitter, type Listener } from "./emitter";
 import { KIND_CONTROL, KIND_VIDEO } from "./framing";
-import { MemoryKeyStore, noteKey, type KeyChange, type KeyStore } from "./keyContinuity";
+import { MemoryKeyStore, type KeyChange, type KeyStore } from "./keyContinuity";
 import { CLIENT_PING_MS, DEFAULT_LIMITS, MAX_TEXT_CHARS } from "./limits";
+import { continuityChange, memberEntry, Members, type MemberEntry } from "./members";
 import {
   Control,
   Play,
@@ -57,13 +58,7 @@ export type SessionState = "connecting" | "online" | "reconnecting" | "closed";
 
 export type SessionLimits = Welcome["limits"];
 
-export interface MemberEntry {
-  member: Member;
-  /** Id is the hash of sigKey and encKey is signed by it. Unverified members never receive anything. */
-  verified: boolean;
-  safetyCode: string;
-  self: boolean;
-}
+export type { MemberEntry };
 
 interface ReceivedBase {
   from: string;
@@ -230,7 +225,7 @@ export class ClientSession {
   private lastSentAt = 0;
   private lastRecvAt = 0;
 
-  private _members = new Map<string, MemberEntry>();
+  private readonly _members = new Members();
   private _limits: SessionLimits = {
     maxFrame: DEFAULT_LIMITS.maxFrame,
     maxEnvelope: DEFAULT_LIMITS.maxEnvelope,
@@ -288,7 +283,7 @@ export class ClientSession {
   }
 
   get members(): ReadonlyMap<string, MemberEntry> {
-    return this._members;
+    return this._members.view;
   }
 
   get limits(): SessionLimits {
@@ -572,17 +567,6 @@ export class ClientSession {
     this.sendOn(conn, hello);
   }
 
-  private async entryFor(m: Member): Promise<MemberEntry> {
-    let verified = false;
-    try {
-      verified = await verifyMember(m);
-    } catch {
-      verified = false;
-    }
-    if (verified && m.id === this.identity.id && m.sigKey !== this.identity.sigKey) verified = false;
-    return { member: m, verified, safetyCode: safetyCode(m.id), self: m.id === this.identity.id };
-  }
-
   private async onWelcome(conn: Conn, w: Welcome): Promise<void> {
     if (conn.welcomed) {
       this.events.emit("invalid", { reason: "second welcome" });
@@ -601,11 +585,11 @@ export class ClientSession {
       this.dropConn(conn, this.fatal.message);
       return;
     }
-    const entries = await Promise.all(w.members.map((m) => this.entryFor(m)));
+    const entries = await Promise.all(w.members.map((m) => memberEntry(m, this.identity)));
     if (!conn.alive || conn !== this.conn) return;
     conn.welcomed = true;
     this.clearTimer("handshakeTimer");
-    this._members = new Map(entries.map((e) => [e.member.id, e]));
+    this._members.reset(entries);
     this._limits = w.limits;
     this.attempt = 0;
     this.onlineAt = Date.now();
@@ -622,9 +606,8 @@ export class ClientSession {
   }
 
   private async checkContinuity(e: MemberEntry): Promise<void> {
-    if (!e.verified || e.self) return;
     try {
-      const change = await noteKey(this.keyStore, this.room, e.member.name, e.member.id);
+      const change = await continuityChange(this.keyStore, this.room, e);
       if (change) this.events.emit("keyChanged", change);
     } catch (err) {
       this.log("warn", `key store failed: ${String(err)}`);
@@ -632,9 +615,8 @@ export class ClientSession {
   }
 
   private async onJoined(m: Member): Promise<void> {
-    const entry = await this.entryFor(m);
-    const again = this._members.has(m.id);
-    this._members.set(m.id, entry);
+    const entry = await memberEntry(m, this.identity);
+    const again = this._members.add(entry);
     this.events.emit("joined", { entry, again });
     await this.checkContinuity(entry);
     // A pending message may be waiting for this member to come back.
@@ -642,8 +624,7 @@ export class ClientSession {
   }
 
   private onLeft(id: string, reason: LeftReason): void {
-    const entry = this._members.get(id) ?? null;
-    this._members.delete(id);
+    const entry = this._members.remove(id);
     // Messages not yet on this connection stop waiting for someone who left.
     for (const p of this.pending.values()) {
       if (p.sentGen !== this.gen && p.intended) p.intended = p.intended.filter((x) => x !== id);
@@ -657,11 +638,7 @@ export class ClientSession {
     const seen = this.seen.get(key);
     if (seen === "ok") return;
     const sender = this._members.get(m.from);
-    const toSet = new Set(m.to);
-    let direct = false;
-    for (const e of this._members.values()) {
-      if (e.verified && e.member.id !== m.from && !toSet.has(e.member.id)) direct = true;
-    }
+    const direct = this._members.isDirect(m.from, m.to);
     const base: ReceivedBase = { from: m.from, name: sender?.member.name ?? null, mid: m.mid, to: m.to, at: m.at, direct };
     let result: ReceivedMessage;
     if (!sender) result = { ...base, ok: false, reason: "sender is not a member of this room" };
@@ -741,11 +718,8 @@ export class ClientSession {
 
   // ---- outgoing -------------------------------------------------------------------
 
-  /** Verified members present, self excluded: who may receive. */
   private recipientIds(): Set<string> {
-    const out = new Set<string>();
-    for (const e of this._members.values()) if (e.verified && !e.self) out.add(e.member.id);
-    return out;
+    return this._members.recipientIds();
   }
 
   /**
@@ -761,14 +735,7 @@ export class ClientSession {
     if (this.pending.size >= this.cfg.maxPending) throw new Error(`${this.cfg.maxPending} messages are still unacknowledged`);
     let intended: string[] | null = null;
     if (to !== undefined) {
-      if (to.length === 0) throw new Error("no recipient");
-      if (new Set(to).size !== to.length) throw new Error("duplicate recipient");
-      for (const id of to) {
-        const e = this._members.get(id);
-        if (!e) throw new Error(`${id} is not in the room`);
-        if (e.self) throw new Error("cannot send a message to yourself");
-        if (!e.verified) throw new Error(`${e.member.name}'s keys do not verify; not sending to them`);
-      }
+      this._members.checkRecipients(to);
       intended = [...to];
     } else if (this.everOnline) {
       intended = [...this.recipientIds()];
