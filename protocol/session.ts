@@ -10,7 +10,7 @@
 import { toBase64Url } from "./base64";
 import { backoffDelay, type BackoffOptions } from "./backoff";
 import { decodeRaw, encodeJson, parseServerMessage, utf8Length } from "./codec";
-import { makeHello, openEnvelope, sealEnvelope, type Identity } from "./crypto";
+import { makeHello, sealEnvelope, type Identity } from "./crypto";
 import { Emitter, type Listener } from "./emitter";
 import { KIND_CONTROL, KIND_VIDEO } from "./framing";
 import { MemoryKeyStore, type KeyChange, type KeyStore } from "./keyContinuity";
@@ -33,6 +33,7 @@ import {
 } from "./messages";
 import { isRoom, nameProblem } from "./names";
 import { FrameAssembler } from "./videoChunk";
+import { Inbox, type ReceivedMessage } from "./inbox";
 
 // ---- transport ------------------------------------------------------------------
 
@@ -60,19 +61,7 @@ export type SessionLimits = Welcome["limits"];
 
 export type { MemberEntry };
 
-interface ReceivedBase {
-  from: string;
-  /** Sender's name, null when the sender is not a known member. */
-  name: string | null;
-  mid: string;
-  to: string[];
-  /** Server time of delivery (ms epoch). */
-  at: number;
-  /** True when `to` leaves out some other member present. */
-  direct: boolean;
-}
-
-export type ReceivedMessage = ReceivedBase & ({ ok: true; text: string; ts: number } | { ok: false; reason: string });
+export type { ReceivedMessage };
 
 export interface SessionEvents {
   state: SessionState;
@@ -180,8 +169,6 @@ interface Pending {
   retries: number;
 }
 
-type Seen = "ok" | "failed";
-
 function sameMembers(a: readonly string[] | null, b: readonly string[]): boolean {
   if (!a || a.length !== b.length) return false;
   const s = new Set(a);
@@ -235,7 +222,7 @@ export class ClientSession {
   private assembler = new FrameAssembler();
 
   private pending = new Map<string, Pending>();
-  private seen = new Map<string, Seen>();
+  private readonly received: Inbox;
 
   private inbox: Promise<void> = Promise.resolve();
   private inboxDepth = 0;
@@ -268,6 +255,7 @@ export class ClientSession {
       recipientWaitMs: opts.recipientWaitMs ?? SESSION_DEFAULTS.recipientWaitMs,
       maxSeen: opts.maxSeen ?? SESSION_DEFAULTS.maxSeen,
     };
+    this.received = new Inbox(this.identity, this.room, this.cfg.maxSeen);
     this.events = new Emitter<SessionEvents>((event, err) => this.log("warn", `listener for ${event} threw: ${String(err)}`));
   }
 
@@ -634,36 +622,8 @@ export class ClientSession {
   }
 
   private async onMsg(m: ServerMessageOf<"msg">): Promise<void> {
-    const key = `${m.from}\n${m.mid}`;
-    const seen = this.seen.get(key);
-    if (seen === "ok") return;
-    const sender = this._members.get(m.from);
-    const direct = this._members.isDirect(m.from, m.to);
-    const base: ReceivedBase = { from: m.from, name: sender?.member.name ?? null, mid: m.mid, to: m.to, at: m.at, direct };
-    let result: ReceivedMessage;
-    if (!sender) result = { ...base, ok: false, reason: "sender is not a member of this room" };
-    else if (!sender.verified) result = { ...base, ok: false, reason: "sender's keys do not verify" };
-    else {
-      const opened = await openEnvelope(this.identity, {
-        room: this.room,
-        from: m.from,
-        mid: m.mid,
-        env: m.env,
-        senderSigKey: sender.member.sigKey,
-      });
-      result = { ...base, ...opened };
-    }
-    // A failed copy does not hide a genuine one that comes later, but the
-    // same failure is reported once.
-    if (!result.ok && seen === "failed") return;
-    this.remember(key, result.ok ? "ok" : "failed");
-    this.events.emit("message", result);
-  }
-
-  private remember(key: string, v: Seen): void {
-    this.seen.delete(key);
-    this.seen.set(key, v);
-    if (this.seen.size > this.cfg.maxSeen) this.seen.delete(this.seen.keys().next().value as string);
+    const result = await this.received.open(m, this._members);
+    if (result) this.events.emit("message", result);
   }
 
   private onAck(mid: string, delivered: number): void {
