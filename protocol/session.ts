@@ -7,14 +7,13 @@
 // Browser-safe: no node: imports, WebCrypto through ./crypto, timers through
 // globalThis.
 
-import { toBase64Url } from "./base64";
 import { backoffDelay, type BackoffOptions } from "./backoff";
-import { decodeRaw, encodeJson, parseServerMessage, utf8Length } from "./codec";
-import { makeHello, sealEnvelope, type Identity } from "./crypto";
+import { decodeRaw, encodeJson, parseServerMessage } from "./codec";
+import { makeHello, type Identity } from "./crypto";
 import { Emitter, type Listener } from "./emitter";
 import { KIND_CONTROL, KIND_VIDEO } from "./framing";
 import { MemoryKeyStore, type KeyChange, type KeyStore } from "./keyContinuity";
-import { CLIENT_PING_MS, DEFAULT_LIMITS, MAX_TEXT_CHARS } from "./limits";
+import { CLIENT_PING_MS, DEFAULT_LIMITS } from "./limits";
 import { continuityChange, memberEntry, Members, type MemberEntry } from "./members";
 import {
   Control,
@@ -34,6 +33,7 @@ import {
 import { isRoom, nameProblem } from "./names";
 import { FrameAssembler } from "./videoChunk";
 import { Inbox, type ReceivedMessage } from "./inbox";
+import { Outgoing, type OutgoingLink } from "./outgoing";
 
 // ---- transport ------------------------------------------------------------------
 
@@ -153,32 +153,6 @@ interface Conn {
   gen: number;
 }
 
-interface Pending {
-  mid: string;
-  text: string;
-  ts: number;
-  direct: boolean;
-  /** Who it is for; null for a room message written before the first welcome. */
-  intended: string[] | null;
-  /** False for a room message written while alone: acknowledged locally with 0. */
-  hadRecipients: boolean;
-  sealedFor: string[] | null;
-  env: Envelope | null;
-  /** Generation of the connection it was last sent on; 0 = not sent on any. */
-  sentGen: number;
-  retries: number;
-}
-
-function sameMembers(a: readonly string[] | null, b: readonly string[]): boolean {
-  if (!a || a.length !== b.length) return false;
-  const s = new Set(a);
-  return b.every((x) => s.has(x));
-}
-
-function newMid(): string {
-  return toBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(16)));
-}
-
 type Timer = ReturnType<typeof globalThis.setTimeout>;
 
 export class ClientSession {
@@ -221,18 +195,15 @@ export class ClientSession {
   private _streams = new Map<number, StreamInfo>();
   private assembler = new FrameAssembler();
 
-  private pending = new Map<string, Pending>();
+  private readonly outgoing: Outgoing;
   private readonly received: Inbox;
 
   private inbox: Promise<void> = Promise.resolve();
   private inboxDepth = 0;
-  private outbox: Promise<void> = Promise.resolve();
-  private flushAgainAt = 0;
 
   private reconnectTimer: Timer | null = null;
   private handshakeTimer: Timer | null = null;
   private tickTimer: ReturnType<typeof globalThis.setInterval> | null = null;
-  private flushTimer: Timer | null = null;
 
   constructor(opts: SessionOptions) {
     const problem = nameProblem(opts.name);
@@ -256,6 +227,20 @@ export class ClientSession {
       maxSeen: opts.maxSeen ?? SESSION_DEFAULTS.maxSeen,
     };
     this.received = new Inbox(this.identity, this.room, this.cfg.maxSeen);
+    this.outgoing = new Outgoing({
+      identity: this.identity,
+      room: this.room,
+      members: this._members,
+      maxPending: this.cfg.maxPending,
+      recipientWaitMs: this.cfg.recipientWaitMs,
+      maxSendRetries: SESSION_DEFAULTS.maxSendRetries,
+      rateLimitRetryMs: SESSION_DEFAULTS.rateLimitRetryMs,
+      link: () => this.outgoingLink(),
+      maxEnvelope: () => this._limits.maxEnvelope,
+      acked: (mid, delivered) => this.events.emit("ack", { mid, delivered }),
+      failed: (mid, code, message) => this.events.emit("sendFailed", { mid, code, message }),
+      log: (message) => this.log("warn", message),
+    });
     this.events = new Emitter<SessionEvents>((event, err) => this.log("warn", `listener for ${event} threw: ${String(err)}`));
   }
 
@@ -285,7 +270,7 @@ export class ClientSession {
 
   /** Sends not yet acknowledged by the server. */
   get pendingCount(): number {
-    return this.pending.size;
+    return this.outgoing.size;
   }
 
   on<E extends keyof SessionEvents>(event: E, listener: Listener<SessionEvents[E]>): () => void {
@@ -315,7 +300,7 @@ export class ClientSession {
 
   /** Resolves true once every send is acknowledged, false on timeout or close. */
   drain(timeoutMs: number): Promise<boolean> {
-    if (this.pending.size === 0) return Promise.resolve(true);
+    if (this.outgoing.size === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
       const done = (v: boolean) => {
         globalThis.clearTimeout(timer);
@@ -323,10 +308,10 @@ export class ClientSession {
         resolve(v);
       };
       const check = () => {
-        if (this.pending.size === 0) done(true);
+        if (this.outgoing.size === 0) done(true);
       };
-      const timer = globalThis.setTimeout(() => done(this.pending.size === 0), timeoutMs);
-      const offs = [this.on("ack", check), this.on("sendFailed", check), this.on("closed", () => done(this.pending.size === 0))];
+      const timer = globalThis.setTimeout(() => done(this.outgoing.size === 0), timeoutMs);
+      const offs = [this.on("ack", check), this.on("sendFailed", check), this.on("closed", () => done(this.outgoing.size === 0))];
     });
   }
 
@@ -402,7 +387,8 @@ export class ClientSession {
         // Already gone.
       }
     }
-    for (const name of ["reconnectTimer", "handshakeTimer", "flushTimer"] as const) this.clearTimer(name);
+    for (const name of ["reconnectTimer", "handshakeTimer"] as const) this.clearTimer(name);
+    this.outgoing.cancelTimer();
     if (this.tickTimer !== null) globalThis.clearInterval(this.tickTimer);
     this.tickTimer = null;
     if (this._state === "closed") return;
@@ -411,7 +397,7 @@ export class ClientSession {
     this.events.emit("closed", { reason, error });
   }
 
-  private clearTimer(name: "reconnectTimer" | "handshakeTimer" | "flushTimer"): void {
+  private clearTimer(name: "reconnectTimer" | "handshakeTimer"): void {
     const t = this[name];
     if (t !== null) globalThis.clearTimeout(t);
     this[name] = null;
@@ -513,7 +499,7 @@ export class ClientSession {
       case "msg":
         return this.onMsg(msg);
       case "ack":
-        return this.onAck(msg.mid, msg.delivered);
+        return this.outgoing.onAck(msg.mid, msg.delivered);
       case "error":
         return this.onError(conn, msg);
       case "ping":
@@ -590,7 +576,7 @@ export class ClientSession {
       this.events.emit("stream", w.stream);
     }
     for (const e of entries) await this.checkContinuity(e);
-    this.kick();
+    void this.outgoing.kick();
   }
 
   private async checkContinuity(e: MemberEntry): Promise<void> {
@@ -608,17 +594,14 @@ export class ClientSession {
     this.events.emit("joined", { entry, again });
     await this.checkContinuity(entry);
     // A pending message may be waiting for this member to come back.
-    this.kick();
+    void this.outgoing.kick();
   }
 
   private onLeft(id: string, reason: LeftReason): void {
     const entry = this._members.remove(id);
-    // Messages not yet on this connection stop waiting for someone who left.
-    for (const p of this.pending.values()) {
-      if (p.sentGen !== this.gen && p.intended) p.intended = p.intended.filter((x) => x !== id);
-    }
+    this.outgoing.memberLeft(id, this.gen);
     this.events.emit("left", { id, reason, entry });
-    this.kick();
+    void this.outgoing.kick();
   }
 
   private async onMsg(m: ServerMessageOf<"msg">): Promise<void> {
@@ -626,41 +609,13 @@ export class ClientSession {
     if (result) this.events.emit("message", result);
   }
 
-  private onAck(mid: string, delivered: number): void {
-    if (!this.pending.delete(mid)) return;
-    this.events.emit("ack", { mid, delivered });
-  }
-
   private onError(conn: Conn, e: ErrorMsg): void {
     this.events.emit("error", e);
-    const p = e.ref !== undefined ? this.pending.get(e.ref) : undefined;
-    if (p && !e.fatal) this.onSendError(p, e);
+    this.outgoing.onError(e);
     if (e.fatal) {
       if (NO_RETRY_CODES.has(e.code)) this.fatal = e;
       this.dropConn(conn, `${e.code}: ${e.message}`);
     }
-  }
-
-  private onSendError(p: Pending, e: ErrorMsg): void {
-    if (e.code === "unknown_recipient" || e.code === "rate_limited") {
-      if (++p.retries > SESSION_DEFAULTS.maxSendRetries) return this.failPending(p, e.code, e.message);
-      p.sentGen = 0;
-      if (e.code === "unknown_recipient") {
-        // Someone left meanwhile: seal again, same mid, for whoever is still here.
-        const present = this.recipientIds();
-        p.intended = (p.intended ?? []).filter((id) => present.has(id));
-        this.kick();
-      } else {
-        this.kick(SESSION_DEFAULTS.rateLimitRetryMs);
-      }
-      return;
-    }
-    this.failPending(p, e.code, e.message);
-  }
-
-  private failPending(p: Pending, code: string, message: string): void {
-    if (!this.pending.delete(p.mid)) return;
-    this.events.emit("sendFailed", { mid: p.mid, code, message });
   }
 
   private onVideo(body: Uint8Array): void {
@@ -678,8 +633,11 @@ export class ClientSession {
 
   // ---- outgoing -------------------------------------------------------------------
 
-  private recipientIds(): Set<string> {
-    return this._members.recipientIds();
+  /** The connection pending sends may go out on: welcomed and still alive. */
+  private outgoingLink(): OutgoingLink | null {
+    const conn = this.conn;
+    if (!conn?.alive || !conn.welcomed || this._state !== "online") return null;
+    return { gen: conn.gen, onlineAt: this.onlineAt, send: (msg) => this.sendOn(conn, msg) };
   }
 
   /**
@@ -690,101 +648,9 @@ export class ClientSession {
    */
   async sendText(text: string, to?: readonly string[]): Promise<string> {
     if (this._state === "closed") throw new Error("session is closed");
-    if (typeof text !== "string" || text.length === 0) throw new Error("empty message");
-    if ([...text].length > MAX_TEXT_CHARS) throw new Error(`message longer than ${MAX_TEXT_CHARS} characters`);
-    if (this.pending.size >= this.cfg.maxPending) throw new Error(`${this.cfg.maxPending} messages are still unacknowledged`);
-    let intended: string[] | null = null;
-    if (to !== undefined) {
-      this._members.checkRecipients(to);
-      intended = [...to];
-    } else if (this.everOnline) {
-      intended = [...this.recipientIds()];
-    }
-    const mid = newMid();
-    this.pending.set(mid, {
-      mid,
-      text,
-      ts: Date.now(),
-      direct: to !== undefined,
-      intended,
-      hadRecipients: intended === null || intended.length > 0,
-      sealedFor: null,
-      env: null,
-      sentGen: 0,
-      retries: 0,
-    });
-    await this.kick();
+    const mid = this.outgoing.add(text, to, this.everOnline);
+    await this.outgoing.kick();
     return mid;
-  }
-
-  /** Runs a flush after the ones already queued (or after delayMs). */
-  private kick(delayMs = 0): Promise<void> {
-    if (delayMs > 0) {
-      const at = Date.now() + delayMs;
-      if (this.flushTimer !== null && this.flushAgainAt <= at) return Promise.resolve();
-      this.clearTimer("flushTimer");
-      this.flushAgainAt = at;
-      this.flushTimer = globalThis.setTimeout(() => {
-        this.flushTimer = null;
-        void this.kick();
-      }, delayMs);
-      return Promise.resolve();
-    }
-    this.outbox = this.outbox.then(() => this.flush()).catch((err: unknown) => this.log("warn", `flush failed: ${String(err)}`));
-    return this.outbox;
-  }
-
-  /** Sends pending messages in order; one that waits for its recipients holds back the rest. */
-  private async flush(): Promise<void> {
-    for (const p of [...this.pending.values()]) {
-      const conn = this.conn;
-      if (!conn?.alive || !conn.welcomed || this._state !== "online") return;
-      if (!this.pending.has(p.mid) || p.sentGen === conn.gen) continue;
-      const present = this.recipientIds();
-      if (p.intended === null) {
-        p.intended = [...present];
-        p.hadRecipients = p.intended.length > 0;
-      }
-      const here = p.intended.filter((id) => present.has(id));
-      if (here.length < p.intended.length) {
-        // After a reconnect the others come back one by one; give them a moment
-        // rather than lose the message for them (a mid is delivered only once).
-        const waited = Date.now() - this.onlineAt;
-        if (waited < this.cfg.recipientWaitMs) {
-          this.kick(this.cfg.recipientWaitMs - waited);
-          return;
-        }
-        p.intended = here;
-      }
-      if (here.length === 0) {
-        if (p.hadRecipients) this.failPending(p, "unknown_recipient", "the recipients have left");
-        else {
-          // Alone in the room: nothing to deliver, nothing to send.
-          this.pending.delete(p.mid);
-          this.events.emit("ack", { mid: p.mid, delivered: 0 });
-        }
-        continue;
-      }
-      if (!p.env || !sameMembers(p.sealedFor, here)) {
-        const recipients = here.map((id) => ({ id, encKey: this._members.get(id)!.member.encKey }));
-        let env: Envelope;
-        try {
-          env = await sealEnvelope(this.identity, { room: this.room, mid: p.mid, text: p.text, ts: p.ts, recipients });
-        } catch (err) {
-          this.failPending(p, "internal", `sealing failed: ${(err as Error).message}`);
-          continue;
-        }
-        const size = utf8Length(JSON.stringify(env));
-        if (size > this._limits.maxEnvelope) {
-          this.failPending(p, "too_large", `sealed message is ${size} bytes, over the server's ${this._limits.maxEnvelope}`);
-          continue;
-        }
-        p.env = env;
-        p.sealedFor = here;
-      }
-      if (conn !== this.conn || !conn.alive || !this.pending.has(p.mid)) return;
-      if (this.sendOn(conn, { t: "send", mid: p.mid, to: here, env: p.env })) p.sentGen = conn.gen;
-    }
   }
 
   private requireOnline(): Conn {

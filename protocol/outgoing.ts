@@ -1,0 +1,237 @@
+// Messages this member has written and the server has not yet acknowledged.
+// Each keeps its mid for life: the server delivers a (from, mid) once, so a
+// resend after a lost ack or a reconnect cannot show up twice. A message is
+// sealed for the recipients it was written for, sent once per connection, and
+// sealed again (same mid) only when those recipients change.
+//
+// Browser-safe: no node: imports, timers through globalThis.
+
+import { toBase64Url } from "./base64";
+import { utf8Length } from "./codec";
+import { sealEnvelope, type Identity } from "./crypto";
+import { MAX_TEXT_CHARS } from "./limits";
+import type { Members } from "./members";
+import type { ClientMessageOf, Envelope, ErrorMsg } from "./messages";
+
+/** The welcomed connection the queue may send on. */
+export interface OutgoingLink {
+  /** Tells connections apart: a message is sent once on each. */
+  gen: number;
+  /** When this connection was welcomed (ms epoch). */
+  onlineAt: number;
+  send(msg: ClientMessageOf<"send">): boolean;
+}
+
+export interface OutgoingOptions {
+  identity: Identity;
+  room: string;
+  members: Members;
+  maxPending: number;
+  /** After a reconnect, how long a message waits for its recipients to come back. */
+  recipientWaitMs: number;
+  /** unknown_recipient / rate_limited answers tolerated per message. */
+  maxSendRetries: number;
+  rateLimitRetryMs: number;
+  /** Null unless welcomed and online. */
+  link(): OutgoingLink | null;
+  /** The server's limit on a sealed envelope, as of now. */
+  maxEnvelope(): number;
+  acked(mid: string, delivered: number): void;
+  failed(mid: string, code: string, message: string): void;
+  log(message: string): void;
+}
+
+interface Pending {
+  mid: string;
+  text: string;
+  ts: number;
+  /** Who it is for; null for a room message written before the first welcome. */
+  intended: string[] | null;
+  /** False for a room message written while alone: acknowledged locally with 0. */
+  hadRecipients: boolean;
+  sealedFor: string[] | null;
+  env: Envelope | null;
+  /** Generation of the connection it was last sent on; 0 = not sent on any. */
+  sentGen: number;
+  retries: number;
+}
+
+export function sameMembers(a: readonly string[] | null, b: readonly string[]): boolean {
+  if (!a || a.length !== b.length) return false;
+  const s = new Set(a);
+  return b.every((x) => s.has(x));
+}
+
+function newMid(): string {
+  return toBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(16)));
+}
+
+type Timer = ReturnType<typeof globalThis.setTimeout>;
+
+export class Outgoing {
+  private pending = new Map<string, Pending>();
+  /** Flushes run one at a time, in order, so sends keep the order they were written in. */
+  private flushes: Promise<void> = Promise.resolve();
+  private flushTimer: Timer | null = null;
+  private flushAgainAt = 0;
+
+  constructor(private readonly o: OutgoingOptions) {}
+
+  /** Sends not yet acknowledged. */
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Queues `text` for every verified member but self (`to` absent) or for the
+   * chosen members, and returns its mid; `kick` sends it. Throws, with a
+   * message for people, when it cannot be sent at all. `welcomed`: whether the
+   * member list is known yet (before that a room message is for whoever is
+   * there once it is).
+   */
+  add(text: string, to: readonly string[] | undefined, welcomed: boolean): string {
+    if (typeof text !== "string" || text.length === 0) throw new Error("empty message");
+    if ([...text].length > MAX_TEXT_CHARS) throw new Error(`message longer than ${MAX_TEXT_CHARS} characters`);
+    if (this.pending.size >= this.o.maxPending) throw new Error(`${this.o.maxPending} messages are still unacknowledged`);
+    let intended: string[] | null = null;
+    if (to !== undefined) {
+      this.o.members.checkRecipients(to);
+      intended = [...to];
+    } else if (welcomed) {
+      intended = [...this.o.members.recipientIds()];
+    }
+    const mid = newMid();
+    this.pending.set(mid, {
+      mid,
+      text,
+      ts: Date.now(),
+      intended,
+      hadRecipients: intended === null || intended.length > 0,
+      sealedFor: null,
+      env: null,
+      sentGen: 0,
+      retries: 0,
+    });
+    return mid;
+  }
+
+  /** The server took it: it will not be sent again. */
+  onAck(mid: string, delivered: number): void {
+    if (!this.pending.delete(mid)) return;
+    this.o.acked(mid, delivered);
+  }
+
+  /** A non-fatal error that names a pending send: retry it or give it up. */
+  onError(e: ErrorMsg): void {
+    if (e.fatal || e.ref === undefined) return;
+    const p = this.pending.get(e.ref);
+    if (!p) return;
+    if (e.code === "unknown_recipient" || e.code === "rate_limited") {
+      if (++p.retries > this.o.maxSendRetries) return this.fail(p, e.code, e.message);
+      p.sentGen = 0;
+      if (e.code === "unknown_recipient") {
+        // Someone left meanwhile: seal again, same mid, for whoever is still here.
+        const present = this.o.members.recipientIds();
+        p.intended = (p.intended ?? []).filter((id) => present.has(id));
+        this.kick();
+      } else {
+        this.kick(this.o.rateLimitRetryMs);
+      }
+      return;
+    }
+    this.fail(p, e.code, e.message);
+  }
+
+  /**
+   * Messages not yet sent on connection `gen` stop waiting for a member who
+   * left; one already sent there gets its answer from the server instead.
+   */
+  memberLeft(id: string, gen: number): void {
+    for (const p of this.pending.values()) {
+      if (p.sentGen !== gen && p.intended) p.intended = p.intended.filter((x) => x !== id);
+    }
+  }
+
+  /** Runs a flush after the ones already queued (or after delayMs). */
+  kick(delayMs = 0): Promise<void> {
+    if (delayMs > 0) {
+      const at = Date.now() + delayMs;
+      if (this.flushTimer !== null && this.flushAgainAt <= at) return Promise.resolve();
+      this.cancelTimer();
+      this.flushAgainAt = at;
+      this.flushTimer = globalThis.setTimeout(() => {
+        this.flushTimer = null;
+        void this.kick();
+      }, delayMs);
+      return Promise.resolve();
+    }
+    this.flushes = this.flushes.then(() => this.flush()).catch((err: unknown) => this.o.log(`flush failed: ${String(err)}`));
+    return this.flushes;
+  }
+
+  /** Cancels a delayed flush; what is pending stays pending. */
+  cancelTimer(): void {
+    if (this.flushTimer !== null) globalThis.clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+  }
+
+  private fail(p: Pending, code: string, message: string): void {
+    if (!this.pending.delete(p.mid)) return;
+    this.o.failed(p.mid, code, message);
+  }
+
+  /** Sends pending messages in order; one that waits for its recipients holds back the rest. */
+  private async flush(): Promise<void> {
+    for (const p of [...this.pending.values()]) {
+      const link = this.o.link();
+      if (!link) return;
+      if (!this.pending.has(p.mid) || p.sentGen === link.gen) continue;
+      const present = this.o.members.recipientIds();
+      if (p.intended === null) {
+        p.intended = [...present];
+        p.hadRecipients = p.intended.length > 0;
+      }
+      const here = p.intended.filter((id) => present.has(id));
+      if (here.length < p.intended.length) {
+        // After a reconnect the others come back one by one; give them a moment
+        // rather than lose the message for them (a mid is delivered only once).
+        const waited = Date.now() - link.onlineAt;
+        if (waited < this.o.recipientWaitMs) {
+          this.kick(this.o.recipientWaitMs - waited);
+          return;
+        }
+        p.intended = here;
+      }
+      if (here.length === 0) {
+        if (p.hadRecipients) this.fail(p, "unknown_recipient", "the recipients have left");
+        else {
+          // Alone in the room: nothing to deliver, nothing to send.
+          this.pending.delete(p.mid);
+          this.o.acked(p.mid, 0);
+        }
+        continue;
+      }
+      if (!p.env || !sameMembers(p.sealedFor, here)) {
+        const recipients = here.map((id) => ({ id, encKey: this.o.members.get(id)!.member.encKey }));
+        let env: Envelope;
+        try {
+          env = await sealEnvelope(this.o.identity, { room: this.o.room, mid: p.mid, text: p.text, ts: p.ts, recipients });
+        } catch (err) {
+          this.fail(p, "internal", `sealing failed: ${(err as Error).message}`);
+          continue;
+        }
+        const size = utf8Length(JSON.stringify(env));
+        const maxEnvelope = this.o.maxEnvelope();
+        if (size > maxEnvelope) {
+          this.fail(p, "too_large", `sealed message is ${size} bytes, over the server's ${maxEnvelope}`);
+          continue;
+        }
+        p.env = env;
+        p.sealedFor = here;
+      }
+      // Sealing took time: the connection may have gone, or the ack come.
+      if (this.o.link()?.gen !== link.gen || !this.pending.has(p.mid)) return;
+      if (link.send({ t: "send", mid: p.mid, to: here, env: p.env })) p.sentGen = link.gen;
+    }
+  }
+}
