@@ -31,9 +31,9 @@ import {
   type Welcome,
 } from "./messages";
 import { isRoom, nameProblem } from "./names";
-import { FrameAssembler } from "./videoChunk";
 import { Inbox, type ReceivedMessage } from "./inbox";
 import { Outgoing, type OutgoingLink } from "./outgoing";
+import { Streams } from "./streams";
 
 // ---- transport ------------------------------------------------------------------
 
@@ -192,8 +192,7 @@ export class ClientSession {
     maxEnvelope: DEFAULT_LIMITS.maxEnvelope,
     maxRecipients: DEFAULT_LIMITS.maxRecipients,
   };
-  private _streams = new Map<number, StreamInfo>();
-  private assembler = new FrameAssembler();
+  private readonly _streams = new Streams();
 
   private readonly outgoing: Outgoing;
   private readonly received: Inbox;
@@ -265,7 +264,7 @@ export class ClientSession {
 
   /** Streams this connection is watching, by sid. */
   get streams(): ReadonlyMap<number, StreamInfo> {
-    return this._streams;
+    return this._streams.view;
   }
 
   /** Sends not yet acknowledged by the server. */
@@ -356,7 +355,7 @@ export class ClientSession {
     if (conn !== this.conn) return;
     this.conn = null;
     this.clearTimer("handshakeTimer");
-    for (const sid of [...this._streams.keys()]) this.endStream(sid, "disconnected");
+    for (const sid of this._streams.sids()) this.endStream(sid, "disconnected");
     if (this._state === "closed") return;
     if (this.fatal) {
       this.finish(`${this.fatal.code}: ${this.fatal.message}`, this.fatal);
@@ -392,7 +391,7 @@ export class ClientSession {
     if (this.tickTimer !== null) globalThis.clearInterval(this.tickTimer);
     this.tickTimer = null;
     if (this._state === "closed") return;
-    for (const sid of [...this._streams.keys()]) this.endStream(sid, "disconnected");
+    for (const sid of this._streams.sids()) this.endStream(sid, "disconnected");
     this.setState("closed");
     this.events.emit("closed", { reason, error });
   }
@@ -513,13 +512,12 @@ export class ClientSession {
         return;
       case "stream": {
         const { t: _t, ...info } = msg;
-        this._streams.set(info.sid, info);
+        this._streams.watch(info);
         this.events.emit("stream", info);
         return;
       }
       case "streamState": {
-        const s = this._streams.get(msg.sid);
-        if (s) this._streams.set(msg.sid, { ...s, state: msg.state, posMs: msg.posMs });
+        this._streams.update(msg.sid, msg.state, msg.posMs);
         this.events.emit("streamState", { sid: msg.sid, state: msg.state, posMs: msg.posMs, by: msg.by });
         return;
       }
@@ -572,7 +570,7 @@ export class ClientSession {
     this.setState("online");
     this.events.emit("welcome", { id: w.id, room: w.room, members: entries, limits: w.limits, stream: w.stream, reconnected });
     if (w.stream) {
-      this._streams.set(w.stream.sid, w.stream);
+      this._streams.watch(w.stream);
       this.events.emit("stream", w.stream);
     }
     for (const e of entries) await this.checkContinuity(e);
@@ -619,15 +617,13 @@ export class ClientSession {
   }
 
   private onVideo(body: Uint8Array): void {
-    const f = this.assembler.push(body);
+    const f = this._streams.push(body);
     if (!f) return;
-    if (!this._streams.has(f.sid)) return;
     this.events.emit("frame", f);
   }
 
   private endStream(sid: number, reason: StreamEndReason | "disconnected"): void {
-    this._streams.delete(sid);
-    this.assembler.forget(sid);
+    this._streams.end(sid);
     this.events.emit("streamEnd", { sid, reason });
   }
 

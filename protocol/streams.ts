@@ -1,0 +1,53 @@
+// The video streams this connection is watching, as the server last described
+// them, and the frames joined from their chunks. A frame for a stream not
+// (or no longer) watched is dropped: it may be the tail of one that just ended.
+//
+// Browser-safe: no node: imports.
+
+import type { StreamInfo } from "./messages";
+import { FrameAssembler } from "./videoChunk";
+
+export interface VideoFrame {
+  sid: number;
+  frame: number;
+  ptsMs: number;
+  jpeg: Uint8Array;
+}
+
+export class Streams {
+  private map = new Map<number, StreamInfo>();
+  private assembler = new FrameAssembler();
+
+  get view(): ReadonlyMap<number, StreamInfo> {
+    return this.map;
+  }
+
+  /** A stream started or was described again. */
+  watch(info: StreamInfo): void {
+    this.map.set(info.sid, info);
+  }
+
+  /** Play state changed; unknown sids are ignored. */
+  update(sid: number, state: StreamInfo["state"], posMs: number): void {
+    const s = this.map.get(sid);
+    if (s) this.map.set(sid, { ...s, state, posMs });
+  }
+
+  end(sid: number): void {
+    this.map.delete(sid);
+    this.assembler.forget(sid);
+  }
+
+  /** Sids being watched, copied so the caller may end them while iterating. */
+  sids(): number[] {
+    return [...this.map.keys()];
+  }
+
+  /** Takes one video chunk; the whole frame once its last chunk is in. */
+  push(body: Uint8Array): VideoFrame | null {
+    const f = this.assembler.push(body);
+    if (!f) return null;
+    if (!this.map.has(f.sid)) return null;
+    return f;
+  }
+}
