@@ -30,6 +30,11 @@ const KINDS = new Set([KIND_CONTROL, KIND_VIDEO]);
 export interface Link {
   /** A whole frame, length prefix included. */
   sendFrame(frame: Buffer): void;
+  /**
+   * Frames before the first handler is set (a WebSocket may deliver the
+   * challenge in the same read as the upgrade response, before connect()'s
+   * caller runs) are kept and replayed to it.
+   */
   onFrame: FrameHandler;
   onClose: () => void;
   readonly closed: boolean;
@@ -50,6 +55,22 @@ export function controlFrameOf(msg: object): Buffer {
   return frameOf(KIND_CONTROL, JSON.stringify(msg));
 }
 
+/** onFrame starts as a recorder; the first assignment replays what it recorded. */
+function withEarlyFrames<L extends { onFrame: FrameHandler }>(link: L): L {
+  let early: [number, Buffer][] | null = [];
+  let handler: FrameHandler = (k, b) => early?.push([k, Buffer.from(b)]);
+  Object.defineProperty(link, "onFrame", {
+    get: () => handler,
+    set: (h: FrameHandler) => {
+      handler = h;
+      const replay = early ?? [];
+      early = null;
+      for (const [k, b] of replay) h(k, b);
+    },
+  });
+  return link;
+}
+
 export function connect(t: Target, timeoutMs = 20_000): Promise<Link> {
   return t.transport === "tcp" ? connectTcp(t.host!, t.port!, timeoutMs) : connectWs(t.url!, t.transport === "websockify", timeoutMs);
 }
@@ -60,8 +81,8 @@ function connectTcp(host: string, port: number, timeoutMs: number): Promise<Link
     sock.setNoDelay(true);
     const decoder = new FrameDecoder({ maxFrame: 4 * 1_048_576, kinds: KINDS });
     let closed = false;
-    const link: Link = {
-      sendFrame: (f) => void sock.write(f),
+    const link: Link = withEarlyFrames({
+      sendFrame: (f: Buffer) => void sock.write(f),
       onFrame: () => {},
       onClose: () => {},
       get closed() {
@@ -69,7 +90,7 @@ function connectTcp(host: string, port: number, timeoutMs: number): Promise<Link
       },
       bytesIn: 0,
       close: () => sock.destroy(),
-    };
+    } as Link);
     const timer = setTimeout(() => {
       sock.destroy();
       reject(new Error("tcp connect timed out"));
@@ -100,9 +121,9 @@ function connectWs(url: string, rawStream: boolean, timeoutMs: number): Promise<
     ws.binaryType = "nodebuffer";
     const decoder = rawStream ? new FrameDecoder({ maxFrame: 4 * 1_048_576, kinds: KINDS }) : null;
     let closed = false;
-    const link: Link = {
+    const link: Link = withEarlyFrames({
       // The bridge takes kind + body (no length); websockify takes the raw stream.
-      sendFrame: (f) => ws.send(rawStream ? f : f.subarray(4), { binary: true }),
+      sendFrame: (f: Buffer) => ws.send(rawStream ? f : f.subarray(4), { binary: true }),
       onFrame: () => {},
       onClose: () => {},
       get closed() {
@@ -110,7 +131,7 @@ function connectWs(url: string, rawStream: boolean, timeoutMs: number): Promise<
       },
       bytesIn: 0,
       close: () => ws.terminate(),
-    };
+    } as Link);
     ws.on("message", (data: Buffer) => {
       link.bytesIn += data.length;
       if (decoder) decoder.push(data, (f) => link.onFrame(f.kind, asBuffer(f.body)));

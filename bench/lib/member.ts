@@ -41,8 +41,8 @@ export interface Member {
   name: string;
   timing: JoinTiming;
   /** Control frame other than ping; `t` peeked. */
-  onControl: (t: string, body: Uint8Array) => void;
-  onVideo: (body: Uint8Array) => void;
+  onControl: (t: string, body: Buffer) => void;
+  onVideo: (body: Buffer) => void;
   /** Fatal `error` frames seen (e.g. rate_limited, reader too slow). */
   errors: string[];
   send(msg: object): void;

@@ -73,6 +73,26 @@ export function treeCpu(root: number): number {
   return sum;
 }
 
+/**
+ * Seconds the tree's threads spent runnable but waiting for a CPU
+ * (/proc/PID/schedstat, 2nd field, summed over threads): how much the
+ * machine's other load delayed the process under test.
+ */
+export function treeRunqWait(root: number): number {
+  let ns = 0;
+  for (const p of processTree(root)) {
+    try {
+      for (const tid of readdirSync(`/proc/${p}/task`)) {
+        const f = readFileSync(`/proc/${p}/task/${tid}/schedstat`, "utf8").split(" ");
+        ns += Number(f[1]);
+      }
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ns / 1e9;
+}
+
 export function treeRssKiB(root: number): number {
   let sum = 0;
   for (const p of processTree(root)) sum += rssKiB(p);
@@ -95,6 +115,7 @@ export interface Proc {
   stderr(): string;
   cpu(): number;
   rss(): number;
+  runqWait(): number;
   /** Peak RSS sampled so far (see sampleRss). */
   stop(): Promise<void>;
 }
@@ -112,6 +133,7 @@ export function spawnProc(name: string, cmd: string, args: string[], ready: RegE
     stderr: () => err,
     cpu: () => treeCpu(child.pid!),
     rss: () => treeRssKiB(child.pid!),
+    runqWait: () => treeRunqWait(child.pid!),
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill("SIGTERM");

@@ -61,6 +61,8 @@ export interface FanoutVerdict {
   latenessP50: number;
   latenessP99: number;
   passed: boolean;
+  /** Per viewer, in the order given: on-time and received fractions. */
+  perViewer?: { onTime: number; received: number }[];
 }
 
 export function judge(logs: readonly FrameLog[], frames: number): FanoutVerdict {
@@ -68,15 +70,19 @@ export function judge(logs: readonly FrameLog[], frames: number): FanoutVerdict 
   for (const l of logs) for (let i = 0; i < frames; i++) if (l.arrivals[i]) anchor = Math.min(anchor, l.arrivals[i] - l.pts[i]);
   const fractions: number[] = [];
   const lateness: number[] = [];
+  const perViewer: { onTime: number; received: number }[] = [];
   for (const l of logs) {
     let ok = 0;
+    let got = 0;
     for (let i = 0; i < frames; i++) {
       if (!l.arrivals[i]) continue;
+      got++;
       const late = l.arrivals[i] - l.pts[i] - anchor;
       lateness.push(late);
       if (late <= ON_TIME_MS) ok++;
     }
     fractions.push(ok / frames);
+    perViewer.push({ onTime: ok / frames, received: got / frames });
   }
   const f = sortNum(fractions);
   const lt = sortNum(lateness);
@@ -90,6 +96,7 @@ export function judge(logs: readonly FrameLog[], frames: number): FanoutVerdict 
     latenessP50: percentile(lt, 50),
     latenessP99: percentile(lt, 99),
     passed: logs.length > 0 && at99 === logs.length,
+    perViewer,
   };
 }
 

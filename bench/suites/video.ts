@@ -24,6 +24,8 @@ export interface FanoutLevel extends FanoutVerdict {
   /** Delivered video bytes per second over all viewers, MB/s. */
   deliveredMBps: number;
   closedViewers: number;
+  /** Seconds per second the core's threads waited for a CPU (other load on the machine). */
+  coreRunqWait: number;
 }
 
 export interface FanoutRun {
@@ -119,6 +121,7 @@ export async function fanout(clip: Clip, transport: Transport, ladder: readonly 
       const c0 = stack.core.cpu();
       const r0 = stack.relay?.cpu() ?? 0;
       const l0 = process.cpuUsage();
+      const q0 = stack.core.runqWait();
       const t0 = performance.now();
       let rss = 0;
       let relayRss = 0;
@@ -130,6 +133,7 @@ export async function fanout(clip: Clip, transport: Transport, ladder: readonly 
       const reason = await Promise.race([streamEnded, sleep(clip.durationS * 1000 + 30_000).then(() => "timeout")]);
       const wall = (performance.now() - t0) / 1000;
       const c1 = stack.core.cpu();
+      const q1 = stack.core.runqWait();
       const r1 = stack.relay?.cpu() ?? 0;
       const lu = process.cpuUsage(l0);
       clearInterval(sampler);
@@ -138,6 +142,7 @@ export async function fanout(clip: Clip, transport: Transport, ladder: readonly 
       const v = judge(logs, frames);
       const closed = members.filter((m) => m.link.closed).length;
       const bytes = logs.reduce((a, l) => a + l.bytes, 0);
+      delete v.perViewer;
       const level: FanoutLevel = {
         ...v,
         passed: v.passed && closed === 0 && reason === "finished",
@@ -148,12 +153,13 @@ export async function fanout(clip: Clip, transport: Transport, ladder: readonly 
         loadgenCpu: (lu.user + lu.system) / 1e6 / wall,
         deliveredMBps: bytes / wall / 1e6,
         closedViewers: closed,
+        coreRunqWait: (q1 - q0) / wall,
       };
       run.levels.push(level);
       log(
         `    ${run.clip} ${transport} ${n} viewers: ${level.viewersAt99}/${n} at >=99% on time (min ${(level.minOnTime * 100).toFixed(1)}%), late p99 ${level.latenessP99.toFixed(0)} ms, core ${(level.coreCpu * 100).toFixed(0)}% CPU ${level.coreRssMiB.toFixed(0)} MiB` +
           (level.relayCpu !== null ? `, relay ${(level.relayCpu * 100).toFixed(0)}% CPU` : "") +
-          `, loadgen ${(level.loadgenCpu * 100).toFixed(0)}%, ${level.deliveredMBps.toFixed(1)} MB/s${level.passed ? "" : " FAIL"}`,
+          `, loadgen ${(level.loadgenCpu * 100).toFixed(0)}%, core runq wait ${(level.coreRunqWait * 1000).toFixed(0)} ms/s, ${level.deliveredMBps.toFixed(1)} MB/s${level.passed ? "" : " FAIL"}`,
       );
       if (!level.passed) break;
       run.maxViewers = n;

@@ -1,0 +1,10 @@
+import { chat, cryptoCost } from "./suites/chat";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+const dir = mkdtempSync(join(tmpdir(), "sb-"));
+console.log(JSON.stringify(await cryptoCost(99, 5)));
+const r = await chat({ members: 100, transport: "tcp", env: "sealed", rates: [10, 20, 50], durationMs: 1500, reps: 1, videos: dir, log: console.log });
+const r2 = await chat({ members: 100, transport: "tcp", env: "tiny", rates: [20, 50, 100], durationMs: 1500, reps: 1, videos: dir, log: console.log });
+console.log(r.maxRateP99Under50, r2.maxRateP99Under50, r.envelopeBytes, r2.envelopeBytes);
+process.exit(0);

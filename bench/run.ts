@@ -1,0 +1,215 @@
+// `npm run bench [-- --quick] [-- --only chat,video,relay,decode,setup]`
+// Runs every suite against real processes on this machine, prints as it
+// goes, writes bench/results/<mode>-<date>.json (and latest-<mode>.json) and
+// regenerates docs/benchmarks.md and docs/benchmarks.svg from it.
+
+import { writeFileSync, mkdirSync, mkdtempSync } from "node:fs";
+import os, { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { describeTools } from "../server/video/ffmpeg";
+import { clip } from "./lib/clips";
+import { describeMachine } from "./lib/machine";
+import { ensureWebsockify, ROOT } from "./lib/procs";
+import { chat, cryptoCost, type ChatRun, type CryptoCost } from "./suites/chat";
+import { decodeCost, slope, type DecodeResult } from "./suites/decode";
+import { relay, type RelayResult } from "./suites/relay";
+import { connectionSetup, idleMemory, ttff, type IdleMemory, type SetupResult, type TtffResult } from "./suites/setup";
+import { fanout, type FanoutRun } from "./suites/video";
+import { writeReport, type Results, type TargetCheck } from "./report";
+
+const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" } }, allowPositionals: false });
+const quick = values.quick === true;
+const only = values.only ? new Set(values.only.split(",")) : null;
+const want = (s: string) => !only || only.has(s);
+const log = (s: string) => process.stdout.write(s + "\n");
+
+const P = quick
+  ? {
+      clipS: 5,
+      chat: [
+        { members: 10, transport: "tcp", env: "sealed", rates: [200, 1000] },
+        { members: 100, transport: "tcp", env: "sealed", rates: [20, 50, 100] },
+        { members: 100, transport: "bridge", env: "sealed", rates: [20, 50] },
+        { members: 100, transport: "tcp", env: "tiny", rates: [100, 500, 1000] },
+      ],
+      chatMs: 1500,
+      chatReps: 1,
+      crypto: { recipients: [9, 99], samples: 5 },
+      video: [
+        { w: 640, h: 360, transport: "tcp", ladder: [150, 300] },
+        { w: 640, h: 360, transport: "bridge", ladder: [75, 150] },
+        { w: 1280, h: 720, transport: "tcp", ladder: [100] },
+      ],
+      relay: { pings: 100, rounds: 1, viewers: 20 },
+      decode: { reps: 1, naive: [4] },
+      ttffSamples: 2,
+      joins: 20,
+      idle: { members: 300, roomSize: 100, reps: 1 },
+    }
+  : {
+      clipS: 10,
+      chat: [
+        { members: 10, transport: "tcp", env: "sealed", rates: [100, 200, 500, 1000, 2000, 5000] },
+        { members: 10, transport: "bridge", env: "sealed", rates: [100, 200, 500, 1000, 2000, 5000] },
+        { members: 100, transport: "tcp", env: "sealed", rates: [5, 10, 20, 50, 100, 200, 500, 1000] },
+        { members: 100, transport: "bridge", env: "sealed", rates: [5, 10, 20, 50, 100, 200, 500, 1000] },
+        { members: 500, transport: "tcp", env: "sealed", rates: [1, 2, 5, 10, 20, 50] },
+        { members: 500, transport: "bridge", env: "sealed", rates: [1, 2, 5, 10, 20, 50] },
+        { members: 100, transport: "tcp", env: "tiny", rates: [20, 50, 100, 200, 500, 1000, 2000] },
+      ],
+      chatMs: 4000,
+      chatReps: 3,
+      crypto: { recipients: [9, 99, 499], samples: 20 },
+      video: [
+        { w: 640, h: 360, transport: "tcp", ladder: [100, 200, 300, 400, 500, 600, 800, 1000] },
+        { w: 640, h: 360, transport: "bridge", ladder: [50, 100, 150, 200, 300, 400, 500] },
+        { w: 1280, h: 720, transport: "tcp", ladder: [50, 100, 150, 200, 300, 400] },
+        { w: 1280, h: 720, transport: "bridge", ladder: [25, 50, 100, 150, 200] },
+      ],
+      relay: { pings: 300, rounds: 3, viewers: 30 },
+      decode: { reps: 3, naive: [2, 4, 8] },
+      ttffSamples: 5,
+      joins: 60,
+      idle: { members: 1000, roomSize: 100, reps: 2 },
+    };
+
+async function main(): Promise<void> {
+  const started = new Date();
+  const t0 = performance.now();
+  const tools = await describeTools();
+  const wsf = want("relay") ? ensureWebsockify() : { ok: false as const, reason: "not run (--only)" };
+  const machine = describeMachine(tools[0].version, wsf.ok ? wsf.version : null);
+  log(`sealroom bench (${quick ? "quick" : "full"}) on ${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}, load average ${machine.loadAvgAtStart.join(" ")}`);
+  log(`  ${machine.ffmpeg}; websockify ${machine.websockify ?? "unavailable"}; commit ${machine.gitCommit}`);
+  log("  core, bridge and websockify run as separate processes; the load generator is this process. All share the machine's cores.");
+
+  const c360 = await clip(640, 360, P.clipS);
+  const c720 = await clip(1280, 720, P.clipS);
+  const emptyLib = mkdtempSync(join(tmpdir(), "sealroom-bench-empty-"));
+  const res: Results = { mode: quick ? "quick" : "full", started: started.toISOString(), durationS: 0, machine, loadAvg: {}, chat: [], crypto: [], fanout: [], relay: null, decode: [], ttff: [], setup: [], idle: null, targets: [], commands: {} };
+  const mark = (suite: string) => (res.loadAvg[suite] = os.loadavg().map((x) => Math.round(x * 100) / 100));
+
+  if (want("chat")) {
+    log("\n[1] chat latency");
+    mark("chat");
+    for (const c of P.chat) {
+      res.chat.push(await chat({ ...(c as { members: number; transport: "tcp" | "bridge"; env: "sealed" | "tiny"; rates: number[] }), durationMs: P.chatMs, reps: P.chatReps, videos: emptyLib, log }));
+    }
+    for (const r of P.crypto.recipients) {
+      const cc = await cryptoCost(r, P.crypto.samples);
+      res.crypto.push(cc);
+      log(`    client crypto, ${r} recipients: seal ${cc.sealMs.median.toFixed(2)} ms, open ${cc.openMs.median.toFixed(2)} ms, envelope ${cc.envelopeBytes} bytes`);
+    }
+  }
+  if (want("video")) {
+    log("\n[2] video fan-out");
+    mark("video");
+    for (const v of P.video) res.fanout.push(await fanout(v.h === 360 ? c360 : c720, v.transport as "tcp" | "bridge", v.ladder, log));
+  }
+  if (want("relay")) {
+    log("\n[3] bridge vs websockify");
+    mark("relay");
+    res.relay = await relay({ clip: c720, websockify: wsf, ...P.relay, log });
+  }
+  if (want("decode")) {
+    log("\n[4] decode once vs one decoder per viewer");
+    mark("decode");
+    for (const c of [c360, c720]) {
+      const d = await decodeCost(c, { width: c.width, height: c.height }, P.decode.reps, P.decode.naive);
+      res.decode.push(d);
+      log(`    ${d.clip}: decode ${(d.decodeCpuPerVideoS.median * 100).toFixed(1)}% of a core per second of video; naive ${d.naive.map((n) => `${n.viewers} decoders ${(n.cpuPerViewer.median * 100).toFixed(1)}%/viewer`).join(", ")}`);
+    }
+  }
+  if (want("setup")) {
+    log("\n[5] time to first frame, connection setup, idle memory");
+    mark("setup");
+    for (const t of ["tcp", "bridge"] as const) {
+      const r = await ttff(c360, t, P.ttffSamples);
+      res.ttff.push(r);
+      log(`    TTFF ${t}: cold ${r.coldMs.median.toFixed(1)} ms, warm ${r.warmMs.median.toFixed(1)} ms`);
+    }
+    for (const t of ["tcp", "bridge"] as const) {
+      const s = await connectionSetup(emptyLib, t, P.joins);
+      res.setup.push(s);
+      log(`    setup ${t}: challenge->welcome ${s.setupMs.median.toFixed(1)} ms (p99 ${s.setupP99.toFixed(1)}), hello->welcome ${s.serverMs.median.toFixed(1)} ms`);
+    }
+    res.idle = await idleMemory(emptyLib, P.idle.members, P.idle.roomSize, P.idle.reps);
+    log(`    idle members: ${res.idle.members} in ${res.idle.rooms} rooms: ${res.idle.perMemberKiB.median.toFixed(1)} KiB each (marginal ${res.idle.marginalKiB.median.toFixed(1)}), RSS ${res.idle.baselineMiB.toFixed(0)} -> ${res.idle.afterMiB.toFixed(0)} MiB`);
+  }
+
+  res.targets = checkTargets(res);
+  res.durationS = Math.round((performance.now() - t0) / 1000);
+  log("\ntargets:");
+  for (const t of res.targets) log(`  ${t.met === null ? "n/a " : t.met ? "MET " : "MISS"} ${t.name}: ${t.value} (target ${t.target})`);
+  const dir = join(ROOT, "bench", "results");
+  mkdirSync(dir, { recursive: true });
+  const stamp = started.toISOString().replace(/[:.]/g, "-").slice(0, 19);
+  const file = join(dir, `${res.mode}-${stamp}.json`);
+  writeFileSync(file, JSON.stringify(res, null, 1));
+  writeFileSync(join(dir, `latest-${res.mode}.json`), JSON.stringify(res, null, 1));
+  writeReport(res, file);
+  log(`\nwrote ${file}, docs/benchmarks.md, docs/benchmarks.svg in ${res.durationS} s`);
+}
+
+function checkTargets(r: Results): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  const fan = (h: string, t: string) => r.fanout.find((f) => f.clip.startsWith(h) && f.transport === t);
+  const thr = (t: string) => r.relay?.throughput.find((x) => x.transport === t);
+  const lat = (t: string) => r.relay?.latency.find((x) => x.transport === t);
+  if (r.relay) {
+    const b = thr("bridge");
+    out.push({ name: "bridge throughput vs direct TCP", target: ">= 0.90", value: b ? b.ratioToDirect.median.toFixed(3) : "n/a", met: b ? b.ratioToDirect.median >= 0.9 : null });
+    const w = thr("websockify");
+    const bl = lat("bridge");
+    const wl = lat("websockify");
+    out.push({
+      name: "bridge ahead of websockify (throughput and ping latency)",
+      target: "both better",
+      value: b && w && bl && wl ? `throughput ${b.onTimeMBps.median.toFixed(1)} vs ${w.onTimeMBps.median.toFixed(1)} MB/s; added RTT ${bl.addedMs.median.toFixed(3)} vs ${wl.addedMs.median.toFixed(3)} ms` : "websockify not measured",
+      met: b && w && bl && wl ? b.onTimeMBps.median >= w.onTimeMBps.median && bl.addedMs.median < wl.addedMs.median : null,
+    });
+  }
+  const f360 = fan("640x360", "tcp");
+  if (f360) out.push({ name: "640x360 viewers at >= 99% on time, direct", target: ">= 300", value: `${f360.maxViewers}${f360.levels.every((l) => l.passed) ? " (every level tried passed)" : ""}`, met: f360.maxViewers >= 300 });
+  const b360 = fan("640x360", "bridge");
+  if (b360) out.push({ name: "640x360 viewers at >= 99% on time, bridge", target: ">= 150", value: `${b360.maxViewers}${b360.levels.every((l) => l.passed) ? " (every level tried passed)" : ""}`, met: b360.maxViewers >= 150 });
+  const c100 = r.chat.find((c) => c.members === 100 && c.transport === "tcp" && c.env === "sealed");
+  if (c100) {
+    const at = c100.summary.find((s) => s.rate === 1000);
+    out.push({
+      name: "chat p99 at 1,000 msg/s to 100 members (sealed envelopes, direct)",
+      target: "< 20 ms",
+      value: at ? `${at.p99.median.toFixed(1)} ms` : `not reached: the ladder stopped at ${c100.summary.at(-1)?.rate ?? 0}/s (p99 ${c100.summary.at(-1)?.p99.median.toFixed(0) ?? "?"} ms); highest rate with p99 < 50 ms: ${c100.maxRateP99Under50}/s`,
+      met: at ? at.p99.median < 20 : false,
+    });
+  }
+  const pv = perViewerRatio(r);
+  if (pv) out.push({ name: "CPU of an extra viewer / CPU of decoding", target: "< 2%", value: `${(pv.ratio * 100).toFixed(2)}% (${(pv.perViewer * 1000).toFixed(2)} ms CPU/s per viewer vs ${(pv.decode * 1000).toFixed(1)} ms CPU/s decode)`, met: pv.ratio < 0.02 });
+  const tt = r.ttff.find((t) => t.transport === "tcp");
+  if (tt) out.push({ name: "warm time to first frame (direct)", target: "< 100 ms", value: `${tt.warmMs.median.toFixed(1)} ms`, met: tt.warmMs.median < 100 });
+  if (r.idle) out.push({ name: "core memory per idle member", target: "< 30 KiB", value: `${r.idle.perMemberKiB.median.toFixed(1)} KiB`, met: r.idle.perMemberKiB.median < 30 });
+  return out;
+}
+
+/** Decode-once cost of one more viewer (slope of core CPU over the 360p direct levels) against the decode's CPU. */
+export function perViewerRatio(r: Results): { perViewer: number; decode: number; ratio: number } | null {
+  const f = r.fanout.find((x) => x.clip.startsWith("640x360") && x.transport === "tcp");
+  const d = r.decode.find((x) => x.clip.startsWith("640x360"));
+  if (!f || !d || f.levels.length < 2) return null;
+  const s = slope(
+    f.levels.map((l) => l.viewers),
+    f.levels.map((l) => l.coreCpu),
+  );
+  return { perViewer: s, decode: d.decodeCpuPerVideoS.median, ratio: s / d.decodeCpuPerVideoS.median };
+}
+
+export type { ChatRun, CryptoCost, FanoutRun, RelayResult, DecodeResult, TtffResult, SetupResult, IdleMemory };
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
