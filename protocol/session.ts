@@ -1,8 +1,10 @@
 // A client session, independent of the transport: the native client runs it
 // over TCP, the web app over a WebSocket through the bridge. It answers the
-// challenge, verifies every member the server announces, seals and opens
-// messages end to end, keeps unacknowledged sends across reconnects, and turns
-// the wire into typed events.
+// challenge, keeps one connection alive (handshake timeout, pings, dead-peer
+// detection, reconnect with backoff, fatal vs retryable errors), and turns the
+// wire into typed events. The work it hands off: members.ts verifies who is in
+// the room, outgoing.ts seals and sends and resends, inbox.ts opens and
+// deduplicates, streams.ts follows the videos being watched.
 //
 // Browser-safe: no node: imports, WebCrypto through ./crypto, timers through
 // globalThis.
@@ -12,6 +14,7 @@ import { decodeRaw, encodeJson, parseServerMessage } from "./codec";
 import { makeHello, type Identity } from "./crypto";
 import { Emitter, type Listener } from "./emitter";
 import { KIND_CONTROL, KIND_VIDEO } from "./framing";
+import { Inbox, type ReceivedMessage } from "./inbox";
 import { MemoryKeyStore, type KeyChange, type KeyStore } from "./keyContinuity";
 import { CLIENT_PING_MS, DEFAULT_LIMITS } from "./limits";
 import { continuityChange, memberEntry, Members, type MemberEntry } from "./members";
@@ -19,7 +22,6 @@ import {
   Control,
   Play,
   type ClientMessage,
-  type Envelope,
   type ErrorMsg,
   type LeftReason,
   type Member,
@@ -31,7 +33,6 @@ import {
   type Welcome,
 } from "./messages";
 import { isRoom, nameProblem } from "./names";
-import { Inbox, type ReceivedMessage } from "./inbox";
 import { Outgoing, type OutgoingLink } from "./outgoing";
 import { Streams } from "./streams";
 
@@ -59,9 +60,8 @@ export type SessionState = "connecting" | "online" | "reconnecting" | "closed";
 
 export type SessionLimits = Welcome["limits"];
 
-export type { MemberEntry };
-
-export type { ReceivedMessage };
+export type { MemberEntry } from "./members";
+export type { ReceivedMessage } from "./inbox";
 
 export interface SessionEvents {
   state: SessionState;
@@ -168,9 +168,6 @@ export class ClientSession {
     pingMs: number;
     deadMs: number;
     handshakeMs: number;
-    maxPending: number;
-    recipientWaitMs: number;
-    maxSeen: number;
   };
   private readonly random: () => number;
   private readonly events: Emitter<SessionEvents>;
@@ -221,17 +218,14 @@ export class ClientSession {
       pingMs: opts.pingMs ?? SESSION_DEFAULTS.pingMs,
       deadMs: opts.deadMs ?? SESSION_DEFAULTS.deadMs,
       handshakeMs: opts.handshakeMs ?? SESSION_DEFAULTS.handshakeMs,
-      maxPending: opts.maxPending ?? SESSION_DEFAULTS.maxPending,
-      recipientWaitMs: opts.recipientWaitMs ?? SESSION_DEFAULTS.recipientWaitMs,
-      maxSeen: opts.maxSeen ?? SESSION_DEFAULTS.maxSeen,
     };
-    this.received = new Inbox(this.identity, this.room, this.cfg.maxSeen);
+    this.received = new Inbox(this.identity, this.room, opts.maxSeen ?? SESSION_DEFAULTS.maxSeen);
     this.outgoing = new Outgoing({
       identity: this.identity,
       room: this.room,
       members: this._members,
-      maxPending: this.cfg.maxPending,
-      recipientWaitMs: this.cfg.recipientWaitMs,
+      maxPending: opts.maxPending ?? SESSION_DEFAULTS.maxPending,
+      recipientWaitMs: opts.recipientWaitMs ?? SESSION_DEFAULTS.recipientWaitMs,
       maxSendRetries: SESSION_DEFAULTS.maxSendRetries,
       rateLimitRetryMs: SESSION_DEFAULTS.rateLimitRetryMs,
       link: () => this.outgoingLink(),
