@@ -93,9 +93,18 @@ export async function startCore(opts: CoreOptions = {}): Promise<CoreServer> {
   };
 
   const server = opts.tls
-    ? tls.createServer({ cert: opts.tls.cert, key: opts.tls.key }, onSocket)
+    ? // A socket that never finishes its TLS handshake is not a Connection yet, so
+      // the hello timeout cannot reach it: bound it the same way (Node's default is 120 s).
+      tls.createServer({ cert: opts.tls.cert, key: opts.tls.key, handshakeTimeout: limits.helloTimeoutMs }, onSocket)
     : net.createServer(onSocket);
-  if (opts.tls) server.on("tlsClientError", (err) => log.debug({ err: err.message }, "TLS handshake failed"));
+  if (opts.tls) {
+    // With a listener here Node leaves the failed socket open: close it, or a
+    // peer that never completes a handshake holds it forever.
+    (server as tls.Server).on("tlsClientError", (err, socket) => {
+      log.debug({ err: err.message }, "TLS handshake failed");
+      socket.destroy();
+    });
+  }
 
   const sweep = setInterval(() => {
     const now = Date.now();
