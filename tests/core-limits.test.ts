@@ -11,7 +11,7 @@ let core: CoreServer;
 beforeAll(async () => {
   core = await startCore({
     sweepMs: 50,
-    limits: { helloTimeoutMs: 400, idleTimeoutMs: 600, partialFrameTimeoutMs: 400, rateLimitFatalMs: 1500 },
+    limits: { helloTimeoutMs: 400, idleTimeoutMs: 1500, partialFrameTimeoutMs: 400, rateLimitFatalMs: 1500 },
   });
 });
 afterAll(() => core.stop());
@@ -135,7 +135,7 @@ describe("slow readers and shutdown", () => {
     const small = await startCore({ limits: { maxQueuedControlBytes: 256 * 1024, rateLimitPerSec: 1000, rateLimitBurst: 1000 } });
     const reader = await join(small.port, { name: "reader", room: "slow", id: await identity(0) });
     const stuck = await join(small.port, { name: "stuck", room: "slow", id: await identity(1) });
-    stuck.peer.socket.pause();
+    stuck.peer.pause();
     const { sealEnvelope } = await import("../protocol/crypto");
     const sealed = await sealEnvelope(reader.identity, { room: "slow", mid: "x", text: "y", ts: 0, recipients: [stuck.identity] });
     // The core routes ciphertext it cannot read: a large one fills queues fast.

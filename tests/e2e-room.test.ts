@@ -165,7 +165,7 @@ describe("web app through bridge and core", () => {
       await expect(warn.textContent()).resolves.toContain("Unverifiable message: signature does not verify");
       await expect(alice.page.getByText("SECRET TEXT").count()).resolves.toBe(0);
     } finally {
-      mallory.peer.socket.destroy();
+      mallory.peer.close();
     }
   });
 

@@ -1,7 +1,9 @@
-// A raw protocol peer for tests: real TCP, real framing, no client logic, so
-// tests can send exactly the bytes they mean (valid or not).
+// A raw protocol peer for tests: real TCP (or a WebSocket through the
+// bridge), real framing, no client logic, so tests can send exactly the bytes
+// they mean (valid or not).
 
 import net from "node:net";
+import WebSocket from "ws";
 import { decodeRaw } from "../../protocol/codec";
 import { FrameDecoder, KIND_CONTROL, KIND_VIDEO, encodeFrame } from "../../protocol/framing";
 import { generateIdentity, makeHello, type Identity } from "../../protocol/crypto";
@@ -9,50 +11,98 @@ import type { ServerMessage, Welcome } from "../../protocol/messages";
 
 export type Received = { t: string; [k: string]: unknown };
 
+/** What a peer needs of its connection: TCP and WebSocket both fit. */
+interface Link {
+  /** A length-prefixed frame (TCP writes it as is; a WebSocket sends kind + body). */
+  write(bytes: Uint8Array): void;
+  pause(): void;
+  resume(): void;
+  destroy(): void;
+}
+
 export class WirePeer {
   readonly messages: Received[] = [];
   readonly video: Uint8Array[] = [];
   closed = false;
   private waiters: (() => void)[] = [];
-  private decoder = new FrameDecoder({ maxFrame: 2 * 1_048_576, kinds: new Set([KIND_CONTROL, KIND_VIDEO]) });
+  private listeners: (() => void)[] = [];
+  private link!: Link;
 
-  private constructor(readonly socket: net.Socket) {
-    socket.on("data", (d) => {
-      this.decoder.push(d, (f) => {
-        if (f.kind === KIND_VIDEO) this.video.push(f.body.slice());
-        else {
-          const r = decodeRaw(f.body);
-          if (r.ok) this.messages.push(r.raw);
-        }
-      });
-      this.wake();
-    });
-    socket.on("close", () => {
-      this.closed = true;
-      this.wake();
-    });
-    socket.on("error", () => {});
-  }
+  private constructor() {}
 
   static connect(port: number, host = "127.0.0.1"): Promise<WirePeer> {
     return new Promise((resolve, reject) => {
-      const s = net.connect(port, host, () => resolve(new WirePeer(s)));
+      const p = new WirePeer();
+      const decoder = new FrameDecoder({ maxFrame: 2 * 1_048_576, kinds: new Set([KIND_CONTROL, KIND_VIDEO]) });
+      const s = net.connect(port, host, () => resolve(p));
       s.once("error", reject);
+      s.on("error", () => {});
+      s.on("data", (d) => {
+        decoder.push(d, (f) => p.receive(f.kind, f.body));
+        p.wake();
+      });
+      s.on("close", () => p.gone());
+      p.link = { write: (b) => s.write(b), pause: () => s.pause(), resume: () => s.resume(), destroy: () => s.destroy() };
     });
+  }
+
+  /** Through the bridge: `url` is its ws://.../ws address. */
+  static connectWs(url: string): Promise<WirePeer> {
+    return new Promise((resolve, reject) => {
+      const p = new WirePeer();
+      const ws = new WebSocket(url);
+      ws.once("open", () => resolve(p));
+      ws.once("error", reject);
+      ws.on("error", () => {});
+      ws.on("message", (data: Buffer) => {
+        p.receive(data[0], data.subarray(1));
+        p.wake();
+      });
+      ws.on("close", () => p.gone());
+      p.link = { write: (b) => ws.send(b.subarray(4)), pause: () => ws.pause(), resume: () => ws.resume(), destroy: () => ws.terminate() };
+    });
+  }
+
+  private receive(kind: number, body: Uint8Array): void {
+    if (kind === KIND_VIDEO) this.video.push(body.slice());
+    else {
+      const r = decodeRaw(body);
+      if (r.ok) this.messages.push(r.raw);
+    }
+  }
+
+  private gone(): void {
+    this.closed = true;
+    this.wake();
   }
 
   private wake(): void {
     const w = this.waiters;
     this.waiters = [];
     for (const f of w) f();
+    for (const f of this.listeners) f();
+  }
+
+  /** Called after every read, for tests that follow the stream as it comes. */
+  onData(fn: () => void): void {
+    this.listeners.push(fn);
+  }
+
+  /** Stop reading (the socket fills up and the server sees a slow reader). */
+  pause(): void {
+    this.link.pause();
+  }
+
+  resume(): void {
+    this.link.resume();
   }
 
   sendRaw(bytes: Uint8Array): void {
-    this.socket.write(bytes);
+    this.link.write(bytes);
   }
 
   send(msg: object): void {
-    this.socket.write(encodeFrame(KIND_CONTROL, new TextEncoder().encode(JSON.stringify(msg))));
+    this.link.write(encodeFrame(KIND_CONTROL, new TextEncoder().encode(JSON.stringify(msg))));
   }
 
   /** Waits for the first message (after `from`) matching pred; returns it. */
@@ -93,7 +143,7 @@ export class WirePeer {
   }
 
   close(): void {
-    this.socket.destroy();
+    this.link.destroy();
   }
 }
 
@@ -104,8 +154,9 @@ export async function identity(i: number): Promise<Identity> {
   return identities[i];
 }
 
-export async function join(port: number, p: { name: string; room: string; id?: Identity; agent?: string }): Promise<{ peer: WirePeer; welcome: Welcome; identity: Identity }> {
-  const peer = await WirePeer.connect(port);
+/** Joins a room directly (a port) or through a bridge (its ws:// URL). */
+export async function join(to: number | string, p: { name: string; room: string; id?: Identity; agent?: string }): Promise<{ peer: WirePeer; welcome: Welcome; identity: Identity }> {
+  const peer = typeof to === "number" ? await WirePeer.connect(to) : await WirePeer.connectWs(to);
   const ch = await peer.nextT("challenge");
   const id = p.id ?? (await generateIdentity({ extractable: true }));
   peer.send(await makeHello(id, { nonce: ch.nonce, room: p.room, name: p.name, ...(p.agent ? { agent: p.agent } : {}) }));
