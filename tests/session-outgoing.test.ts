@@ -199,6 +199,20 @@ describe("Outgoing", () => {
     expect(h.sent[0].msg).toMatchObject({ mid, to: [bob.id] });
   });
 
+  it("a message already sent on this connection keeps its recipients when one leaves: the server answers for it", async () => {
+    const h = await harness([bob, carol]);
+    const mid = h.q.add("hi", undefined, true);
+    await h.q.kick();
+    h.q.memberLeft(carol.id, 1);
+    // The ack was lost; on the next connection carol is back.
+    h.gen = 2;
+    await h.q.kick();
+    expect(h.sent.map((s) => [s.msg.mid, s.msg.to?.length])).toEqual([
+      [mid, 2],
+      [mid, 2],
+    ]);
+  });
+
   it("fails a message whose sealed envelope is over the server's limit", async () => {
     const h = await harness([bob]);
     h.maxEnvelope = 100;
