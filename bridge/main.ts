@@ -152,9 +152,8 @@ export async function main(argv: string[]): Promise<number> {
     warn("warning: plain HTTP on a non-loopback address; browsers on other machines have no WebCrypto there and need --https");
   }
 
-  process.stdout.write(lines.join("\n") + "\n");
-
-  return new Promise((resolve) => {
+  // Handlers first: a supervisor may signal us the instant it reads our output.
+  const stopped = new Promise<number>((resolve) => {
     let stopping = false;
     const shutdown = () => {
       if (stopping) {
@@ -173,6 +172,8 @@ export async function main(argv: string[]): Promise<number> {
     process.on("SIGINT", shutdown);
     process.on("SIGTERM", shutdown);
   });
+  process.stdout.write(lines.join("\n") + "\n");
+  return stopped;
 }
 
 /** Names a self-signed certificate should cover for this bind address. */

@@ -97,15 +97,17 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`sealroom server: cannot listen on ${host}:${port}: ${(e as Error).message}\n`);
     return EXIT.cantCreate;
   }
-  if (!values.tls && !isLoopback(host) && host !== "localhost") {
-    process.stderr.write(`sealroom server: warning: listening on ${host} without --tls; traffic metadata is visible on the network\n`);
-  }
-  process.stdout.write(`sealroom core listening on ${core.host}:${core.port}${tls ? " (TLS)" : ""}\n`);
-  return new Promise((resolve) => {
+  // Handlers first: a supervisor may signal us the instant it reads the line below.
+  const stopped = new Promise<number>((resolve) => {
     const shutdown = () => {
       core.stop().then(() => resolve(EXIT.ok));
     };
     process.once("SIGINT", shutdown);
     process.once("SIGTERM", shutdown);
   });
+  if (!values.tls && !isLoopback(host) && host !== "localhost") {
+    process.stderr.write(`sealroom server: warning: listening on ${host} without --tls; traffic metadata is visible on the network\n`);
+  }
+  process.stdout.write(`sealroom core listening on ${core.host}:${core.port}${tls ? " (TLS)" : ""}\n`);
+  return stopped;
 }
