@@ -17,6 +17,7 @@ Stop with Ctrl-C.
 interface Child {
   name: string;
   proc: ChildProcess;
+  /** The HOST:PORT (or URL) it announced. */
   ready: Promise<string>;
 }
 
@@ -26,8 +27,8 @@ function run(name: string, args: string[]): Child {
     let out = "";
     proc.stdout!.on("data", (d: Buffer) => {
       out += d;
-      const line = out.split("\n").find((l) => /listening on/.test(l));
-      if (line) resolve(out);
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]);
     });
     proc.on("exit", (code) => reject(new Error(`${name} exited with code ${code} before it was ready`)));
   });
@@ -63,23 +64,25 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.once("SIGINT", stopAll);
   process.once("SIGTERM", stopAll);
+  let coreAt: string;
+  let url: string;
   try {
-    await core.ready;
-    const bridge = run("bridge", ["bridge", "--host", host, "--port", String(webPort), "--core", `${host === "0.0.0.0" ? "127.0.0.1" : host}:${corePort}`]);
+    coreAt = await core.ready;
+    const corePortNow = coreAt.slice(coreAt.lastIndexOf(":") + 1);
+    const bridge = run("bridge", ["bridge", "--host", host, "--port", String(webPort), "--core", `${host === "0.0.0.0" ? "127.0.0.1" : host}:${corePortNow}`]);
     children.push(bridge);
-    await bridge.ready;
+    url = await bridge.ready;
   } catch (e) {
     process.stderr.write(`sealroom start: ${(e as Error).message}\n`);
     stopAll();
     return EXIT.cantCreate;
   }
-  const shown = host === "127.0.0.1" || host === "0.0.0.0" ? "localhost" : host;
   process.stdout.write(
     [
       "",
       `  Sealroom is running.`,
-      `  Open      http://${shown}:${webPort}`,
-      `  Terminal  bin/sealroom client --name YOU --core ${host}:${corePort} [--room ROOM]`,
+      `  Open      ${url}`,
+      `  Terminal  bin/sealroom client --name YOU --core ${coreAt} [--room ROOM]`,
       `  Stop      Ctrl-C`,
       "",
     ].join("\n") + "\n",
