@@ -82,7 +82,9 @@ export async function identities(n: number): Promise<Identity[]> {
   while ((k * (k - 1)) / 2 < 2 * n) k++;
   const primes = await primePool(k);
   const pairs: [bigint, bigint][] = [];
-  for (let i = 0; i < primes.length && pairs.length < 2 * n; i++) for (let j = i + 1; j < primes.length && pairs.length < 2 * n; j++) pairs.push([primes[i], primes[j]]);
+  // Ordered by the larger index first, so growing the pool only appends pairs:
+  // identity i is the same key whatever pool size made it.
+  for (let j = 1; j < primes.length && pairs.length < 2 * n; j++) for (let i = 0; i < j && pairs.length < 2 * n; i++) pairs.push([primes[i], primes[j]]);
   for (let i = made.length; i < n; i++) {
     const [sp, sq] = pairs[2 * i];
     const [ep, eq] = pairs[2 * i + 1];

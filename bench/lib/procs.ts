@@ -5,7 +5,7 @@
 
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -229,6 +229,17 @@ export function ensureWebsockify(): { ok: true; version: string } | { ok: false;
   return has() ? { ok: true, version: version() } : { ok: false, reason: "websockify still not on PATH after apt-get" };
 }
 
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, "127.0.0.1");
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -244,5 +255,7 @@ export async function startWebsockify(core: { host: string; port: number }): Pro
   // websockify takes no port 0; a port just freed by the OS is the next best thing.
   const port = await freePort();
   const { proc } = await spawnProc("websockify", "websockify", [`127.0.0.1:${port}`, `${core.host}:${core.port}`], /Listen on|proxying from/i);
+  // Its banner can come before the socket is bound: wait until a connect succeeds.
+  for (let i = 0; i < 100 && !(await canConnect(port)); i++) await new Promise((r) => setTimeout(r, 50));
   return Object.assign(proc, { url: `ws://127.0.0.1:${port}/` });
 }
