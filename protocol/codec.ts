@@ -10,6 +10,11 @@ const encoder = new TextEncoder();
 
 export type RawMessage = { t: string; [k: string]: unknown };
 
+/** What an error's `ref` names (PROTOCOL.md section 9): the mid of a send, else the t. */
+export function refOf(raw: RawMessage): string {
+  return raw.t === "send" && typeof raw.mid === "string" ? raw.mid : raw.t;
+}
+
 export type RawResult = { ok: true; raw: RawMessage } | { ok: false; message: string };
 
 export function decodeRaw(body: Uint8Array): RawResult {

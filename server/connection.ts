@@ -4,7 +4,7 @@
 
 import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
-import { decodeRaw, type RawMessage } from "../protocol/codec";
+import { decodeRaw, refOf, type RawMessage } from "../protocol/codec";
 import { ProtocolError, type ErrorCode } from "../protocol/errors";
 import { FrameDecoder, FrameError, KIND_CONTROL, type Frame } from "../protocol/framing";
 import { PROTOCOL_VERSION, type Limits } from "../protocol/limits";
@@ -144,7 +144,8 @@ export class Connection implements MemberPeer {
       return;
     }
     if (verdict !== "ok") {
-      if (verdict === "drop_and_tell") this.error(new ProtocolError("rate_limited", "too many frames; some were dropped", false));
+      // At most once a second, so decoding the dropped frame for its ref is cheap.
+      if (verdict === "drop_and_tell") this.error(new ProtocolError("rate_limited", "too many frames; some were dropped", false, refOfBody(frame.body)));
       return;
     }
     const r = decodeRaw(frame.body);
@@ -254,4 +255,10 @@ export class Connection implements MemberPeer {
   get isClosed(): boolean {
     return this.state === "closed";
   }
+}
+
+/** `ref` for an error about a frame we did not otherwise read. */
+function refOfBody(body: Uint8Array): string | undefined {
+  const r = decodeRaw(body);
+  return r.ok ? refOf(r.raw) : undefined;
 }

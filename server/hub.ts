@@ -3,7 +3,7 @@
 // connections only through MemberPeer, so it is testable with plain objects.
 
 import type { RawMessage } from "../protocol/codec";
-import { parseClientMessage } from "../protocol/codec";
+import { parseClientMessage, refOf } from "../protocol/codec";
 import { ProtocolError } from "../protocol/errors";
 import type { Limits } from "../protocol/limits";
 import type { ClientMessageOf, LeftReason, Member, Send, ServerMessage, StreamInfo } from "../protocol/messages";
@@ -185,13 +185,4 @@ export class Hub {
     const frame = controlFrame(msg);
     for (const [id, seat] of room.seats) if (id !== except) seat.peer.sendFrame(frame);
   }
-
-  /** Members of every room, for shutdown. */
-  *peers(): Iterable<MemberPeer> {
-    for (const room of this.rooms.values()) for (const s of room.seats.values()) yield s.peer;
-  }
-}
-
-function refOf(raw: RawMessage): string {
-  return raw.t === "send" && typeof raw.mid === "string" ? raw.mid : raw.t;
 }

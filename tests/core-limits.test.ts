@@ -65,7 +65,7 @@ describe("rate limit", () => {
     const burst = new Uint8Array(Buffer.concat(Array.from({ length: 300 }, () => ping(1))));
     a.peer.sendRaw(burst);
     const first = await a.peer.next((m) => m.t === "error");
-    expect(first).toMatchObject({ code: "rate_limited", fatal: false });
+    expect(first).toMatchObject({ code: "rate_limited", fatal: false, ref: "ping" });
     // keep flooding until the server gives up on us
     const flood = setInterval(() => !a.peer.closed && a.peer.sendRaw(burst.subarray(0, 20 * ping(0).length)), 20);
     try {
