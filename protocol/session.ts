@@ -324,7 +324,9 @@ export class ClientSession {
           if (conn === this.conn) this.log("debug", "transport open");
         },
         onFrame: (kind, body) => this.onFrame(conn, kind, body),
-        onClose: (reason) => this.onConnClosed(conn, reason),
+        // Behind the frames that came before it: a fatal error among them,
+        // still waiting in the queue, decides whether to reconnect.
+        onClose: (reason) => this.enqueue(() => this.onConnClosed(conn, reason)),
       });
     } catch (err) {
       // A connector that fails synchronously is just a failed attempt.
@@ -534,6 +536,7 @@ export class ClientSession {
   }
 
   private async onWelcome(conn: Conn, w: Welcome): Promise<void> {
+    if (!conn.alive) return;
     if (conn.welcomed) {
       this.events.emit("invalid", { reason: "second welcome" });
       return;
@@ -604,10 +607,11 @@ export class ClientSession {
   private onError(conn: Conn, e: ErrorMsg): void {
     this.events.emit("error", e);
     this.outgoing.onError(e);
-    if (e.fatal) {
-      if (NO_RETRY_CODES.has(e.code)) this.fatal = e;
-      this.dropConn(conn, `${e.code}: ${e.message}`);
-    }
+    // A fatal error of a connection we already dropped (dead peer, handshake
+    // timeout) says nothing about the one that replaced it.
+    if (!e.fatal || !conn.alive) return;
+    if (NO_RETRY_CODES.has(e.code)) this.fatal = e;
+    this.dropConn(conn, `${e.code}: ${e.message}`);
   }
 
   private onVideo(body: Uint8Array): void {

@@ -510,6 +510,40 @@ describe("reconnect policy", () => {
     expect(core.links).toHaveLength(1);
   });
 
+  it("stops when replaced even if the socket closes while earlier messages are still being opened", async () => {
+    const core = new FakeCore();
+    const s = await online(core, [A(), B()]);
+    const order: string[] = [];
+    s.on("message", () => order.push("message"));
+    s.on("error", (e) => order.push(`error ${e.code}`));
+    s.on("closed", (c) => order.push(`closed ${c.error?.code ?? "-"}`));
+    const disc = record(s, "disconnected");
+    // The close comes while the queue is still busy decrypting the msg before the error.
+    core.last.push(await msgFrom(bob, { mid: "m1", text: "just before", to: [alice.id] }));
+    core.last.push({ t: "error", code: "replaced", message: "another connection took over", fatal: true });
+    core.last.drop("connection closed by the server");
+    await until(() => s.state === "closed", 5_000, "closed");
+    await new Promise((r) => setTimeout(r, 80));
+    expect(order).toEqual(["message", "error replaced", "closed replaced"]);
+    expect(disc).toHaveLength(0);
+    expect(core.links).toHaveLength(1);
+  });
+
+  it("reconnects after 'server is shutting down' even when the socket closes while the queue is busy, and keeps no stale error", async () => {
+    const core = new FakeCore();
+    const s = await online(core, [A(), B()]);
+    const closed = record(s, "closed");
+    core.last.push(await msgFrom(bob, { mid: "m1", text: "just before", to: [alice.id] }));
+    core.last.push({ t: "error", code: "internal", message: "server is shutting down", fatal: true });
+    core.last.drop("connection closed by the server");
+    const link2 = await core.waitLinks(2);
+    await link2.handshake(alice.id, ROOM, [A(), B()]);
+    await until(() => s.state === "online", 5_000, "online again");
+    link2.drop();
+    await core.waitLinks(3);
+    expect(closed).toHaveLength(0);
+  });
+
   it("drops a silent connection and reconnects", async () => {
     const core = new FakeCore();
     await online(core, [A()], { deadMs: 100, pingMs: 1_000 });
