@@ -31,6 +31,7 @@ export interface OutgoingOptions {
   recipientWaitMs: number;
   /** unknown_recipient / rate_limited answers tolerated per message. */
   maxSendRetries: number;
+  /** After a rate_limited, how long nothing is sent on that connection. */
   rateLimitRetryMs: number;
   /** Null unless welcomed and online. */
   link(): OutgoingLink | null;
@@ -74,6 +75,8 @@ export class Outgoing {
   private flushes: Promise<void> = Promise.resolve();
   private flushTimer: Timer | null = null;
   private flushAgainAt = 0;
+  /** After a rate_limited: nothing goes out on connection `gen` before `until` (ms epoch). */
+  private hold: { gen: number; until: number } | null = null;
 
   constructor(private readonly o: OutgoingOptions) {}
 
@@ -121,25 +124,56 @@ export class Outgoing {
     this.o.acked(mid, delivered);
   }
 
-  /** A non-fatal error that names a pending send: retry it or give it up. */
-  onError(e: ErrorMsg): void {
-    if (e.fatal || e.ref === undefined) return;
+  /**
+   * A non-fatal error received on connection `gen`: rate_limited pauses and
+   * resends; one that names a pending send retries it or gives it up.
+   */
+  onError(e: ErrorMsg, gen: number): void {
+    if (e.fatal) return;
+    if (e.code === "rate_limited") return this.rateLimited(e, gen);
+    if (e.ref === undefined) return;
     const p = this.pending.get(e.ref);
     if (!p) return;
-    if (e.code === "unknown_recipient" || e.code === "rate_limited") {
+    if (e.code === "unknown_recipient") {
       if (++p.retries > this.o.maxSendRetries) return this.fail(p, e.code, e.message);
+      // Someone left meanwhile: seal again, same mid, for whoever is still here.
       p.sentGen = 0;
-      if (e.code === "unknown_recipient") {
-        // Someone left meanwhile: seal again, same mid, for whoever is still here.
-        const present = this.o.members.recipientIds();
-        p.intended = (p.intended ?? []).filter((id) => present.has(id));
-        this.kick();
-      } else {
-        this.kick(this.o.rateLimitRetryMs);
-      }
+      const present = this.o.members.recipientIds();
+      p.intended = (p.intended ?? []).filter((id) => present.has(id));
+      this.kick();
       return;
     }
     this.fail(p, e.code, e.message);
+  }
+
+  /**
+   * The core dropped frames of connection `gen`. It says so at most once a
+   * second and names at most one of them, so every send still unacknowledged
+   * there goes again (same mid: the core dedupes) after a pause, in order,
+   * with nothing sent before it ends.
+   */
+  private rateLimited(e: ErrorMsg, gen: number): void {
+    // A connection already gone: its sends go again on the next one anyway.
+    if (this.o.link()?.gen !== gen) return;
+    for (const p of [...this.pending.values()]) {
+      if (p.sentGen !== gen) continue;
+      if (++p.retries > this.o.maxSendRetries) this.fail(p, "rate_limited", e.message);
+      else p.sentGen = 0;
+    }
+    this.hold = { gen, until: Date.now() + this.o.rateLimitRetryMs };
+    this.kick(this.o.rateLimitRetryMs);
+  }
+
+  /** True while connection `gen` is paused after a rate_limited; a flush is then due at its end. */
+  private held(gen: number): boolean {
+    if (!this.hold || this.hold.gen !== gen) return false;
+    const left = this.hold.until - Date.now();
+    if (left <= 0) {
+      this.hold = null;
+      return false;
+    }
+    this.kick(left);
+    return true;
   }
 
   /**
@@ -184,7 +218,7 @@ export class Outgoing {
   private async flush(): Promise<void> {
     for (const p of [...this.pending.values()]) {
       const link = this.o.link();
-      if (!link) return;
+      if (!link || this.held(link.gen)) return;
       if (!this.pending.has(p.mid) || p.sentGen === link.gen) continue;
       const present = this.o.members.recipientIds();
       if (p.intended === null) {
@@ -230,7 +264,7 @@ export class Outgoing {
         p.sealedFor = here;
       }
       // Sealing took time: the connection may have gone, or the ack come.
-      if (this.o.link()?.gen !== link.gen || !this.pending.has(p.mid)) return;
+      if (this.o.link()?.gen !== link.gen || !this.pending.has(p.mid) || this.held(link.gen)) return;
       if (link.send({ t: "send", mid: p.mid, to: here, env: p.env })) p.sentGen = link.gen;
     }
   }

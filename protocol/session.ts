@@ -606,7 +606,7 @@ export class ClientSession {
 
   private onError(conn: Conn, e: ErrorMsg): void {
     this.events.emit("error", e);
-    this.outgoing.onError(e);
+    this.outgoing.onError(e, conn.gen);
     // A fatal error of a connection we already dropped (dead peer, handshake
     // timeout) says nothing about the one that replaced it.
     if (!e.fatal || !conn.alive) return;

@@ -452,6 +452,27 @@ describe("sending, pending and resend", () => {
     await expect(s.sendText("x", [carol.id])).rejects.toThrow(/not in the room/);
   });
 
+  it("after rate_limited waits a second, then resends every unacknowledged send, and holds back new ones meanwhile", async () => {
+    const core = new FakeCore();
+    const s = await online(core, [A(), B()]);
+    const m1 = await s.sendText("one");
+    const m2 = await s.sendText("two");
+    await core.last.next("send", 1);
+    const errors = record(s, "error");
+    const at = Date.now();
+    core.last.push({ t: "error", code: "rate_limited", message: "slow down", ref: "send", fatal: false });
+    await until(() => errors.length === 1);
+    const m3 = await s.sendText("three");
+    await new Promise((r) => setTimeout(r, 300));
+    expect(core.last.of("send")).toHaveLength(2);
+    const third = await core.last.next("send", 2, 3_000);
+    expect(Date.now() - at).toBeGreaterThanOrEqual(950);
+    await core.last.next("send", 4, 1_000);
+    expect(core.last.of("send").map((m) => m.mid)).toEqual([m1, m2, m1, m2, m3]);
+    expect(third.mid).toBe(m1);
+    expect(core.links).toHaveLength(1);
+  });
+
   it("acknowledges locally a room message written while alone", async () => {
     const core = new FakeCore();
     const s = await online(core, [A()]);

@@ -135,12 +135,12 @@ describe("Outgoing", () => {
     const mid = h.q.add("both", undefined, true);
     await h.q.kick();
     h.members.remove(carol.id);
-    h.q.onError({ t: "error", code: "unknown_recipient", message: "gone", ref: mid, fatal: false });
+    h.q.onError({ t: "error", code: "unknown_recipient", message: "gone", ref: mid, fatal: false }, 1);
     await h.q.kick();
     expect(h.sent).toHaveLength(2);
     expect(h.sent[1].msg).toMatchObject({ mid, to: [bob.id] });
     expect(Object.keys(h.sent[1].msg.env.keys)).toEqual([bob.id]);
-    h.q.onError({ t: "error", code: "unknown_recipient", message: "gone again", ref: mid, fatal: false });
+    h.q.onError({ t: "error", code: "unknown_recipient", message: "gone again", ref: mid, fatal: false }, 1);
     expect(h.failures).toEqual([{ mid, code: "unknown_recipient", message: "gone again" }]);
     expect(h.q.size).toBe(0);
   });
@@ -149,17 +149,76 @@ describe("Outgoing", () => {
     const h = await harness([bob]);
     const mid = h.q.add("slow down", undefined, true);
     await h.q.kick();
-    h.q.onError({ t: "error", code: "rate_limited", message: "later", ref: mid, fatal: false });
+    h.q.onError({ t: "error", code: "rate_limited", message: "later", ref: mid, fatal: false }, 1);
     await sleep(5);
     expect(h.sent).toHaveLength(1);
     await sleep(80);
     expect(h.sent).toHaveLength(2);
     expect(h.sent[1].msg.mid).toBe(mid);
     // A fatal error is the connection's business: the message stays for the next one.
-    h.q.onError({ t: "error", code: "internal", message: "bye", ref: mid, fatal: true });
+    h.q.onError({ t: "error", code: "internal", message: "bye", ref: mid, fatal: true }, 1);
     expect(h.q.size).toBe(1);
-    h.q.onError({ t: "error", code: "bad_message", message: "no", ref: mid, fatal: false });
+    h.q.onError({ t: "error", code: "bad_message", message: "no", ref: mid, fatal: false }, 1);
     expect(h.failures).toEqual([{ mid, code: "bad_message", message: "no" }]);
+  });
+
+  it("on any rate_limited pauses, then resends every send unacknowledged on that connection, in order, same mid; nothing goes earlier", async () => {
+    const h = await harness([bob], { rateLimitRetryMs: 200 });
+    const [m1, m2, m3] = ["1", "2", "3"].map((t) => h.q.add(t, undefined, true));
+    await h.q.kick();
+    expect(h.sent).toHaveLength(3);
+    h.q.onAck(m2, 1);
+    // Names no particular send: the core drops more than it reports.
+    h.q.onError({ t: "error", code: "rate_limited", message: "slow down", ref: "send", fatal: false }, 1);
+    const m4 = h.q.add("4", undefined, true);
+    await h.q.kick();
+    await sleep(50);
+    await h.q.kick();
+    expect(h.sent).toHaveLength(3);
+    await sleep(300);
+    expect(h.sent.slice(3).map((s) => [s.gen, s.msg.mid])).toEqual([
+      [1, m1],
+      [1, m3],
+      [1, m4],
+    ]);
+    expect(h.sent[3].msg.env).toEqual(h.sent[0].msg.env);
+    expect(h.failures).toEqual([]);
+  });
+
+  it("a rate_limited that names one send resends the others too", async () => {
+    const h = await harness([bob], { rateLimitRetryMs: 20 });
+    const [m1, m2] = ["1", "2"].map((t) => h.q.add(t, undefined, true));
+    await h.q.kick();
+    h.q.onError({ t: "error", code: "rate_limited", message: "slow down", ref: m2, fatal: false }, 1);
+    await sleep(80);
+    expect(h.sent.slice(2).map((s) => s.msg.mid)).toEqual([m1, m2]);
+  });
+
+  it("fails with rate_limited a send still unacknowledged after maxSendRetries rate_limited pauses", async () => {
+    const h = await harness([bob], { rateLimitRetryMs: 20, maxSendRetries: 2 });
+    const mid = h.q.add("never through", undefined, true);
+    await h.q.kick();
+    for (let i = 1; i <= 2; i++) {
+      h.q.onError({ t: "error", code: "rate_limited", message: "slow down", ref: "send", fatal: false }, 1);
+      await sleep(80);
+      expect(h.sent).toHaveLength(1 + i);
+    }
+    h.q.onError({ t: "error", code: "rate_limited", message: "still too fast", ref: "ping", fatal: false }, 1);
+    expect(h.failures).toEqual([{ mid, code: "rate_limited", message: "still too fast" }]);
+    expect(h.q.size).toBe(0);
+  });
+
+  it("a rate_limited of a connection already replaced holds nothing back on the new one", async () => {
+    const h = await harness([bob], { rateLimitRetryMs: 5_000 });
+    const mid = h.q.add("x", undefined, true);
+    await h.q.kick();
+    h.gen = 2;
+    h.q.onError({ t: "error", code: "rate_limited", message: "slow down", ref: mid, fatal: false }, 1);
+    await h.q.kick();
+    expect(h.sent.map((s) => [s.gen, s.msg.mid])).toEqual([
+      [1, mid],
+      [2, mid],
+    ]);
   });
 
   it("after a reconnect waits for absent recipients, holding back later messages, then sends once they are back", async () => {
@@ -226,7 +285,7 @@ describe("Outgoing", () => {
     const h = await harness([bob]);
     const mid = h.q.add("x", undefined, true);
     await h.q.kick();
-    h.q.onError({ t: "error", code: "rate_limited", message: "later", ref: mid, fatal: false });
+    h.q.onError({ t: "error", code: "rate_limited", message: "later", ref: mid, fatal: false }, 1);
     h.q.cancelTimer();
     h.gen = 2;
     await sleep(80);
