@@ -1,11 +1,14 @@
 // The video streams this connection is watching, as the server last described
-// them, and the frames joined from their chunks. A frame for a stream not
-// (or no longer) watched is dropped: it may be the tail of one that just ended.
+// them, and the frames joined from their chunks. Chunks of a stream not (or no
+// longer) watched are dropped before joining, so a half-built frame is kept
+// only per watched stream: control messages and chunks keep their order on
+// the wire, so `stream` comes before its first chunk and `streamEnd` after its
+// last.
 //
 // Browser-safe: no node: imports.
 
 import type { StreamInfo } from "./messages";
-import { FrameAssembler } from "./videoChunk";
+import { FrameAssembler, readChunk } from "./videoChunk";
 
 export interface VideoFrame {
   sid: number;
@@ -45,9 +48,8 @@ export class Streams {
 
   /** Takes one video chunk; the whole frame once its last chunk is in. */
   push(body: Uint8Array): VideoFrame | null {
-    const f = this.assembler.push(body);
-    if (!f) return null;
-    if (!this.map.has(f.sid)) return null;
-    return f;
+    const c = readChunk(body);
+    if (!c || !this.map.has(c.header.sid)) return null;
+    return this.assembler.push(body);
   }
 }

@@ -330,6 +330,25 @@ describe("receiving", () => {
     expect(frames).toHaveLength(1);
     expect(s.streams.size).toBe(0);
   });
+  it("ignores video chunks of streams it is not watching, even once the stream is announced mid-frame", async () => {
+    const core = new FakeCore();
+    const s = await online(core, [A()]);
+    const frames = record(s, "frame");
+    const chunk = (sid: number, frame: number, part: number, parts: number, bytes: number[]) => {
+      const b = new Uint8Array(16 + bytes.length);
+      writeChunkHeader(b, { sid, frame, ptsMs: frame * 33, part, parts });
+      b.set(bytes, 16);
+      return b;
+    };
+    core.last.pushRaw(KIND_VIDEO, chunk(9, 1, 0, 2, [1]));
+    core.last.push({ t: "stream", sid: 9, video: "v.mp4", scope: "room", by: bob.id, width: 2, height: 2, fps: 30, durationMs: 1000, posMs: 0, state: "playing" });
+    await until(() => s.streams.has(9));
+    core.last.pushRaw(KIND_VIDEO, chunk(9, 1, 1, 2, [2]));
+    core.last.pushRaw(KIND_VIDEO, chunk(9, 2, 0, 1, [7]));
+    await until(() => frames.length >= 1);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(frames.map((f) => [f.frame, [...f.jpeg]])).toEqual([[2, [7]]]);
+  });
 });
 
 describe("sending, pending and resend", () => {

@@ -40,6 +40,17 @@ describe("Streams", () => {
     expect(s.push(chunk(4, 1, 0, 1, [9]))).toBeNull();
   });
 
+  it("does not start joining frames of a stream it is not watching", () => {
+    const s = new Streams();
+    // The first half arrives while sid 4 is not watched: it must not be kept.
+    expect(s.push(chunk(4, 1, 0, 2, [1]))).toBeNull();
+    s.watch(info(4));
+    expect(s.push(chunk(4, 1, 1, 2, [2]))).toBeNull();
+    // Frames that start once it is watched are joined.
+    s.push(chunk(4, 2, 0, 2, [3]));
+    expect([...(s.push(chunk(4, 2, 1, 2, [4]))?.jpeg ?? [])]).toEqual([3, 4]);
+  });
+
   it("forgets a half-joined frame when its stream ends", () => {
     const s = new Streams();
     s.watch(info(5));
