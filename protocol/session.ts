@@ -294,6 +294,8 @@ export class ClientSession {
   /** Resolves true once every send is acknowledged, false on timeout or close. */
   drain(timeoutMs: number): Promise<boolean> {
     if (this.outgoing.size === 0) return Promise.resolve(true);
+    // Closed for good: nothing pending will be acknowledged any more.
+    if (this._state === "closed") return Promise.resolve(false);
     return new Promise((resolve) => {
       const done = (v: boolean) => {
         globalThis.clearTimeout(timer);

@@ -492,6 +492,17 @@ describe("sending, pending and resend", () => {
     expect(core.links).toHaveLength(1);
   });
 
+  it("drain() on a session already closed with sends pending resolves false at once", async () => {
+    const core = new FakeCore();
+    const s = await online(core, [A(), B()]);
+    await s.sendText("never acknowledged");
+    s.stop();
+    const t0 = Date.now();
+    expect(await s.drain(3_000)).toBe(false);
+    expect(Date.now() - t0).toBeLessThan(500);
+    expect(s.pendingCount).toBe(1);
+  });
+
   it("acknowledges locally a room message written while alone", async () => {
     const core = new FakeCore();
     const s = await online(core, [A()]);
