@@ -32,6 +32,8 @@ export const BRIDGE_DEFAULTS = {
   lingerMs: 5_000,
   /** How long stop() waits for WebSockets to finish their close handshake. */
   shutdownGraceMs: 3_000,
+  /** HTTPS: a TLS handshake not finished by then is dropped (Node's default is 120 s). */
+  handshakeTimeoutMs: 10_000,
 } as const;
 
 export const WS_PATH = "/ws";
@@ -55,6 +57,7 @@ export interface BridgeOptions {
   connectTimeoutMs?: number;
   lingerMs?: number;
   shutdownGraceMs?: number;
+  handshakeTimeoutMs?: number;
   /** Operator messages (core unreachable, server errors), at most one per kind every 10 s. */
   log?: (line: string) => void;
 }
@@ -105,7 +108,7 @@ export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBrid
     }
     serveStatic(req, res);
   };
-  const server: Server = opts.tls ? createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, onRequest) : createHttpServer(onRequest);
+  const server: Server = opts.tls ? createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem, handshakeTimeout: cfg.handshakeTimeoutMs }, onRequest) : createHttpServer(onRequest);
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
 

@@ -11,6 +11,8 @@ import { join } from "node:path";
 import net from "node:net";
 import tls from "node:tls";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startBridge } from "../bridge/bridge";
+import { makeSelfSigned } from "../common/tls";
 import { BIN } from "./helpers/proc";
 import { VIDEOS, WsPeer, spawnBridge, spawnCore, stopProc, type Spawned } from "./security-support";
 
@@ -137,6 +139,24 @@ describe("core --tls", () => {
     expect(after.code).not.toBe(0);
     expect(after.stderr).toMatch(new RegExp(`certificate fingerprint ${b.fingerprint} does not match --pin`));
   }, 90_000);
+
+  it("an HTTPS bridge drops connections that never finish their TLS handshake after handshakeTimeoutMs (was Node's 120 s)", async () => {
+    const cert = makeSelfSigned({ commonName: "localhost", altNames: ["127.0.0.1"] });
+    const bridge = await startBridge({ host: "127.0.0.1", port: 0, tls: { certPem: cert.certPem, keyPem: cert.keyPem }, core: { host: "127.0.0.1", port: 1 }, web: home, handshakeTimeoutMs: 1_000 });
+    try {
+      const sockets = await Promise.all(
+        Array.from({ length: 30 }, () => new Promise<net.Socket>((resolve, reject) => {
+          const s = net.connect(bridge.port, "127.0.0.1", () => resolve(s));
+          s.on("error", reject);
+        })),
+      );
+      const started = Date.now();
+      await Promise.all(sockets.map((s) => new Promise((r) => (s.destroyed ? r(null) : s.once("close", r)))));
+      expect(Date.now() - started).toBeLessThan(1_000 + 2_000);
+    } finally {
+      await bridge.stop();
+    }
+  }, 30_000);
 
   // Issue #6 asks for trust on first use: `--tls` without `--pin` would
   // remember the first certificate beside the identity and refuse a different
