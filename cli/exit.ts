@@ -9,4 +9,6 @@ export const EXIT = {
   unavailable: 69,
   /** Could not bind the port or read a file we were told to use. */
   cantCreate: 73,
+  /** The peer's TLS certificate is not the one pinned or first seen. */
+  untrusted: 77,
 } as const;

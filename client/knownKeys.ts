@@ -37,3 +37,8 @@ export function knownKeysPathFor(identityFile: string): string {
   const base = path.basename(identityFile).replace(/\.json$/, "").replace(/^identity-/, "");
   return path.join(path.dirname(identityFile), `known-${base || "keys"}.json`);
 }
+
+/** TLS certificates first seen per core (host:port), shared by every identity in that directory. */
+export function corePinsPathFor(identityFile: string): string {
+  return path.join(path.dirname(identityFile), "known-cores.json");
+}

@@ -12,11 +12,11 @@ import { ClientSession } from "../protocol/session";
 import { ClientApp } from "./app";
 import { defaultIdentityPath, IdentityFileError, loadOrCreateIdentity } from "./identityFile";
 import { JsonOutput, PlainOutput, TerminalUi, type Output } from "./output";
-import { FileKeyStore, knownKeysPathFor } from "./knownKeys";
+import { corePinsPathFor, FileKeyStore, knownKeysPathFor } from "./knownKeys";
 import { FrameRecorder } from "./recorder";
 import { newRoomId } from "./roomId";
 import { normalizeFingerprint } from "../common/tls";
-import { tcpConnector } from "./tcp";
+import { tcpConnector, type TrustOnFirstUse } from "./tcp";
 
 export const CLIENT_AGENT = "sealroom-cli/0.1.0";
 
@@ -30,16 +30,19 @@ const USAGE = `Usage: sealroom client --name NAME [--room ROOM] [--core HOST:POR
                       created with mode 0600 on first use); the ids you have seen per
                       room and name are kept beside it (known-<name>.json) to warn
                       when someone's key changes
-  --tls               connect with TLS (certificate checked against system CAs)
+  --tls               connect with TLS: a certificate from a known CA is accepted;
+                      any other is trusted on first use and remembered beside the
+                      identity (known-cores.json), and refused if it later changes
   --pin SHA256        accept exactly the core certificate with this SHA-256 fingerprint
-                      (self-signed is fine; implies --tls)
+                      (self-signed is fine; implies --tls; replaces what was remembered)
   --json              one JSON object per event on stdout (for scripts and bots)
   --script FILE       read commands from FILE instead of stdin
   --record DIR        save every received video frame as DIR/<sid>-<frame>.jpg
 
 Commands are read from the terminal (or line by line from stdin / --script);
 type /help once connected. Exit codes: 0 after /quit or end of input, 1 fatal
-protocol error, 2 usage, 69 core unreachable, 73 identity file unusable.
+protocol error, 2 usage, 69 core unreachable, 73 identity file unusable,
+77 the core's certificate does not match the pin or the one first seen.
 `;
 
 /** Connection attempts before the first welcome after which the core counts as unreachable. */
@@ -116,13 +119,29 @@ export async function main(argv: string[]): Promise<number> {
     );
   }
 
+  // Certificate trouble ends the run at once: retrying cannot fix it.
+  let untrusted = (message: string) => void message;
+  const useTls = values.tls || values.pin !== undefined;
+  const pins = new FileKeyStore(corePinsPathFor(identityFile), (m) => process.stderr.write(`sealroom client: ${m}\n`));
+  const trust: TrustOnFirstUse = {
+    known: () => pins.get("tls", coreText),
+    remember: (fp) => {
+      const first = pins.get("tls", coreText) === undefined;
+      pins.set("tls", coreText, fp);
+      if (first) out.event({ event: "certificateTrusted", core: coreText, fingerprint: fp }, `* trusting ${coreText}'s certificate ${fp} from now on (first use)`);
+    },
+  };
   const session = new ClientSession({
     identity,
     name,
     room,
     agent: CLIENT_AGENT,
     keyStore: new FileKeyStore(knownKeysPathFor(identityFile), (m) => process.stderr.write(`sealroom client: ${m}\n`)),
-    connect: tcpConnector({ host: core.host, port: core.port, ...(values.tls || values.pin !== undefined ? { tls: values.pin !== undefined ? { pin: values.pin } : {} } : {}) }),
+    connect: tcpConnector({
+      host: core.host,
+      port: core.port,
+      ...(useTls ? { tls: { trust, ...(values.pin !== undefined ? { pin: values.pin } : {}) }, onUntrusted: (m: string) => untrusted(m) } : {}),
+    }),
   });
   const app = new ClientApp({ session, out, core: coreText, ...(recorder ? { recorder } : {}) });
 
@@ -155,6 +174,7 @@ export async function main(argv: string[]): Promise<number> {
       await finish(EXIT.ok);
     };
 
+    untrusted = (m) => void finish(EXIT.untrusted, m);
     let failedAttempts = 0;
     let lastServerError: { code: string; message: string } | null = null;
     session.on("error", (e) => {

@@ -12,9 +12,21 @@ export interface TcpOptions {
   port: number;
   /** Bytes a frame from the server may have; above the default so a core with a larger maxFrame still works. */
   maxFrame?: number;
-  /** TLS; with `pin` the certificate's SHA-256 must match (self-signed allowed), else normal CA checks. */
-  tls?: { pin?: string };
+  /**
+   * TLS. With `pin` the certificate's SHA-256 must match (self-signed
+   * allowed). Without it, a certificate a CA vouches for is accepted; any
+   * other is trusted on first use through `trust`, or refused without it.
+   */
+  tls?: { pin?: string; trust?: TrustOnFirstUse };
+  /** A certificate problem that retrying cannot fix; the connection is closed too. */
+  onUntrusted?: (message: string) => void;
   connectTimeoutMs?: number;
+}
+
+/** Where the fingerprint first seen for this core is kept. */
+export interface TrustOnFirstUse {
+  known(): string | undefined;
+  remember(fingerprint: string): void;
 }
 
 const DEFAULT_MAX_FRAME = 8 * 1_048_576;
@@ -31,8 +43,8 @@ export function tcpConnector(opts: TcpOptions): Connector {
           host: opts.host,
           port: opts.port,
           servername: net.isIP(opts.host) ? undefined : opts.host,
-          // A pinned certificate is checked below instead of against CAs.
-          rejectUnauthorized: pin === null,
+          // Pinned and trust-on-first-use certificates are checked below instead of against CAs.
+          rejectUnauthorized: pin === null && !opts.tls.trust,
         })
       : net.connect({ host: opts.host, port: opts.port });
     socket.setNoDelay(true);
@@ -56,13 +68,12 @@ export function tcpConnector(opts: TcpOptions): Connector {
     };
     if (opts.tls) {
       socket.once("secureConnect", () => {
-        if (pin !== null) {
-          const got = (socket as tls.TLSSocket).getPeerCertificate().fingerprint256?.toUpperCase() ?? "";
-          if (got !== pin) {
-            failure = `certificate fingerprint ${got || "(none)"} does not match --pin`;
-            socket.destroy();
-            return;
-          }
+        const problem = certificateProblem(socket as tls.TLSSocket, pin, opts.tls?.trust);
+        if (problem) {
+          failure = problem;
+          opts.onUntrusted?.(problem);
+          socket.destroy();
+          return;
         }
         ready();
       });
@@ -89,4 +100,26 @@ export function tcpConnector(opts: TcpOptions): Connector {
       },
     };
   };
+}
+
+/** Null when the certificate is acceptable; remembers it on first use. */
+function certificateProblem(socket: tls.TLSSocket, pin: string | null, trust: TrustOnFirstUse | undefined): string | null {
+  const got = socket.getPeerCertificate().fingerprint256?.toUpperCase() ?? "";
+  if (pin !== null) {
+    if (got !== pin) return `certificate fingerprint ${got || "(none)"} does not match --pin`;
+    if (trust && trust.known() !== got) trust.remember(got);
+    return null;
+  }
+  if (socket.authorized) return null;
+  if (!trust) return `certificate not trusted: ${socket.authorizationError ?? "unknown reason"}`;
+  const known = trust.known();
+  if (known === undefined) {
+    trust.remember(got);
+    return null;
+  }
+  if (known === got) return null;
+  return (
+    `the core's certificate changed: it was ${known} and is now ${got}. ` +
+    `That is what someone in the middle would look like. If the server really has a new certificate, connect once with --pin ${got}`
+  );
 }
