@@ -30,8 +30,9 @@ describe("timeouts", () => {
 
   it("a silent member -> timeout, and the room hears left(timeout)", async () => {
     const a = await join(core.port, { name: "talker", room: "idle", id: await identity(0) });
-    const b = await join(core.port, { name: "sleeper", room: "idle", id: await identity(1) });
+    // Keep the talker alive from the start: b's join may take longer than the idle limit.
     const keepAlive = setInterval(() => a.peer.send({ t: "ping", ts: 0 }), 100);
+    const b = await join(core.port, { name: "sleeper", room: "idle", id: await identity(1) });
     try {
       expect(await b.peer.nextT("error")).toMatchObject({ code: "timeout", fatal: true });
       expect(await a.peer.nextT("left")).toEqual({ t: "left", id: b.identity.id, reason: "timeout" });
