@@ -2,8 +2,10 @@
 // joined from this process (rooms of 10, RSA-2048 identities); RSS of the core
 // read from /proc after each step settles. Run:
 //   node --import tsx bench/idle-memory.ts [members=2000]
+// CORE_NODE_ARGS="" compares with V8's default heap settings.
 
 import { readFileSync } from "node:fs";
+import { SERVER_NODE_FLAGS } from "../cli/nodeFlags";
 import { generateIdentity } from "../protocol/crypto";
 import { join, type WirePeer } from "../tests/helpers/wire";
 import { runSealroom } from "../tests/helpers/proc";
@@ -12,7 +14,9 @@ const total = Number(process.argv[2] ?? 2000);
 const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const core = runSealroom(["server", "--port", "0", "--log-level", "warn", "--limit", "maxConnectionsPerAddress=100000"]);
+// As `bin/sealroom server` runs, unless CORE_NODE_ARGS says otherwise ("" for V8's defaults).
+const nodeArgs = process.env.CORE_NODE_ARGS !== undefined ? process.env.CORE_NODE_ARGS.split(" ").filter(Boolean) : [...SERVER_NODE_FLAGS];
+const core = runSealroom(["server", "--port", "0", "--log-level", "warn", "--limit", "maxConnectionsPerAddress=100000"], { nodeArgs });
 const port = Number((await core.waitFor(/listening on [^:]+:(\d+)/))[1]);
 const pid = core.child.pid!;
 const ids = await Promise.all(Array.from({ length: 10 }, () => generateIdentity({ extractable: true })));

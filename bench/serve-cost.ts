@@ -38,7 +38,7 @@ async function play(members: Member[], label: string, cpu: () => number) {
 
 const results = [];
 for (const n of counts.length ? counts : [1, 50]) {
-  const core = await startCoreProc({ videos: join(ROOT, "videos"), cacheDir: mkdtempSync(join(tmpdir(), "sealroom-cost-")), limits: { maxMembersPerRoom: 1000 } });
+  const core = await startCoreProc({ videos: join(ROOT, "videos"), cacheDir: mkdtempSync(join(tmpdir(), "sealroom-cost-")), limits: { maxMembersPerRoom: 1000 }, ...(process.env.CORE_NODE_ARGS !== undefined ? { nodeArgs: process.env.CORE_NODE_ARGS.split(" ").filter(Boolean) } : {}) });
   try {
     const ids = await identities(n);
     const members = await joinMany({ transport: "tcp", host: core.host, port: core.port } as never, ids, "cost", "v");

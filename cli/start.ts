@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { parseFlags, parsePort } from "./args";
 import { EXIT } from "./exit";
+import { SERVER_NODE_FLAGS } from "./nodeFlags";
 import { ROOT, ensureWebBuilt } from "./webBuild";
 
 const USAGE = `Usage: sealroom start [--host H] [--core-port 7700] [--port 7780] [--videos DIR]
@@ -22,7 +23,7 @@ interface Child {
 }
 
 function run(name: string, args: string[]): Child {
-  const proc = spawn(process.execPath, [path.join(ROOT, "bin", "sealroom"), ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, path.join(ROOT, "bin", "sealroom"), ...args], { stdio: ["ignore", "pipe", "inherit"] });
   const ready = new Promise<string>((resolve, reject) => {
     let out = "";
     proc.stdout!.on("data", (d: Buffer) => {

@@ -7,6 +7,7 @@ import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { fileURLToPath } from "node:url";
+import { SERVER_NODE_FLAGS } from "../../cli/nodeFlags";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const BIN = `${ROOT}bin/sealroom`;
@@ -180,10 +181,13 @@ export interface CoreSpawnOptions {
   cacheDir: string;
   limits?: Record<string, number>;
   cpuProfDir?: string;
+  /** Extra node flags for the core, e.g. V8 heap settings to compare. */
+  nodeArgs?: string[];
 }
 
 export async function startCoreProc(o: CoreSpawnOptions): Promise<CoreProc> {
-  const nodeArgs = o.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", o.cpuProfDir] : [];
+  // Run as `bin/sealroom server` runs: with the production V8 flags, unless told otherwise.
+  const nodeArgs = [...(o.nodeArgs ?? SERVER_NODE_FLAGS), ...(o.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", o.cpuProfDir] : [])];
   const limits = Object.entries(o.limits ?? {}).flatMap(([k, v]) => ["--limit", `${k}=${v}`]);
   const args = [...nodeArgs, BIN, "server", "--host", "127.0.0.1", "--port", "0", "--videos", o.videos, "--cache-dir", o.cacheDir, "--log-level", "warn", ...limits];
   const { proc, match } = await spawnProc("core", process.execPath, args, /core listening on ([\d.]+):(\d+)/);
@@ -196,7 +200,7 @@ export interface RelayProc extends Proc {
 }
 
 export async function startBridgeProc(core: { host: string; port: number }, cpuProfDir?: string): Promise<RelayProc> {
-  const nodeArgs = cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", cpuProfDir] : [];
+  const nodeArgs = [...SERVER_NODE_FLAGS, ...(cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", cpuProfDir] : [])];
   const args = [...nodeArgs, BIN, "bridge", "--host", "127.0.0.1", "--port", "0", "--core", `${core.host}:${core.port}`, "--max-per-ip", "100000", "--max-connections", "100000"];
   const { proc, match } = await spawnProc("bridge", process.execPath, args, /bridge listening on https?:\/\/[^:]+:(\d+)/);
   return Object.assign(proc, { url: `ws://127.0.0.1:${match[1]}/ws` });
