@@ -8,6 +8,7 @@ import net from "node:net";
 import WebSocket from "ws";
 import { decodeRaw } from "../protocol/codec";
 import { KIND_CONTROL, KIND_VIDEO } from "../protocol/framing";
+import { webSocketConnector } from "../web/src/lib/transport";
 import type { Connector } from "../protocol/session";
 import { runSealroom, ROOT, type Proc } from "./helpers/proc";
 
@@ -159,42 +160,7 @@ export class WsPeer {
   }
 }
 
-/** ClientSession over the bridge from Node, the way web/src/lib/transport.ts does it in a browser. */
+/** ClientSession over the bridge from Node, through the web app's own transport. */
 export function wsConnector(url: string): Connector {
-  return (h) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
-    let done = false;
-    const finish = (reason: string) => {
-      if (done) return;
-      done = true;
-      h.onClose(reason);
-    };
-    ws.on("open", () => {
-      if (!done) h.onOpen();
-    });
-    ws.on("message", (data: Buffer, isBinary: boolean) => {
-      if (done) return;
-      if (!isBinary || data.length < 1) {
-        ws.terminate();
-        finish("bridge sent a non-binary message");
-        return;
-      }
-      h.onFrame(data[0], new Uint8Array(data.buffer, data.byteOffset + 1, data.length - 1));
-    });
-    ws.on("close", (code: number, reason: Buffer) => finish(`closed ${code} ${reason.toString()}`));
-    ws.on("error", () => {});
-    return {
-      send(kind, body) {
-        if (done || ws.readyState !== WebSocket.OPEN) return;
-        const msg = new Uint8Array(1 + body.length);
-        msg[0] = kind;
-        msg.set(body, 1);
-        ws.send(msg);
-      },
-      close() {
-        if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) ws.close(1000, "bye");
-        finish("closed by client");
-      },
-    };
-  };
+  return webSocketConnector(url, WebSocket as unknown as typeof globalThis.WebSocket);
 }

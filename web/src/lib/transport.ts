@@ -10,9 +10,13 @@ export function bridgeUrl(loc: Pick<Location, "protocol" | "host"> = location): 
   return `${loc.protocol === "https:" ? "wss:" : "ws:"}//${loc.host}/ws`;
 }
 
-export function webSocketConnector(url: string = bridgeUrl()): Connector {
+/**
+ * `Impl` is the browser's WebSocket; tests in Node pass the `ws` package's,
+ * which has the same interface, so they drive this very code.
+ */
+export function webSocketConnector(url: string = bridgeUrl(), Impl: typeof WebSocket = WebSocket): Connector {
   return (handlers) => {
-    const ws = new WebSocket(url);
+    const ws = new Impl(url);
     ws.binaryType = "arraybuffer";
     let closed = false;
 
@@ -44,14 +48,14 @@ export function webSocketConnector(url: string = bridgeUrl()): Connector {
 
     return {
       send(kind: number, body: Uint8Array) {
-        if (closed || ws.readyState !== WebSocket.OPEN) return;
+        if (closed || ws.readyState !== ws.OPEN) return;
         const msg = new Uint8Array(1 + body.length);
         msg[0] = kind;
         msg.set(body, 1);
         ws.send(msg);
       },
       close() {
-        if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) ws.close(1000, "bye");
+        if (ws.readyState === ws.CONNECTING || ws.readyState === ws.OPEN) ws.close(1000, "bye");
         finish("closed by client");
       },
     };
