@@ -12,7 +12,7 @@ import type { VerifiedHello } from "./handshake";
 import type { Logger } from "./log";
 import type { MemberPeer, Peer } from "./peer";
 import { Room } from "./room";
-import { controlFrame } from "./wire";
+import { controlFrame, msgFrame } from "./wire";
 
 /** The video side, as the hub sees it (server/video/streams.ts). */
 export interface VideoService {
@@ -105,7 +105,7 @@ export class Hub {
 
   /** A control message from a seated member. Request errors are thrown as ProtocolError. */
   handle(peer: MemberPeer, raw: RawMessage): void {
-    if (raw.t === "send") this.checkEnvelopeSize(raw);
+    const envJson = raw.t === "send" ? this.envelopeJson(raw) : "";
     const parsed = parseClientMessage(raw);
     if (parsed.kind === "unknown") {
       throw new ProtocolError("unknown_type", `unknown message type '${raw.t}'`, false, raw.t);
@@ -124,7 +124,7 @@ export class Hub {
       case "pong":
         return;
       case "send":
-        this.route(peer, msg);
+        this.route(peer, msg, envJson);
         return;
       case "videos":
       case "play":
@@ -136,9 +136,10 @@ export class Hub {
     }
   }
 
-  private checkEnvelopeSize(raw: RawMessage): void {
+  /** The envelope as compact JSON, after checking its size against maxEnvelope. */
+  private envelopeJson(raw: RawMessage): string {
     const env = raw.env;
-    if (typeof env !== "object" || env === null) return;
+    if (typeof env !== "object" || env === null) return ""; // the schema refuses it next
     let json: string;
     try {
       json = JSON.stringify(env);
@@ -151,9 +152,11 @@ export class Hub {
     if (size > this.limits.maxEnvelope) {
       throw new ProtocolError("too_large", `env is ${size} bytes, over maxEnvelope ${this.limits.maxEnvelope}`, false, refOf(raw));
     }
+    return json;
   }
 
-  private route(peer: MemberPeer, msg: Send): void {
+  /** `envJson` is `msg.env` as it arrived (validated): forwarded as is, fields this version does not know included. */
+  private route(peer: MemberPeer, msg: Send, envJson: string): void {
     const from = peer.memberId;
     const done = this.mids.get(from, msg.mid);
     if (done !== undefined) {
@@ -174,7 +177,7 @@ export class Hub {
       if (!Object.hasOwn(msg.env.keys, id)) throw new ProtocolError("unknown_recipient", `env.keys has no entry for ${id}`, false, msg.mid);
       targets.push(seat.peer);
     }
-    const frame = controlFrame({ t: "msg", from, mid: msg.mid, to, env: msg.env, at: this.now() });
+    const frame = msgFrame({ t: "msg", from, mid: msg.mid, to, at: this.now() }, envJson);
     for (const t of targets) t.sendFrame(frame);
     this.mids.record(from, msg.mid, targets.length);
     peer.sendControl({ t: "ack", mid: msg.mid, delivered: targets.length });

@@ -59,11 +59,17 @@ describe("presence", () => {
     expect(ack).toEqual({ t: "ack", mid: "m1", delivered: 1 });
     const msg = await b.peer.nextT("msg");
     expect(msg.from).toBe(a.identity.id);
+    expect(msg.env).toEqual(env);
     expect(msg.to).toEqual([b.identity.id]);
     const opened = await openEnvelope(b.identity, { room, from: msg.from, mid: msg.mid, env: msg.env, senderSigKey: a.identity.sigKey });
     expect(opened).toEqual({ ok: true, text: "hi bob", ts: 1 });
     await new Promise((r) => setTimeout(r, 50));
     expect(c.peer.messages.some((m) => m.t === "msg")).toBe(false);
+    // fields of a later envelope version travel through untouched
+    const env2 = { ...(await sealEnvelope(a.identity, { room, mid: "m2", text: "v2", ts: 2, recipients: [b.identity] })), hint: { v: 2 } };
+    a.peer.send({ t: "send", mid: "m2", to: [b.identity.id], env: env2 });
+    const raw = await b.peer.next((m) => m.t === "msg" && m.mid === "m2");
+    expect(raw.env).toEqual(env2);
     for (const x of [a, b, c]) x.peer.close();
   });
 });
