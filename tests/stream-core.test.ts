@@ -171,6 +171,27 @@ describe("self stream", () => {
     b.peer.close();
   });
 
+  it("past maxStreams a play gets server_full (not fatal); replacing one's own stream still works", async () => {
+    const small = await startCore({ videos: { dir: lib, cacheDir: pathJoin(lib, ".cache-small") }, limits: { maxStreams: 1 } });
+    try {
+      const a = await join(small.port, { name: "first", room: "cap", id: await identity(0) });
+      const b = await join(small.port, { name: "second", room: "cap", id: await identity(1) });
+      a.peer.send({ t: "play", video: "clip.mp4", scope: "self" });
+      const s1 = await a.peer.nextT("stream");
+      b.peer.send({ t: "play", video: "clip.mp4", scope: "self" });
+      expect(await b.peer.nextT("error")).toMatchObject({ code: "server_full", fatal: false, ref: "play" });
+      a.peer.send({ t: "play", video: "clip.mp4", scope: "self", fromMs: 1000 });
+      expect(await a.peer.next((m) => m.t === "streamEnd" && m.sid === s1.sid)).toMatchObject({ reason: "replaced" });
+      await a.peer.next((m) => m.t === "stream" && m.sid !== s1.sid);
+      b.peer.send({ t: "ping", ts: 1 });
+      await b.peer.nextT("pong");
+      a.peer.close();
+      b.peer.close();
+    } finally {
+      await small.stop();
+    }
+  });
+
   it("50 play requests in a second leave one self stream and a working server", async () => {
     const a = await member("spammer", "self4", 0);
     for (let i = 0; i < 50; i++) {
