@@ -26,7 +26,3 @@ export function nameKey(name: string): string {
 export function isRoom(room: string): boolean {
   return ROOM_RE.test(room);
 }
-
-export function isMemberId(id: string): boolean {
-  return ID_RE.test(id);
-}
