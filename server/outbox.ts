@@ -2,7 +2,7 @@
 // chat never waits behind a frame; video is offered a whole frame at a time
 // and skipped for a viewer that is backed up, so nothing grows without bound.
 
-import type { VideoFrameOut } from "./peer";
+import type { VideoFrameOut, WireChunk } from "./peer";
 import { Queue } from "./queue";
 
 /** The part of a socket the outbox needs (net.Socket and tls.TLSSocket fit). */
@@ -13,12 +13,10 @@ export interface Sink {
   uncork(): void;
 }
 
-interface Chunk {
-  sid: number;
-  frame: number;
-  last: boolean;
-  head: Buffer;
-  data: Buffer;
+/** A frame queued for this viewer; `next` is its first chunk not yet written. */
+interface QueuedFrame {
+  frame: VideoFrameOut;
+  next: number;
 }
 
 export interface OutboxLimits {
@@ -32,10 +30,8 @@ const SOCKET_HIGH_WATER = 64 * 1024;
 export class Outbox {
   private control = new Queue<Buffer>();
   private controlBytes = 0;
-  private video = new Queue<Chunk>();
+  private video = new Queue<QueuedFrame>();
   private videoBytes = 0;
-  /** sid -> frame whose first chunk is on the wire but not its last. */
-  private begun = new Map<number, number>();
 
   constructor(
     private readonly sink: Sink,
@@ -57,24 +53,19 @@ export class Outbox {
 
   offerVideo(f: VideoFrameOut): boolean {
     if (this.videoBytes + this.sink.writableLength + f.bytes > this.limits.maxQueuedVideoBytes) return false;
-    const n = f.chunks.length;
-    for (let i = 0; i < n; i++) {
-      const c = f.chunks[i];
-      this.video.push({ sid: f.sid, frame: f.frame, last: i === n - 1, head: c.head, data: c.data });
-      this.videoBytes += c.head.length + c.data.length;
-    }
+    this.video.push({ frame: f, next: 0 });
+    this.videoBytes += f.bytes;
     this.pump();
     return true;
   }
 
   purgeVideo(sid: number, keepBegun: boolean): void {
-    const begunFrame = keepBegun ? this.begun.get(sid) : undefined;
-    this.video.filter((c) => {
-      if (c.sid !== sid || c.frame === begunFrame) return true;
-      this.videoBytes -= c.head.length + c.data.length;
+    // Only a frame with some chunks already written (next > 0) has "begun".
+    this.video.filter((q) => {
+      if (q.frame.sid !== sid || (keepBegun && q.next > 0)) return true;
+      for (let i = q.next; i < q.frame.chunks.length; i++) this.videoBytes -= chunkBytes(q.frame.chunks[i]);
       return false;
     });
-    if (begunFrame === undefined) this.begun.delete(sid);
   }
 
   /** Writes queued frames while the socket takes them; call on 'drain'. */
@@ -88,13 +79,13 @@ export class Outbox {
         this.sink.write(ctl);
         continue;
       }
-      const c = this.video.shift();
-      if (!c) break;
-      this.videoBytes -= c.head.length + c.data.length;
+      const q = this.video.peek();
+      if (!q) break;
+      const c = q.frame.chunks[q.next++];
+      this.videoBytes -= chunkBytes(c);
       this.sink.write(c.head);
       this.sink.write(c.data);
-      if (c.last) this.begun.delete(c.sid);
-      else this.begun.set(c.sid, c.frame);
+      if (q.next === q.frame.chunks.length) this.video.shift();
     }
     this.sink.uncork();
   }
@@ -102,4 +93,8 @@ export class Outbox {
   get queuedBytes(): number {
     return this.controlBytes + this.videoBytes;
   }
+}
+
+function chunkBytes(c: WireChunk): number {
+  return c.head.length + c.data.length;
 }
