@@ -17,6 +17,7 @@ import { makeDialer, type CoreTarget } from "./dial";
 import { checkOrigin, normalizeOrigin } from "./origin";
 import { CLOSE, startRelay, type Relay, type RelayStats } from "./relay";
 import { createStaticHandler } from "./static";
+import { isLoopback } from "../common/net";
 
 export const DEFAULT_WEB_DIR = fileURLToPath(new URL("../web/dist", import.meta.url));
 
@@ -206,12 +207,8 @@ function pathOf(url: string | undefined): string {
 }
 
 function displayHost(address: string): string {
-  if (address === "0.0.0.0" || address === "::" || address === "::1" || address.startsWith("127.")) return "localhost";
+  if (address === "0.0.0.0" || address === "::" || isLoopback(address)) return "localhost";
   return address.includes(":") ? `[${address}]` : address;
-}
-
-export function isLoopback(address: string): boolean {
-  return address === "localhost" || address === "::1" || address.startsWith("127.") || address === "::ffff:127.0.0.1";
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

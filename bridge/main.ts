@@ -6,8 +6,9 @@ import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { parseFlags, parseHostPort, parsePort, UsageError } from "../cli/args";
 import { EXIT } from "../cli/exit";
-import { defaultDataDir, loadOrCreateCert, normalizeFingerprint } from "../common/tls";
-import { BRIDGE_DEFAULTS, DEFAULT_WEB_DIR, isLoopback, startBridge, type BridgeOptions } from "./bridge";
+import { DEFAULT_ALT_NAMES, defaultDataDir, loadOrCreateCert, normalizeFingerprint } from "../common/tls";
+import { isLoopback } from "../common/net";
+import { BRIDGE_DEFAULTS, DEFAULT_WEB_DIR, startBridge, type BridgeOptions } from "./bridge";
 import { normalizeOrigin } from "./origin";
 
 const D = BRIDGE_DEFAULTS;
@@ -178,7 +179,7 @@ export async function main(argv: string[]): Promise<number> {
 
 /** Names a self-signed certificate should cover for this bind address. */
 function certNames(host: string): string[] {
-  const names = new Set(["localhost", "127.0.0.1", "::1"]);
+  const names = new Set<string>(DEFAULT_ALT_NAMES);
   if (host === "0.0.0.0" || host === "::") for (const a of lanAddresses()) names.add(a);
   else names.add(host);
   return [...names];

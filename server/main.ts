@@ -8,7 +8,8 @@ import { EXIT } from "../cli/exit";
 import { defaultDataDir, fingerprintOf, loadOrCreateCert } from "../common/tls";
 import { DEFAULT_LIMITS, type Limits } from "../protocol/limits";
 import { createLogger, type LogLevel } from "./log";
-import { isLoopback, startCore } from "./server";
+import { isLoopback } from "../common/net";
+import { startCore } from "./server";
 import { ffmpegPath } from "./video/ffmpeg";
 
 /** The library shipped with Sealroom, wherever the command is run from. */
@@ -105,7 +106,7 @@ export async function main(argv: string[]): Promise<number> {
     process.once("SIGINT", shutdown);
     process.once("SIGTERM", shutdown);
   });
-  if (!values.tls && !isLoopback(host) && host !== "localhost") {
+  if (!values.tls && !isLoopback(host)) {
     process.stderr.write(`sealroom server: warning: listening on ${host} without --tls; traffic metadata is visible on the network\n`);
   }
   process.stdout.write(`sealroom core listening on ${core.host}:${core.port}${tls ? " (TLS)" : ""}\n`);

@@ -7,6 +7,7 @@ import tls from "node:tls";
 import { DEFAULT_LIMITS, type Limits } from "../protocol/limits";
 import { Connection } from "./connection";
 import { Hub, type VideoService } from "./hub";
+import { isLoopback } from "../common/net";
 import { silentLogger, type Logger } from "./log";
 import { createVideoService, type VideoServiceOptions } from "./video/service";
 
@@ -38,9 +39,6 @@ export interface CoreServer {
   stop(): Promise<void>;
 }
 
-export function isLoopback(address: string): boolean {
-  return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
-}
 
 /** A stand-in until a video library is configured: every video request is refused. */
 export const NO_VIDEO: VideoService = {
