@@ -5,7 +5,8 @@ import { fingerprint } from "../protocol/crypto";
 import type { StreamInfo } from "../protocol/messages";
 import type { ClientSession, MemberEntry, ReceivedMessage, SessionEvents } from "../protocol/session";
 import { HELP, parseCommand, resolveTarget, type Command } from "./commands";
-import { formatBytes, formatClock, indentLines, safe } from "./format";
+import { formatBytes, formatClock } from "../protocol/format";
+import { indentLines, safe } from "./format";
 import type { EventJson, Output } from "./output";
 import type { FrameRecorder } from "./recorder";
 

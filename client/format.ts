@@ -1,4 +1,4 @@
-// Text for people: clock times, sizes, and making untrusted strings safe to
+// Text for people: parsing clock times, and making untrusted strings safe to
 // print. Names and message text come from other people (and a server that may
 // lie), so they never reach the terminal with control or bidi characters.
 
@@ -18,16 +18,6 @@ export function indentLines(text: string, indent: string): string {
   return text.split("\n").join("\n" + indent);
 }
 
-/** "m:ss" or "h:mm:ss". */
-export function formatClock(ms: number): string {
-  const total = Math.max(0, Math.floor(ms / 1000));
-  const h = Math.floor(total / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  const ss = String(s).padStart(2, "0");
-  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
-}
-
 /** "5", "1.5", "0:05", "1:02:03" -> ms; null when not a time. */
 export function parseClock(text: string): number | null {
   const m = /^(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d+)?)$/.exec(text.trim());
@@ -37,11 +27,4 @@ export function parseClock(text: string): number | null {
   const s = Number(m[3]);
   if ((m[2] !== undefined && s >= 60) || (m[1] !== undefined && min >= 60)) return null;
   return Math.round(((h * 60 + min) * 60 + s) * 1000);
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KB`;
-  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GB`;
 }

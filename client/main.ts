@@ -7,14 +7,13 @@ import readline from "node:readline";
 import type { Readable } from "node:stream";
 import { parseFlags, parseHostPort, UsageError } from "../cli/args";
 import { EXIT } from "../cli/exit";
-import { canonicalName, isRoom, nameProblem } from "../protocol/names";
+import { canonicalName, isRoom, nameProblem, newRoomId } from "../protocol/names";
 import { ClientSession } from "../protocol/session";
 import { ClientApp } from "./app";
 import { defaultIdentityPath, IdentityFileError, loadOrCreateIdentity } from "./identityFile";
 import { JsonOutput, PlainOutput, TerminalUi, type Output } from "./output";
 import { corePinsPathFor, FileKeyStore, knownKeysPathFor } from "./knownKeys";
 import { FrameRecorder } from "./recorder";
-import { newRoomId } from "./roomId";
 import { normalizeFingerprint } from "../common/tls";
 import { tcpConnector, type TrustOnFirstUse } from "./tcp";
 

@@ -26,3 +26,17 @@ export function nameKey(name: string): string {
 export function isRoom(room: string): boolean {
   return ROOM_RE.test(room);
 }
+
+const BASE62 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/** A fresh room id: 16 base62 characters (about 95 bits), so a room nobody was told about cannot be guessed. */
+export function newRoomId(length = 16): string {
+  let out = "";
+  while (out.length < length) {
+    for (const b of globalThis.crypto.getRandomValues(new Uint8Array(length))) {
+      // 248 = 4 * 62: rejecting the rest keeps every character equally likely.
+      if (b < 248 && out.length < length) out += BASE62[b % 62];
+    }
+  }
+  return out;
+}
