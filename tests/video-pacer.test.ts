@@ -7,7 +7,7 @@ import { FrameCache } from "../server/video/frames";
 import { Pacer } from "../server/video/pacer";
 import type { Clock, EndReason, FrameSource } from "../server/video/pacer";
 import type { Frame } from "../server/video/types";
-import { silentLogger } from "../server/video/types";
+import { silentLogger } from "../server/log";
 
 /** Manual clock: timers fire only inside advance(), optionally late by `jitter()` ms. */
 class FakeClock implements Clock {

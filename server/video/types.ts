@@ -33,10 +33,3 @@ export interface Frame {
   ptsMs: number;
   jpeg: Buffer;
 }
-
-/** A logger that drops everything, for callers that do not care. */
-export const silentLogger: Logger = {
-  warn() {},
-  info() {},
-  debug() {},
-};
