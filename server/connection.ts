@@ -8,7 +8,7 @@ import { decodeRaw, refOf, type RawMessage } from "../protocol/codec";
 import { ProtocolError, type ErrorCode } from "../protocol/errors";
 import { FrameDecoder, FrameError, KIND_CONTROL, type Frame } from "../protocol/framing";
 import { PROTOCOL_VERSION, type Limits } from "../protocol/limits";
-import type { LeftReason, ServerMessage } from "../protocol/messages";
+import { Ping, type LeftReason, type ServerMessage } from "../protocol/messages";
 import { verifyHello } from "./handshake";
 import type { Hub } from "./hub";
 import type { Logger } from "./log";
@@ -167,9 +167,10 @@ export class Connection implements MemberPeer {
       }
       return;
     }
-    // Finite only: JSON.parse reads 1e999 as Infinity, which would go back out as `"ts":null`.
-    if (raw.t === "ping" && typeof raw.ts === "number" && Number.isFinite(raw.ts)) {
-      this.sendControl({ t: "pong", ts: raw.ts });
+    // The same schema as after hello (a finite ts: 1e999 parses as Infinity).
+    const ping = raw.t === "ping" ? Ping.safeParse(raw) : null;
+    if (ping?.success) {
+      this.sendControl({ t: "pong", ts: ping.data.ts });
     } else if (raw.t === "hello" && this.state === "hello") {
       this.verify(raw);
     } else {
