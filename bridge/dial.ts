@@ -5,6 +5,7 @@
 
 import { connect as netConnect, isIP, type Socket } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import { certificateProblem } from "../common/tls";
 
 export interface CoreTarget {
   host: string;
@@ -61,13 +62,9 @@ function dial(target: CoreTarget, timeoutMs: number, signal: AbortSignal): Promi
     sock.once("error", onError);
     if (useTls) {
       sock.once("secureConnect", () => {
-        const tlsSock = sock as TLSSocket;
-        if (target.pin) {
-          const fp = tlsSock.getPeerCertificate().fingerprint256?.toUpperCase();
-          if (fp !== target.pin) return finish(new DialError("core certificate does not match --core-pin"));
-        } else if (!tlsSock.authorized) {
-          return finish(new DialError(`core certificate rejected: ${String(tlsSock.authorizationError)}`));
-        }
+        const problem = certificateProblem(sock as TLSSocket, { pin: target.pin ?? null, pinFlag: "--core-pin" });
+        // The reason ends up in a WebSocket close reason (123 bytes at most): name the flag, not the fingerprint.
+        if (problem) return finish(new DialError(target.pin ? "core certificate does not match --core-pin" : `core ${problem}`));
         sock.setNoDelay(true);
         finish(null);
       });

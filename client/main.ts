@@ -14,8 +14,8 @@ import { defaultIdentityPath, IdentityFileError, loadOrCreateIdentity } from "./
 import { JsonOutput, PlainOutput, TerminalUi, type Output } from "./output";
 import { corePinsPathFor, FileKeyStore, knownKeysPathFor } from "./knownKeys";
 import { FrameRecorder } from "./recorder";
-import { normalizeFingerprint } from "../common/tls";
-import { tcpConnector, type TrustOnFirstUse } from "./tcp";
+import { normalizeFingerprint, type TrustOnFirstUse } from "../common/tls";
+import { tcpConnector } from "./tcp";
 
 export const CLIENT_AGENT = "sealroom-cli/0.1.0";
 

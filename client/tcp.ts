@@ -5,7 +5,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { FrameDecoder, KIND_CONTROL, KIND_VIDEO, encodeFrame } from "../protocol/framing";
 import type { Connector } from "../protocol/session";
-import { normalizeFingerprint } from "../common/tls";
+import { certificateProblem, normalizeFingerprint, type TrustOnFirstUse } from "../common/tls";
 
 export interface TcpOptions {
   host: string;
@@ -23,11 +23,6 @@ export interface TcpOptions {
   connectTimeoutMs?: number;
 }
 
-/** Where the fingerprint first seen for this core is kept. */
-export interface TrustOnFirstUse {
-  known(): string | undefined;
-  remember(fingerprint: string): void;
-}
 
 const DEFAULT_MAX_FRAME = 8 * 1_048_576;
 
@@ -68,7 +63,7 @@ export function tcpConnector(opts: TcpOptions): Connector {
     };
     if (opts.tls) {
       socket.once("secureConnect", () => {
-        const problem = certificateProblem(socket as tls.TLSSocket, pin, opts.tls?.trust);
+        const problem = certificateProblem(socket as tls.TLSSocket, { pin, pinFlag: "--pin", ...(opts.tls?.trust ? { trust: opts.tls.trust } : {}) });
         if (problem) {
           failure = problem;
           opts.onUntrusted?.(problem);
@@ -100,26 +95,4 @@ export function tcpConnector(opts: TcpOptions): Connector {
       },
     };
   };
-}
-
-/** Null when the certificate is acceptable; remembers it on first use. */
-function certificateProblem(socket: tls.TLSSocket, pin: string | null, trust: TrustOnFirstUse | undefined): string | null {
-  const got = socket.getPeerCertificate().fingerprint256?.toUpperCase() ?? "";
-  if (pin !== null) {
-    if (got !== pin) return `certificate fingerprint ${got || "(none)"} does not match --pin`;
-    if (trust && trust.known() !== got) trust.remember(got);
-    return null;
-  }
-  if (socket.authorized) return null;
-  if (!trust) return `certificate not trusted: ${socket.authorizationError ?? "unknown reason"}`;
-  const known = trust.known();
-  if (known === undefined) {
-    trust.remember(got);
-    return null;
-  }
-  if (known === got) return null;
-  return (
-    `the core's certificate changed: it was ${known} and is now ${got}. ` +
-    `That is what someone in the middle would look like. If the server really has a new certificate, connect once with --pin ${got}`
-  );
 }

@@ -8,6 +8,7 @@
 import { generateKeyPairSync, randomBytes, X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
 import { mkdir, open, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import forge from "node-forge";
@@ -195,4 +196,38 @@ async function lock(path: string): Promise<() => Promise<void>> {
 export function defaultDataDir(): string {
   const xdg = process.env.XDG_DATA_HOME;
   return join(xdg && xdg.startsWith("/") ? xdg : join(homedir(), ".local", "share"), "sealroom");
+}
+
+/** Where the fingerprint first seen for a server is kept (trust on first use). */
+export interface TrustOnFirstUse {
+  known(): string | undefined;
+  remember(fingerprint: string): void;
+}
+
+/**
+ * Judges a TLS peer's certificate once the handshake is done, for clients of
+ * the core (the native client, the bridge). With a pin only that certificate
+ * passes; without one, a certificate a CA vouches for, else (with `trust`)
+ * the one first seen. Null when acceptable; remembers on first use.
+ */
+export function certificateProblem(socket: TLSSocket, o: { pin: string | null; pinFlag: string; trust?: TrustOnFirstUse }): string | null {
+  const got = socket.getPeerCertificate().fingerprint256?.toUpperCase() ?? "";
+  const { pin, trust } = o;
+  if (pin !== null) {
+    if (got !== pin) return `certificate fingerprint ${got || "(none)"} does not match ${o.pinFlag}`;
+    if (trust && trust.known() !== got) trust.remember(got);
+    return null;
+  }
+  if (socket.authorized) return null;
+  if (!trust) return `certificate not trusted: ${socket.authorizationError ?? "unknown reason"}`;
+  const known = trust.known();
+  if (known === undefined) {
+    trust.remember(got);
+    return null;
+  }
+  if (known === got) return null;
+  return (
+    `the core's certificate changed: it was ${known} and is now ${got}. ` +
+    `That is what someone in the middle would look like. If the server really has a new certificate, connect once with ${o.pinFlag} ${got}`
+  );
 }
