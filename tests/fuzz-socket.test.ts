@@ -20,7 +20,7 @@ import { ClientSession } from "../protocol/session";
 import { tcpConnector } from "../client/tcp";
 import { makeClip } from "../scripts/make-sample";
 import { Fuzz, concat, frameOf } from "./fuzz-mutate";
-import { LONG, MiB, WsPeer, mib, rssOf, sleep, spawnBridge, spawnCore, stopProc, wsConnector, type Spawned } from "./security-support";
+import { LONG, MiB, mib, rssOf, sleep, spawnBridge, spawnCore, stopProc, wsConnector, type Spawned } from "./security-support";
 import { identity, join, WirePeer, type Received } from "./helpers/wire";
 
 const SEED = Number(process.env.SEALROOM_FUZZ_SEED ?? Date.now() % 1_000_000);
@@ -98,7 +98,7 @@ const tcpLink = async (port: number): Promise<Link> => {
 };
 
 const wsLink = async (url: string): Promise<Link> => {
-  const p = await WsPeer.connect(url);
+  const p = await WirePeer.connectWs(url);
   return {
     stream: false,
     messages: p.messages,
@@ -107,7 +107,7 @@ const wsLink = async (url: string): Promise<Link> => {
     },
     // A WebSocket message is one frame without its length: byte mutations of
     // the length field do not survive, everything after it does.
-    write: (f) => (f.length >= 5 ? p.sendFrame(f) : p.ws.readyState === 1 && p.ws.send(f)),
+    write: (f) => (f.length >= 5 ? p.sendRaw(f) : p.sendWsMessage(f)),
     next: (pred, ms) => p.next(pred, ms),
     kill: () => p.close(),
   };
@@ -318,10 +318,10 @@ describe("socket fuzzing", () => {
     // What only a WebSocket can carry: text, empty and oversize messages.
     const closes: number[] = [];
     for (const bad of ["text", "empty", "huge"] as const) {
-      const p = await WsPeer.connect(url);
-      if (bad === "text") p.ws.send("{\"t\":\"ping\",\"ts\":1}");
-      else if (bad === "empty") p.ws.send(Buffer.alloc(0));
-      else p.ws.send(Buffer.alloc(1_048_577, 1));
+      const p = await WirePeer.connectWs(url);
+      if (bad === "text") p.sendWsMessage("{\"t\":\"ping\",\"ts\":1}");
+      else if (bad === "empty") p.sendWsMessage(Buffer.alloc(0));
+      else p.sendWsMessage(Buffer.alloc(1_048_577, 1));
       await p.waitClosed(5_000);
       closes.push(p.closeCode);
       t.frames++;

@@ -1,13 +1,11 @@
 // Shared plumbing for the security, fuzz, chaos and bounds tests: the real
 // core and bridge as child processes (so they can be killed, restarted and
-// measured), a raw WebSocket peer, a WebSocket connector for ClientSession in
-// Node, and /proc readers for a process's memory and CPU time.
+// measured), a WebSocket connector for ClientSession in Node (raw peers are
+// tests/helpers/wire.ts), and /proc readers for a process's memory and CPU time.
 
 import { readFileSync } from "node:fs";
 import net from "node:net";
 import WebSocket from "ws";
-import { decodeRaw } from "../protocol/codec";
-import { KIND_CONTROL, KIND_VIDEO } from "../protocol/framing";
 import { webSocketConnector } from "../web/src/lib/transport";
 import type { Connector } from "../protocol/session";
 import { runSealroom, ROOT, type Proc } from "./helpers/proc";
@@ -75,90 +73,7 @@ export function cpuMsOf(pid: number): number {
 export const MiB = 1_048_576;
 export const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
 
-// ---- a raw WebSocket peer (what a browser sends, byte for byte) ---------------------------
-
-export type Received = { t: string; [k: string]: unknown };
-
-export class WsPeer {
-  readonly messages: Received[] = [];
-  videoFrames = 0;
-  closed = false;
-  closeCode = 0;
-  private waiters: (() => void)[] = [];
-
-  private constructor(readonly ws: WebSocket) {
-    ws.on("message", (data: Buffer, isBinary: boolean) => {
-      if (isBinary && data.length >= 1) {
-        if (data[0] === KIND_VIDEO) this.videoFrames++;
-        else if (data[0] === KIND_CONTROL) {
-          const r = decodeRaw(data.subarray(1));
-          if (r.ok) this.messages.push(r.raw);
-        }
-      }
-      this.wake();
-    });
-    ws.on("close", (code: number) => {
-      this.closed = true;
-      this.closeCode = code;
-      this.wake();
-    });
-    ws.on("error", () => {});
-  }
-
-  static connect(url: string): Promise<WsPeer> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { perMessageDeflate: false });
-      const p = new WsPeer(ws);
-      ws.once("open", () => resolve(p));
-      ws.once("error", reject);
-    });
-  }
-
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-
-  /** Sends one frame given with its 4-byte length prefix: the WebSocket carries kind + body. */
-  sendFrame(frame: Uint8Array): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame.subarray(4));
-  }
-
-  send(msg: object): void {
-    if (this.ws.readyState !== WebSocket.OPEN) return;
-    const body = Buffer.from(JSON.stringify(msg));
-    this.ws.send(Buffer.concat([Buffer.from([KIND_CONTROL]), body]));
-  }
-
-  async next(pred: (m: Received) => boolean, timeoutMs = 5000): Promise<Received> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.messages.find(pred);
-      if (hit) return hit;
-      if (this.closed) throw new Error(`closed (${this.closeCode}) before a matching message; got ${JSON.stringify(this.messages.map((m) => m.t))}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out; got ${JSON.stringify(this.messages.map((m) => m.t))}`);
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, left);
-        this.waiters.push(() => (clearTimeout(t), r()));
-      });
-    }
-  }
-
-  async waitClosed(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closed && Date.now() < deadline) {
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, Math.max(1, deadline - Date.now()));
-        this.waiters.push(() => (clearTimeout(t), r()));
-      });
-    }
-    return this.closed;
-  }
-
-  close(): void {
-    this.ws.terminate();
-  }
-}
+// ---- ClientSession over the bridge ---------------------------------------------------------
 
 /** ClientSession over the bridge from Node, through the web app's own transport. */
 export function wsConnector(url: string): Connector {

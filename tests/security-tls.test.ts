@@ -14,7 +14,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startBridge } from "../bridge/bridge";
 import { makeSelfSigned } from "../common/tls";
 import { BIN } from "./helpers/proc";
-import { VIDEOS, WsPeer, spawnBridge, spawnCore, stopProc, type Spawned } from "./security-support";
+import { WirePeer } from "./helpers/wire";
+import { VIDEOS, spawnBridge, spawnCore, stopProc, type Spawned } from "./security-support";
 
 const home = mkdtempSync(join(tmpdir(), "sealroom-tls-"));
 const running: Spawned[] = [];
@@ -189,14 +190,14 @@ describe("core --tls", () => {
     const good = await spawnBridge(["--port", "0", "--core", `127.0.0.1:${core.port}`, "--core-pin", core.fingerprint, "--web", web]);
     running.push(good);
     expect(good.proc.stdout()).toMatch(/\(TLS\)/);
-    const p = await WsPeer.connect(`ws://127.0.0.1:${good.port}/ws`);
+    const p = await WirePeer.connectWs(`ws://127.0.0.1:${good.port}/ws`);
     expect(await p.next((m) => m.t === "challenge", 10_000)).toMatchObject({ v: 1 });
     p.close();
 
     const bad = await spawnBridge(["--port", "0", "--core", `127.0.0.1:${core.port}`, "--core-pin", "CD".repeat(32), "--web", web]);
     running.push(bad);
-    const q = await WsPeer.connect(`ws://127.0.0.1:${bad.port}/ws`);
-    expect(await q.waitClosed(10_000)).toBe(true);
+    const q = await WirePeer.connectWs(`ws://127.0.0.1:${bad.port}/ws`);
+    await q.waitClosed(10_000); // throws if it stays open
     expect(q.closeCode).toBe(1011);
     expect(q.messages).toEqual([]);
   }, 60_000);

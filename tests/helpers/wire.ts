@@ -18,12 +18,16 @@ interface Link {
   pause(): void;
   resume(): void;
   destroy(): void;
+  /** A WebSocket message exactly as given (text, empty, oversize): WebSocket links only. */
+  message?(data: Uint8Array | string): void;
 }
 
 export class WirePeer {
   readonly messages: Received[] = [];
   readonly video: Uint8Array[] = [];
   closed = false;
+  /** The WebSocket close code (0 for TCP, or while open). */
+  closeCode = 0;
   private waiters: (() => void)[] = [];
   private listeners: (() => void)[] = [];
   private link!: Link;
@@ -58,8 +62,18 @@ export class WirePeer {
         p.receive(data[0], data.subarray(1));
         p.wake();
       });
-      ws.on("close", () => p.gone());
-      p.link = { write: (b) => ws.send(b.subarray(4)), pause: () => ws.pause(), resume: () => ws.resume(), destroy: () => ws.terminate() };
+      ws.on("close", (code: number) => {
+        p.closeCode = code;
+        p.gone();
+      });
+      const open = () => ws.readyState === WebSocket.OPEN;
+      p.link = {
+        write: (b) => open() && ws.send(b.subarray(4)),
+        pause: () => ws.pause(),
+        resume: () => ws.resume(),
+        destroy: () => ws.terminate(),
+        message: (d) => open() && ws.send(d),
+      };
     });
   }
 
@@ -99,6 +113,12 @@ export class WirePeer {
 
   sendRaw(bytes: Uint8Array): void {
     this.link.write(bytes);
+  }
+
+  /** Through the bridge only: one WebSocket message as given, however malformed. */
+  sendWsMessage(data: Uint8Array | string): void {
+    if (!this.link.message) throw new Error("not a WebSocket peer");
+    this.link.message(data);
   }
 
   send(msg: object): void {
