@@ -1,9 +1,13 @@
 import { defineConfig } from "vitest/config";
 
-// Node-side tests only: the web app is exercised end to end in real Chromium
-// (tests/e2e-*), so no jsdom project is needed. The browser tests run as a
-// second group, after the rest, so Chromium does not compete for the two
-// cores with the tests that measure real-time pacing.
+// Test projects chosen by folder (tests/<kind>/):
+//   unit/         logic behind ports, no sockets or processes
+//   integration/  the real core and bridge on ephemeral ports, real sockets, real ffmpeg
+//   fuzz/         mutated input against real parsers, sessions and servers
+//   soak/         resource bounds and kill -9 chaos (SEALROOM_LONG=1 for the long runs)
+//   e2e/          the web app in Debian's Chromium
+// The browser tests run as the last group, so Chromium does not compete for
+// the two cores with the tests that measure real-time pacing.
 const shared = {
   environment: "node" as const,
   pool: "forks" as const,
@@ -15,23 +19,16 @@ export default defineConfig({
   test: {
     maxWorkers: 2,
     projects: [
+      { test: { ...shared, name: "unit", include: ["tests/unit/**/*.test.ts"], sequence: { groupOrder: 0 } } },
       {
         test: {
           ...shared,
-          name: "node",
-          include: ["tests/**/*.test.ts"],
-          exclude: ["tests/e2e-*.test.ts"],
+          name: "integration",
+          include: ["tests/integration/**/*.test.ts", "tests/fuzz/**/*.test.ts", "tests/soak/**/*.test.ts"],
           sequence: { groupOrder: 0 },
         },
       },
-      {
-        test: {
-          ...shared,
-          name: "browser",
-          include: ["tests/e2e-*.test.ts"],
-          sequence: { groupOrder: 1 },
-        },
-      },
+      { test: { ...shared, name: "e2e", include: ["tests/e2e/**/*.test.ts"], sequence: { groupOrder: 1 } } },
     ],
   },
 });

@@ -145,7 +145,7 @@ export class Hub {
       json = JSON.stringify(env);
     } catch {
       // JSON.parse takes nesting deeper than JSON.stringify can recurse (found by
-      // tests/fuzz-socket.test.ts); no valid envelope is nested more than two levels.
+      // tests/fuzz/fuzz-socket.test.ts); no valid envelope is nested more than two levels.
       throw new ProtocolError("bad_request", "env is nested too deeply", false, refOf(raw));
     }
     const size = Buffer.byteLength(json);

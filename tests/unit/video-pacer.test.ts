@@ -1,0 +1,335 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeClip } from "../../scripts/make-sample";
+import { FrameCache } from "../../server/video/frames";
+import { Pacer } from "../../server/video/pacer";
+import type { Clock, EndReason, FrameSource } from "../../server/video/pacer";
+import type { Frame } from "../../server/video/types";
+import { silentLogger } from "../../server/log";
+
+/** Manual clock: timers fire only inside advance(), optionally late by `jitter()` ms. */
+class FakeClock implements Clock {
+  t = 0;
+  timersSet = 0;
+  private seq = 0;
+  private timers = new Map<number, { at: number; fn: () => void }>();
+  constructor(private readonly jitter: () => number = () => 0) {}
+  now(): number {
+    return this.t;
+  }
+  setTimer(fn: () => void, ms: number): unknown {
+    this.timersSet++;
+    const id = ++this.seq;
+    this.timers.set(id, { at: this.t + ms + this.jitter(), fn });
+    return id;
+  }
+  clearTimer(h: unknown): void {
+    this.timers.delete(h as number);
+  }
+  /** Lets time pass, firing due timers in order and settling promises after each. */
+  async advance(ms: number): Promise<void> {
+    const end = this.t + ms;
+    for (;;) {
+      await settle();
+      let first: [number, { at: number; fn: () => void }] | undefined;
+      for (const e of this.timers) if (e[1].at <= end && (!first || e[1].at < first[1].at)) first = e;
+      if (!first) break;
+      this.timers.delete(first[0]);
+      this.t = Math.max(this.t, first[1].at);
+      first[1].fn();
+    }
+    this.t = end;
+    await settle();
+  }
+}
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+}
+
+/** Frames of a 30 fps video; `available` models how far the transcode has got. */
+class ArraySource implements FrameSource {
+  readonly fps = 30;
+  available: number;
+  error: Error | null = null;
+  private readonly waiters: Array<{ i: number; resolve: (f: Frame | null) => void }> = [];
+  constructor(
+    readonly total: number,
+    private readonly opts: { available?: number; spilled?: boolean } = {},
+  ) {
+    this.available = opts.available ?? total;
+  }
+  get frameCount(): number | undefined {
+    return this.available >= this.total || this.error ? this.available : undefined;
+  }
+  ptsOf(i: number): number {
+    return Math.round((i * 1000) / this.fps);
+  }
+  indexAt(ms: number): number {
+    let i = Math.max(0, Math.floor((ms * this.fps) / 1000));
+    if (this.ptsOf(i + 1) <= ms) i++;
+    return this.frameCount === undefined ? i : Math.min(i, this.frameCount - 1);
+  }
+  frame(i: number): Frame {
+    return { index: i, ptsMs: this.ptsOf(i), jpeg: Buffer.from([i & 0xff]) };
+  }
+  get(i: number): Frame | undefined {
+    return !this.opts.spilled && i < this.available ? this.frame(i) : undefined;
+  }
+  waitFor(i: number): Promise<Frame | null> {
+    if (i < this.available) return Promise.resolve(this.frame(i));
+    if (this.frameCount !== undefined) return Promise.resolve(null);
+    return new Promise((resolve) => this.waiters.push({ i, resolve }));
+  }
+  produce(upTo: number, error: Error | null = null): void {
+    this.available = Math.min(upTo, this.total);
+    this.error = error;
+    for (const w of this.waiters.splice(0)) {
+      if (w.i < this.available) w.resolve(this.frame(w.i));
+      else if (this.frameCount !== undefined) w.resolve(null);
+      else this.waiters.push(w);
+    }
+  }
+}
+
+function record(source: FrameSource, clock: Clock) {
+  const frames: Array<{ index: number; at: number }> = [];
+  const ends: Array<{ reason: EndReason; at: number }> = [];
+  const pacer = new Pacer({
+    source,
+    clock,
+    onFrame: (f) => frames.push({ index: f.index, at: clock.now() }),
+    onEnd: (reason) => ends.push({ reason, at: clock.now() }),
+  });
+  return { pacer, frames, ends };
+}
+
+describe("Pacer (injected clock)", () => {
+  it("emits each frame at its timestamp and ends after the last frame's duration", async () => {
+    const clock = new FakeClock();
+    const src = new ArraySource(60);
+    const { pacer, frames, ends } = record(src, clock);
+    pacer.start(0);
+    expect(frames).toEqual([]); // never inside start()
+    await clock.advance(5000);
+    expect(frames.map((f) => f.index)).toEqual([...Array(60).keys()]);
+    frames.forEach((f) => expect(f.at).toBe(src.ptsOf(f.index)));
+    expect(ends).toEqual([{ reason: "finished", at: 2000 }]);
+    expect(pacer.state).toBe("ended");
+    expect(pacer.positionMs).toBe(2000);
+  });
+
+  it("does not drift when every timer fires late", async () => {
+    let k = 0;
+    const clock = new FakeClock(() => [3, 7, 1, 12, 0][k++ % 5]);
+    const src = new ArraySource(300);
+    const { pacer, frames, ends } = record(src, clock);
+    pacer.start(0);
+    await clock.advance(20_000);
+    expect(frames.length + pacer.stats.skipped).toBe(300);
+    // Each frame is late only by its own timer's lateness, never by the sum.
+    for (const f of frames) expect(f.at - src.ptsOf(f.index)).toBeLessThanOrEqual(12);
+    expect(ends.length).toBe(1);
+    expect(ends[0].at - 10_000).toBeLessThanOrEqual(12);
+  });
+
+  it("pause stops frames and holds the position; resume continues with the next frame", async () => {
+    const clock = new FakeClock();
+    const src = new ArraySource(300);
+    const { pacer, frames } = record(src, clock);
+    pacer.start(0);
+    await clock.advance(1010);
+    expect(frames.at(-1)?.index).toBe(30);
+    pacer.pause();
+    expect(pacer.state).toBe("paused");
+    const n = frames.length;
+    await clock.advance(5000);
+    expect(frames.length).toBe(n);
+    expect(pacer.positionMs).toBe(1010);
+    pacer.resume();
+    expect(pacer.positionMs).toBe(1010);
+    await clock.advance(100);
+    expect(frames.slice(n).map((f) => f.index)).toEqual([31, 32, 33]);
+    // Frame 31 (pts 1033) is shown 23 ms after resuming at 1010.
+    expect(frames[n].at).toBe(6010 + 23);
+    expect(pacer.stats.skipped).toBe(0);
+  });
+
+  it("seek lands on the target frame and keeps playing or paused", async () => {
+    const clock = new FakeClock();
+    const src = new ArraySource(300);
+    const { pacer, frames } = record(src, clock);
+    pacer.start(0);
+    await clock.advance(500);
+    pacer.seek(5000);
+    const n = frames.length;
+    expect(pacer.positionMs).toBe(5000);
+    await clock.advance(0);
+    expect(frames[n]).toEqual({ index: 150, at: 500 });
+    await clock.advance(100);
+    expect(pacer.positionMs).toBe(5100);
+
+    pacer.pause();
+    pacer.seek(1234);
+    expect(pacer.state).toBe("paused");
+    expect(pacer.positionMs).toBe(1234);
+    const m = frames.length;
+    await clock.advance(1000);
+    expect(frames.length).toBe(m); // no frame while paused, not even the seek target
+    pacer.resume();
+    await clock.advance(0);
+    expect(frames[m].index).toBe(37); // pts 1233: the frame on screen at 1234
+    pacer.seek(99_999);
+    expect(pacer.positionMs).toBe(10_000); // clamped to the duration
+  });
+
+  it("skips to the frame due now after an event-loop stall instead of bursting", async () => {
+    const clock = new FakeClock();
+    const src = new ArraySource(300);
+    const frames: Array<{ index: number; at: number }> = [];
+    const pacer = new Pacer({
+      source: src,
+      clock,
+      onFrame: (f) => {
+        frames.push({ index: f.index, at: clock.now() });
+        if (f.index === 10) clock.t += 300; // the loop was blocked for 300 ms
+      },
+      onEnd: () => {},
+    });
+    pacer.start(0);
+    await clock.advance(1000);
+    const after = frames.findIndex((f) => f.index > 10);
+    // 333 + 300 = 633 ms: frame 19 (pts 633) is due, 11..18 are skipped.
+    expect(frames[after]).toEqual({ index: 19, at: 633 });
+    expect(pacer.stats.skipped).toBe(8);
+    // Back on the original schedule afterwards.
+    expect(frames[after + 1]).toEqual({ index: 20, at: 667 });
+  });
+
+  it("waits for the transcode without polling, holding the clock, then continues", async () => {
+    const clock = new FakeClock();
+    const src = new ArraySource(90, { available: 10 });
+    const { pacer, frames, ends } = record(src, clock);
+    pacer.start(0);
+    await clock.advance(300);
+    expect(frames.length).toBe(10);
+    const timers = clock.timersSet;
+    await clock.advance(2000);
+    expect(clock.timersSet).toBe(timers); // nothing scheduled while waiting
+    expect(pacer.positionMs).toBe(333); // stands at frame 10, the one awaited
+    src.produce(90);
+    await clock.advance(0);
+    expect(frames[10]).toEqual({ index: 10, at: 2300 });
+    expect(pacer.stats.skipped).toBe(0);
+    expect(pacer.stats.stalls).toBe(1);
+    await clock.advance(3000);
+    expect(frames.length).toBe(90);
+    expect(frames[89].at).toBe(2300 + src.ptsOf(89) - src.ptsOf(10));
+    expect(ends.map((e) => e.reason)).toEqual(["finished"]);
+  });
+
+  it("keeps exact time when every frame must be read asynchronously (spilled)", async () => {
+    const clock = new FakeClock(() => 2);
+    const src = new ArraySource(60, { spilled: true });
+    const { pacer, frames } = record(src, clock);
+    pacer.start(0);
+    await clock.advance(3000);
+    expect(frames.length).toBe(60);
+    for (const f of frames) expect(f.at - src.ptsOf(f.index)).toBe(2);
+    expect(pacer.stats.stalls).toBe(0);
+  });
+
+  it("ends with 'error' when the transcode fails, and never after stop()", async () => {
+    const clock = new FakeClock();
+    const src = new ArraySource(300, { available: 5 });
+    const a = record(src, clock);
+    a.pacer.start(0);
+    await clock.advance(500);
+    src.produce(8, new Error("ffmpeg died"));
+    await clock.advance(500);
+    expect(a.frames.length).toBe(8);
+    expect(a.ends.map((e) => e.reason)).toEqual(["error"]);
+
+    const b = record(new ArraySource(300), clock);
+    b.pacer.start(0);
+    await clock.advance(100);
+    b.pacer.stop();
+    const n = b.frames.length;
+    await clock.advance(20_000);
+    expect(b.frames.length).toBe(n);
+    expect(b.ends).toEqual([]);
+  });
+});
+
+describe("Pacer (real time, real decode)", () => {
+  let root: string;
+  let clip: string;
+  let cache: FrameCache;
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), "sealroom-pacer-"));
+    clip = join(root, "clip.mp4");
+    await makeClip(clip, { durationS: 4, width: 320, height: 180, fps: 30 });
+    cache = new FrameCache({ logger: silentLogger, cacheDir: join(root, "cache") });
+  });
+
+  afterAll(async () => {
+    await cache.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it("plays a 4 s clip in about 4 s, starting while it is still decoding", async () => {
+    const video = cache.open(clip, "clip", { width: 320, height: 180 }, 30);
+    const sent: number[] = [];
+    const t0 = performance.now();
+    const reason = await new Promise<EndReason>((resolve) => {
+      const pacer = new Pacer({ source: video, onFrame: (f) => sent.push(f.index), onEnd: resolve });
+      pacer.start(0);
+    });
+    const elapsed = performance.now() - t0;
+    cache.release(video);
+    expect(reason).toBe("finished");
+    expect(elapsed).toBeGreaterThan(3600);
+    expect(elapsed).toBeLessThan(4400);
+    expect(sent[0]).toBe(0);
+    expect(sent.at(-1)).toBe(119);
+    expect(sent.length).toBeGreaterThan(114); // a loaded CI box may skip a few, never more
+  });
+
+  it("a real event-loop stall skips ahead rather than bursting", async () => {
+    const video = cache.open(clip, "clip", { width: 320, height: 180 }, 30);
+    await video.waitFor(1e9);
+    const sent: Array<{ index: number; at: number }> = [];
+    let pacer: Pacer | undefined;
+    await new Promise<void>((resolve) => {
+      pacer = new Pacer({
+        source: video,
+        onFrame: (f) => {
+          sent.push({ index: f.index, at: performance.now() });
+          if (f.index === 10) {
+            const until = performance.now() + 300;
+            while (performance.now() < until) {
+              // deliberately block the event loop
+            }
+          }
+          if (f.index >= 40) {
+            pacer?.stop();
+            resolve();
+          }
+        },
+        onEnd: () => resolve(),
+      });
+      pacer.start(0);
+    });
+    cache.release(video);
+    const k = sent.findIndex((s) => s.index > 10);
+    expect(sent[k].index).toBeGreaterThanOrEqual(18);
+    // No burst: in the 50 ms after the stall only frames actually due then go
+    // out (1-2, 3 with timer jitter), not the 9 that were missed.
+    const burst = sent.filter((s) => s.at >= sent[k].at && s.at < sent[k].at + 50).length;
+    expect(burst).toBeLessThanOrEqual(3);
+    expect(pacer?.stats.skipped).toBeGreaterThanOrEqual(7);
+  });
+});
