@@ -5,7 +5,7 @@
 // CORE_NODE_ARGS="" compares with V8's default heap settings.
 
 import { readFileSync } from "node:fs";
-import { SERVER_NODE_FLAGS } from "../cli/nodeFlags";
+import { SERVER_NODE_FLAGS } from "../common/nodeFlags";
 import { generateIdentity } from "../protocol/crypto";
 import { join, type WirePeer } from "../tests/helpers/wire";
 import { runSealroom } from "../tests/helpers/proc";

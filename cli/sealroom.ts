@@ -1,7 +1,7 @@
 // `sealroom <command>`: dispatches to each part's own main.
 
-import { UsageError } from "./args";
-import { EXIT } from "./exit";
+import { UsageError } from "../common/args";
+import { EXIT } from "../common/exit";
 
 const USAGE = `Usage: sealroom <command> [flags]
 

@@ -3,10 +3,10 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
-import { parseFlags, parsePort } from "./args";
-import { EXIT } from "./exit";
-import { SERVER_NODE_FLAGS } from "./nodeFlags";
-import { ROOT, ensureWebBuilt } from "./webBuild";
+import { parseFlags, parsePort } from "../common/args";
+import { EXIT } from "../common/exit";
+import { SERVER_NODE_FLAGS } from "../common/nodeFlags";
+import { ROOT, ensureWebBuilt } from "../bridge/webBuild";
 
 const USAGE = `Usage: sealroom start [--host H] [--core-port 7700] [--port 7780] [--videos DIR]
 

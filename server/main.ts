@@ -3,8 +3,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseFlags, parsePort, UsageError } from "../cli/args";
-import { EXIT } from "../cli/exit";
+import { parseFlags, parsePort, UsageError } from "../common/args";
+import { EXIT } from "../common/exit";
 import { defaultDataDir, fingerprintOf, loadOrCreateCert } from "../common/tls";
 import { DEFAULT_LIMITS, type Limits } from "../protocol/limits";
 import { createLogger, type LogLevel } from "./log";

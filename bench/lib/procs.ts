@@ -7,7 +7,7 @@ import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { fileURLToPath } from "node:url";
-import { SERVER_NODE_FLAGS } from "../../cli/nodeFlags";
+import { SERVER_NODE_FLAGS } from "../../common/nodeFlags";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const BIN = `${ROOT}bin/sealroom`;

@@ -2,7 +2,7 @@
 // older than its sources, starts the real core and the real bridge on port 0,
 // and drives Debian's Chromium through Playwright's library API.
 
-import { ensureWebBuilt as buildWeb, ROOT, WEB_DIST } from "../../cli/webBuild";
+import { ensureWebBuilt as buildWeb, ROOT, WEB_DIST } from "../../bridge/webBuild";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright";
 
 export { ROOT, WEB_DIST };

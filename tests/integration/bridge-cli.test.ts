@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { main, parseBridgeArgs } from "../../bridge/main";
-import { UsageError } from "../../cli/args";
+import { UsageError } from "../../common/args";
 import { run } from "../../cli/sealroom";
 import { startCore } from "../helpers/core";
 
