@@ -1,228 +1,106 @@
-// The terminal client's logic: session events -> lines (human or JSON), and
-// commands -> session calls. No sockets or stdin here; main.ts wires those.
+// The terminal client's logic: session events -> lines (render.ts) on an
+// Output, and commands (commands.ts) -> session calls. No sockets or stdin
+// here; main.ts wires those.
 
 import { fingerprint } from "../protocol/crypto";
 import type { StreamInfo } from "../protocol/messages";
-import type { ClientSession, MemberEntry, ReceivedMessage, SessionEvents } from "../protocol/session";
+import type { MemberEntry, SessionEvents, SessionState } from "../protocol/session";
 import { HELP, parseCommand, resolveTarget, type Command } from "./commands";
-import { formatBytes, formatClock } from "../protocol/format";
-import { indentLines, safe } from "./format";
-import type { EventJson, Output } from "./output";
+import type { Output } from "./output";
 import type { FrameRecorder } from "./recorder";
+import * as render from "./render";
+import { WatchedStreams } from "./watching";
+
+/** What the app needs of a session: ClientSession, or a fake in unit tests. */
+export interface AppSession {
+  readonly name: string;
+  readonly room: string;
+  readonly selfId: string;
+  readonly state: SessionState;
+  readonly members: ReadonlyMap<string, MemberEntry>;
+  readonly streams: ReadonlyMap<number, StreamInfo>;
+  on<E extends keyof SessionEvents>(event: E, listener: (payload: SessionEvents[E]) => void): () => void;
+  sendText(text: string, to?: readonly string[]): string | Promise<string>;
+  requestVideos(): void;
+  play(video: string, scope: "self" | "room", fromMs?: number): void;
+  control(sid: number, action: "pause" | "resume" | "seek" | "stop", toMs?: number): void;
+}
 
 export interface AppOptions {
-  session: ClientSession;
+  session: AppSession;
   out: Output;
-  recorder?: FrameRecorder;
+  recorder?: Pick<FrameRecorder, "write">;
   /** "host:port", for messages about reaching the core. */
   core: string;
-}
-
-function memberJson(e: MemberEntry) {
-  return { id: e.member.id, name: e.member.name, safety: e.safetyCode, verified: e.verified, agent: e.member.agent ?? null, self: e.self };
-}
-
-/** A member's name as printed: terminal-safe, never empty. */
-function who(e: MemberEntry | null | undefined, id?: string): string {
-  if (!e) return `unknown member ${safe(id ?? "?").slice(0, 8)}`;
-  return safe(e.member.name) || e.member.id.slice(0, 8);
-}
-
-interface Watching {
-  info: StreamInfo;
-  lastPtsMs: number;
-  frameTimes: number[];
-  dropped: number;
-  sent: number;
+  /** For the frame rate; Date.now by default. */
+  now?: () => number;
 }
 
 export class ClientApp {
-  private readonly s: ClientSession;
+  private readonly s: AppSession;
   private readonly out: Output;
-  private readonly recorder: FrameRecorder | undefined;
-  private watching = new Map<number, Watching>();
-  private current: number | null = null;
+  private readonly watching: WatchedStreams;
 
   constructor(private readonly opts: AppOptions) {
     this.s = opts.session;
     this.out = opts.out;
-    this.recorder = opts.recorder;
+    this.watching = new WatchedStreams(opts.now);
     this.bind();
   }
 
-  private emit(json: EventJson, human: string | null): void {
-    this.out.event(json, human);
+  private print(...lines: render.Line[]): void {
+    for (const l of lines) this.out.event(l.json, l.human);
   }
 
-  private commandError(message: string): void {
-    this.emit({ event: "commandError", message }, `! ${message}`);
+  private refreshStatus(): void {
+    this.out.status(this.watching.status());
   }
 
   // ---- session events -------------------------------------------------------------
 
   private bind(): void {
     const s = this.s;
-    s.on("state", (state) => this.emit({ event: "state", state }, null));
-    s.on("welcome", (w) => this.onWelcome(w));
-    s.on("joined", ({ entry, again }) => this.onJoined(entry, again));
-    s.on("left", ({ id, reason, entry }) => {
-      this.emit({ event: "left", id, name: entry?.member.name ?? null, reason }, `* ${who(entry, id)} left (${reason})`);
-    });
-    s.on("message", (m) => this.onMessage(m));
-    s.on("ack", ({ mid, delivered }) => this.emit({ event: "ack", mid, delivered }, null));
-    s.on("sendFailed", ({ mid, code, message }) =>
-      this.emit({ event: "sendFailed", mid, code, message }, `! a message was not delivered (${code}: ${safe(message)})`),
-    );
-    s.on("error", (e) => {
-      const json = { event: "error", code: e.code, message: e.message, ref: e.ref ?? null, fatal: e.fatal };
-      this.emit(json, e.fatal ? null : `! ${safe(e.code)}: ${safe(e.message)}`);
-    });
-    s.on("invalid", ({ reason }) => this.emit({ event: "invalid", reason }, `! dropped a malformed message from the server: ${safe(reason)}`));
-    s.on("disconnected", (d) => {
-      const retry = d.retryInMs === null ? "" : `; retrying in ${(d.retryInMs / 1000).toFixed(1)} s`;
-      const human = d.everOnline
-        ? `* connection lost (${safe(d.reason)})${retry}`
-        : `* cannot reach the core at ${this.opts.core} (${safe(d.reason)})${retry}`;
-      this.emit({ event: "disconnected", reason: d.reason, retryInMs: d.retryInMs, attempt: d.attempt }, human);
-    });
-    s.on("keyChanged", (k) =>
-      this.emit(
-        { event: "keyChanged", name: k.name, oldId: k.oldId, newId: k.newId },
-        `WARNING: ${safe(k.name)} is back with a different key (safety code changed); compare safety codes before trusting them (/whois ${safe(k.name)})`,
-      ),
-    );
-    s.on("videos", (items) => {
-      const lines = items.map(
-        (v) =>
-          `  ${safe(v.id)}  "${safe(v.title)}"  ${formatClock(v.durationMs)}  ${v.width}x${v.height}  ${v.fps} fps  ${formatBytes(v.bytes)}`,
-      );
-      this.emit({ event: "videos", items }, items.length ? `* ${items.length} video(s):\n${lines.join("\n")}` : "* the server has no videos");
-    });
-    s.on("stream", (info) => this.onStream(info));
-    s.on("streamState", (st) => this.onStreamState(st));
-    s.on("streamEnd", ({ sid, reason }) => {
-      const w = this.watching.get(sid);
-      this.watching.delete(sid);
-      if (this.current === sid) this.current = [...this.watching.keys()].pop() ?? null;
-      this.emit({ event: "streamEnd", sid, reason }, `* ${w ? safe(w.info.video) : `stream ${sid}`} ended (${reason})`);
+    const w = this.watching;
+    s.on("state", (st) => this.print(render.state(st)));
+    s.on("welcome", (ev) => this.print(...render.welcome(ev, s.name)));
+    s.on("joined", ({ entry, again }) => this.print(...render.joined(entry, again)));
+    s.on("left", ({ id, reason, entry }) => this.print(render.left(id, reason, entry)));
+    s.on("message", (m) => this.print(render.message(m)));
+    s.on("ack", ({ mid, delivered }) => this.print(render.ack(mid, delivered)));
+    s.on("sendFailed", (f) => this.print(render.sendFailed(f)));
+    s.on("error", (e) => this.print(render.error(e)));
+    s.on("invalid", ({ reason }) => this.print(render.invalid(reason)));
+    s.on("disconnected", (d) => this.print(render.disconnected(d, this.opts.core)));
+    s.on("keyChanged", (k) => this.print(render.keyChanged(k)));
+    s.on("videos", (items) => this.print(render.videos(items)));
+    s.on("stream", (info) => {
+      w.start(info);
+      this.print(render.stream(info, s.members.get(info.by)));
       this.refreshStatus();
     });
-    s.on("streamStats", ({ sid, sent, dropped }) => {
-      const w = this.watching.get(sid);
-      if (!w) return;
-      w.sent = sent;
-      w.dropped = dropped;
-      this.emit({ event: "streamStats", sid, sent, dropped, fps: this.fps(w), posMs: w.lastPtsMs }, null);
+    s.on("streamState", (st) => {
+      const watched = w.changed(st.sid, st.state, st.posMs);
+      this.print(render.streamState(st, watched?.info.video, s.members.get(st.by)));
+      this.refreshStatus();
+    });
+    s.on("streamEnd", ({ sid, reason }) => {
+      const watched = w.end(sid);
+      this.print(render.streamEnd(sid, reason, watched?.info.video));
+      this.refreshStatus();
+    });
+    s.on("streamStats", (st) => {
+      const watched = w.stats(st.sid, st.sent, st.dropped);
+      if (!watched) return;
+      this.print(render.streamStats(st, w.fps(watched), watched.lastPtsMs));
       this.refreshStatus();
     });
     s.on("frame", (f) => this.onFrame(f));
   }
 
-  private onWelcome(w: SessionEvents["welcome"]): void {
-    const self = w.members.find((e) => e.self);
-    const others = w.members.filter((e) => !e.self);
-    const json = { event: "welcome", id: w.id, room: w.room, reconnected: w.reconnected, members: w.members.map(memberJson), limits: w.limits };
-    let human: string;
-    if (w.reconnected) human = `* reconnected to room ${w.room}`;
-    else {
-      human = `* you are ${safe(this.s.name)} in room ${w.room} (safety ${self?.safetyCode ?? "?"})`;
-      human += others.length
-        ? `\n* here: ${others.map((e) => `${who(e)} (safety ${e.safetyCode})`).join(", ")}`
-        : "\n* nobody else is here yet";
-    }
-    this.emit(json, human);
-    for (const e of others) if (!e.verified) this.warnUnverified(e);
-  }
-
-  private warnUnverified(e: MemberEntry): void {
-    this.emit(
-      { event: "unverified", id: e.member.id, name: e.member.name },
-      `WARNING: ${who(e)} has keys that do not verify (id ${safe(e.member.id)}); nothing will be sent to them and their messages are not shown`,
-    );
-  }
-
-  private onJoined(entry: MemberEntry, again: boolean): void {
-    const json = { event: "joined", again, ...memberJson(entry) };
-    if (!entry.verified) {
-      this.emit(json, null);
-      this.warnUnverified(entry);
-      return;
-    }
-    const human = again ? null : `* ${who(entry)} joined (safety ${entry.safetyCode})`;
-    this.emit(json, human);
-  }
-
-  private onMessage(m: ReceivedMessage): void {
-    const name = m.name === null ? null : safe(m.name);
-    const base = { event: "message", from: m.from, name: m.name, mid: m.mid, to: m.to, at: m.at, direct: m.direct };
-    if (!m.ok) {
-      this.emit(
-        { ...base, verified: false, reason: m.reason },
-        `WARNING: unverifiable message from ${name ?? `unknown member ${safe(m.from).slice(0, 8)}`} (${safe(m.reason)}); not shown`,
-      );
-      return;
-    }
-    const label = `<${name ?? m.from.slice(0, 8)}>${m.direct ? " (direct)" : ""} `;
-    this.emit({ ...base, verified: true, text: m.text, ts: m.ts }, label + indentLines(safe(m.text, true), " ".repeat(label.length)));
-  }
-
-  // ---- video ----------------------------------------------------------------------
-
-  private onStream(info: StreamInfo): void {
-    this.watching.set(info.sid, { info, lastPtsMs: info.posMs, frameTimes: [], dropped: 0, sent: 0 });
-    this.current = info.sid;
-    const by = this.s.members.get(info.by);
-    const scope = info.scope === "room" ? `room stream started by ${who(by, info.by)}` : "just for you";
-    this.emit(
-      { event: "stream", ...info },
-      `* ${safe(info.video)} ${info.state} at ${formatClock(info.posMs)}/${formatClock(info.durationMs)} (sid ${info.sid}, ${scope}, ${info.width}x${info.height})`,
-    );
-    this.refreshStatus();
-  }
-
-  private onStreamState(st: SessionEvents["streamState"]): void {
-    const w = this.watching.get(st.sid);
-    if (w) {
-      w.info = { ...w.info, state: st.state, posMs: st.posMs };
-      w.lastPtsMs = st.posMs;
-    }
-    const by = this.s.members.get(st.by);
-    this.emit(
-      { event: "streamState", ...st },
-      `* ${w ? safe(w.info.video) : `stream ${st.sid}`} ${st.state} at ${formatClock(st.posMs)} (by ${who(by, st.by)})`,
-    );
-    this.refreshStatus();
-  }
-
   private onFrame(f: SessionEvents["frame"]): void {
-    const w = this.watching.get(f.sid);
-    if (w) {
-      w.lastPtsMs = f.ptsMs;
-      const now = Date.now();
-      w.frameTimes.push(now);
-      while (w.frameTimes.length && now - w.frameTimes[0] > 1000) w.frameTimes.shift();
-    }
-    if (this.recorder) {
-      const file = this.recorder.write(f.sid, f.frame, f.jpeg);
-      this.emit({ event: "frame", sid: f.sid, frame: f.frame, ptsMs: f.ptsMs, bytes: f.jpeg.length, file }, null);
-    }
-  }
-
-  private fps(w: Watching): number {
-    const now = Date.now();
-    return w.frameTimes.filter((t) => now - t <= 1000).length;
-  }
-
-  private refreshStatus(): void {
-    const w = this.current === null ? undefined : this.watching.get(this.current);
-    if (!w) {
-      this.out.status(null);
-      return;
-    }
-    const icon = w.info.state === "playing" ? "playing" : "paused";
-    this.out.status(
-      `${icon} ${safe(w.info.video)} ${formatClock(w.lastPtsMs)}/${formatClock(w.info.durationMs)} ${this.fps(w)} fps, ${w.dropped} dropped`,
-    );
+    this.watching.frame(f.sid, f.ptsMs);
+    const recorder = this.opts.recorder;
+    if (recorder) this.print(render.recordedFrame(f, recorder.write(f.sid, f.frame, f.jpeg)));
   }
 
   // ---- commands -------------------------------------------------------------------
@@ -234,7 +112,7 @@ export class ClientApp {
     try {
       return await this.run(cmd);
     } catch (e) {
-      this.commandError((e as Error).message);
+      this.print(render.commandError((e as Error).message));
       return undefined;
     }
   }
@@ -243,16 +121,16 @@ export class ClientApp {
     const s = this.s;
     switch (cmd.kind) {
       case "invalid":
-        this.commandError(cmd.message);
+        this.print(render.commandError(cmd.message));
         return;
       case "quit":
         return "quit";
       case "help":
-        this.emit({ event: "help", text: HELP }, HELP);
+        this.print(render.help(HELP));
         return;
       case "say": {
         const mid = await s.sendText(cmd.text);
-        this.emit({ event: "sent", mid, text: cmd.text, to: null }, null);
+        this.print(render.sent(mid, cmd.text, null));
         return;
       }
       case "msg": {
@@ -260,38 +138,25 @@ export class ClientApp {
         const r = resolveTarget(others, cmd.rest, true);
         if (!r.ok) {
           const self = resolveTarget([{ id: s.selfId, name: s.name }], cmd.rest, true);
-          this.commandError(self.ok ? "that is you" : r.message);
+          this.print(render.commandError(self.ok ? "that is you" : r.message));
           return;
         }
         const mid = await s.sendText(r.text, [r.member.id]);
-        this.emit({ event: "sent", mid, text: r.text, to: [r.member.id] }, null);
+        this.print(render.sent(mid, r.text, [r.member.id]));
         return;
       }
-      case "who": {
-        const all = [...s.members.values()].sort((a, b) => Number(b.self) - Number(a.self) || a.member.name.localeCompare(b.member.name));
-        const lines = all.map(
-          (e) =>
-            `  ${who(e)}${e.self ? " (you)" : ""}  safety ${e.safetyCode}  ${e.verified ? "" : "UNVERIFIED  "}agent ${safe(e.member.agent ?? "?")}  id ${e.member.id.slice(0, 8)}`,
-        );
-        this.emit(
-          { event: "who", room: s.room, members: all.map(memberJson) },
-          `* ${all.length} member(s) in room ${s.room}${s.state === "online" ? "" : ` (as last seen; ${s.state})`}:\n${lines.join("\n")}`,
-        );
+      case "who":
+        this.print(render.whoList(s.room, s.state, s.members.values()));
         return;
-      }
       case "whois": {
         const all = [...s.members.values()].map((e) => ({ id: e.member.id, name: e.member.name, entry: e }));
         const r = resolveTarget(all, cmd.target, false);
         if (!r.ok) {
-          this.commandError(r.message);
+          this.print(render.commandError(r.message));
           return;
         }
         const e = r.member.entry;
-        const fp = await fingerprint(e.member.sigKey);
-        this.emit(
-          { event: "whois", ...memberJson(e), fingerprint: fp, since: e.member.since },
-          `* ${who(e)}${e.self ? " (you)" : ""}\n  id          ${e.member.id}\n  safety      ${e.safetyCode}\n  fingerprint ${fp}\n  verified    ${e.verified ? "yes" : "NO: keys do not verify"}\n  agent       ${safe(e.member.agent ?? "?")}\n  here since  ${new Date(e.member.since).toISOString()}`,
-        );
+        this.print(render.whois(e, await fingerprint(e.member.sigKey)));
         return;
       }
       case "videos":
@@ -312,7 +177,8 @@ export class ClientApp {
   }
 
   private currentSid(): number {
-    if (this.current === null || !this.s.streams.has(this.current)) throw new Error("no stream is playing (/play ID first)");
-    return this.current;
+    const sid = this.watching.current;
+    if (sid === null || !this.s.streams.has(sid)) throw new Error("no stream is playing (/play ID first)");
+    return sid;
   }
 }
