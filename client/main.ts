@@ -1,153 +1,139 @@
-// `sealroom client`: flags -> identity -> session over TCP -> terminal UI or
-// line-by-line commands, until /quit, end of input, or a fatal error.
+// `sealroom client`: flags (args.ts) -> files and identity -> session over
+// TCP -> terminal UI or line-by-line commands, until /quit, end of input, or a
+// fatal error (exitPolicy.ts says which, and with which code).
 
 import { createReadStream, promises as fs } from "node:fs";
 import path from "node:path";
 import readline from "node:readline";
 import type { Readable } from "node:stream";
-import { parseFlags, parseHostPort, UsageError } from "../common/args";
 import { EXIT } from "../common/exit";
-import { canonicalName, isRoom, nameProblem, newRoomId } from "../protocol/names";
+import type { TrustOnFirstUse } from "../common/tls";
+import type { Identity } from "../protocol/crypto";
+import { newRoomId } from "../protocol/names";
 import { ClientSession } from "../protocol/session";
 import { ClientApp } from "./app";
-import { defaultIdentityPath, IdentityFileError, loadOrCreateIdentity } from "./identityFile";
+import { parseClientArgs, USAGE, type ClientConfig } from "./args";
+import { ExitPolicy, fileExit, identityExit, type Exit } from "./exitPolicy";
+import { loadOrCreateIdentity } from "./identityFile";
+import { FileKeyStore, knownKeysPathFor } from "./knownKeys";
+import { handleLines } from "./lineInput";
 import { JsonOutput, PlainOutput, TerminalUi, type Output } from "./output";
-import { corePinsPathFor, FileKeyStore, knownKeysPathFor } from "./knownKeys";
 import { FrameRecorder } from "./recorder";
-import { normalizeFingerprint, type TrustOnFirstUse } from "../common/tls";
-import { tcpConnector } from "./tcp";
+import * as render from "./render";
+import { tcpConnector, type TcpOptions } from "./tcp";
+import { corePins, coreTrust } from "./tofu";
 
 export const CLIENT_AGENT = "sealroom-cli/0.1.0";
 
-const USAGE = `Usage: sealroom client --name NAME [--room ROOM] [--core HOST:PORT] [flags]
-
-  --name NAME         your name in the room (1-32 letters, digits, spaces, _ - .)
-  --room ROOM         room to join (A-Z a-z 0-9 _ -, up to 64); default: a new
-                      random room, printed so you can share it
-  --core HOST:PORT    the core server (default 127.0.0.1:7700)
-  --identity FILE     your key pair (default $XDG_CONFIG_HOME/sealroom/identity-<name>.json,
-                      created with mode 0600 on first use); the ids you have seen per
-                      room and name are kept beside it (known-<name>.json) to warn
-                      when someone's key changes
-  --tls               connect with TLS: a certificate from a known CA is accepted;
-                      any other is trusted on first use and remembered beside the
-                      identity (known-cores.json), and refused if it later changes
-  --pin SHA256        accept exactly the core certificate with this SHA-256 fingerprint
-                      (self-signed is fine; implies --tls; replaces what was remembered)
-  --json              one JSON object per event on stdout (for scripts and bots)
-  --script FILE       read commands from FILE instead of stdin
-  --record DIR        save every received video frame as DIR/<sid>-<frame>.jpg
-
-Commands are read from the terminal (or line by line from stdin / --script);
-type /help once connected. Exit codes: 0 after /quit or end of input, 1 fatal
-protocol error, 2 usage, 69 core unreachable, 73 identity file unusable,
-77 the core's certificate does not match the pin or the one first seen.
-`;
-
-/** Connection attempts before the first welcome after which the core counts as unreachable. */
-const FIRST_CONNECT_ATTEMPTS = 3;
 /** At end of input, how long unacknowledged messages may take to be acknowledged. */
 const EXIT_GRACE_MS = 10_000;
-/** Lines read ahead of the one being handled before input is paused. */
-const MAX_QUEUED_LINES = 1_000;
+
+const warn = (message: string) => process.stderr.write(`sealroom client: ${message}\n`);
+
+const show = (out: Output, l: render.Line) => out.event(l.json, l.human);
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv, {
-    name: { type: "string" },
-    room: { type: "string" },
-    core: { type: "string" },
-    identity: { type: "string" },
-    tls: { type: "boolean" },
-    pin: { type: "string" },
-    json: { type: "boolean" },
-    script: { type: "string" },
-    record: { type: "string" },
-  });
-  if (values.help) {
+  const config = parseClientArgs(argv);
+  if (config === "help") {
     process.stdout.write(USAGE);
     return EXIT.ok;
   }
-  if (values.name === undefined) throw new UsageError("--name is required");
-  const name = canonicalName(values.name);
-  const problem = nameProblem(name);
-  if (problem) throw new UsageError(`--name: ${problem}`);
-  if (values.room !== undefined && !isRoom(values.room)) throw new UsageError("--room must be 1 to 64 characters of A-Z a-z 0-9 _ -");
-  const core = parseHostPort(values.core ?? "127.0.0.1:7700", "--core");
-  if (values.pin !== undefined && normalizeFingerprint(values.pin) === null) throw new UsageError("--pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)");
-  const json = values.json ?? false;
-  const coreText = `${core.host.includes(":") ? `[${core.host}]` : core.host}:${core.port}`;
-
-  let script: Readable | undefined;
-  if (values.script !== undefined) {
-    try {
-      await fs.access(values.script);
-    } catch (e) {
-      process.stderr.write(`sealroom client: cannot read --script ${values.script}: ${(e as Error).message}\n`);
-      return EXIT.cantCreate;
-    }
-    script = createReadStream(values.script, "utf8");
-  }
-  let recorder: FrameRecorder | undefined;
-  if (values.record !== undefined) {
-    try {
-      await fs.mkdir(values.record, { recursive: true });
-    } catch (e) {
-      process.stderr.write(`sealroom client: cannot create --record ${values.record}: ${(e as Error).message}\n`);
-      return EXIT.cantCreate;
-    }
-    recorder = new FrameRecorder(path.resolve(values.record), (m) => process.stderr.write(`sealroom client: ${m}\n`));
+  const files = await openFiles(config);
+  if ("code" in files) {
+    if (files.message) warn(files.message);
+    return files.code;
   }
 
-  const identityFile = values.identity ?? defaultIdentityPath(name);
-  let identity;
-  try {
-    identity = (await loadOrCreateIdentity(identityFile)).identity;
-  } catch (e) {
-    process.stderr.write(`sealroom client: ${(e as Error).message}\n`);
-    return e instanceof IdentityFileError || (e as NodeJS.ErrnoException).code ? EXIT.cantCreate : EXIT.failure;
-  }
-
-  const room = values.room ?? newRoomId();
-  const interactive = !json && script === undefined && !!process.stdin.isTTY && !!process.stdout.isTTY;
+  const room = config.room ?? newRoomId();
+  const interactive = !config.json && files.script === undefined && !!process.stdin.isTTY && !!process.stdout.isTTY;
   const ui = interactive ? new TerminalUi(process.stdin, process.stdout) : null;
-  const out: Output = ui ?? (json ? new JsonOutput(process.stdout) : new PlainOutput(process.stdout));
-  if (values.room === undefined) {
-    out.event(
-      { event: "room", room, generated: true },
-      `* new room ${room}: others join with  sealroom client --name THEIR_NAME --room ${room}`,
-    );
-  }
+  const out: Output = ui ?? (config.json ? new JsonOutput(process.stdout) : new PlainOutput(process.stdout));
+  if (config.room === null) show(out, render.newRoom(room));
 
-  // Certificate trouble ends the run at once: retrying cannot fix it.
-  let untrusted = (message: string) => void message;
-  const useTls = values.tls || values.pin !== undefined;
-  const pins = new FileKeyStore(corePinsPathFor(identityFile), (m) => process.stderr.write(`sealroom client: ${m}\n`));
-  const trust: TrustOnFirstUse = {
-    known: () => pins.get("tls", coreText),
-    remember: (fp) => {
-      const first = pins.get("tls", coreText) === undefined;
-      pins.set("tls", coreText, fp);
-      if (first) out.event({ event: "certificateTrusted", core: coreText, fingerprint: fp }, `* trusting ${coreText}'s certificate ${fp} from now on (first use)`);
-    },
-  };
+  const trust = coreTrust(corePins(config.identityFile, warn), config.coreText, (fp) => show(out, render.certificateTrusted(config.coreText, fp)));
+  // Set once the run is under way; the connector may call it on any attempt.
+  let untrusted: (message: string) => void = () => {};
   const session = new ClientSession({
-    identity,
-    name,
+    identity: files.identity,
+    name: config.name,
     room,
     agent: CLIENT_AGENT,
-    keyStore: new FileKeyStore(knownKeysPathFor(identityFile), (m) => process.stderr.write(`sealroom client: ${m}\n`)),
-    connect: tcpConnector({
-      host: core.host,
-      port: core.port,
-      ...(useTls ? { tls: { trust, ...(values.pin !== undefined ? { pin: values.pin } : {}) }, onUntrusted: (m: string) => untrusted(m) } : {}),
-    }),
+    keyStore: new FileKeyStore(knownKeysPathFor(config.identityFile), warn),
+    connect: tcpConnector(tcpOptions(config, trust, (m) => untrusted(m))),
   });
-  const app = new ClientApp({ session, out, core: coreText, ...(recorder ? { recorder } : {}) });
+  const app = new ClientApp({ session, out, core: config.coreText, ...(files.recorder ? { recorder: files.recorder } : {}) });
+  return runUntilDone({
+    session,
+    app,
+    out,
+    ui,
+    source: files.script ?? process.stdin,
+    recorder: files.recorder,
+    policy: new ExitPolicy(config.coreText),
+    onUntrusted: (f) => (untrusted = f),
+  });
+}
 
+interface Opened {
+  script: Readable | undefined;
+  recorder: FrameRecorder | undefined;
+  identity: Identity;
+}
+
+/** --script, --record and the identity, in that order; the exit when one cannot be used. */
+async function openFiles(config: ClientConfig): Promise<Opened | Exit> {
+  let script: Readable | undefined;
+  if (config.script !== null) {
+    try {
+      await fs.access(config.script);
+    } catch (e) {
+      return fileExit(`cannot read --script ${config.script}: ${(e as Error).message}`);
+    }
+    script = createReadStream(config.script, "utf8");
+  }
+  let recorder: FrameRecorder | undefined;
+  if (config.record !== null) {
+    try {
+      await fs.mkdir(config.record, { recursive: true });
+    } catch (e) {
+      return fileExit(`cannot create --record ${config.record}: ${(e as Error).message}`);
+    }
+    recorder = new FrameRecorder(path.resolve(config.record), warn);
+  }
+  try {
+    return { script, recorder, identity: (await loadOrCreateIdentity(config.identityFile)).identity };
+  } catch (e) {
+    return identityExit(e);
+  }
+}
+
+function tcpOptions(config: ClientConfig, trust: TrustOnFirstUse, onUntrusted: (message: string) => void): TcpOptions {
+  const { host, port } = config.core;
+  if (!config.tls) return { host, port };
+  return { host, port, tls: { trust, ...(config.pin !== null ? { pin: config.pin } : {}) }, onUntrusted };
+}
+
+interface Run {
+  session: ClientSession;
+  app: ClientApp;
+  out: Output;
+  ui: TerminalUi | null;
+  /** Where lines come from when there is no terminal UI: --script or stdin. */
+  source: Readable;
+  recorder: FrameRecorder | undefined;
+  policy: ExitPolicy;
+  /** Hands over what to do about an untrusted certificate. */
+  onUntrusted: (f: (message: string) => void) => void;
+}
+
+/** Starts the session and resolves the exit code once the run is over. */
+function runUntilDone(r: Run): Promise<number> {
+  const { session, out, ui, source, recorder, policy } = r;
   return new Promise<number>((resolve) => {
+    const input = ui?.rl ?? readline.createInterface({ input: source, terminal: false, crlfDelay: Infinity });
     let finished = false;
     let stopSignals = () => {};
-    const finish = async (code: number, message?: string) => {
+    const finish = async ({ code, message }: Exit) => {
       if (finished) return;
       finished = true;
       stopSignals();
@@ -157,7 +143,7 @@ export async function main(argv: string[]): Promise<number> {
       source.destroy();
       await recorder?.flush();
       out.close();
-      if (message) process.stderr.write(`sealroom client: ${message}\n`);
+      if (message) warn(message);
       resolve(code);
     };
 
@@ -168,68 +154,31 @@ export async function main(argv: string[]): Promise<number> {
       leaving = true;
       if (session.pendingCount > 0 && session.state !== "closed") {
         const acked = await session.drain(EXIT_GRACE_MS);
-        if (!acked && session.pendingCount > 0) process.stderr.write(`sealroom client: leaving with ${session.pendingCount} unacknowledged message(s)\n`);
+        if (!acked && session.pendingCount > 0) warn(`leaving with ${session.pendingCount} unacknowledged message(s)`);
       }
-      await finish(EXIT.ok);
+      await finish(policy.left());
     };
 
-    untrusted = (m) => void finish(EXIT.untrusted, m);
-    let failedAttempts = 0;
-    let lastServerError: { code: string; message: string } | null = null;
-    session.on("error", (e) => {
-      if (e.fatal) lastServerError = e;
-    });
+    r.onUntrusted((m) => void finish(policy.untrusted(m)));
+    session.on("error", (e) => policy.error(e));
     session.on("disconnected", (d) => {
-      if (d.everOnline) return;
-      if (++failedAttempts < FIRST_CONNECT_ATTEMPTS) return;
-      if (lastServerError) void finish(EXIT.failure, `fatal error ${lastServerError.code}: ${lastServerError.message}`);
-      else void finish(EXIT.unavailable, `core unreachable at ${coreText} after ${failedAttempts} attempts (${d.reason})`);
+      const exit = policy.disconnected(d);
+      if (exit) void finish(exit);
     });
-    session.on("closed", ({ reason, error }) => {
-      if (finished) return;
-      if (error) void finish(EXIT.failure, `fatal error ${error.code}: ${error.message}`);
-      else void finish(EXIT.failure, `session closed: ${reason}`);
+    session.on("closed", (c) => {
+      if (!finished) void finish(policy.closed(c));
     });
 
     // Input: lines are handled one at a time, in order, once the session is first online.
-    const source: Readable = script ?? process.stdin;
-    const input = ui?.rl ?? readline.createInterface({ input: source, terminal: false, crlfDelay: Infinity });
-    const lines: string[] = [];
-    let ended = false;
-    let wake: (() => void) | null = null;
-    const poke = () => {
-      wake?.();
-      wake = null;
-    };
-    input.on("line", (l) => {
-      lines.push(l);
-      if (lines.length >= MAX_QUEUED_LINES) input.pause();
-      poke();
-    });
-    input.on("close", () => {
-      ended = true;
-      poke();
-    });
-    const firstOnline = new Promise<void>((r) => {
+    const firstOnline = new Promise<void>((ready) => {
       const off = session.on("welcome", () => {
         off();
-        r();
+        ready();
       });
     });
-    void (async () => {
-      await firstOnline;
-      for (;;) {
-        if (finished) return;
-        const l = lines.shift();
-        if (l !== undefined) {
-          if (lines.length < MAX_QUEUED_LINES / 2) input.resume();
-          if ((await app.line(l)) === "quit") return leave();
-          continue;
-        }
-        if (ended) return leave();
-        await new Promise<void>((r) => (wake = r));
-      }
-    })();
+    void handleLines(input, { ready: firstOnline, handle: (l) => r.app.line(l), stopped: () => finished }).then((end) =>
+      end === "stopped" ? undefined : leave(),
+    );
 
     const onSignal = () => void leave();
     process.on("SIGINT", onSignal);

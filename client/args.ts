@@ -1,0 +1,88 @@
+// `sealroom client` flags -> a checked ClientConfig, or a one-line UsageError.
+// Pure: nothing is opened or created here (main.ts does that).
+
+import { parseFlags, parseHostPort, UsageError } from "../common/args";
+import { normalizeFingerprint } from "../common/tls";
+import { canonicalName, isRoom, nameProblem } from "../protocol/names";
+import { defaultIdentityPath } from "./identityFile";
+
+export const USAGE = `Usage: sealroom client --name NAME [--room ROOM] [--core HOST:PORT] [flags]
+
+  --name NAME         your name in the room (1-32 letters, digits, spaces, _ - .)
+  --room ROOM         room to join (A-Z a-z 0-9 _ -, up to 64); default: a new
+                      random room, printed so you can share it
+  --core HOST:PORT    the core server (default 127.0.0.1:7700)
+  --identity FILE     your key pair (default $XDG_CONFIG_HOME/sealroom/identity-<name>.json,
+                      created with mode 0600 on first use); the ids you have seen per
+                      room and name are kept beside it (known-<name>.json) to warn
+                      when someone's key changes
+  --tls               connect with TLS: a certificate from a known CA is accepted;
+                      any other is trusted on first use and remembered beside the
+                      identity (known-cores.json), and refused if it later changes
+  --pin SHA256        accept exactly the core certificate with this SHA-256 fingerprint
+                      (self-signed is fine; implies --tls; replaces what was remembered)
+  --json              one JSON object per event on stdout (for scripts and bots)
+  --script FILE       read commands from FILE instead of stdin
+  --record DIR        save every received video frame as DIR/<sid>-<frame>.jpg
+
+Commands are read from the terminal (or line by line from stdin / --script);
+type /help once connected. Exit codes: 0 after /quit or end of input, 1 fatal
+protocol error, 2 usage, 69 core unreachable, 73 identity file unusable,
+77 the core's certificate does not match the pin or the one first seen.
+`;
+
+export const DEFAULT_CORE = "127.0.0.1:7700";
+
+export interface ClientConfig {
+  /** Canonical (trimmed, NFC) and valid. */
+  name: string;
+  /** Null: none given, a new random room is made and printed. */
+  room: string | null;
+  core: { host: string; port: number };
+  /** "host:port" ("[v6]:port"), as printed and as the key certificates are remembered under. */
+  coreText: string;
+  identityFile: string;
+  /** --tls, or implied by --pin. */
+  tls: boolean;
+  /** --pin as given (checked to be a SHA-256 fingerprint). */
+  pin: string | null;
+  json: boolean;
+  script: string | null;
+  record: string | null;
+}
+
+export function parseClientArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ClientConfig | "help" {
+  const { values } = parseFlags(argv, {
+    name: { type: "string" },
+    room: { type: "string" },
+    core: { type: "string" },
+    identity: { type: "string" },
+    tls: { type: "boolean" },
+    pin: { type: "string" },
+    json: { type: "boolean" },
+    script: { type: "string" },
+    record: { type: "string" },
+  });
+  if (values.help) return "help";
+  if (values.name === undefined) throw new UsageError("--name is required");
+  const name = canonicalName(values.name);
+  const problem = nameProblem(name);
+  if (problem) throw new UsageError(`--name: ${problem}`);
+  if (values.room !== undefined && !isRoom(values.room)) throw new UsageError("--room must be 1 to 64 characters of A-Z a-z 0-9 _ -");
+  const core = parseHostPort(values.core ?? DEFAULT_CORE, "--core");
+  if (values.pin !== undefined && normalizeFingerprint(values.pin) === null) {
+    throw new UsageError("--pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)");
+  }
+  return {
+    name,
+    room: values.room ?? null,
+    core,
+    coreText: `${core.host.includes(":") ? `[${core.host}]` : core.host}:${core.port}`,
+    identityFile: values.identity ?? defaultIdentityPath(name, env),
+    tls: values.tls === true || values.pin !== undefined,
+    pin: values.pin ?? null,
+    json: values.json ?? false,
+    script: values.script ?? null,
+    record: values.record ?? null,
+  };
+}
