@@ -194,3 +194,17 @@ describe.skipIf(whyNot !== null)("start --https from another machine (a network 
     expect((await p.exited).code).toBe(0);
   }, 120_000);
 });
+
+describe("start --https flags", () => {
+  it("one-line errors: --cert without --https or without --key is exit 2; an unreadable certificate is exit 73", async () => {
+    for (const args of [["--cert", "c.pem", "--key", "k.pem"], ["--https", "--cert", "c.pem"]]) {
+      const p = runSealroom(["start", ...args]);
+      const { code } = await p.exited;
+      expect(code).toBe(2);
+      expect(p.stderr().trim().split("\n")).toHaveLength(1);
+    }
+    const missing = runSealroom(["start", "--https", "--cert", path.join(tmp, "none.pem"), "--key", path.join(tmp, "none.key"), "--port", "0", "--core-port", "0"]);
+    expect((await missing.exited).code).toBe(73);
+    expect(missing.stderr()).toMatch(/^sealroom start: cannot use the TLS certificate: .*none\.pem/);
+  }, 60_000);
+});
