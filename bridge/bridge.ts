@@ -17,6 +17,7 @@ import { makeDialer, type CoreTarget } from "./dial";
 import { checkOrigin, normalizeOrigin } from "./origin";
 import { CLOSE, startRelay, type Relay, type RelayStats } from "./relay";
 import { createStaticHandler } from "./static";
+import { createShareOriginHandler } from "./shareOrigin";
 import { isLoopback } from "../common/net";
 
 export const DEFAULT_WEB_DIR = fileURLToPath(new URL("../web/dist", import.meta.url));
@@ -59,6 +60,8 @@ export interface BridgeOptions {
   lingerMs?: number;
   shutdownGraceMs?: number;
   handshakeTimeoutMs?: number;
+  /** What /api/share-origin answers (see shareOrigin.ts); undefined derives it from the bind address. */
+  shareOrigin?: string | null;
   /** Operator messages (core unreachable, server errors), at most one per kind every 10 s. */
   log?: (line: string) => void;
 }
@@ -99,6 +102,7 @@ export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBrid
   const upgraded = new Set<Duplex>();
   let stopping = false;
 
+  const serveShareOrigin = createShareOriginHandler({ bindHost: cfg.host, tls: !!opts.tls, port: () => (server.address() as { port: number }).port, ...(opts.shareOrigin !== undefined ? { origin: opts.shareOrigin } : {}) });
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     if (pathOf(req.url) === WS_PATH) {
       res.statusCode = 426;
@@ -107,6 +111,7 @@ export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBrid
       res.end("this endpoint speaks WebSocket only\n");
       return;
     }
+    if (serveShareOrigin(req, res)) return;
     serveStatic(req, res);
   };
   const server: Server = opts.tls ? createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem, handshakeTimeout: cfg.handshakeTimeoutMs }, onRequest) : createHttpServer(onRequest);

@@ -1,11 +1,12 @@
 // The screens people see: a plain-HTTP LAN address gets the HTTPS page
-// instead of a broken app, the room fits a 360 px phone, and the main screens
-// are saved to docs/screenshots/ for the README.
+// instead of a broken app, the room fits a 360 px phone, notices never cover
+// the composer, and the main screens are saved to docs/screenshots/ for the
+// README.
 
 import { mkdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Browser } from "playwright";
+import type { Browser, Locator } from "playwright";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT, createRoom, ensureWebBuilt, joinByLink, launchChromium, newUser, startStack, type Stack, type User } from "../helpers/browser";
 
@@ -101,4 +102,67 @@ describe("screens", () => {
     expect(alice.errors).toEqual([]);
     expect(bob.errors).toEqual([]);
   });
+
+  // Issue 9 part 6: at 1280x800 the join toast sat on the Send button.
+  for (const [label, viewport, shot] of [
+    ["desktop", { width: 1280, height: 800 }, "room-toast.png"],
+    ["phone", { width: 390, height: 844 }, "room-toast-mobile.png"],
+  ] as const) {
+    it(`shows join toasts in view without covering the composer, Send or the header buttons (${label} ${viewport.width}x${viewport.height})`, async () => {
+      const alice = await newUser(browser, { viewport });
+      const bob = await newUser(browser);
+      const carol = await newUser(browser);
+      const link = await createRoom(alice.page, stack.url, "alice");
+      // Two people arriving together: two toasts stacked.
+      await Promise.all([joinByLink(bob.page, link, "bob"), joinByLink(carol.page, link, "carol")]);
+      await alice.page.locator(".toast", { hasText: "bob joined" }).waitFor();
+      await alice.page.locator(".toast", { hasText: "carol joined" }).waitFor();
+      // Where a person typing looks: the composer in view at the bottom of
+      // the window (on a phone the page scrolls; the browser puts a focused
+      // field there).
+      await alice.page.getByLabel("Message").fill("typing while people join");
+      await alice.page.evaluate(() => {
+        const form = document.querySelector("form.composer")!.getBoundingClientRect();
+        window.scrollBy(0, form.bottom - window.innerHeight + 8);
+      });
+      const toasts = await alice.page.locator(".toast").all();
+      expect(toasts.length).toBeGreaterThanOrEqual(2);
+      const boxes = await Promise.all(toasts.map(boxOf));
+      const t: Box = {
+        x: Math.min(...boxes.map((b) => b.x)),
+        y: Math.min(...boxes.map((b) => b.y)),
+        width: Math.max(...boxes.map((b) => b.x + b.width)) - Math.min(...boxes.map((b) => b.x)),
+        height: Math.max(...boxes.map((b) => b.y + b.height)) - Math.min(...boxes.map((b) => b.y)),
+      };
+      for (const [what, el] of [
+        ["composer", alice.page.locator("form.composer")],
+        ["Send button", alice.page.getByRole("button", { name: "Send" })],
+        ["message box", alice.page.getByLabel("Message")],
+        ["Copy share link", alice.page.getByRole("button", { name: "Copy share link" })],
+        ["Leave", alice.page.getByRole("button", { name: "Leave" })],
+      ] as const) {
+        const b = await boxOf(el);
+        expect(intersects(t, b), `toasts ${JSON.stringify(t)} cover the ${what} ${JSON.stringify(b)}`).toBe(false);
+      }
+      // A notice nobody can see is no notice: it is inside the window.
+      expect(t.y).toBeGreaterThanOrEqual(0);
+      expect(t.y + t.height).toBeLessThanOrEqual(viewport.height);
+      expect(t.x + t.width).toBeLessThanOrEqual(viewport.width);
+      await alice.page.screenshot({ path: path.join(SHOTS, shot) });
+      expect(alice.errors).toEqual([]);
+      await Promise.all([alice, bob, carol].map((u) => u.context.close()));
+    });
+  }
 });
+
+type Box = { x: number; y: number; width: number; height: number };
+
+async function boxOf(l: Locator): Promise<Box> {
+  const b = await l.boundingBox();
+  if (b === null) throw new Error("element is not visible");
+  return b;
+}
+
+function intersects(a: Box, b: Box): boolean {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}

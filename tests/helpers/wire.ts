@@ -50,11 +50,11 @@ export class WirePeer {
     });
   }
 
-  /** Through the bridge: `url` is its ws://.../ws address. */
-  static connectWs(url: string): Promise<WirePeer> {
+  /** Through the bridge: `url` is its ws://.../ws (or wss://) address; opts e.g. `{ ca }` for a self-signed bridge. */
+  static connectWs(url: string, opts?: WebSocket.ClientOptions): Promise<WirePeer> {
     return new Promise((resolve, reject) => {
       const p = new WirePeer();
-      const ws = new WebSocket(url);
+      const ws = new WebSocket(url, opts);
       ws.once("open", () => resolve(p));
       ws.once("error", reject);
       ws.on("error", () => {});
@@ -175,8 +175,8 @@ export async function identity(i: number): Promise<Identity> {
 }
 
 /** Joins a room directly (a port) or through a bridge (its ws:// URL). */
-export async function join(to: number | string, p: { name: string; room: string; id?: Identity; agent?: string }): Promise<{ peer: WirePeer; welcome: Welcome; identity: Identity }> {
-  const peer = typeof to === "number" ? await WirePeer.connect(to) : await WirePeer.connectWs(to);
+export async function join(to: number | string, p: { name: string; room: string; id?: Identity; agent?: string; ws?: WebSocket.ClientOptions }): Promise<{ peer: WirePeer; welcome: Welcome; identity: Identity }> {
+  const peer = typeof to === "number" ? await WirePeer.connect(to) : await WirePeer.connectWs(to, p.ws);
   const ch = await peer.nextT("challenge");
   const id = p.id ?? (await generateIdentity({ extractable: true }));
   peer.send(await makeHello(id, { nonce: ch.nonce, room: p.room, name: p.name, ...(p.agent ? { agent: p.agent } : {}) }));

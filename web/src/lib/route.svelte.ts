@@ -1,5 +1,7 @@
 // Two places exist: the landing page ("/") and a room ("/r/<room>"). The
 // bridge answers every /r/* with index.html, so links and reloads land here.
+// Share links carry an origin a friend can open: on a page opened as
+// `localhost` that is the one the bridge reports (/api/share-origin).
 
 import { isRoom } from "../../../protocol/names";
 
@@ -21,8 +23,49 @@ export function roomPath(room: string): string {
   return `/r/${encodeURIComponent(room)}`;
 }
 
+/** Names that mean "this machine": a link with one of them is useless to anyone else. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/^\[|\]$/g, "");
+  return h === "localhost" || h.endsWith(".localhost") || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** The origin in a /api/share-origin answer, or null when it is absent or not a plain http(s) origin. */
+export function parseShareOrigin(body: unknown): string | null {
+  if (typeof body !== "object" || body === null || !("origin" in body)) return null;
+  const o = (body as { origin: unknown }).origin;
+  if (typeof o !== "string" || o.length > 300) return null;
+  try {
+    const u = new URL(o);
+    return (u.protocol === "https:" || u.protocol === "http:") && u.origin === o && !isLoopbackHost(u.hostname) ? o : null;
+  } catch {
+    return null;
+  }
+}
+
+class ShareOrigin {
+  origin = $state(location.origin);
+
+  constructor() {
+    if (isLoopbackHost(location.hostname)) void this.ask();
+  }
+
+  private async ask(): Promise<void> {
+    try {
+      const res = await fetch("/api/share-origin", { cache: "no-store" });
+      if (!res.ok) return;
+      const o = parseShareOrigin(await res.json());
+      // Same scheme only: an https page never hands out an http link.
+      if (o !== null && new URL(o).protocol === location.protocol) this.origin = o;
+    } catch {
+      // An older bridge without the endpoint: keep this page's own origin.
+    }
+  }
+}
+
+const share = new ShareOrigin();
+
 export function shareLink(room: string): string {
-  return `${location.origin}${roomPath(room)}`;
+  return `${share.origin}${roomPath(room)}`;
 }
 
 class Router {
