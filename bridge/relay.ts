@@ -15,14 +15,11 @@
 // TCP side is ended (its queued writes get lingerMs to flush) or, while still
 // dialing, the dial is aborted. `closed` resolves once both sides are done.
 
-import type { Socket } from "node:net";
-import type { Duplex } from "node:stream";
-import type { RawData, WebSocket } from "ws";
-import type { Dialer } from "./dial";
+import type { RawData } from "ws";
 import { CLOSE, clipReason } from "./relayClose";
 import { DIALING, coreOf, nextState, type RelayEvent, type RelayState } from "./relayState";
-import { ToBrowser } from "./relayToBrowser";
-import { ToCore } from "./relayToCore";
+import { ToBrowser, type BrowserSender, type DrainEvents, type PausableCore } from "./relayToBrowser";
+import { ToCore, type CoreWriter, type PausableReader } from "./relayToCore";
 
 export { CLOSE } from "./relayClose";
 
@@ -59,9 +56,32 @@ export interface Relay {
   readonly closed: Promise<void>;
 }
 
+/** The browser's WebSocket as the relay uses it; ws's WebSocket is one. */
+export interface RelayWebSocket extends BrowserSender, PausableReader {
+  binaryType: "nodebuffer" | "arraybuffer" | "fragments";
+  close(code: number, reason: string): void;
+  on(event: "message", listener: (data: RawData, isBinary: boolean) => void): unknown;
+  on(event: "close", listener: () => void): unknown;
+  on(event: "error", listener: (error: Error) => void): unknown;
+}
+
+/** The connection to the core as the relay uses it; node:net's Socket is one. */
+export interface CoreSocket extends CoreWriter, PausableCore {
+  on(event: "data", listener: (chunk: Buffer) => void): unknown;
+  on(event: "end" | "close", listener: () => void): unknown;
+  on(event: "error", listener: (error: NodeJS.ErrnoException) => void): unknown;
+  once(event: "drain" | "close", listener: () => void): unknown;
+  removeListener(event: "data", listener: (chunk: Buffer) => void): unknown;
+  end(): unknown;
+  destroy(): unknown;
+}
+
+/** Makes the core connection (bridge/dial.ts makeDialer); rejects if it cannot. */
+export type CoreDialer = (signal: AbortSignal) => Promise<CoreSocket>;
+
 /** The core connection and the two directions running over it. */
 interface CoreLink {
-  readonly sock: Socket;
+  readonly sock: CoreSocket;
   readonly toCore: ToCore;
   readonly toBrowser: ToBrowser;
 }
@@ -71,7 +91,7 @@ interface CoreLink {
  * `raw` is the socket ws runs on (from the upgrade), used only for its 'drain'
  * event.
  */
-export function startRelay(ws: WebSocket, raw: Duplex, dial: Dialer, opts: RelayOptions): Relay {
+export function startRelay(ws: RelayWebSocket, raw: DrainEvents, dial: CoreDialer, opts: RelayOptions): Relay {
   const abort = new AbortController();
   let state: RelayState<CoreLink> = DIALING;
   let resolveClosed!: () => void;
@@ -114,7 +134,7 @@ export function startRelay(ws: WebSocket, raw: Duplex, dial: Dialer, opts: Relay
     closeBrowser(CLOSE.internalError, `core unreachable: ${e.message}`);
   });
 
-  function onDialed(sock: Socket): void {
+  function onDialed(sock: CoreSocket): void {
     if (state.phase !== "dialing") {
       // The relay began closing while the dial was finishing: not wanted.
       sock.destroy();
@@ -168,7 +188,7 @@ export function startRelay(ws: WebSocket, raw: Duplex, dial: Dialer, opts: Relay
     ws.resume();
   }
 
-  function endCore(sock: Socket): void {
+  function endCore(sock: CoreSocket): void {
     // Unread core data no longer matters; let the socket reach 'end'/'close'.
     sock.removeListener("data", onCoreData);
     sock.resume();
