@@ -97,7 +97,7 @@ export function startRelay(ws: RelayWebSocket, raw: DrainEvents, dial: CoreDiale
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => (resolveClosed = r));
 
-  /** Takes one step; returns the state before it. Only an open relay relays. */
+  /** Takes one step and returns the state before it. Leaving open stops both directions; reaching closed settles `closed`. */
   function step(event: RelayEvent<CoreLink>): RelayState<CoreLink> {
     const prev = state;
     state = nextState(prev, event);
