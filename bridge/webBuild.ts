@@ -1,5 +1,5 @@
 // Builds web/dist when it is missing or older than its sources. Shared by
-// `sealroom start` and the browser tests; a lock directory keeps two builds
+// `sealroom start`, `sealroom bridge` (without --web) and the browser tests; a lock directory keeps two builds
 // (parallel test workers, or start + tests) from writing web/dist at once.
 
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
@@ -50,7 +50,10 @@ export async function ensureWebBuilt(): Promise<boolean> {
   }
   try {
     if (!isWebStale()) return false;
-    const { build } = await import("vite");
+    const { build } = await import("vite").catch((e: Error) => {
+      // vite is a dev dependency: absent after `npm ci --omit=dev`.
+      throw new Error(`cannot load vite to build the web app (${e.message.split("\n")[0]}); install the dev dependencies (npm ci) or run npm run build:web where they are`);
+    });
     await build({ configFile: path.join(ROOT, "vite.config.ts"), logLevel: "error" });
     return true;
   } finally {
