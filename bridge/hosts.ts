@@ -25,7 +25,7 @@ export const LOOPBACK_HOSTS = ["localhost", "localhost.localdomain", "127.0.0.1"
  */
 export function canonicalHost(value: string): string | null {
   const v = value.trim();
-  if (v === "" || /[\s/\\?#@]/.test(v)) return null;
+  if (v === "" || /[\s/\\?#@%]/.test(v)) return null;
   // A bare IPv6 address (from an interface list or a certificate) has no brackets.
   const authority = isIP(v) === 6 ? `[${v}]` : v;
   let url: URL;
@@ -37,7 +37,9 @@ export function canonicalHost(value: string): string | null {
   let host = url.hostname;
   if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
   if (host.endsWith(".")) host = host.slice(0, -1);
-  return host === "" ? null : host;
+  // The URL parser lets through characters no DNS name has (`*`, `%`, ...).
+  if (isIP(host) === 0 && !/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(host)) return null;
+  return host;
 }
 
 /** An --allow-host value: a name, an address, `*.suffix`, or `*`; null when malformed. */

@@ -12,7 +12,7 @@ import { BRIDGE_DEFAULTS, DEFAULT_WEB_DIR, startBridge, type BridgeOptions } fro
 import { canonicalPattern } from "./hosts";
 import { normalizeOrigin } from "./origin";
 import { parseCidr } from "./proxy";
-import { ensureWebBuilt, isWebStale } from "./webBuild";
+import { buildErrorText, ensureWebBuilt, isWebStale } from "./webBuild";
 
 const D = BRIDGE_DEFAULTS;
 
@@ -161,7 +161,7 @@ export async function main(argv: string[]): Promise<number> {
     const problem = await buildWebApp((line) => process.stdout.write(`${line}\n`), out);
     if (problem !== null) {
       options.webProblem = problem;
-      warn(`building the web app failed: ${firstLine(problem)}`);
+      warn(`building the web app failed: ${oneLine(problem)}`);
     }
   }
 
@@ -222,13 +222,14 @@ async function buildWebApp(say: (line: string) => void, done: (line: string) => 
     if (await ensureWebBuilt()) done(`built the web app in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return null;
   } catch (e) {
-    const msg = (e as Error).message || String(e);
-    return msg.length > 4000 ? msg.slice(0, 4000) + "..." : msg;
+    return buildErrorText(e);
   }
 }
 
-function firstLine(s: string): string {
-  const line = s.split("\n").find((l) => l.trim() !== "") ?? s;
+/** The line of a multi-line build error that says what is wrong (not "Build failed with 1 error:", not the code frame). */
+function oneLine(s: string): string {
+  const lines = s.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const line = lines.find((l) => !/^Build failed with \d+ errors?:$/.test(l)) ?? lines[0] ?? s;
   return line.length > 300 ? line.slice(0, 300) + "..." : line;
 }
 

@@ -54,9 +54,20 @@ export async function ensureWebBuilt(): Promise<boolean> {
       // vite is a dev dependency: absent after `npm ci --omit=dev`.
       throw new Error(`cannot load vite to build the web app (${e.message.split("\n")[0]}); install the dev dependencies (npm ci) or run npm run build:web where they are`);
     });
-    await build({ configFile: path.join(ROOT, "vite.config.ts"), logLevel: "error" });
+    // Silent: the caller reports a failure once, from the thrown error (see buildErrorText).
+    await build({ configFile: path.join(ROOT, "vite.config.ts"), logLevel: "silent" });
     return true;
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }
+}
+
+/** A build error as plain text: no terminal colours, no native stack backtrace, at most maxChars. */
+export function buildErrorText(e: unknown, maxChars = 4000): string {
+  const raw = e instanceof Error ? e.message || String(e) : String(e);
+  let text = raw.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+  const backtrace = text.indexOf("\nStack backtrace:");
+  if (backtrace !== -1) text = text.slice(0, backtrace);
+  text = text.trim();
+  return text.length > maxChars ? text.slice(0, maxChars) + "..." : text;
 }
