@@ -29,11 +29,11 @@ Serves the web app and relays browser WebSockets at /ws to one core.
   --cert FILE --key FILE  PEM certificate and private key for --https
   --data-dir DIR        where a self-signed certificate is kept (default ${defaultDataDir()})
   --allow-origin ORIGIN allow WebSockets from this page origin too, e.g. https://chat.example.org (repeatable)
-  --allow-host NAME     answer to this Host name too, e.g. chat.example.org or *.example.org (repeatable);
-                        by default only loopback, the --host address, this machine's names and addresses
-                        and the certificate's names are served (others get 421, against DNS rebinding)
+  --allow-host NAME     answer to this Host name too, e.g. chat.example.org or *.example.org (repeatable, or a,b);
+                        by default: localhost, the --host name, this machine's hostname, the certificate's
+                        names and any IP address; other names get 421 (against DNS rebinding); * allows all
   --trust-proxy ADDR|CIDR  believe X-Forwarded-For from this reverse proxy, e.g. 127.0.0.1 or 10.0.0.0/8
-                        (repeatable; default: nobody); the forwarded client counts for --max-per-ip and logs
+                        (repeatable, or a,b; default: nobody); the forwarded client counts for --max-per-ip and logs
   --web DIR             serve this built web app as it is (default web/dist in the repository,
                         built first when missing or older than its sources)
   --max-per-ip N        WebSockets per client address (IPv6: per /64) (default ${D.maxPerAddress})
@@ -86,11 +86,12 @@ export function parseBridgeArgs(argv: string[]): Parsed | "help" {
     if (normalizeOrigin(o) === null) throw new UsageError(`--allow-origin must be an origin like https://example.org, got '${o}'`);
     return o;
   });
-  const allowHosts = (values["allow-host"] ?? []).map((h) => {
+  // Repeatable, and each value may be a comma-separated list.
+  const allowHosts = listFlag(values["allow-host"]).map((h) => {
     if (canonicalPattern(h) === null) throw new UsageError(`--allow-host must be a host name or address without a port (or *.domain, or *), got '${h}'`);
     return h;
   });
-  const trustProxies = (values["trust-proxy"] ?? []).map((p) => {
+  const trustProxies = listFlag(values["trust-proxy"]).map((p) => {
     if (parseCidr(p) === null) throw new UsageError(`--trust-proxy must be an IP address or CIDR like 10.0.0.0/8, got '${p}'`);
     return p;
   });
@@ -115,6 +116,10 @@ export function parseBridgeArgs(argv: string[]): Parsed | "help" {
       maxFrame: parseCount(values["max-frame"], D.maxFrame, "--max-frame", 2, 0xffff_ffff),
     },
   };
+}
+
+function listFlag(values: string[] | undefined): string[] {
+  return (values ?? []).flatMap((v) => v.split(",")).map((v) => v.trim());
 }
 
 function parseCount(value: string | undefined, fallback: number, flag: string, min: number, max: number): number {
