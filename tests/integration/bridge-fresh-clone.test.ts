@@ -7,7 +7,7 @@
 // `npm ci` per test run would take minutes.
 
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -22,7 +22,7 @@ beforeAll(() => {
   for (const f of files) {
     mkdirSync(dirname(join(clone, f)), { recursive: true });
     copyFileSync(join(ROOT, f), join(clone, f));
-    if (statSync(join(ROOT, f)).mode & 0o111) execFileSync("chmod", ["+x", join(clone, f)]);
+    chmodSync(join(clone, f), statSync(join(ROOT, f)).mode & 0o777);
   }
   symlinkSync(join(ROOT, "node_modules"), join(clone, "node_modules"), "dir");
 });
