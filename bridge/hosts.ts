@@ -1,7 +1,7 @@
 // Which Host names the bridge answers to, against DNS rebinding: a page on any
 // domain that resolves to this machine must not reach the bridge (or through
 // it the core). Pure functions over names; the caller supplies this machine's
-// hostname and addresses, so the rules are testable alone.
+// hostname, so the rules are testable alone.
 //
 // Allowed by default: loopback names, the bind address, this machine's
 // hostname (and <hostname>.local), the names in the bridge's certificate, and
