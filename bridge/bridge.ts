@@ -1,20 +1,26 @@
 // The bridge: one HTTP(S) server that serves the web app and upgrades `/ws`
 // to a WebSocket relayed to the one configured core (PROTOCOL.md section 10).
 //
-// Upgrade checks, in order, all answered with a plain HTTP error before any
-// WebSocket exists: path (404), shutting down (503), Origin (403), bridge-wide
-// connection cap (503), per-address cap (429). The core address is fixed at
+// Every request first has its Host checked against the allow-list (421,
+// against DNS rebinding; bridge/hosts.ts). Upgrade checks, in order, all
+// answered with a plain HTTP error before any WebSocket exists: Host (421),
+// path (404), shutting down (503), Origin (403), bridge-wide connection cap
+// (503), per-address cap (429; the address is the peer's, or the one a
+// --trust-proxy peer forwarded, bridge/proxy.ts). The core address is fixed at
 // start; no part of the request (query, path, Host) can change it.
 
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
+import { hostname } from "node:os";
 import { fileURLToPath } from "node:url";
 import { WebSocketServer } from "ws";
 import { DEFAULT_LIMITS } from "../protocol/limits";
 import { AddressCounter, addressKey } from "./addresses";
 import { makeDialer, type CoreTarget } from "./dial";
+import { canonicalPattern, certificateNames, checkHost, defaultAllowedHosts } from "./hosts";
 import { checkOrigin, normalizeOrigin } from "./origin";
+import { TrustedProxies } from "./proxy";
 import { CLOSE, startRelay, type Relay, type RelayStats } from "./relay";
 import { createStaticHandler } from "./static";
 import { createShareOriginHandler } from "./shareOrigin";
@@ -48,8 +54,14 @@ export interface BridgeOptions {
   tls?: { certPem: string; keyPem: string } | null;
   /** Extra Origins allowed to open WebSockets (besides same-host). */
   allowOrigins?: readonly string[];
+  /** Host names served besides the defaults (loopback, bind address, this machine, certificate names); `*` allows any. */
+  allowHosts?: readonly string[];
+  /** Peers (addresses or CIDRs) whose X-Forwarded-For is believed; default none. */
+  trustProxies?: readonly string[];
   /** The built web app directory. */
   web?: string;
+  /** Why the web app could not be built, shown on the 503 page while there is none. */
+  webProblem?: string;
   /** Content-Security-Policy for HTML; null sends none; undefined uses the default. */
   csp?: string | null;
   maxPerAddress?: number;
@@ -93,7 +105,22 @@ export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBrid
   const dial = makeDialer(core, cfg.connectTimeoutMs);
   const log = throttled(opts.log ?? (() => {}), LOG_EVERY_MS);
   const relayOpts = { ...cfg, onCoreTrouble: (m: string) => log(`${m} (core ${core.host}:${core.port})`) };
-  const serveStatic = createStaticHandler({ root: opts.web ?? DEFAULT_WEB_DIR, ...(opts.csp !== undefined ? { csp: opts.csp } : {}) });
+  const serveStatic = createStaticHandler({
+    root: opts.web ?? DEFAULT_WEB_DIR,
+    ...(opts.csp !== undefined ? { csp: opts.csp } : {}),
+    ...(opts.webProblem !== undefined ? { problem: opts.webProblem } : {}),
+  });
+  const allowedHosts = hostAllowList(cfg.host, opts.allowHosts ?? [], opts.tls ? certificateNames(opts.tls.certPem) : []);
+  const proxies = new TrustedProxies(opts.trustProxies ?? []);
+  const clientOf = (req: IncomingMessage) => proxies.clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"]);
+  /** Null when the Host is served; else the refusal message (and the operator hears of it). */
+  const misdirected = (req: IncomingMessage): string | null => {
+    const v = checkHost(req.headers.host, allowedHosts);
+    if (v.ok) return null;
+    // The host name goes last: the log throttle keys on the start of the line.
+    log(`refused a request for an unknown Host from ${clientOf(req)}: '${v.host}' (allow it with --allow-host)`);
+    return v.reason;
+  };
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: cfg.maxFrame, clientTracking: false });
   const perAddress = new AddressCounter();
   const relays = new Set<Relay>();
@@ -104,6 +131,14 @@ export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBrid
 
   const serveShareOrigin = createShareOriginHandler({ bindHost: cfg.host, tls: !!opts.tls, port: () => (server.address() as { port: number }).port, ...(opts.shareOrigin !== undefined ? { origin: opts.shareOrigin } : {}) });
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const wrongHost = misdirected(req);
+    if (wrongHost !== null) {
+      res.statusCode = 421;
+      res.setHeader("Content-Type", "text/plain; charset=utf-8");
+      res.setHeader("Cache-Control", "no-store");
+      res.end(wrongHost + "\n");
+      return;
+    }
     if (pathOf(req.url) === WS_PATH) {
       res.statusCode = 426;
       res.setHeader("Upgrade", "websocket");
@@ -120,14 +155,18 @@ export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBrid
 
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", () => {});
+    const wrongHost = misdirected(req);
+    if (wrongHost !== null) return refuse(socket, 421, "Misdirected Request", wrongHost);
     if (pathOf(req.url) !== WS_PATH) return refuse(socket, 404, "Not Found", "no such endpoint; WebSockets go to /ws");
     if (stopping) return refuse(socket, 503, "Service Unavailable", "bridge is shutting down");
     if ((req.headers.upgrade ?? "").toLowerCase() !== "websocket") return refuse(socket, 400, "Bad Request", "only WebSocket upgrades are accepted");
     const origin = checkOrigin(req.headers.origin, req.headers.host, allowed);
     if (!origin.ok) return refuse(socket, 403, "Forbidden", origin.reason);
     if (perAddress.size >= cfg.maxConnections) return refuse(socket, 503, "Service Unavailable", "bridge is at its connection limit");
-    const key = addressKey(req.socket.remoteAddress);
+    const client = clientOf(req);
+    const key = addressKey(client);
     if (perAddress.count(key) >= cfg.maxPerAddress) {
+      log(`refused a WebSocket over the per-address cap (${cfg.maxPerAddress}) from ${client}`);
       return refuse(socket, 429, "Too Many Requests", `at most ${cfg.maxPerAddress} WebSockets per client address`);
     }
     // Counted from now until the socket closes, however the handshake ends.
@@ -188,6 +227,17 @@ export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBrid
 }
 
 const LOG_EVERY_MS = 10_000;
+
+/** The Host allow-list: the defaults (bridge/hosts.ts) plus --allow-host. */
+function hostAllowList(bind: string, extra: readonly string[], certNames: readonly string[]): Set<string> {
+  const allowed = defaultAllowedHosts({ bind, hostname: hostname(), certNames });
+  for (const h of extra) {
+    const c = canonicalPattern(h);
+    if (c === null) throw new Error(`not a host name or address: '${h}'`);
+    allowed.add(c);
+  }
+  return allowed;
+}
 
 /** Drops a line whose first word-ish prefix was logged less than everyMs ago; counts what it dropped. */
 function throttled(log: (line: string) => void, everyMs: number): (line: string) => void {

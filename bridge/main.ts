@@ -9,7 +9,10 @@ import { EXIT } from "../common/exit";
 import { DEFAULT_ALT_NAMES, defaultDataDir, loadOrCreateCert, normalizeFingerprint } from "../common/tls";
 import { isLoopback } from "../common/net";
 import { BRIDGE_DEFAULTS, DEFAULT_WEB_DIR, startBridge, type BridgeOptions } from "./bridge";
+import { canonicalPattern } from "./hosts";
 import { normalizeOrigin } from "./origin";
+import { parseCidr } from "./proxy";
+import { buildErrorText, ensureWebBuilt, isWebStale } from "./webBuild";
 
 const D = BRIDGE_DEFAULTS;
 
@@ -26,7 +29,13 @@ Serves the web app and relays browser WebSockets at /ws to one core.
   --cert FILE --key FILE  PEM certificate and private key for --https
   --data-dir DIR        where a self-signed certificate is kept (default ${defaultDataDir()})
   --allow-origin ORIGIN allow WebSockets from this page origin too, e.g. https://chat.example.org (repeatable)
-  --web DIR             the built web app (default web/dist in the repository)
+  --allow-host NAME     answer to this Host name too, e.g. chat.example.org or *.example.org (repeatable, or a,b);
+                        by default: localhost, the --host name, this machine's hostname, the certificate's
+                        names and any IP address; other names get 421 (against DNS rebinding); * allows all
+  --trust-proxy ADDR|CIDR  believe X-Forwarded-For from this reverse proxy, e.g. 127.0.0.1 or 10.0.0.0/8
+                        (repeatable, or a,b; default: nobody); the forwarded client counts for --max-per-ip and logs
+  --web DIR             serve this built web app as it is (default web/dist in the repository,
+                        built first when missing or older than its sources)
   --max-per-ip N        WebSockets per client address (IPv6: per /64) (default ${D.maxPerAddress})
   --max-connections N   WebSockets in total (default ${D.maxConnections})
   --max-frame N         largest frame in bytes; match the core's maxFrame (default ${D.maxFrame})
@@ -39,6 +48,8 @@ interface Parsed {
   cert: { cert: string; key: string } | null;
   dataDir: string;
   web: string;
+  /** No --web given: build web/dist when it is missing or stale. */
+  buildWeb: boolean;
 }
 
 export function parseBridgeArgs(argv: string[]): Parsed | "help" {
@@ -53,6 +64,8 @@ export function parseBridgeArgs(argv: string[]): Parsed | "help" {
     key: { type: "string" },
     "data-dir": { type: "string" },
     "allow-origin": { type: "string", multiple: true },
+    "allow-host": { type: "string", multiple: true },
+    "trust-proxy": { type: "string", multiple: true },
     web: { type: "string" },
     "max-per-ip": { type: "string" },
     "max-connections": { type: "string" },
@@ -73,24 +86,40 @@ export function parseBridgeArgs(argv: string[]): Parsed | "help" {
     if (normalizeOrigin(o) === null) throw new UsageError(`--allow-origin must be an origin like https://example.org, got '${o}'`);
     return o;
   });
+  // Repeatable, and each value may be a comma-separated list.
+  const allowHosts = listFlag(values["allow-host"]).map((h) => {
+    if (canonicalPattern(h) === null) throw new UsageError(`--allow-host must be a host name or address without a port (or *.domain, or *), got '${h}'`);
+    return h;
+  });
+  const trustProxies = listFlag(values["trust-proxy"]).map((p) => {
+    if (parseCidr(p) === null) throw new UsageError(`--trust-proxy must be an IP address or CIDR like 10.0.0.0/8, got '${p}'`);
+    return p;
+  });
   const web = values.web ?? DEFAULT_WEB_DIR;
   return {
     https: values.https === true,
     cert: values.cert !== undefined && values.key !== undefined ? { cert: values.cert, key: values.key } : null,
     dataDir: values["data-dir"] ?? defaultDataDir(),
     web,
+    buildWeb: values.web === undefined,
     options: {
       // "localhost" may resolve to ::1 alone; bind the address browsers try first.
       host: host === "localhost" ? "127.0.0.1" : host,
       port: parsePort(values.port, D.port),
       core: { ...core, tls: values["core-tls"] === true || pin !== null, pin },
       allowOrigins,
+      allowHosts,
+      trustProxies,
       web,
       maxPerAddress: parseCount(values["max-per-ip"], D.maxPerAddress, "--max-per-ip", 1, 1_000_000),
       maxConnections: parseCount(values["max-connections"], D.maxConnections, "--max-connections", 1, 10_000_000),
       maxFrame: parseCount(values["max-frame"], D.maxFrame, "--max-frame", 2, 0xffff_ffff),
     },
   };
+}
+
+function listFlag(values: string[] | undefined): string[] {
+  return (values ?? []).flatMap((v) => v.split(",")).map((v) => v.trim());
 }
 
 function parseCount(value: string | undefined, fallback: number, flag: string, min: number, max: number): number {
@@ -129,6 +158,15 @@ export async function main(argv: string[]): Promise<number> {
     } catch (e) {
       warn(`cannot use the TLS certificate: ${(e as Error).message}`);
       return EXIT.cantCreate;
+    }
+  }
+
+  if (parsed.buildWeb) {
+    // The one line while it builds goes out at once; the result joins the startup lines.
+    const problem = await buildWebApp((line) => process.stdout.write(`${line}\n`), out);
+    if (problem !== null) {
+      options.webProblem = problem;
+      warn(`building the web app failed: ${oneLine(problem)}`);
     }
   }
 
@@ -175,6 +213,29 @@ export async function main(argv: string[]): Promise<number> {
   });
   process.stdout.write(lines.join("\n") + "\n");
   return stopped;
+}
+
+/**
+ * Builds web/dist when it is missing or older than its sources (as
+ * `sealroom start` does), announcing it in one line; returns why it failed, or null.
+ */
+async function buildWebApp(say: (line: string) => void, done: (line: string) => void): Promise<string | null> {
+  try {
+    if (!isWebStale()) return null;
+    say("building the web app into web/dist (missing or older than its sources)...");
+    const t0 = Date.now();
+    if (await ensureWebBuilt()) done(`built the web app in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return null;
+  } catch (e) {
+    return buildErrorText(e);
+  }
+}
+
+/** The line of a multi-line build error that says what is wrong (not "Build failed with 1 error:", not the code frame). */
+function oneLine(s: string): string {
+  const lines = s.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const line = lines.find((l) => !/^Build failed with \d+ errors?:$/.test(l)) ?? lines[0] ?? s;
+  return line.length > 300 ? line.slice(0, 300) + "..." : line;
 }
 
 /** Names a self-signed certificate should cover for this bind address. */

@@ -6,7 +6,8 @@
 // - Files under /assets/ carry a content hash in their name (vite), so they are
 //   cached for a year; everything else is revalidated each time.
 // - If the dist directory has no index.html, every page is a 503 that says how
-//   to build it; this is checked per request, so building later just works.
+//   to build it (and, when the bridge tried to build it and failed, why); this
+//   is checked per request, so building later just works.
 
 import { createReadStream } from "node:fs";
 import { realpath, stat } from "node:fs/promises";
@@ -61,6 +62,8 @@ export interface StaticOptions {
   root: string;
   /** Content-Security-Policy for HTML responses; null sends none. */
   csp?: string | null;
+  /** Why there is no build (a failed build's error), shown on the 503 page. */
+  problem?: string;
 }
 
 export type StaticHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -88,7 +91,7 @@ export function createStaticHandler(opts: StaticOptions): StaticHandler {
     }
     const realRoot = await realpath(root).catch(() => null);
     const index = realRoot ? await fileAt(realRoot, resolve(realRoot, "index.html")) : null;
-    if (!realRoot || !index) return sendNotBuilt(res);
+    if (!realRoot || !index) return sendNotBuilt(res, opts.problem);
 
     const target = await resolveRequest(realRoot, req.url ?? "/");
     if (target.kind === "status") return sendText(res, target.status, target.message);
@@ -177,13 +180,14 @@ function sendText(res: ServerResponse, status: number, body: string): void {
   res.end(body);
 }
 
-function sendNotBuilt(res: ServerResponse): void {
+function sendNotBuilt(res: ServerResponse, problem: string | undefined): void {
+  const why = problem === undefined ? "" : `<p>Building it failed:</p>\n<pre>${escapeHtml(problem)}</pre>\n`;
   const body = `<!doctype html>
 <meta charset="utf-8">
 <title>Sealroom: web app not built</title>
 <h1>Web app not built</h1>
 <p>The bridge found no <code>index.html</code> in its web directory (<code>--web</code>).</p>
-<p>Build it with <code>npm run build:web</code>, then reload this page.</p>
+${why}<p>Build it with <code>npm run build:web</code>, then reload this page.</p>
 `;
   res.statusCode = 503;
   res.setHeader("Content-Type", "text/html; charset=utf-8");
@@ -191,4 +195,8 @@ function sendNotBuilt(res: ServerResponse): void {
   res.setHeader("Retry-After", "10");
   res.setHeader("Content-Length", Buffer.byteLength(body));
   res.end(body);
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

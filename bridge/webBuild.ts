@@ -1,6 +1,7 @@
 // Builds web/dist when it is missing or older than its sources. Shared by
-// `sealroom start` and the browser tests; a lock directory keeps two builds
-// (parallel test workers, or start + tests) from writing web/dist at once.
+// `sealroom start`, `sealroom bridge` (without --web) and the browser tests;
+// a lock directory keeps two builds (parallel test workers, or start + tests)
+// from writing web/dist at once.
 
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
@@ -50,10 +51,29 @@ export async function ensureWebBuilt(): Promise<boolean> {
   }
   try {
     if (!isWebStale()) return false;
-    const { build } = await import("vite");
-    await build({ configFile: path.join(ROOT, "vite.config.ts"), logLevel: "error" });
+    const { build } = await import("vite").catch((e: Error) => {
+      // vite is a dev dependency: absent after `npm ci --omit=dev`.
+      throw new Error(`cannot load vite to build the web app (${e.message.split("\n")[0]}); install the dev dependencies (npm ci) or run npm run build:web where they are`);
+    });
+    // Silent: the caller reports a failure once, from the thrown error (see buildErrorText).
+    await build({ configFile: path.join(ROOT, "vite.config.ts"), logLevel: "silent" });
     return true;
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }
+}
+
+/**
+ * A build error as plain text for the console and the 503 page: no terminal
+ * colours, no native stack backtrace, paths relative to the repository (the
+ * page should not tell visitors where it lives on disk), at most maxChars.
+ */
+export function buildErrorText(e: unknown, maxChars = 4000): string {
+  const raw = e instanceof Error ? e.message || String(e) : String(e);
+  let text = raw.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+  const backtrace = text.indexOf("\nStack backtrace:");
+  if (backtrace !== -1) text = text.slice(0, backtrace);
+  text = text.split(ROOT).join("");
+  text = text.trim();
+  return text.length > maxChars ? text.slice(0, maxChars) + "..." : text;
 }

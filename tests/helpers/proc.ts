@@ -16,8 +16,9 @@ export interface Proc {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function runSealroom(args: string[], opts: SpawnOptions & { nodeArgs?: string[] } = {}): Proc {
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], { stdio: ["pipe", "pipe", "pipe"], ...opts });
+/** opts.bin runs another checkout's launcher (a fresh-clone test) instead of this one's. */
+export function runSealroom(args: string[], opts: SpawnOptions & { nodeArgs?: string[]; bin?: string } = {}): Proc {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.bin ?? BIN, ...args], { stdio: ["pipe", "pipe", "pipe"], ...opts });
   let out = "";
   let err = "";
   const listeners = new Set<() => void>();

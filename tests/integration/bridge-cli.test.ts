@@ -40,6 +40,9 @@ describe("flag parsing", () => {
     expect(p.options.maxFrame).toBe(1_048_576);
     expect(p.https).toBe(false);
     expect(p.web).toMatch(/web[/\\]dist$/);
+    expect(p.buildWeb).toBe(true);
+    expect(p.options.allowHosts).toEqual([]);
+    expect(p.options.trustProxies).toEqual([]);
   });
 
   it("all flags", () => {
@@ -48,14 +51,20 @@ describe("flag parsing", () => {
       "--host", "0.0.0.0", "--port", "0", "--core", "[::1]:7701", "--core-pin", pin, "--https",
       "--allow-origin", "https://a.example", "--allow-origin", "http://b.example:8080",
       "--web", "/tmp/w", "--max-per-ip", "5", "--max-frame", "2048", "--max-connections", "9",
+      "--allow-host", "chat.example.org", "--allow-host", "*.lan.example",
+      "--trust-proxy", "127.0.0.1", "--trust-proxy", "10.0.0.0/8,fd00::/8",
     ]);
     if (p === "help") throw new Error("unexpected help");
     expect(p.options).toMatchObject({
       host: "0.0.0.0", port: 0, maxPerAddress: 5, maxFrame: 2048, maxConnections: 9, web: "/tmp/w",
       core: { host: "::1", port: 7701, tls: true, pin: "AB:".repeat(31) + "AB" },
       allowOrigins: ["https://a.example", "http://b.example:8080"],
+      allowHosts: ["chat.example.org", "*.lan.example"],
+      trustProxies: ["127.0.0.1", "10.0.0.0/8", "fd00::/8"],
     });
     expect(p.https).toBe(true);
+    // An explicit --web is served as it is, never built.
+    expect(p.buildWeb).toBe(false);
     expect(parseBridgeArgs(["--help"])).toBe("help");
     const local = parseBridgeArgs(["--host", "localhost"]);
     expect(local !== "help" && local.options.host).toBe("127.0.0.1");
@@ -76,6 +85,13 @@ describe("flag parsing", () => {
       ["--max-per-ip", "0"],
       ["--max-frame", "-1"],
       ["--host", ""],
+      ["--allow-host", "chat.example.org:443"],
+      ["--allow-host", "https://chat.example.org"],
+      ["--allow-host", ""],
+      ["--trust-proxy", "localhost"],
+      ["--trust-proxy", "10.0.0.0/33"],
+      ["--trust-proxy", "10.0.0.0/8,"],
+      ["--allow-host", "a.example,b.example:80"],
     ];
     for (const argv of bad) {
       expect(() => parseBridgeArgs(argv), argv.join(" ")).toThrow(UsageError);
