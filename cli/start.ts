@@ -9,7 +9,7 @@ import path from "node:path";
 import { parseFlags, parsePort, UsageError } from "../common/args";
 import { EXIT } from "../common/exit";
 import { SERVER_NODE_FLAGS } from "../common/nodeFlags";
-import { ROOT, ensureWebBuilt } from "../bridge/webBuild";
+import { ROOT, buildErrorText, ensureWebBuilt } from "../bridge/webBuild";
 import { DEFAULT_ALT_NAMES, defaultDataDir, fingerprintOf, loadOrCreateCert } from "../common/tls";
 import { listInterfaces, reachableHosts } from "../bridge/shareOrigin";
 import { startBanner, startTargets } from "./startBanner";
@@ -100,10 +100,11 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
-  if (await ensureWebBuilt().catch((e: Error) => {
-    process.stderr.write(`sealroom start: building the web app failed: ${e.message}\n`);
+  const built = await ensureWebBuilt().catch((e: unknown) => {
+    process.stderr.write(`sealroom start: building the web app failed: ${buildErrorText(e)}\n`);
     return null;
-  }) === null) return EXIT.failure;
+  });
+  if (built === null) return EXIT.failure;
 
   // Warnings only on this console: `sealroom server` alone logs every event as JSON.
   const coreTls = tls ? ["--tls", "--cert", tls.cert, "--key", tls.key] : [];
