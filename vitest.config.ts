@@ -1,3 +1,4 @@
+import { svelte } from "@sveltejs/vite-plugin-svelte";
 import { defineConfig } from "vitest/config";
 
 // Test projects chosen by folder (tests/<kind>/):
@@ -15,11 +16,17 @@ const shared = {
   hookTimeout: 60_000,
 };
 
+// The web app's stores (web/src/lib/**/*.svelte.ts) use runes: the unit
+// project compiles them as the browser gets them (client output, real $state
+// proxies), while imports still resolve for Node. Only svelte(), never
+// svelteTesting(), which would make `ws` resolve to its browser stub.
+const svelteStores = svelte({ configFile: false, compilerOptions: { runes: true }, dynamicCompileOptions: () => ({ generate: "client" }) });
+
 export default defineConfig({
   test: {
     maxWorkers: 2,
     projects: [
-      { test: { ...shared, name: "unit", include: ["tests/unit/**/*.test.ts"], sequence: { groupOrder: 0 } } },
+      { plugins: [svelteStores], test: { ...shared, name: "unit", include: ["tests/unit/**/*.test.ts"], sequence: { groupOrder: 0 } } },
       {
         test: {
           ...shared,

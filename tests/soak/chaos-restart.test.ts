@@ -203,10 +203,9 @@ function webMember(name: string, id: Identity): Member & { session: ClientSessio
     progress: new Map(),
     say(text) {
       const s = recordSend(name, text);
-      void session.sendText(text).then((mid) => {
-        s.mid = mid;
-        mine.set(mid, s);
-      });
+      const mid = session.sendText(text);
+      s.mid = mid;
+      mine.set(mid, s);
     },
     othersOnline: () => (session.state === "online" ? [...session.members.values()].filter((e) => !e.self).length : 0),
     pendingDone: () => session.pendingCount === 0 && sent.filter((s) => s.from === name).every((s) => s.delivered !== null),

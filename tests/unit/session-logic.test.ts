@@ -203,8 +203,8 @@ describe("handshake and members", () => {
     const s = await online(core, [A(), forged, C()]);
     expect(s.members.get(bob.id)?.verified).toBe(false);
     expect(s.members.get(carol.id)?.verified).toBe(true);
-    await expect(s.sendText("secret", [bob.id])).rejects.toThrow(/do not verify/);
-    await s.sendText("to the room");
+    expect(() => s.sendText("secret", [bob.id])).toThrow(/do not verify/);
+    s.sendText("to the room");
     const send = await core.last.next("send");
     expect(send.to).toEqual([carol.id]);
     expect(Object.keys(send.env.keys)).toEqual([carol.id]);
@@ -355,7 +355,7 @@ describe("sending, pending and resend", () => {
   it("seals a room message for every verified member but self, with an explicit to", async () => {
     const core = new FakeCore();
     const s = await online(core, [A(), B(), C()]);
-    const mid = await s.sendText("hello");
+    const mid = s.sendText("hello");
     const send = await core.last.next("send");
     expect(send.mid).toBe(mid);
     expect([...(send.to ?? [])].sort()).toEqual([bob.id, carol.id].sort());
@@ -368,7 +368,7 @@ describe("sending, pending and resend", () => {
     const core = new FakeCore();
     const s = await online(core, [A(), B()]);
     const acks = record(s, "ack");
-    const mid = await s.sendText("survive");
+    const mid = s.sendText("survive");
     const first = await core.links[0].next("send");
     core.links[0].drop();
     const link2 = await core.waitLinks(2);
@@ -387,7 +387,7 @@ describe("sending, pending and resend", () => {
     const core = new FakeCore();
     const s = session(core);
     s.start();
-    const mid = await s.sendText("early");
+    const mid = s.sendText("early");
     await core.waitLinks(1);
     await core.last.handshake(alice.id, ROOM, [A(), B()]);
     const send = await core.last.next("send");
@@ -397,7 +397,7 @@ describe("sending, pending and resend", () => {
   it("re-seals for the recipients still present when a resend gets unknown_recipient", async () => {
     const core = new FakeCore();
     const s = await online(core, [A(), B(), C()]);
-    const mid = await s.sendText("to both");
+    const mid = s.sendText("to both");
     await core.links[0].next("send");
     core.links[0].drop();
     const link2 = await core.waitLinks(2);
@@ -418,7 +418,7 @@ describe("sending, pending and resend", () => {
   it("after a reconnect waits for absent recipients, then sends when they are back", async () => {
     const core = new FakeCore();
     const s = await online(core, [A(), B()], { recipientWaitMs: 2_000 });
-    const mid = await s.sendText("wait for bob");
+    const mid = s.sendText("wait for bob");
     core.links[0].drop();
     const link2 = await core.waitLinks(2);
     await link2.handshake(alice.id, ROOM, [A()]);
@@ -434,7 +434,7 @@ describe("sending, pending and resend", () => {
     const core = new FakeCore();
     const s = await online(core, [A(), B()], { recipientWaitMs: 50 });
     const failed = record(s, "sendFailed");
-    const mid = await s.sendText("only bob", [bob.id]);
+    const mid = s.sendText("only bob", [bob.id]);
     core.links[0].drop();
     const link2 = await core.waitLinks(2);
     await link2.handshake(alice.id, ROOM, [A(), C()]);
@@ -447,7 +447,7 @@ describe("sending, pending and resend", () => {
   it("a member who joins meanwhile is not added to a pending message", async () => {
     const core = new FakeCore();
     const s = await online(core, [A(), B()]);
-    await s.sendText("before carol");
+    s.sendText("before carol");
     core.links[0].drop();
     const link2 = await core.waitLinks(2);
     await link2.handshake(alice.id, ROOM, [A(), B(), C()]);
@@ -457,31 +457,31 @@ describe("sending, pending and resend", () => {
   it("bounds unacknowledged sends", async () => {
     const core = new FakeCore();
     const s = await online(core, [A(), B()], { maxPending: 2 });
-    await s.sendText("1");
-    await s.sendText("2");
-    await expect(s.sendText("3")).rejects.toThrow(/unacknowledged/);
+    s.sendText("1");
+    s.sendText("2");
+    expect(() => s.sendText("3")).toThrow(/unacknowledged/);
   });
 
   it("validates text and recipients", async () => {
     const core = new FakeCore();
     const s = await online(core, [A(), B()]);
-    await expect(s.sendText("")).rejects.toThrow(/empty/);
-    await expect(s.sendText("x".repeat(4001))).rejects.toThrow(/longer/);
-    await expect(s.sendText("x", [alice.id])).rejects.toThrow(/yourself/);
-    await expect(s.sendText("x", [carol.id])).rejects.toThrow(/not in the room/);
+    expect(() => s.sendText("")).toThrow(/empty/);
+    expect(() => s.sendText("x".repeat(4001))).toThrow(/longer/);
+    expect(() => s.sendText("x", [alice.id])).toThrow(/yourself/);
+    expect(() => s.sendText("x", [carol.id])).toThrow(/not in the room/);
   });
 
   it("after rate_limited waits a second, then resends every unacknowledged send, and holds back new ones meanwhile", async () => {
     const core = new FakeCore();
     const s = await online(core, [A(), B()]);
-    const m1 = await s.sendText("one");
-    const m2 = await s.sendText("two");
+    const m1 = s.sendText("one");
+    const m2 = s.sendText("two");
     await core.last.next("send", 1);
     const errors = record(s, "error");
     const at = Date.now();
     core.last.push({ t: "error", code: "rate_limited", message: "slow down", ref: "send", fatal: false });
     await until(() => errors.length === 1);
-    const m3 = await s.sendText("three");
+    const m3 = s.sendText("three");
     await new Promise((r) => setTimeout(r, 300));
     expect(core.last.of("send")).toHaveLength(2);
     const third = await core.last.next("send", 2, 3_000);
@@ -495,7 +495,7 @@ describe("sending, pending and resend", () => {
   it("drain() on a session already closed with sends pending resolves false at once", async () => {
     const core = new FakeCore();
     const s = await online(core, [A(), B()]);
-    await s.sendText("never acknowledged");
+    s.sendText("never acknowledged");
     s.stop();
     const t0 = Date.now();
     expect(await s.drain(3_000)).toBe(false);
@@ -507,9 +507,24 @@ describe("sending, pending and resend", () => {
     const core = new FakeCore();
     const s = await online(core, [A()]);
     const acks = record(s, "ack");
-    const mid = await s.sendText("echo");
+    const mid = s.sendText("echo");
+    await until(() => acks.length > 0, 5_000, "the local ack");
     expect(acks).toEqual([{ mid, delivered: 0 }]);
     expect(core.last.of("send")).toHaveLength(0);
+  });
+
+  it("sendText hands back the mid before any ack or sendFailed for it is emitted", async () => {
+    const core = new FakeCore();
+    const s = await online(core, [A()]);
+    let mid: unknown = null;
+    const knownAtAck: boolean[] = [];
+    s.on("ack", (a) => knownAtAck.push(a.mid === mid));
+    // Alone in the room: the ack is local, and came before the old async
+    // sendText resolved, so the web app had to park it until it knew the mid.
+    mid = s.sendText("alone");
+    expect(typeof mid).toBe("string");
+    await until(() => knownAtAck.length === 1, 5_000, "the local ack");
+    expect(knownAtAck).toEqual([true]);
   });
 });
 

@@ -3,7 +3,7 @@
 // The session above decides what to send and when to reconnect; this only
 // moves frames and reports the close once.
 
-import type { Connector } from "../../../protocol/session";
+import type { Connector } from "../../../protocol/transport";
 
 /** ws(s)://<this host>/ws: the bridge that served the page is the only target. */
 export function bridgeUrl(loc: Pick<Location, "protocol" | "host"> = location): string {

@@ -1,0 +1,100 @@
+// What a client session promises its users: the events it emits, the options
+// it takes, its states and defaults. Types and constants only, so the native
+// client, the web app and tests can name them without the session itself.
+
+import type { BackoffOptions } from "./backoff";
+import type { Identity } from "./crypto";
+import type { ReceivedMessage } from "./inbox";
+import type { KeyChange, KeyStore } from "./keyContinuity";
+import { CLIENT_PING_MS } from "./limits";
+import type { MemberEntry } from "./members";
+import type { ErrorMsg, LeftReason, StreamEndReason, StreamInfo, VideoItem, Welcome } from "./messages";
+import type { Connector } from "./transport";
+
+export type SessionState = "connecting" | "online" | "reconnecting" | "closed";
+
+export type SessionLimits = Welcome["limits"];
+
+export type { MemberEntry } from "./members";
+export type { ReceivedMessage } from "./inbox";
+
+export interface SessionEvents {
+  state: SessionState;
+  welcome: { id: string; room: string; members: MemberEntry[]; limits: SessionLimits; stream: StreamInfo | null; reconnected: boolean };
+  /** `again`: a member already known came back with a new name or agent (replacement). */
+  joined: { entry: MemberEntry; again: boolean };
+  left: { id: string; reason: LeftReason; entry: MemberEntry | null };
+  message: ReceivedMessage;
+  ack: { mid: string; delivered: number };
+  /** A send given up on: it will not be delivered. */
+  sendFailed: { mid: string; code: string; message: string };
+  /** Every `error` from the server, as received. */
+  error: ErrorMsg;
+  /** An incoming frame that was dropped because it is malformed. */
+  invalid: { reason: string };
+  disconnected: { reason: string; retryInMs: number | null; attempt: number; everOnline: boolean };
+  /** The session ended for good: after stop(), a fatal error that would repeat, or `replaced`. */
+  closed: { reason: string; error: ErrorMsg | null };
+  keyChanged: KeyChange;
+  videos: VideoItem[];
+  stream: StreamInfo;
+  streamState: { sid: number; state: "playing" | "paused"; posMs: number; by: string };
+  streamEnd: { sid: number; reason: StreamEndReason | "disconnected" };
+  streamStats: { sid: number; sent: number; dropped: number };
+  frame: { sid: number; frame: number; ptsMs: number; jpeg: Uint8Array };
+}
+
+export type LogLevel = "debug" | "info" | "warn";
+
+export interface SessionOptions {
+  identity: Identity;
+  /** Already canonical (trimmed, NFC); the constructor throws otherwise. */
+  name: string;
+  room: string;
+  agent: string;
+  connect: Connector;
+  /** Backoff bounds; false: never reconnect. Default 250 ms .. 15 s. */
+  reconnect?: BackoffOptions | false;
+  log?: (level: LogLevel, message: string) => void;
+  keyStore?: KeyStore;
+  /** Ping after this long without sending anything. */
+  pingMs?: number;
+  /** Drop the connection after this long without receiving anything. */
+  deadMs?: number;
+  /** Give up a connection attempt that has not reached `welcome` after this long. */
+  handshakeMs?: number;
+  /** Unacknowledged sends kept for resending. */
+  maxPending?: number;
+  /** After a reconnect, how long a pending message waits for its recipients to come back. */
+  recipientWaitMs?: number;
+  /** (from, mid) pairs remembered to drop repeats. */
+  maxSeen?: number;
+  random?: () => number;
+}
+
+/** Hello rejections and other fatal errors that would only repeat on reconnect. */
+export const NO_RETRY_CODES: ReadonlySet<string> = new Set([
+  "bad_name",
+  "name_taken",
+  "bad_room",
+  "bad_key",
+  "bad_proof",
+  "unsupported_version",
+  "bad_hello",
+  "replaced",
+]);
+
+export const SESSION_DEFAULTS = {
+  reconnect: { minMs: 250, maxMs: 15_000 },
+  pingMs: CLIENT_PING_MS,
+  deadMs: 3 * CLIENT_PING_MS,
+  handshakeMs: 15_000,
+  maxPending: 1_000,
+  recipientWaitMs: 5_000,
+  maxSeen: 10_000,
+  /** Queued incoming frames past which video is dropped and control floods close the connection. */
+  maxInbox: 10_000,
+  maxInboxVideo: 256,
+  maxSendRetries: 3,
+  rateLimitRetryMs: 1_000,
+} as const;
