@@ -4,6 +4,10 @@
 import { fromBase64, toBase64 } from "../base64";
 import { memberId, verifyPss, PSS_ALG, type Identity } from "../crypto";
 import {
+  bytesEqual,
+  ed25519Sign,
+  ed25519Verify,
+  x25519,
   exportPrivatePkcs8,
   generateAgreementKeyPair,
   generateSigningKeyPair,
@@ -38,7 +42,12 @@ export function linkString(id: string, sig2: string, dh2: string): string {
   return `sealroom-v2-keys\n${id}\n${sig2}\n${dh2}`;
 }
 
-/** New v2 keys, signed once by the v1 signing key; the id is the v1 id. */
+/**
+ * New v2 keys, signed once by the v1 signing key; the id is the v1 id.
+ * Make them at each connection (the default, non-extractable, never stored):
+ * key distributions are wrapped to `dh2`, so a stored agreement key would let
+ * whoever steals it later open recorded distributions (no forward secrecy).
+ */
 export async function generateIdentity2(v1: Identity, opts: KeyPairOptions = {}): Promise<Identity2> {
   const [s, d] = await Promise.all([generateSigningKeyPair(opts), generateAgreementKeyPair(opts)]);
   return linkIdentity2(v1, s.privateKey, s.publicKey, d.privateKey, d.publicKey);
@@ -66,7 +75,15 @@ export function publicIdentity2(i: Identity2): PublicIdentity2 {
   return { id: i.id, sigKey: i.sigKey, sig2: i.sig2, dh2: i.dh2, link: i.link };
 }
 
+/** A fresh agreement key for the same signing key (a new connection of a member that stores its v2 signing key). */
+export async function refreshAgreementKey(v1: Identity, i: Identity2): Promise<Identity2> {
+  const d = await generateAgreementKeyPair();
+  return linkIdentity2(v1, i.sigPrivate2, i.sig2Bytes, d.privateKey, d.publicKey);
+}
+
 // ---- storage (native client only: its keys must be extractable) ---------------
+// The agreement key is stored too only for symmetry with the brief's native
+// client; the recommended use is refreshAgreementKey at each connection.
 
 export interface StoredIdentity2 {
   sig2Pkcs8: string;
@@ -91,5 +108,14 @@ export async function importIdentity2(v1: Identity, st: StoredIdentity2, opts: K
   const pub: PublicIdentity2 = { id: v1.id, sigKey: v1.sigKey, sig2: st.sig2, dh2: st.dh2, link: st.link };
   if (!(await verifyIdentity2(pub))) throw new Error("stored v2 keys are not signed by this identity");
   const [sigPrivate2, dhPrivate2] = await Promise.all([importPrivatePkcs8("Ed25519", s, opts), importPrivatePkcs8("X25519", d, opts)]);
+  // The private keys must be the halves of the signed public keys, or this member would sign what no one verifies.
+  const probe = utf8("sealroom-v2 key check");
+  const tmp = await generateAgreementKeyPair();
+  const [sigOk, mine, theirs] = await Promise.all([
+    ed25519Sign(sigPrivate2, probe).then((sig) => ed25519Verify(sb, sig, probe)),
+    x25519(dhPrivate2, tmp.publicKey),
+    x25519(tmp.privateKey, db),
+  ]);
+  if (!sigOk || !bytesEqual(mine, theirs)) throw new Error("stored v2 private keys do not match their public keys");
   return { ...pub, sigPrivate2, dhPrivate2, sig2Bytes: sb, dh2Bytes: db };
 }

@@ -28,8 +28,12 @@ export const HelloV2Fields = z.object({
   dh2: pub32,
   link: b64,
   admission: AdmissionProofWire,
-  /** Only in the hello that creates the room: the core keeps it and checks the room id is bound to it. */
-  vk: pub32.optional(),
+  /**
+   * The room's verification key, in every v2 hello: the room id is bound to it
+   * (roomIdFor), so the core checks the binding and the proof without keeping
+   * or trusting anything, and nobody can open the room id under another key.
+   */
+  vk: pub32,
 });
 export type HelloV2Fields = z.infer<typeof HelloV2Fields>;
 

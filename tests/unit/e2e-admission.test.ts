@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { generateIdentity } from "../../protocol/crypto";
 import { admitMember, checkAdmissionProof, isAdmitted, makeAdmissionProof } from "../../protocol/e2e/admission";
-import { exportIdentity2, generateIdentity2, importIdentity2, publicIdentity2, verifyIdentity2 } from "../../protocol/e2e/identity2";
+import { exportIdentity2, generateIdentity2, importIdentity2, publicIdentity2, refreshAgreementKey, verifyIdentity2 } from "../../protocol/e2e/identity2";
 import { fromB64Url } from "../../protocol/e2e/primitives";
 import { deriveRoomKeys, parseRoomLink, parseRoomSecret, roomIdFor, roomLink, type RoomKeys } from "../../protocol/e2e/roomSecret";
 import { newMember, newRoom, type TestMember } from "../helpers/e2eRoom";
@@ -122,5 +122,22 @@ describe("v2 identity", () => {
     expect(back.sigPrivate2.extractable).toBe(false);
     await expect(importIdentity2(alice.v1, stored)).rejects.toThrow("not signed by this identity");
     await expect(exportIdentity2(alice.me)).rejects.toThrow();
+    // Private keys of another identity under these signed public keys: refused.
+    const other = await exportIdentity2(await generateIdentity2(v1, { extractable: true }));
+    await expect(importIdentity2(v1, { ...stored, sig2Pkcs8: other.sig2Pkcs8 })).rejects.toThrow("do not match");
+    await expect(importIdentity2(v1, { ...stored, dh2Pkcs8: other.dh2Pkcs8 })).rejects.toThrow("do not match");
+  });
+});
+
+describe("per-connection agreement key", () => {
+  it("refreshAgreementKey keeps the id and signing key, makes a new linked dh2 a new proof must cover", async () => {
+    const fresh = await refreshAgreementKey(alice.v1, alice.me);
+    expect(fresh.id).toBe(alice.me.id);
+    expect(fresh.sig2).toBe(alice.me.sig2);
+    expect(fresh.dh2).not.toBe(alice.me.dh2);
+    expect(await verifyIdentity2(publicIdentity2(fresh))).toBe(true);
+    expect((await checkAdmissionProof(room.keys.verificationKey, room.keys.room, fresh, alice.proof)).ok).toBe(false);
+    const proof = await makeAdmissionProof(room.keys, fresh);
+    expect((await admitMember(room.keys.verificationKey, room.keys.room, publicIdentity2(fresh), proof)).ok).toBe(true);
   });
 });

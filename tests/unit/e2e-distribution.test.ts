@@ -150,5 +150,6 @@ describe("wire schemas", () => {
     expect(HelloV2Fields.safeParse(hello).success).toBe(true);
     expect(HelloV2Fields.safeParse({ ...hello, v: 1 }).success).toBe(false);
     expect(HelloV2Fields.safeParse({ ...hello, admission: undefined }).success).toBe(false);
+    expect(HelloV2Fields.safeParse({ ...hello, vk: undefined }).success).toBe(false);
   });
 });
