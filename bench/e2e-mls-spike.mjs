@@ -1,7 +1,7 @@
 // MLS spike for the end-to-end v2 decision (docs/security.md section 10): ts-mls 1.6.4 against the
 // RFC 9420 key-schedule vectors, then a commit and messages in a group of N. Not part of the build:
 //   mkdir /tmp/mls && cd /tmp/mls && npm i ts-mls@1.6.4 @noble/hashes@2.0.1 @noble/curves@2.0.1 @noble/ciphers@2.1.1
-//   curl -o ks.json https://raw.githubusercontent.com/LukaJCB/ts-mls/main/test_vectors/key-schedule.json
+//   copy test_vectors/key-schedule.json from the ts-mls repository to ks.json
 //   cp <repo>/bench/e2e-mls-spike.mjs . && node e2e-mls-spike.mjs 500 ks.json
 import * as mls from "ts-mls";
 import { initializeEpoch } from "ts-mls/keySchedule.js";
