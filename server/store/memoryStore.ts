@@ -1,0 +1,231 @@
+// The memory driver of the room store (`--store memory`): the same contract as
+// SQLite without a disk, for tests. Each room is bounded by the same retention
+// limits; nothing survives the process.
+
+import { effectiveAwayGraceMs, storeLimits, type StoreLimits } from "./limits";
+import {
+  checkEntry,
+  checkId,
+  checkMember,
+  checkRoom,
+  checkStream,
+  entryBytes,
+  StoreError,
+  type AppendEntry,
+  type AppendResult,
+  type MemberRecord,
+  type ReceiptResult,
+  type RoomStore,
+  type RoomStreamRecord,
+  type SeqRange,
+  type StoredEntry,
+} from "./roomStore";
+
+export interface StoreOptions {
+  limits?: Partial<StoreLimits>;
+  /** The clock for retentionAgeMs and awayGraceMs (a port, so tests can move time). */
+  now?: () => number;
+}
+
+interface Held {
+  entry: StoredEntry;
+  bytes: number;
+  delivered: Set<string>;
+}
+
+interface MemRoom {
+  last: number;
+  log: Held[]; // log[head..] are retained, seq ascending and contiguous
+  head: number;
+  bytes: number;
+  mids: Map<string, number>; // from + " " + mid -> seq
+  members: Map<string, MemberRecord>;
+  stream: RoomStreamRecord | null;
+}
+
+export class MemoryStore implements RoomStore {
+  readonly limits: StoreLimits;
+  private readonly now: () => number;
+  private rooms = new Map<string, MemRoom>();
+  private closed = false;
+  private timer: NodeJS.Timeout;
+
+  constructor(opts: StoreOptions = {}) {
+    this.limits = storeLimits(opts.limits);
+    this.now = opts.now ?? Date.now;
+    this.timer = setInterval(() => this.sweepNow(), this.limits.sweepIntervalMs).unref();
+  }
+
+  async append(room: string, e: AppendEntry): Promise<AppendResult> {
+    this.open();
+    checkEntry(room, e);
+    const r = this.room(room);
+    this.expire(r);
+    const key = `${e.from} ${e.mid}`;
+    const had = r.mids.get(key);
+    if (had !== undefined) return { seq: had, duplicate: true };
+    const entry: StoredEntry = Object.freeze({ seq: ++r.last, from: e.from, mid: e.mid, to: Object.freeze([...e.to]), env: e.env, at: e.at });
+    const bytes = entryBytes(e);
+    r.log.push({ entry, bytes, delivered: new Set() });
+    r.bytes += bytes;
+    r.mids.set(key, entry.seq);
+    const l = this.limits;
+    while (this.size(r) > 1 && (this.size(r) > l.retentionMessages || r.bytes > l.retentionBytes)) this.drop(r);
+    return { seq: entry.seq, duplicate: false };
+  }
+
+  async readAfter(room: string, recipient: string, cursor: number, limit: number): Promise<StoredEntry[]> {
+    this.open();
+    checkRoom(room);
+    checkId(recipient, "recipient");
+    const r = this.rooms.get(room);
+    if (!r) return [];
+    this.expire(r);
+    const max = Math.min(Math.max(0, Math.floor(limit)), this.limits.maxReadBatch);
+    const out: StoredEntry[] = [];
+    const first = r.log.length > r.head ? r.log[r.head].entry.seq : r.last + 1;
+    for (let i = Math.max(r.head, r.head + Math.floor(cursor) + 1 - first); i < r.log.length && out.length < max; i++) {
+      const e = r.log[i].entry;
+      if (e.to.includes(recipient)) out.push(e);
+    }
+    return out;
+  }
+
+  async seqRange(room: string): Promise<SeqRange> {
+    this.open();
+    checkRoom(room);
+    const r = this.rooms.get(room);
+    if (!r) return { oldest: 1, last: 0 };
+    this.expire(r);
+    return { oldest: r.log.length > r.head ? r.log[r.head].entry.seq : r.last + 1, last: r.last };
+  }
+
+  async markDelivered(room: string, seq: number, recipient: string): Promise<ReceiptResult | null> {
+    this.open();
+    checkRoom(room);
+    checkId(recipient, "recipient");
+    const h = this.held(room, seq);
+    if (!h || !h.entry.to.includes(recipient)) return null;
+    const added = !h.delivered.has(recipient);
+    h.delivered.add(recipient);
+    return { from: h.entry.from, mid: h.entry.mid, recipients: h.entry.to.length, delivered: h.delivered.size, added };
+  }
+
+  async deliveredCount(room: string, seq: number): Promise<number> {
+    this.open();
+    checkRoom(room);
+    return this.held(room, seq)?.delivered.size ?? 0;
+  }
+
+  async putMember(room: string, m: MemberRecord): Promise<void> {
+    this.open();
+    checkMember(room, m);
+    const copy: MemberRecord = { id: m.id, name: m.name, encKey: m.encKey, sigKey: m.sigKey, encKeySig: m.encKeySig, joinedAt: m.joinedAt, lastSeen: m.lastSeen };
+    if (m.agent !== undefined) copy.agent = m.agent;
+    this.room(room).members.set(m.id, copy);
+  }
+
+  async memberSeen(room: string, id: string, at: number): Promise<void> {
+    this.open();
+    checkRoom(room);
+    checkId(id, "member id");
+    const m = this.rooms.get(room)?.members.get(id);
+    if (m) m.lastSeen = Math.max(m.lastSeen, at);
+  }
+
+  async memberLeft(room: string, id: string): Promise<void> {
+    this.open();
+    checkRoom(room);
+    checkId(id, "member id");
+    this.rooms.get(room)?.members.delete(id);
+  }
+
+  async members(room: string): Promise<MemberRecord[]> {
+    this.open();
+    checkRoom(room);
+    const r = this.rooms.get(room);
+    if (!r) return [];
+    const since = this.now() - effectiveAwayGraceMs(this.limits);
+    return [...r.members.values()].filter((m) => m.lastSeen >= since).map((m) => ({ ...m }));
+  }
+
+  async setStream(room: string, s: RoomStreamRecord | null): Promise<void> {
+    this.open();
+    checkStream(room, s);
+    this.room(room).stream = s && { sid: s.sid, video: s.video, by: s.by, state: s.state, posMs: s.posMs, atMs: s.atMs };
+  }
+
+  async stream(room: string): Promise<RoomStreamRecord | null> {
+    this.open();
+    checkRoom(room);
+    const s = this.rooms.get(room)?.stream;
+    return s ? { ...s } : null;
+  }
+
+  async sweep(): Promise<void> {
+    this.open();
+    this.sweepNow();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+  }
+
+  private sweepNow(): void {
+    const since = this.now() - effectiveAwayGraceMs(this.limits);
+    for (const [name, r] of this.rooms) {
+      this.expire(r);
+      for (const [id, m] of r.members) if (m.lastSeen < since) r.members.delete(id);
+      if (r.log.length === r.head && r.members.size === 0 && !r.stream) {
+        // keep `last` so seqs are never reused: only the counter survives an empty room
+        r.log = [];
+        r.head = 0;
+        r.mids.clear();
+        if (r.last === 0) this.rooms.delete(name);
+      }
+    }
+  }
+
+  private open(): void {
+    if (this.closed) throw new StoreError("store_closed", "the room store is closed");
+  }
+
+  private room(name: string): MemRoom {
+    let r = this.rooms.get(name);
+    if (!r) {
+      r = { last: 0, log: [], head: 0, bytes: 0, mids: new Map(), members: new Map(), stream: null };
+      this.rooms.set(name, r);
+    }
+    return r;
+  }
+
+  private size(r: MemRoom): number {
+    return r.log.length - r.head;
+  }
+
+  private held(room: string, seq: number): Held | undefined {
+    const r = this.rooms.get(room);
+    if (!r || r.log.length === r.head || !Number.isSafeInteger(seq)) return undefined;
+    this.expire(r);
+    const first = r.log[r.head]?.entry.seq;
+    if (first === undefined) return undefined;
+    return seq >= first ? r.log[r.head + seq - first] : undefined;
+  }
+
+  /** Age retention: the prefix up to the first entry young enough goes. */
+  private expire(r: MemRoom): void {
+    const cutoff = this.now() - this.limits.retentionAgeMs;
+    while (r.head < r.log.length && r.log[r.head].entry.at < cutoff) this.drop(r);
+  }
+
+  private drop(r: MemRoom): void {
+    const h = r.log[r.head++];
+    r.bytes -= h.bytes;
+    r.mids.delete(`${h.entry.from} ${h.entry.mid}`);
+    if (r.head > 1024 && r.head * 2 > r.log.length) {
+      r.log = r.log.slice(r.head);
+      r.head = 0;
+    }
+  }
+}

@@ -1,0 +1,170 @@
+// The room store port: an ordered, per-room log of ciphertext-only entries,
+// receipts, membership that outlives connections, and room-stream state. One
+// small async interface with two drivers here (memory, SQLite) and, later, a
+// NATS JetStream one (issue 15): per-room seq and (from, mid) dedupe map onto a
+// stream per room with `Nats-Msg-Id`, members and streams onto KV.
+
+import { ID_RE } from "../../protocol/names";
+
+/** What the hub stores per accepted `send`: routing data and the envelope, never plaintext. */
+export interface AppendEntry {
+  from: string;
+  mid: string;
+  /** The resolved recipients (the `to` of the relayed `msg`). */
+  to: readonly string[];
+  /** The envelope JSON exactly as relayed (Hub.envelopeJson). */
+  env: string;
+  /** The core's acceptance time (ms since the epoch). */
+  at: number;
+}
+
+export interface StoredEntry extends AppendEntry {
+  seq: number;
+}
+
+export interface AppendResult {
+  seq: number;
+  /** (room, from, mid) was already stored: `seq` is the original's, nothing was added. */
+  duplicate: boolean;
+}
+
+/**
+ * Seqs in a room start at 1 and grow by exactly 1 per new entry, never reused
+ * (not after retention, not after a restart). The retained log is always the
+ * contiguous run oldest..last; an empty log has oldest = last + 1.
+ */
+export interface SeqRange {
+  oldest: number;
+  last: number;
+}
+
+export interface ReceiptResult {
+  from: string;
+  mid: string;
+  recipients: number;
+  delivered: number;
+  /** False when this recipient had already confirmed it. */
+  added: boolean;
+}
+
+/** A member as the room knows it, online or away. Leaving deletes the record. */
+export interface MemberRecord {
+  id: string;
+  name: string;
+  encKey: string;
+  sigKey: string;
+  encKeySig: string;
+  agent?: string;
+  joinedAt: number;
+  /** Last time the member had a connection (the hub refreshes it while online and on close). */
+  lastSeen: number;
+}
+
+/** A room stream, enough to restart it where it was: position `posMs` held at time `atMs`. */
+export interface RoomStreamRecord {
+  sid: number;
+  video: string;
+  by: string;
+  state: "playing" | "paused";
+  posMs: number;
+  atMs: number;
+}
+
+export type StoreErrorCode =
+  | "bad_input" // a caller bug: refused before anything is written
+  | "store_full" // disk full: nothing of this write is stored; later writes work when space returns
+  | "store_failed" // any other I/O or database error for this write
+  | "store_closed"
+  | "locked" // open: another core holds this data dir
+  | "corrupt" // open: the file is not a readable Sealroom store
+  | "unknown_schema"; // open: written by another version
+
+export class StoreError extends Error {
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "StoreError";
+  }
+}
+
+export interface RoomStore {
+  /** Resolves once the entry is stored (for SQLite: committed), so `ack` can mean stored. */
+  append(room: string, entry: AppendEntry): Promise<AppendResult>;
+  /** Entries after `cursor` that name `recipient` in `to`, in seq order, at most `limit` (capped by maxReadBatch). */
+  readAfter(room: string, recipient: string, cursor: number, limit: number): Promise<StoredEntry[]>;
+  seqRange(room: string): Promise<SeqRange>;
+  /** Null when seq is not retained or `recipient` is not one of its recipients (a receipt nobody can forge for others). */
+  markDelivered(room: string, seq: number, recipient: string): Promise<ReceiptResult | null>;
+  deliveredCount(room: string, seq: number): Promise<number>;
+  /** Adds or replaces a member (join, reconnect, new keys). */
+  putMember(room: string, member: MemberRecord): Promise<void>;
+  memberSeen(room: string, id: string, at: number): Promise<void>;
+  memberLeft(room: string, id: string): Promise<void>;
+  /** Members not left and not away longer than the grace period. */
+  members(room: string): Promise<MemberRecord[]>;
+  setStream(room: string, stream: RoomStreamRecord | null): Promise<void>;
+  stream(room: string): Promise<RoomStreamRecord | null>;
+  /** Removes expired entries and members now (drivers also do it every sweepIntervalMs). */
+  sweep(): Promise<void>;
+  /** Finishes pending writes, then releases the store (and its lock). */
+  close(): Promise<void>;
+}
+
+export type ResumeCheck = "ok" | "gap" | "future";
+
+/** A resume cursor against the room's range: "gap" when entries after it are already gone. */
+export function resumeCheck(cursor: number, range: SeqRange): ResumeCheck {
+  if (cursor > range.last) return "future";
+  return cursor + 1 < range.oldest ? "gap" : "ok";
+}
+
+/** What an entry counts against retentionBytes: the same in every driver. */
+export function entryBytes(e: AppendEntry): number {
+  let n = 32 + Buffer.byteLength(e.env) + e.from.length + e.mid.length;
+  for (const t of e.to) n += t.length + 3;
+  return n;
+}
+
+const MID_RE = /^[\x21-\x7e]{1,64}$/;
+const MAX_ROOM = 256;
+
+export function checkRoom(room: unknown): asserts room is string {
+  if (typeof room !== "string" || room.length === 0 || room.length > MAX_ROOM) throw new StoreError("bad_input", "room must be a string of 1-256 characters");
+}
+
+export function checkId(id: unknown, what: string): asserts id is string {
+  if (typeof id !== "string" || !ID_RE.test(id)) throw new StoreError("bad_input", `${what} is not a member id`);
+}
+
+/** Refuses what could never have come from a validated `send`, before it reaches a driver's queue. */
+export function checkEntry(room: string, e: AppendEntry): void {
+  checkRoom(room);
+  checkId(e.from, "from");
+  if (typeof e.mid !== "string" || !MID_RE.test(e.mid)) throw new StoreError("bad_input", "mid must be 1-64 visible ASCII characters");
+  if (!Array.isArray(e.to)) throw new StoreError("bad_input", "to must be an array");
+  for (const t of e.to) checkId(t, "a recipient");
+  if (typeof e.env !== "string" || e.env.length === 0) throw new StoreError("bad_input", "env must be the envelope JSON");
+  if (!Number.isFinite(e.at)) throw new StoreError("bad_input", "at must be a finite time");
+}
+
+export function checkMember(room: string, m: MemberRecord): void {
+  checkRoom(room);
+  checkId(m.id, "member id");
+  for (const k of ["name", "encKey", "sigKey", "encKeySig"] as const) {
+    if (typeof m[k] !== "string") throw new StoreError("bad_input", `member ${k} must be a string`);
+  }
+  if (m.agent !== undefined && typeof m.agent !== "string") throw new StoreError("bad_input", "member agent must be a string");
+  if (!Number.isFinite(m.joinedAt) || !Number.isFinite(m.lastSeen)) throw new StoreError("bad_input", "member times must be finite");
+}
+
+export function checkStream(room: string, s: RoomStreamRecord | null): void {
+  checkRoom(room);
+  if (s === null) return;
+  if (!Number.isSafeInteger(s.sid) || s.sid < 0) throw new StoreError("bad_input", "stream sid must be an integer >= 0");
+  if (typeof s.video !== "string") throw new StoreError("bad_input", "stream video must be a string");
+  checkId(s.by, "stream by");
+  if (s.state !== "playing" && s.state !== "paused") throw new StoreError("bad_input", "stream state must be playing or paused");
+  if (!Number.isFinite(s.posMs) || s.posMs < 0 || !Number.isFinite(s.atMs)) throw new StoreError("bad_input", "stream posMs/atMs must be finite");
+}

@@ -1,0 +1,323 @@
+// One contract, two drivers: the same suite runs against the memory store and
+// a real SQLite file in a temp dir (server/store/roomStore.ts); the durable
+// cases (reopen, kill -9 mid-write) run against SQLite only.
+
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import type { StoreLimits } from "../../server/store/limits";
+import { MemoryStore } from "../../server/store/memoryStore";
+import { entryBytes, resumeCheck, StoreError, type AppendEntry, type MemberRecord, type RoomStore } from "../../server/store/roomStore";
+import { SqliteStore } from "../../server/store/sqliteStore";
+import { ROOT } from "../helpers/proc";
+
+const id = (s: string) => s.padEnd(22, "x").slice(0, 22);
+const A = id("alice");
+const B = id("bob");
+const C = id("carol");
+const D = id("dave");
+const env = (n: number | string) => JSON.stringify({ alg: "RSA-OAEP-256+A256GCM", iv: "AAAAAAAAAAAAAAAA", ct: `ct-${n}`, keys: {}, sig: "c2ln" });
+const entry = (mid: string, to: string[] = [B, C], at = 1_000, from = A): AppendEntry => ({ from, mid, to, env: env(mid), at });
+
+interface Clock {
+  t: number;
+}
+interface Driver {
+  name: string;
+  durable: boolean;
+  open(dir: string, limits?: Partial<StoreLimits>, clock?: Clock): RoomStore;
+}
+const drivers: Driver[] = [
+  { name: "memory", durable: false, open: (_d, limits, clock) => new MemoryStore({ limits, now: clock ? () => clock.t : () => 10_000 }) },
+  { name: "sqlite", durable: true, open: (d, limits, clock) => new SqliteStore(d, { limits, now: clock ? () => clock.t : () => 10_000 }) },
+];
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe.each(drivers)("room store contract: $name", (driver) => {
+  let open: RoomStore[] = [];
+  let dir = "";
+  const make = (limits?: Partial<StoreLimits>, clock?: Clock) => {
+    const s = driver.open(dir, limits, clock);
+    open.push(s);
+    return s;
+  };
+  const fresh = (limits?: Partial<StoreLimits>, clock?: Clock) => {
+    dir = mkdtempSync(join(tmpdir(), "sealroom-store-"));
+    dirs.push(dir);
+    return make(limits, clock);
+  };
+  const reopen = async (s: RoomStore, limits?: Partial<StoreLimits>, clock?: Clock) => {
+    await s.close();
+    return make(limits, clock);
+  };
+  afterEach(async () => {
+    for (const s of open) await s.close();
+    open = [];
+  });
+
+  it("gives seqs 1, 2, 3... per room and returns the envelope bytes exactly", async () => {
+    const s = fresh();
+    const weird = JSON.stringify({ ct: "é ✓ \u2028 \"q\" \\", keys: { [B]: "x" }, extra: [1, { y: null }] });
+    expect(await s.append("r1", entry("a"))).toEqual({ seq: 1, duplicate: false });
+    expect(await s.append("r1", { ...entry("b"), env: weird })).toEqual({ seq: 2, duplicate: false });
+    expect(await s.append("r2", entry("a"))).toEqual({ seq: 1, duplicate: false });
+    const seqs = await Promise.all(["c", "d", "e"].map((m) => s.append("r1", entry(m))));
+    expect(seqs.map((r) => r.seq)).toEqual([3, 4, 5]);
+    const got = await s.readAfter("r1", B, 0, 100);
+    expect(got.map((e) => [e.seq, e.mid])).toEqual([[1, "a"], [2, "b"], [3, "c"], [4, "d"], [5, "e"]]);
+    expect(got[1]).toEqual({ seq: 2, from: A, mid: "b", to: [B, C], env: weird, at: 1_000 });
+    expect(await s.seqRange("r1")).toEqual({ oldest: 1, last: 5 });
+    expect(await s.seqRange("nobody")).toEqual({ oldest: 1, last: 0 });
+  });
+
+  it("answers a repeated (room, from, mid) with the original seq, also within one batch", async () => {
+    const s = fresh();
+    await s.append("r", entry("m1"));
+    expect(await s.append("r", { ...entry("m1"), env: env("other") })).toEqual({ seq: 1, duplicate: true });
+    expect(await s.append("r", entry("m1", [B], 1_000, B))).toEqual({ seq: 2, duplicate: false }); // another sender
+    expect(await s.append("r2", entry("m1"))).toEqual({ seq: 1, duplicate: false }); // another room
+    const both = await Promise.all([s.append("r", entry("m2")), s.append("r", entry("m2"))]);
+    expect(both).toEqual([{ seq: 3, duplicate: false }, { seq: 3, duplicate: true }]);
+    expect((await s.readAfter("r", B, 0, 10)).map((e) => e.env)).toEqual([env("m1"), env("m1"), env("m2")]);
+  });
+
+  it("reads after a cursor, in pages of at most limit and maxReadBatch", async () => {
+    const s = fresh({ maxReadBatch: 4 });
+    for (let i = 1; i <= 10; i++) await s.append("r", entry(`m${i}`));
+    expect((await s.readAfter("r", B, 0, 2)).map((e) => e.seq)).toEqual([1, 2]);
+    expect((await s.readAfter("r", B, 2, 100)).map((e) => e.seq)).toEqual([3, 4, 5, 6]);
+    expect((await s.readAfter("r", B, 8, 100)).map((e) => e.seq)).toEqual([9, 10]);
+    expect(await s.readAfter("r", B, 10, 100)).toEqual([]);
+    expect(await s.readAfter("r", B, 3, 0)).toEqual([]);
+  });
+
+  it("hands each recipient only what named it (a sender is no recipient of its own)", async () => {
+    const s = fresh();
+    await s.append("r", entry("1", [B, C]));
+    await s.append("r", entry("2", [C]));
+    await s.append("r", entry("3", [B], 1_000, C));
+    await s.append("r", entry("4", []));
+    expect((await s.readAfter("r", B, 0, 10)).map((e) => e.mid)).toEqual(["1", "3"]);
+    expect((await s.readAfter("r", C, 0, 10)).map((e) => e.mid)).toEqual(["1", "2"]);
+    expect(await s.readAfter("r", A, 0, 10)).toEqual([]);
+    expect(await s.readAfter("r", D, 0, 10)).toEqual([]);
+    expect(await s.seqRange("r")).toEqual({ oldest: 1, last: 4 });
+  });
+
+  it("keeps at most retentionMessages per room, oldest first out, seqs never reused", async () => {
+    const s = fresh({ retentionMessages: 5 });
+    for (let i = 1; i <= 8; i++) await s.append("r", entry(`m${i}`));
+    await s.append("other", entry("x"));
+    expect(await s.seqRange("r")).toEqual({ oldest: 4, last: 8 });
+    expect((await s.readAfter("r", B, 0, 100)).map((e) => e.seq)).toEqual([4, 5, 6, 7, 8]);
+    expect(await s.seqRange("other")).toEqual({ oldest: 1, last: 1 });
+    // a pruned mid is forgotten with its entry: accepted again as new
+    expect(await s.append("r", entry("m1"))).toEqual({ seq: 9, duplicate: false });
+    expect(await s.append("r", entry("m6"))).toEqual({ seq: 6, duplicate: true });
+  });
+
+  it("keeps at most retentionBytes per room (entryBytes), but always the newest entry", async () => {
+    const one = entryBytes(entry("m1"));
+    const s = fresh({ retentionBytes: one * 3 + 5 });
+    for (let i = 1; i <= 6; i++) await s.append("r", entry(`m${i}`));
+    expect(await s.seqRange("r")).toEqual({ oldest: 4, last: 6 });
+    const big = { ...entry("big"), env: JSON.stringify({ ct: "z".repeat(one * 5) }) };
+    expect(await s.append("r", big)).toEqual({ seq: 7, duplicate: false });
+    expect(await s.seqRange("r")).toEqual({ oldest: 7, last: 7 });
+    expect((await s.readAfter("r", B, 0, 10)).map((e) => e.mid)).toEqual(["big"]);
+  });
+
+  it("drops entries older than retentionAgeMs by the store's clock", async () => {
+    const clock = { t: 100_000 };
+    const s = fresh({ retentionAgeMs: 10_000 }, clock);
+    await s.append("r", entry("old1", [B], 100_000));
+    await s.append("r", entry("old2", [B], 101_000));
+    await s.append("r", entry("new", [B], 105_000));
+    clock.t = 111_500; // old1 and old2 are past 10 s, new is not
+    expect(await s.seqRange("r")).toEqual({ oldest: 3, last: 3 });
+    expect((await s.readAfter("r", B, 0, 10)).map((e) => e.mid)).toEqual(["new"]);
+    expect(await s.markDelivered("r", 1, B)).toBeNull();
+    await s.sweep();
+    expect(await s.seqRange("r")).toEqual({ oldest: 3, last: 3 });
+    expect(await s.append("r", entry("old1", [B], 111_500))).toEqual({ seq: 4, duplicate: false });
+    clock.t = 200_000;
+    expect(await s.seqRange("r")).toEqual({ oldest: 5, last: 4 });
+    expect(await s.readAfter("r", B, 0, 10)).toEqual([]);
+    expect(await s.append("r", entry("next", [B], 200_000))).toEqual({ seq: 5, duplicate: false });
+  });
+
+  it("tells a resume cursor that is fine, behind retention (gap) or from the future", async () => {
+    const s = fresh({ retentionMessages: 3 });
+    for (let i = 1; i <= 6; i++) await s.append("r", entry(`m${i}`));
+    const range = await s.seqRange("r");
+    expect(range).toEqual({ oldest: 4, last: 6 });
+    expect(resumeCheck(3, range)).toBe("ok"); // next wanted is 4: nothing missing
+    expect(resumeCheck(6, range)).toBe("ok");
+    expect(resumeCheck(2, range)).toBe("gap"); // 3 is gone
+    expect(resumeCheck(0, range)).toBe("gap");
+    expect(resumeCheck(7, range)).toBe("future");
+    expect(resumeCheck(0, await s.seqRange("empty"))).toBe("ok");
+  });
+
+  it("records receipts only from recipients, once each", async () => {
+    const s = fresh();
+    await s.append("r", entry("m1", [B, C]));
+    expect(await s.deliveredCount("r", 1)).toBe(0);
+    expect(await s.markDelivered("r", 1, B)).toEqual({ from: A, mid: "m1", recipients: 2, delivered: 1, added: true });
+    expect(await s.markDelivered("r", 1, B)).toEqual({ from: A, mid: "m1", recipients: 2, delivered: 1, added: false });
+    expect(await s.markDelivered("r", 1, D)).toBeNull(); // not a recipient: cannot confirm for others
+    expect(await s.markDelivered("r", 1, A)).toBeNull(); // nor the sender
+    expect(await s.markDelivered("r", 2, B)).toBeNull(); // no such seq
+    expect(await s.markDelivered("r2", 1, B)).toBeNull(); // no such room
+    expect(await s.markDelivered("r", 1, C)).toMatchObject({ delivered: 2, added: true });
+    expect(await s.deliveredCount("r", 1)).toBe(2);
+    expect(await s.deliveredCount("r", 9)).toBe(0);
+  });
+
+  it("keeps members across connections, refreshes lastSeen, forgets the left and the long away", async () => {
+    const clock = { t: 1_000_000 };
+    const s = fresh({ awayGraceMs: 60_000 }, clock);
+    const m = (who: string, name: string, seen: number): MemberRecord => ({ id: who, name, encKey: "ZW5j", sigKey: "c2ln", encKeySig: "ZWtz", joinedAt: 1_000_000, lastSeen: seen });
+    await s.putMember("r", { ...m(B, "bob", 1_000_000), agent: "web/1" });
+    await s.putMember("r", m(C, "carol", 1_000_000));
+    await s.putMember("r", m(D, "dave", 1_000_000));
+    await s.putMember("r", { ...m(C, "carol2", 1_000_000) }); // replaced, not added
+    expect((await s.members("r")).map((x) => x.name).sort()).toEqual(["bob", "carol2", "dave"]);
+    expect((await s.members("r")).find((x) => x.id === B)).toEqual({ ...m(B, "bob", 1_000_000), agent: "web/1" });
+    await s.memberLeft("r", D);
+    clock.t = 1_050_000;
+    await s.memberSeen("r", B, 1_050_000);
+    await s.memberSeen("r", B, 1_020_000); // never goes back
+    clock.t = 1_090_000; // carol away 90 s > grace 60 s; bob 40 s
+    const now = await s.members("r");
+    expect(now.map((x) => [x.name, x.lastSeen])).toEqual([["bob", 1_050_000]]);
+    await s.sweep();
+    clock.t = 1_050_000; // swept for good: carol does not come back when the clock does
+    expect((await s.members("r")).map((x) => x.name)).toEqual(["bob"]);
+    expect(await s.members("elsewhere")).toEqual([]);
+  });
+
+  it("never keeps a member away longer than retention", async () => {
+    const clock = { t: 1_000_000 };
+    const s = fresh({ awayGraceMs: 86_400_000, retentionAgeMs: 30_000 }, clock);
+    await s.putMember("r", { id: B, name: "bob", encKey: "e", sigKey: "s", encKeySig: "k", joinedAt: 1_000_000, lastSeen: 1_000_000 });
+    clock.t = 1_029_000;
+    expect(await s.members("r")).toHaveLength(1);
+    clock.t = 1_031_000;
+    expect(await s.members("r")).toHaveLength(0);
+  });
+
+  it("keeps each room's stream state, replaced and cleared", async () => {
+    const s = fresh();
+    const st = { sid: 7, video: "sample.mp4", by: B, state: "playing" as const, posMs: 1234.5, atMs: 99_000 };
+    expect(await s.stream("r")).toBeNull();
+    await s.setStream("r", st);
+    await s.setStream("r2", { ...st, sid: 8 });
+    expect(await s.stream("r")).toEqual(st);
+    await s.setStream("r", { ...st, state: "paused", posMs: 5000, atMs: 100_000 });
+    expect(await s.stream("r")).toEqual({ ...st, state: "paused", posMs: 5000, atMs: 100_000 });
+    await s.setStream("r", null);
+    expect(await s.stream("r")).toBeNull();
+    expect((await s.stream("r2"))?.sid).toBe(8);
+  });
+
+  it("refuses bad input with bad_input and a closed store with store_closed", async () => {
+    const s = fresh();
+    const bad: [string, AppendEntry][] = [
+      ["", entry("m")],
+      ["r", { ...entry("m"), from: "short" }],
+      ["r", { ...entry("m"), mid: "has space" }],
+      ["r", { ...entry("m"), mid: "" }],
+      ["r", { ...entry("m"), to: ["nope"] }],
+      ["r", { ...entry("m"), env: "" }],
+      ["r", { ...entry("m"), at: Number.NaN }],
+    ];
+    for (const [room, e] of bad) await expect(s.append(room, e)).rejects.toMatchObject({ name: "StoreError", code: "bad_input" });
+    await expect(s.setStream("r", { sid: 1, video: "v", by: B, state: "stopped" as "paused", posMs: 0, atMs: 0 })).rejects.toBeInstanceOf(StoreError);
+    expect(await s.seqRange("r")).toEqual({ oldest: 1, last: 0 });
+    await s.close();
+    await expect(s.append("r", entry("m"))).rejects.toMatchObject({ code: "store_closed" });
+    await expect(s.readAfter("r", B, 0, 1)).rejects.toMatchObject({ code: "store_closed" });
+  });
+
+  it.runIf(driver.durable)("keeps everything across a clean close and reopen, and continues the seqs", async () => {
+    const clock = { t: 10_000 };
+    let s = fresh({ retentionMessages: 3 }, clock);
+    for (let i = 1; i <= 5; i++) await s.append("r", entry(`m${i}`, [B, C], 10_000));
+    await s.markDelivered("r", 5, B);
+    await s.putMember("r", { id: B, name: "bob", encKey: "e", sigKey: "s", encKeySig: "k", joinedAt: 1, lastSeen: 10_000 });
+    await s.setStream("r", { sid: 3, video: "v.mp4", by: B, state: "paused", posMs: 42_000, atMs: 9_000 });
+    s = await reopen(s, { retentionMessages: 3 }, clock);
+    expect(await s.seqRange("r")).toEqual({ oldest: 3, last: 5 });
+    expect(await s.append("r", entry("m5"))).toEqual({ seq: 5, duplicate: true });
+    expect(await s.append("r", entry("m6"))).toEqual({ seq: 6, duplicate: false });
+    expect(await s.deliveredCount("r", 5)).toBe(1);
+    expect((await s.readAfter("r", C, 0, 10)).map((e) => e.mid)).toEqual(["m4", "m5", "m6"]);
+    expect((await s.members("r")).map((m) => m.name)).toEqual(["bob"]);
+    expect(await s.stream("r")).toMatchObject({ sid: 3, posMs: 42_000, state: "paused" });
+    // writes that were queued but not yet committed at close() are committed by it
+    const p = s.append("r", entry("m7"));
+    s = await reopen(s, { retentionMessages: 3 }, clock);
+    expect(await p).toEqual({ seq: 7, duplicate: false });
+    expect((await s.seqRange("r")).last).toBe(7);
+  });
+
+  it.runIf(driver.durable)("after kill -9 mid-write has every append whose promise resolved, and nothing half-written", async () => {
+    await fresh().close();
+    open = [];
+    const child = spawn(process.execPath, ["--import", "tsx", "tests/helpers/store-writer.ts", dir], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const acked = new Map<string, number>();
+    let buf = "";
+    let err = "";
+    child.stderr.on("data", (d) => (err += d));
+    const exited = new Promise<NodeJS.Signals | null>((r) => child.on("exit", (_c, sig) => r(sig)));
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`writer too slow: ${acked.size} acks; ${err}`)), 20_000);
+      child.stdout.on("data", (d: Buffer) => {
+        buf += d;
+        const lines = buf.split("\n");
+        buf = lines.pop() ?? "";
+        for (const l of lines) {
+          const m = /^ok (\d+) (\S+)$/.exec(l);
+          if (m) acked.set(m[2], Number(m[1]));
+        }
+        if (acked.size >= 3_000 && !child.killed) {
+          clearTimeout(t);
+          child.kill("SIGKILL");
+          resolve();
+        }
+      });
+    });
+    expect(await exited).toBe("SIGKILL");
+    const s = make();
+    const range = await s.seqRange("killroom");
+    expect(range.oldest).toBe(1);
+    expect(range.last).toBeGreaterThanOrEqual(acked.size);
+    const stored = new Map<string, number>();
+    const reader = "readerAAAAAAAAAAAAAAAAA".slice(0, 22);
+    for (let cursor = 0; ; ) {
+      const page = await s.readAfter("killroom", reader, cursor, 1_000);
+      if (page.length === 0) break;
+      for (const e of page) {
+        expect(e.env).toBe(JSON.stringify({ alg: "test", ct: e.mid.repeat(40), keys: {} }));
+        expect(e.seq).toBe(cursor + 1); // contiguous: no hole, no half entry
+        stored.set(e.mid, e.seq);
+        cursor = e.seq;
+      }
+    }
+    expect(stored.size).toBe(range.last);
+    for (const [mid, seq] of acked) expect(stored.get(mid), mid).toBe(seq);
+    await s.close();
+    open = [];
+    const Database = (await import("better-sqlite3")).default;
+    const db = new Database(join(dir, "rooms.db"), { readonly: true });
+    expect(db.pragma("integrity_check", { simple: true })).toBe("ok");
+    db.close();
+  });
+});
