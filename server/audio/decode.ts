@@ -11,6 +11,12 @@ export const OPUS_SAMPLE_RATE = 48_000;
 export const OPUS_CHANNELS = 2;
 export const OPUS_BITRATE = "96k";
 export const OPUS_FRAME_MS = 20;
+/**
+ * libopus complexity (0-10, ffmpeg's default 10). 5 costs ~60% of 10's CPU
+ * (bench/audio-cost.ts) at no audible loss at 96 kbit/s stereo, which keeps
+ * audio near 10% of a stream's decode CPU.
+ */
+export const OPUS_COMPLEXITY = 5;
 
 export type AudioDecodeFailure = "no_track" | "corrupt" | "demux" | "spawn" | "aborted";
 
@@ -32,6 +38,7 @@ export function opusArgs(path: string, track: number, startMs = 0): string[] {
     "-map", `0:a:${track}`, "-vn", "-sn", "-dn", "-map_metadata", "-1",
     "-c:a", "libopus", "-b:a", OPUS_BITRATE, "-ac", String(OPUS_CHANNELS), "-ar", String(OPUS_SAMPLE_RATE),
     "-frame_duration", String(OPUS_FRAME_MS), "-application", "audio",
+    "-compression_level", String(OPUS_COMPLEXITY),
     // One packet per page: the default one-second pages would delay the first sound by a second.
     "-page_duration", String(OPUS_FRAME_MS * 1000), "-flush_packets", "1",
     "-f", "ogg", "pipe:1",
