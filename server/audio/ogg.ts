@@ -110,6 +110,9 @@ export function parseOpusHead(p: Buffer): OpusHead | null {
 export class OggOpusDemuxer {
   head: OpusHead | null = null;
   private buf: Buffer = Buffer.alloc(0);
+  private waiting: Buffer[] = [];
+  private waitingLen = 0;
+  private need = 4;
   private consumed = 0; // stream offset of buf[0]
   private serial: number | null = null;
   private headerPackets = 0; // OpusHead, OpusTags
@@ -127,7 +130,14 @@ export class OggOpusDemuxer {
 
   push(bytes: Uint8Array): DemuxResult {
     if (this.failed) return { packets: [], error: this.failed };
-    this.buf = this.buf.length === 0 ? Buffer.from(bytes) : Buffer.concat([this.buf, bytes]);
+    // Chunks wait in a list until a whole step (header, lacing, page) is there,
+    // so a trickle of small reads costs one copy per page, not one per read.
+    this.waiting.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+    this.waitingLen += bytes.length;
+    if (this.buf.length + this.waitingLen < this.need) return { packets: [], error: null };
+    this.buf = Buffer.concat([this.buf, ...this.waiting]);
+    this.waiting = [];
+    this.waitingLen = 0;
     const out: OpusPacket[] = [];
     let pos = 0;
     while (!this.failed) {
@@ -137,12 +147,33 @@ export class OggOpusDemuxer {
       pos += n;
     }
     this.consumed += pos;
-    this.buf = this.buf.subarray(pos);
+    // Copy the remainder out, so the chunk it came from is not pinned.
+    this.buf = Buffer.from(this.buf.subarray(pos));
+    this.need = this.bytesNeeded();
     return { packets: out, error: this.failed };
+  }
+
+  /** Bytes the buffer must hold before the next page can be parsed. */
+  private bytesNeeded(): number {
+    const b = this.buf;
+    if (b.length < PAGE_HEADER) return PAGE_HEADER;
+    const segs = b[26]!;
+    if (b.length < PAGE_HEADER + segs) return PAGE_HEADER + segs;
+    let body = 0;
+    for (let i = 0; i < segs; i++) body += b[PAGE_HEADER + i]!;
+    return PAGE_HEADER + segs + body;
   }
 
   /** The input ended: a half page or a packet left open is `truncated`. */
   end(): DemuxResult {
+    if (this.failed) return { packets: [], error: this.failed };
+    if (this.waitingLen > 0) {
+      // Whatever waits is less than a page: check it, then it is a cut page.
+      this.buf = Buffer.concat([this.buf, ...this.waiting]);
+      this.waiting = [];
+      this.waitingLen = 0;
+      if (this.pageLength(0) !== null) this.fail("truncated", "internal: a whole page was left unparsed", this.consumed);
+    }
     if (this.failed) return { packets: [], error: this.failed };
     if (this.buf.length > 0) this.fail("truncated", `stream ends inside a page (${this.buf.length} bytes left)`, this.consumed);
     else if (this.partialLen > 0) this.fail("truncated", "stream ends inside a packet", this.consumed);
