@@ -14,6 +14,26 @@ export type Decoded =
   | { ok: true; text: string; encoding: string; warning: string | null }
   | { ok: false; warning: string };
 
+// WHATWG windows-1252 bytes 0x80-0x9F. Node 20.18.3+ decodes "windows-1252" as
+// ISO-8859-1 (nodejs/node#60888, #56542: C1 controls instead of € ’ “ ”), so
+// this one encoding is decoded here: Latin-1 plus this block, per the spec.
+const CP1252_HIGH = [
+  0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039, 0x152, 0x8d, 0x17d, 0x8f,
+  0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x2dc, 0x2122, 0x161, 0x203a, 0x153, 0x9d, 0x17e, 0x178,
+];
+
+/** Non-fatal decoding in one of LEGACY_ENCODINGS. */
+export function decodeLegacy(bytes: Uint8Array, label: string): string {
+  if (label !== "windows-1252") return new TextDecoder(label).decode(bytes);
+  const parts: string[] = [];
+  const CHUNK = 8192;
+  for (let at = 0; at < bytes.length; at += CHUNK) {
+    const codes = Array.from(bytes.subarray(at, at + CHUNK), (b) => (b >= 0x80 && b <= 0x9f ? CP1252_HIGH[b - 0x80] : b));
+    parts.push(String.fromCharCode(...codes));
+  }
+  return parts.join("");
+}
+
 function decodeStrict(bytes: Uint8Array, label: string): string | null {
   try {
     return new TextDecoder(label, { fatal: true, ignoreBOM: false }).decode(bytes);
@@ -123,7 +143,7 @@ export function decodeSubtitleBytes(bytes: Uint8Array): Decoded {
   if (utf8 !== null) return { ok: true, text: utf8, encoding: "utf-8", warning: null };
   let best: { label: string; text: string; score: number } | null = null;
   for (const label of LEGACY_ENCODINGS) {
-    const text = new TextDecoder(label).decode(bytes);
+    const text = decodeLegacy(bytes, label);
     // A sample is enough to judge, and keeps five decodings of a 5 MiB file cheap.
     const score = plausibility(text.slice(0, SCORE_SAMPLE_CHARS));
     if (!best || score > best.score) best = { label, text, score };
