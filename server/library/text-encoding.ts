@@ -9,6 +9,17 @@ export const LEGACY_ENCODINGS = ["windows-1252", "iso-8859-15", "windows-1251", 
 export const MIN_PLAUSIBILITY = 0.85;
 
 const SCORE_SAMPLE_CHARS = 64 * 1024;
+const MAX_CONTROL_SHARE = 0.01;
+
+function controlShare(text: string): number {
+  if (text.length === 0) return 0;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0x0c) || c === 0x7f) n++;
+  }
+  return n / text.length;
+}
 
 export type Decoded =
   | { ok: true; text: string; encoding: string; warning: string | null }
@@ -140,7 +151,11 @@ export function decodeSubtitleBytes(bytes: Uint8Array): Decoded {
     return { ok: false, warning: `the file looks like ${utf16} but is not valid ${utf16}` };
   }
   const utf8 = decodeStrict(bytes, "utf-8");
-  if (utf8 !== null) return { ok: true, text: utf8, encoding: "utf-8", warning: null };
+  if (utf8 !== null) {
+    // NUL and other controls are valid UTF-8 but no subtitle contains them in bulk.
+    if (controlShare(utf8.slice(0, SCORE_SAMPLE_CHARS)) > MAX_CONTROL_SHARE) return { ok: false, warning: "binary data, not a text file; no subtitles read" };
+    return { ok: true, text: utf8, encoding: "utf-8", warning: null };
+  }
   let best: { label: string; text: string; score: number } | null = null;
   for (const label of LEGACY_ENCODINGS) {
     const text = decodeLegacy(bytes, label);

@@ -95,6 +95,11 @@ describe("decodeSubtitleBytes", () => {
     if (!r.ok) expect(r.warning).toMatch(/^not text in UTF-8, UTF-16 or any of windows-1252, .*; no subtitles read$/);
   });
 
+  it("refuses binary data that happens to be valid UTF-8 (NULs, controls)", () => {
+    const r = decodeSubtitleBytes(new Uint8Array(4096));
+    expect(r).toEqual({ ok: false, warning: "binary data, not a text file; no subtitles read" });
+  });
+
   it("refuses a file with a UTF-8 BOM and invalid UTF-8 after it", () => {
     const r = decodeSubtitleBytes(Uint8Array.from([0xef, 0xbb, 0xbf, 0x41, 0xff, 0xfe, 0x41]));
     expect(r.ok).toBe(false);
