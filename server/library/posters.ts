@@ -98,9 +98,12 @@ export class PosterCache {
     if (!p) {
       p = this.make(src, width, file).then((r) => {
         this.inflight.delete(key);
-        if (!r.ok && r.reason !== "no_ffmpeg" && r.reason !== "io") {
-          this.failures.set(key, r);
-          if (this.failures.size > MAX_REMEMBERED_FAILURES) this.failures.delete(this.failures.keys().next().value as string);
+        if (!r.ok) {
+          // Facts about the file are remembered; a missing ffmpeg, a full disk or a timeout on a busy machine are not.
+          if (r.reason === "corrupt" || r.reason === "no_frame" || r.reason === "too_large") {
+            this.failures.set(key, r);
+            if (this.failures.size > MAX_REMEMBERED_FAILURES) this.failures.delete(this.failures.keys().next().value as string);
+          }
           this.logger.warn({ path: src.path, reason: r.reason, detail: r.detail }, "no poster");
         }
         return r;
