@@ -137,6 +137,8 @@ export class SubtitleLibrary {
       return hit;
     }
     const p = load().then((r) => {
+      // A timeout or a failed ffmpeg may be the machine's state, not the file's: ask again next time.
+      if (!r.ok && (r.reason === "timeout" || r.reason === "extract_failed") && this.cueCache.get(key) === p) this.cueCache.delete(key);
       if (!r.ok) this.logger.warn({ reason: r.reason, detail: r.message }, "subtitle track unreadable");
       else if (r.warnings.length > 0) this.logger.info({ warnings: r.warnings }, "subtitle track read with warnings");
       return r;

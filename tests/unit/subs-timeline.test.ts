@@ -64,3 +64,15 @@ describe("CueTimeline", () => {
     expect(ms).toBeLessThan(2_000);
   });
 });
+
+describe("cuePages", () => {
+  it("splits a long track into pages that each fit the byte budget, losing nothing", async () => {
+    const { cuePages } = await import("../../server/library/cue-pages");
+    const cues = Array.from({ length: 5_000 }, (_, k) => cue(k * 1000, k * 1000 + 900, `line ${k} é ${"x".repeat(k % 50)}`));
+    const pages = cuePages(cues, 64 * 1024);
+    expect(pages.length).toBeGreaterThan(1);
+    for (const p of pages) expect(Buffer.byteLength(JSON.stringify(p))).toBeLessThanOrEqual(64 * 1024);
+    expect(pages.flat()).toEqual(cues);
+    expect(cuePages([], 1000)).toEqual([]);
+  });
+});
