@@ -69,8 +69,10 @@ export function reduceMarkup(raw: string, opts: MarkupOptions): CueMarkup {
   };
   let i = 0;
   while (i < raw.length) {
-    const rest = raw.slice(i, i + 300);
-    if (raw[i] === "<") {
+    const c = raw[i];
+    // Tags are short; a bounded look-ahead keeps a cue of 1,000 "<" linear.
+    const rest = c === "<" || c === "{" ? raw.slice(i, i + 300) : "";
+    if (c === "<") {
       const ts = TIMESTAMP_TAG.exec(rest);
       if (ts) {
         i += ts[0].length;
@@ -91,7 +93,7 @@ export function reduceMarkup(raw: string, opts: MarkupOptions): CueMarkup {
         i += m[0].length;
         continue;
       }
-    } else if (raw[i] === "{") {
+    } else if (c === "{") {
       const m = ASS_BLOCK.exec(rest);
       if (m) {
         flush();

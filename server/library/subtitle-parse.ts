@@ -79,7 +79,8 @@ export function parseSubtitles(input: string, opts: ParseOptions = {}, format: S
 
   let i = 0;
   if (format === "vtt") i = 1; // the WEBVTT line; its header block ends at the first blank line
-  if (format === "vtt") while (i < lines.length && lines[i].trim() !== "") i++;
+  // (A file that forgot that blank line still gets its first cue.)
+  if (format === "vtt") while (i < lines.length && lines[i].trim() !== "" && !TIMING_LIKE.test(lines[i])) i++;
 
   while (i < lines.length) {
     const line = lines[i];

@@ -36,13 +36,9 @@ const CP1252_HIGH = [
 /** Non-fatal decoding in one of LEGACY_ENCODINGS. */
 export function decodeLegacy(bytes: Uint8Array, label: string): string {
   if (label !== "windows-1252") return new TextDecoder(label).decode(bytes);
-  const parts: string[] = [];
-  const CHUNK = 8192;
-  for (let at = 0; at < bytes.length; at += CHUNK) {
-    const codes = Array.from(bytes.subarray(at, at + CHUNK), (b) => (b >= 0x80 && b <= 0x9f ? CP1252_HIGH[b - 0x80] : b));
-    parts.push(String.fromCharCode(...codes));
-  }
-  return parts.join("");
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    .toString("latin1")
+    .replace(/[\x80-\x9f]/g, (c) => String.fromCharCode(CP1252_HIGH[c.charCodeAt(0) - 0x80]));
 }
 
 function decodeStrict(bytes: Uint8Array, label: string): string | null {
@@ -156,15 +152,19 @@ export function decodeSubtitleBytes(bytes: Uint8Array): Decoded {
     if (controlShare(utf8.slice(0, SCORE_SAMPLE_CHARS)) > MAX_CONTROL_SHARE) return { ok: false, warning: "binary data, not a text file; no subtitles read" };
     return { ok: true, text: utf8, encoding: "utf-8", warning: null };
   }
-  let best: { label: string; text: string; score: number } | null = null;
+  // Judge on a sample cut at a line end (so no character is split), then decode the whole file once.
+  let sample = bytes.subarray(0, SCORE_SAMPLE_CHARS);
+  if (sample.length < bytes.length) {
+    const nl = sample.lastIndexOf(0x0a);
+    if (nl > 0) sample = sample.subarray(0, nl + 1);
+  }
+  let best: { label: string; score: number } | null = null;
   for (const label of LEGACY_ENCODINGS) {
-    const text = decodeLegacy(bytes, label);
-    // A sample is enough to judge, and keeps five decodings of a 5 MiB file cheap.
-    const score = plausibility(text.slice(0, SCORE_SAMPLE_CHARS));
-    if (!best || score > best.score) best = { label, text, score };
+    const score = plausibility(decodeLegacy(sample, label));
+    if (!best || score > best.score) best = { label, score };
   }
   if (best && best.score >= MIN_PLAUSIBILITY) {
-    return { ok: true, text: best.text, encoding: best.label, warning: `not UTF-8; assumed ${best.label}` };
+    return { ok: true, text: decodeLegacy(bytes, best.label), encoding: best.label, warning: `not UTF-8; assumed ${best.label}` };
   }
   return { ok: false, warning: `not text in UTF-8, UTF-16 or any of ${LEGACY_ENCODINGS.join(", ")}; no subtitles read` };
 }
