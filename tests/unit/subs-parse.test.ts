@@ -138,6 +138,10 @@ describe("parseSubtitles: WebVTT", () => {
     ]);
   });
 
+  it("keeps the first cue of a file that forgot the blank line after WEBVTT", () => {
+    expect(parseSubtitles("WEBVTT\n00:01.000 --> 00:02.000\nfirst\n\n00:03.000 --> 00:04.000\nsecond\n").cues.map((c) => c.text)).toEqual(["first", "second"]);
+  });
+
   it("reads what ffmpeg writes (no hours, unescaped ampersands)", () => {
     const r = parseSubtitles("WEBVTT\n\n00:00.500 --> 00:01.000\n<i>Hello</i> x & more\n\n00:01.000 --> 00:02.000\nTop line\nsecond\n");
     expect(r.cues).toEqual([
