@@ -178,6 +178,9 @@ export class Hub {
       targets.push(seat.peer);
     }
     const frame = msgFrame({ t: "msg", from, mid: msg.mid, to, at: this.now() }, envJson);
+    // The sender pays for its fan-out, so a flood slows the flooder rather
+    // than filling its recipients' queues until they are closed.
+    if (!peer.chargeSend(frame.length, targets.length, msg.mid)) return;
     for (const t of targets) t.sendFrame(frame);
     this.mids.record(from, msg.mid, targets.length);
     peer.sendControl({ t: "ack", mid: msg.mid, delivered: targets.length });

@@ -1,33 +1,51 @@
-// Token bucket for incoming control frames (PROTOCOL.md section 8): a steady
-// rate with bursts. Also tracks how long a client has been flooding, so that
-// one who keeps at it for `fatalMs` can be told so and closed.
+// Token buckets for what a client sends (PROTOCOL.md section 8): a steady
+// rate with bursts, counted in frames or in bytes. A connection's buckets share
+// one flood watch, so it hears at most one `rate_limited` a second whichever
+// bucket ran dry, and one that keeps at it for `fatalMs` is told so and closed.
+
+import type { Limits } from "../protocol/limits";
 
 export type RateVerdict = "ok" | "drop" | "drop_and_tell" | "fatal";
 
-export class RateLimiter {
+/** Refills `ratePerSec` tokens a second up to `burst`. */
+export class TokenBucket {
   private tokens: number;
   private last: number;
-  private floodStart = -1;
-  private lastDrop = -Infinity;
-  private lastTold = -Infinity;
 
   constructor(
     private readonly ratePerSec: number,
     private readonly burst: number,
-    private readonly fatalMs: number,
     now: number,
   ) {
     this.tokens = burst;
     this.last = now;
   }
 
-  take(now: number): RateVerdict {
+  /**
+   * Whether `cost` may be spent now. A cost larger than the whole burst passes
+   * from a full bucket and leaves it in debt, so a configured burst a little
+   * under the largest message delays that message instead of refusing it forever.
+   */
+  allows(now: number, cost: number): boolean {
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.ratePerSec) / 1000);
     this.last = now;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return "ok";
-    }
+    return this.tokens >= Math.min(cost, this.burst);
+  }
+
+  spend(cost: number): void {
+    this.tokens -= cost;
+  }
+}
+
+/** Turns drops into verdicts: told at most once a second, fatal once a flood lasts `fatalMs`. */
+export class FloodWatch {
+  private floodStart = -1;
+  private lastDrop = -Infinity;
+  private lastTold = -Infinity;
+
+  constructor(private readonly fatalMs: number) {}
+
+  dropped(now: number): Exclude<RateVerdict, "ok"> {
     // A flood is a run of drops with no quiet second between them.
     if (now - this.lastDrop > 1000) this.floodStart = now;
     this.lastDrop = now;
@@ -38,4 +56,50 @@ export class RateLimiter {
     }
     return "drop";
   }
+}
+
+/** Buckets that must all allow a take (each with its own cost); nothing is spent unless all do. */
+export class RateLimiter {
+  constructor(
+    private readonly buckets: readonly TokenBucket[],
+    private readonly flood: FloodWatch,
+  ) {}
+
+  /** `costs[i]` is charged to bucket i (1 each when absent: one frame). */
+  take(now: number, costs?: readonly number[]): RateVerdict {
+    const cost = (i: number) => costs?.[i] ?? 1;
+    let ok = true;
+    // Every bucket is refilled to `now`, even after one has said no.
+    for (let i = 0; i < this.buckets.length; i++) if (!this.buckets[i].allows(now, cost(i))) ok = false;
+    if (!ok) return this.flood.dropped(now);
+    for (let i = 0; i < this.buckets.length; i++) this.buckets[i].spend(cost(i));
+    return "ok";
+  }
+}
+
+type BudgetLimits = Pick<
+  Limits,
+  "rateLimitPerSec" | "rateLimitBurst" | "rateLimitFatalMs" | "fanoutBytesPerSec" | "fanoutBurstBytes" | "recipientBytesPerSec" | "recipientBurstBytes"
+>;
+
+/**
+ * A connection's limiters: `frames` for every frame it sends, `sends` for the
+ * `msg` frames its sends become (charge it with sendCosts). One flood watch
+ * for both: at most one rate_limited a second, and a flood of either kind
+ * counts towards the fatal one.
+ */
+export function connectionLimiters(l: BudgetLimits, now: number): { frames: RateLimiter; sends: RateLimiter } {
+  const flood = new FloodWatch(l.rateLimitFatalMs);
+  return {
+    frames: new RateLimiter([new TokenBucket(l.rateLimitPerSec, l.rateLimitBurst, now)], flood),
+    sends: new RateLimiter(
+      [new TokenBucket(l.fanoutBytesPerSec, l.fanoutBurstBytes, now), new TokenBucket(l.recipientBytesPerSec, l.recipientBurstBytes, now)],
+      flood,
+    ),
+  };
+}
+
+/** What a `msg` frame of `bytes` to `recipients` costs the `sends` limiter: the fan-out, and what each recipient gets. */
+export function sendCosts(bytes: number, recipients: number): [number, number] {
+  return [bytes * recipients, bytes];
 }
