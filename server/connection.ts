@@ -39,7 +39,9 @@ export class Connection implements MemberPeer {
   private readonly nonce = randomBytes(32).toString("base64");
   private readonly decoder: FrameDecoder;
   private readonly rate: RateLimiter;
-  private readonly sendBudget: RateLimiter;
+  private readonly limiters: ReturnType<typeof connectionLimiters>;
+  /** Set by admit(): this member's send budget, with this connection's flood watch. */
+  private sendBudget: RateLimiter | null = null;
   private readonly outbox: Outbox;
   private readonly openedAt: number;
   private lastByteAt: number;
@@ -58,7 +60,8 @@ export class Connection implements MemberPeer {
     const { limits } = deps;
     this.openedAt = this.lastByteAt = this.now();
     this.decoder = new FrameDecoder({ maxFrame: limits.maxFrame, kinds: CONTROL_ONLY });
-    ({ frames: this.rate, sends: this.sendBudget } = connectionLimiters(limits, this.openedAt));
+    this.limiters = connectionLimiters(limits, this.openedAt);
+    this.rate = this.limiters.frames;
     this.outbox = new Outbox(socket, limits);
     socket.setNoDelay(true);
     socket.on("data", (d: Buffer) => this.onData(d));
@@ -99,7 +102,10 @@ export class Connection implements MemberPeer {
    * least. One sender can add to that queue, over any span of T seconds, at
    * most recipientBurstBytes + recipientBytesPerSec x T (4 MiB + 0.5 MiB/s x T
    * by default) plus one frame (256 KiB envelope, 12 KiB of `to`): whatever the
-   * sender does with `to`, each recipient receives each of its messages once.
+   * sender does with `to`, each recipient receives each of its messages once,
+   * and the buckets belong to the member id, not the connection, so
+   * reconnecting buys no new burst. (Many identities are many members: this
+   * bounds what each of them can do, not what a crowd of them can.)
    * Since 0.5 < 0.95, the flooder's share of the queue never passes 4.3 MiB,
    * leaving 3.7 MiB and 0.45 MiB/s of the reader's rate for everyone else. The
    * fan-out budget (bytes x recipients) does not protect the reader (to one
@@ -109,7 +115,7 @@ export class Connection implements MemberPeer {
    * maxQueuedControlBytes gives this up.
    */
   chargeSend(bytes: number, recipients: number, mid: string): boolean {
-    if (this.state !== "member") return false;
+    if (this.state !== "member" || !this.sendBudget) return false;
     const verdict = this.sendBudget.take(this.now(), sendCosts(bytes, recipients));
     if (verdict === "ok") return true;
     if (verdict === "fatal") {
@@ -132,6 +138,7 @@ export class Connection implements MemberPeer {
     this.memberId = memberId;
     this.room = room;
     this.state = "member";
+    this.sendBudget = this.limiters.sends(this.deps.hub.sendBucketsOf(memberId));
   }
 
   fail(code: "replaced" | "internal", message: string): void {

@@ -11,6 +11,7 @@ import { MidCache } from "./dedupe";
 import type { VerifiedHello } from "./handshake";
 import type { Logger } from "./log";
 import type { MemberPeer, Peer } from "./peer";
+import { SendBudgets, type TokenBucket } from "./ratelimit";
 import { Room } from "./room";
 import { controlFrame, msgFrame } from "./wire";
 
@@ -29,6 +30,7 @@ export interface VideoService {
 export class Hub {
   private rooms = new Map<string, Room>();
   private mids: MidCache;
+  private budgets: SendBudgets;
 
   constructor(
     private readonly limits: Limits,
@@ -37,6 +39,12 @@ export class Hub {
     private readonly now: () => number = Date.now,
   ) {
     this.mids = new MidCache(limits.dedupePerMember, limits.dedupeMembers);
+    this.budgets = new SendBudgets(limits, limits.dedupeMembers);
+  }
+
+  /** A member's send buckets, the same for each of its connections (server/ratelimit.ts). */
+  sendBucketsOf(id: string): readonly TokenBucket[] {
+    return this.budgets.of(id, this.now());
   }
 
   get roomCount(): number {

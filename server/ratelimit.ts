@@ -77,26 +77,51 @@ export class RateLimiter {
   }
 }
 
-type BudgetLimits = Pick<
+export type BudgetLimits = Pick<
   Limits,
   "rateLimitPerSec" | "rateLimitBurst" | "rateLimitFatalMs" | "fanoutBytesPerSec" | "fanoutBurstBytes" | "recipientBytesPerSec" | "recipientBurstBytes"
 >;
 
 /**
- * A connection's limiters: `frames` for every frame it sends, `sends` for the
- * `msg` frames its sends become (charge it with sendCosts). One flood watch
- * for both: at most one rate_limited a second, and a flood of either kind
- * counts towards the fatal one.
+ * A connection's limiters: `frames` for every frame it sends; `sends(buckets)`
+ * for the `msg` frames its sends become, with the member's send buckets
+ * (SendBudgets), charged with sendCosts. One flood watch for both: at most one
+ * rate_limited a second, and a flood of either kind counts towards the fatal one.
  */
-export function connectionLimiters(l: BudgetLimits, now: number): { frames: RateLimiter; sends: RateLimiter } {
+export function connectionLimiters(l: BudgetLimits, now: number): { frames: RateLimiter; sends(buckets: readonly TokenBucket[]): RateLimiter } {
   const flood = new FloodWatch(l.rateLimitFatalMs);
   return {
     frames: new RateLimiter([new TokenBucket(l.rateLimitPerSec, l.rateLimitBurst, now)], flood),
-    sends: new RateLimiter(
-      [new TokenBucket(l.fanoutBytesPerSec, l.fanoutBurstBytes, now), new TokenBucket(l.recipientBytesPerSec, l.recipientBurstBytes, now)],
-      flood,
-    ),
+    sends: (buckets) => new RateLimiter(buckets, flood),
   };
+}
+
+/**
+ * Send buckets per member id (fan-out, then per recipient), kept across the
+ * member's connections: reconnecting must not buy a fresh burst, or a flooder
+ * that reconnects after each burst would get a burst per second. The least
+ * recently joined are forgotten past `maxMembers`.
+ */
+export class SendBudgets {
+  private byId = new Map<string, readonly TokenBucket[]>();
+
+  constructor(
+    private readonly l: BudgetLimits,
+    private readonly maxMembers: number,
+  ) {}
+
+  of(id: string, now: number): readonly TokenBucket[] {
+    const known = this.byId.get(id);
+    if (known) this.byId.delete(id); // re-inserted last: most recent
+    const buckets = known ?? [new TokenBucket(this.l.fanoutBytesPerSec, this.l.fanoutBurstBytes, now), new TokenBucket(this.l.recipientBytesPerSec, this.l.recipientBurstBytes, now)];
+    this.byId.set(id, buckets);
+    if (this.byId.size > this.maxMembers) this.byId.delete(this.byId.keys().next().value as string);
+    return buckets;
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
 }
 
 /** What a `msg` frame of `bytes` to `recipients` costs the `sends` limiter: the fan-out, and what each recipient gets. */

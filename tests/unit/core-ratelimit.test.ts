@@ -5,10 +5,16 @@
 import { describe, expect, it } from "vitest";
 import { generateIdentity, sealEnvelope } from "../../protocol/crypto";
 import { DEFAULT_LIMITS, MAX_TEXT_CHARS } from "../../protocol/limits";
-import { connectionLimiters, FloodWatch, RateLimiter, sendCosts, TokenBucket, type RateVerdict } from "../../server/ratelimit";
+import { connectionLimiters, FloodWatch, RateLimiter, SendBudgets, sendCosts, TokenBucket, type BudgetLimits, type RateVerdict } from "../../server/ratelimit";
 import { msgFrame } from "../../server/wire";
 
 const limiter = (rate: number, burst: number, fatalMs = 5_000) => new RateLimiter([new TokenBucket(rate, burst, 0)], new FloodWatch(fatalMs));
+
+/** A fresh connection's limiters, for a member whose send buckets are new. */
+function fresh(l: BudgetLimits, now = 0) {
+  const c = connectionLimiters(l, now);
+  return { frames: c.frames, sends: c.sends(new SendBudgets(l, 10).of("member", now)) };
+}
 
 describe("RateLimiter", () => {
   it("serves the burst, then the rate; tells once a second; a flood lasting fatalMs is fatal", () => {
@@ -60,11 +66,38 @@ describe("RateLimiter", () => {
   });
 
   it("a connection's frame and send limiters share one flood watch: one rate_limited a second in all", () => {
-    const { frames, sends } = connectionLimiters({ ...DEFAULT_LIMITS, rateLimitBurst: 1, fanoutBytesPerSec: 1, fanoutBurstBytes: 10, recipientBytesPerSec: 1, recipientBurstBytes: 10 }, 0);
+    const { frames, sends } = fresh({ ...DEFAULT_LIMITS, rateLimitBurst: 1, fanoutBytesPerSec: 1, fanoutBurstBytes: 10, recipientBytesPerSec: 1, recipientBurstBytes: 10 });
     expect(frames.take(0)).toBe("ok");
     expect(sends.take(0, sendCosts(5, 2))).toBe("ok");
     expect(frames.take(1)).toBe("drop_and_tell");
     expect(sends.take(2, sendCosts(5, 2))).toBe("drop");
+  });
+});
+
+describe("SendBudgets", () => {
+  it("gives a member the same buckets on every connection: a reconnect brings no fresh burst", () => {
+    const l = { ...DEFAULT_LIMITS, recipientBytesPerSec: 1, recipientBurstBytes: 1_000 };
+    const book = new SendBudgets(l, 10);
+    const first = connectionLimiters(l, 0).sends(book.of("flooder", 0));
+    expect(first.take(0, sendCosts(1_000, 1))).toBe("ok");
+    const second = connectionLimiters(l, 10).sends(book.of("flooder", 10));
+    expect(second.take(10, sendCosts(1_000, 1))).toBe("drop_and_tell");
+    // Someone else's budget is their own.
+    expect(connectionLimiters(l, 10).sends(book.of("other", 10)).take(10, sendCosts(1_000, 1))).toBe("ok");
+  });
+
+  it("forgets the least recently joined past its cap", () => {
+    const book = new SendBudgets(DEFAULT_LIMITS, 3);
+    const a = book.of("a", 0);
+    book.of("b", 0);
+    book.of("c", 0);
+    expect(book.of("a", 0)).toBe(a); // a is now the most recent
+    book.of("d", 0); // b goes
+    expect(book.size).toBe(3);
+    expect(book.of("a", 0)).toBe(a);
+    const b = book.of("b", 0);
+    expect(book.of("b", 0)).toBe(b);
+    expect(book.size).toBe(3);
   });
 });
 
@@ -90,13 +123,13 @@ describe("the default send budget", () => {
     console.log(`[budget] largest legitimate msg frame ${bytes} bytes to ${n} recipients: ${((bytes * n) / 1e6).toFixed(1)} MB of fan-out`);
 
     // Someone pastes two at once, then one a second for a minute.
-    const { sends } = connectionLimiters(DEFAULT_LIMITS, 0);
+    const { sends } = fresh(DEFAULT_LIMITS);
     expect(sends.take(0, sendCosts(bytes, n))).toBe("ok");
     expect(sends.take(0, sendCosts(bytes, n))).toBe("ok");
     for (let t = 1_000; t <= 60_000; t += 1_000) expect(sends.take(t, sendCosts(bytes, n)), `at ${t} ms`).toBe("ok");
     // The same message to one member, as fast as frames allow (50/s): 18 at
     // once, then about 2 a second (recipientBytesPerSec), for 5 s.
-    const one = connectionLimiters(DEFAULT_LIMITS, 0).sends;
+    const one = fresh(DEFAULT_LIMITS).sends;
     let ok = 0;
     for (let t = 0; t < 5_000; t += 20) if (one.take(t, sendCosts(bytes, 1)) === "ok") ok++;
     expect(ok).toBeGreaterThanOrEqual(18 + 2 * 5 - 1);
@@ -104,7 +137,7 @@ describe("the default send budget", () => {
   });
 
   it("what one sender can add to any one recipient stays under the burst plus 0.5 MiB/s, whatever it sends", () => {
-    const { sends } = connectionLimiters(DEFAULT_LIMITS, 0);
+    const { sends } = fresh(DEFAULT_LIMITS);
     const frame = 200 * 1024 + 600;
     let got = 0;
     let verdicts: RateVerdict[] = [];
