@@ -23,8 +23,32 @@ export const DEFAULT_LIMITS = {
   partialFrameTimeoutMs: 15_000,
   /** Outgoing control bytes queued for a reader that does not read; past this it is closed. */
   maxQueuedControlBytes: 8 * 1_048_576,
-  /** Video bytes allowed in flight to one viewer before frames are skipped for it. */
+  /**
+   * A viewer's video backlog (not yet written to its socket) past which frames
+   * are skipped for it. One with no video queued always gets the next frame,
+   * however large, so a frame over this still plays.
+   */
   maxQueuedVideoBytes: 512 * 1024,
+  /**
+   * One sender's budget for what its messages make the core write: a `msg`
+   * frame's bytes times its recipients, refilled at this rate up to the burst.
+   * The largest legitimate message (4,000 characters to a full room of 256
+   * with 4096-bit keys: a 221 KB frame to 255 members, 56 MB) goes out twice
+   * in a row, then one every 0.84 s; a short message to that room (48 MB) one
+   * every 0.72 s. Over it: `rate_limited`, then fatal, as for frames.
+   */
+  fanoutBytesPerSec: 64 * 1_048_576,
+  fanoutBurstBytes: 128 * 1_048_576,
+  /**
+   * One sender's budget for what its messages add to any one recipient's
+   * queue (a `msg` frame's bytes, counted once). With maxQueuedControlBytes it
+   * keeps a member that reads at 1 MB/s connected through another member's
+   * flood (see server/connection.ts): the rate is under 1 MB/s and the burst
+   * under half the queue. It still passes 18 of the largest messages at once
+   * and 2 a second after that.
+   */
+  recipientBytesPerSec: 512 * 1024,
+  recipientBurstBytes: 4 * 1_048_576,
   dedupePerMember: 1_000,
   dedupeMembers: 100_000,
   maxStreams: 64,

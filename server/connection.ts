@@ -14,7 +14,7 @@ import type { Hub } from "./hub";
 import type { Logger } from "./log";
 import { Outbox } from "./outbox";
 import type { MemberPeer, VideoFrameOut } from "./peer";
-import { RateLimiter } from "./ratelimit";
+import { connectionLimiters, sendCosts, type RateLimiter } from "./ratelimit";
 import { controlFrame } from "./wire";
 
 const CONTROL_ONLY: ReadonlySet<number> = new Set([KIND_CONTROL]);
@@ -39,6 +39,9 @@ export class Connection implements MemberPeer {
   private readonly nonce = randomBytes(32).toString("base64");
   private readonly decoder: FrameDecoder;
   private readonly rate: RateLimiter;
+  private readonly limiters: ReturnType<typeof connectionLimiters>;
+  /** Set by admit(): this member's send budget, with this connection's flood watch. */
+  private sendBudget: RateLimiter | null = null;
   private readonly outbox: Outbox;
   private readonly openedAt: number;
   private lastByteAt: number;
@@ -57,7 +60,8 @@ export class Connection implements MemberPeer {
     const { limits } = deps;
     this.openedAt = this.lastByteAt = this.now();
     this.decoder = new FrameDecoder({ maxFrame: limits.maxFrame, kinds: CONTROL_ONLY });
-    this.rate = new RateLimiter(limits.rateLimitPerSec, limits.rateLimitBurst, limits.rateLimitFatalMs, this.openedAt);
+    this.limiters = connectionLimiters(limits, this.openedAt);
+    this.rate = this.limiters.frames;
     this.outbox = new Outbox(socket, limits);
     socket.setNoDelay(true);
     socket.on("data", (d: Buffer) => this.onData(d));
@@ -90,6 +94,38 @@ export class Connection implements MemberPeer {
     }
   }
 
+  /*
+   * Why a member that reads at 1 MB/s is never closed for another member's
+   * flood. A reader is closed only when more than maxQueuedControlBytes (8 MiB)
+   * of control frames wait in its outbox. Control goes out before video, so a
+   * reader taking 1 MB/s drains its control queue at 1 MB/s (0.95 MiB/s) at
+   * least. One sender can add to that queue, over any span of T seconds, at
+   * most recipientBurstBytes + recipientBytesPerSec x T (4 MiB + 0.5 MiB/s x T
+   * by default) plus one frame (256 KiB envelope, 12 KiB of `to`): whatever the
+   * sender does with `to`, each recipient receives each of its messages once,
+   * and the buckets belong to the member id, not the connection, so
+   * reconnecting buys no new burst. (Many identities are many members: this
+   * bounds what each of them can do, not what a crowd of them can.)
+   * Since 0.5 < 0.95, the flooder's share of the queue never passes 4.3 MiB,
+   * leaving 3.7 MiB and 0.45 MiB/s of the reader's rate for everyone else. The
+   * fan-out budget (bytes x recipients) does not protect the reader (to one
+   * recipient it is just bytes, and it must pass a 56 MB message to a full
+   * room); it caps what one sender makes the core write in all.
+   * Raising recipientBytesPerSec towards 1 MB/s or recipientBurstBytes towards
+   * maxQueuedControlBytes gives this up.
+   */
+  chargeSend(bytes: number, recipients: number, mid: string): boolean {
+    if (this.state !== "member" || !this.sendBudget) return false;
+    const verdict = this.sendBudget.take(this.now(), sendCosts(bytes, recipients));
+    if (verdict === "ok") return true;
+    if (verdict === "fatal") {
+      this.closeWith("rate_limited", "over the send budget for too long", mid, "error");
+    } else if (verdict === "drop_and_tell") {
+      this.error(new ProtocolError("rate_limited", "messages too large for this room at this rate; some were dropped", false, mid));
+    }
+    return false;
+  }
+
   offerVideo(frame: VideoFrameOut): boolean {
     return this.state === "member" && this.outbox.offerVideo(frame);
   }
@@ -102,6 +138,7 @@ export class Connection implements MemberPeer {
     this.memberId = memberId;
     this.room = room;
     this.state = "member";
+    this.sendBudget = this.limiters.sends(this.deps.hub.sendBucketsOf(memberId));
   }
 
   fail(code: "replaced" | "internal", message: string): void {

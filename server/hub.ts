@@ -11,6 +11,7 @@ import { MidCache } from "./dedupe";
 import type { VerifiedHello } from "./handshake";
 import type { Logger } from "./log";
 import type { MemberPeer, Peer } from "./peer";
+import { SendBudgets, type TokenBucket } from "./ratelimit";
 import { Room } from "./room";
 import { controlFrame, msgFrame } from "./wire";
 
@@ -29,6 +30,7 @@ export interface VideoService {
 export class Hub {
   private rooms = new Map<string, Room>();
   private mids: MidCache;
+  private budgets: SendBudgets;
 
   constructor(
     private readonly limits: Limits,
@@ -37,6 +39,12 @@ export class Hub {
     private readonly now: () => number = Date.now,
   ) {
     this.mids = new MidCache(limits.dedupePerMember, limits.dedupeMembers);
+    this.budgets = new SendBudgets(limits, limits.dedupeMembers);
+  }
+
+  /** A member's send buckets, the same for each of its connections (server/ratelimit.ts). */
+  sendBucketsOf(id: string): readonly TokenBucket[] {
+    return this.budgets.of(id, this.now());
   }
 
   get roomCount(): number {
@@ -178,6 +186,9 @@ export class Hub {
       targets.push(seat.peer);
     }
     const frame = msgFrame({ t: "msg", from, mid: msg.mid, to, at: this.now() }, envJson);
+    // The sender pays for its fan-out, so a flood slows the flooder rather
+    // than filling its recipients' queues until they are closed.
+    if (!peer.chargeSend(frame.length, targets.length, msg.mid)) return;
     for (const t of targets) t.sendFrame(frame);
     this.mids.record(from, msg.mid, targets.length);
     peer.sendControl({ t: "ack", mid: msg.mid, delivered: targets.length });

@@ -51,8 +51,16 @@ export class Outbox {
     return true;
   }
 
+  /**
+   * Queues a whole frame, or skips it (false) for a viewer that is backed up:
+   * one that still has video queued here and would then have more than
+   * maxQueuedVideoBytes not yet written. A viewer with no video queued always
+   * takes the next frame, however large, so frames bigger than the bound still
+   * play; a stalled viewer keeps video queued and is skipped. So what waits for
+   * one viewer stays under the bound plus one frame (and the socket's high-water mark).
+   */
   offerVideo(f: VideoFrameOut): boolean {
-    if (this.videoBytes + this.sink.writableLength + f.bytes > this.limits.maxQueuedVideoBytes) return false;
+    if (this.videoBytes > 0 && this.videoBytes + this.sink.writableLength + f.bytes > this.limits.maxQueuedVideoBytes) return false;
     this.video.push({ frame: f, next: 0 });
     this.videoBytes += f.bytes;
     this.pump();

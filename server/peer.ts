@@ -28,8 +28,9 @@ export interface Peer {
   readonly room: string;
   sendControl(msg: ServerMessage): void;
   /**
-   * Queues every chunk of a frame unless this viewer is backed up (more than
-   * maxQueuedVideoBytes not yet written); returns false when skipped.
+   * Queues every chunk of a frame unless this viewer is backed up (video still
+   * queued, and more than maxQueuedVideoBytes not yet written with this frame);
+   * returns false when skipped.
    */
   offerVideo(frame: VideoFrameOut): boolean;
   /**
@@ -44,6 +45,12 @@ export interface Peer {
 export interface MemberPeer extends Peer {
   /** A control frame already encoded (shared between recipients). */
   sendFrame(frame: Buffer): void;
+  /**
+   * Charges a `msg` frame of `bytes` for `recipients` to this sender's send
+   * budget. False: deliver nothing; the connection has already told the
+   * sender (`rate_limited`, ref `mid`) or closed it, as for frames.
+   */
+  chargeSend(bytes: number, recipients: number, mid: string): boolean;
   /** Binds the connection to its member after a successful hello. */
   admit(memberId: string, room: string): void;
   /** Ends the connection with a fatal error; the hub has already dropped it. */

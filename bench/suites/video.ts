@@ -45,6 +45,11 @@ export const CORE_LIMITS = {
   maxEnvelope: 1_048_576,
   rateLimitPerSec: 1_000_000,
   rateLimitBurst: 1_000_000,
+  // The send budget too: the chat bench's load generator sends far faster per connection than a person.
+  fanoutBytesPerSec: 1e12,
+  fanoutBurstBytes: 1e12,
+  recipientBytesPerSec: 1e12,
+  recipientBurstBytes: 1e12,
 };
 
 export interface Stack {

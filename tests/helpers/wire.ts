@@ -25,6 +25,8 @@ interface Link {
 export class WirePeer {
   readonly messages: Received[] = [];
   readonly video: Uint8Array[] = [];
+  /** Bytes read off the connection so far (for tests that pace their reading). */
+  bytesIn = 0;
   closed = false;
   /** The WebSocket close code (0 for TCP, or while open). */
   closeCode = 0;
@@ -42,6 +44,7 @@ export class WirePeer {
       s.once("error", reject);
       s.on("error", () => {});
       s.on("data", (d) => {
+        p.bytesIn += d.length;
         decoder.push(d, (f) => p.receive(f.kind, f.body));
         p.wake();
       });
@@ -59,6 +62,7 @@ export class WirePeer {
       ws.once("error", reject);
       ws.on("error", () => {});
       ws.on("message", (data: Buffer) => {
+        p.bytesIn += data.length;
         p.receive(data[0], data.subarray(1));
         p.wake();
       });

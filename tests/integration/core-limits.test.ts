@@ -162,3 +162,61 @@ describe("slow readers and shutdown", () => {
     await a.peer.waitClosed();
   });
 });
+
+describe("send budget", () => {
+  const envFor = async (from: Awaited<ReturnType<typeof join>>, room: string, to: Awaited<ReturnType<typeof join>>[]) => {
+    const { sealEnvelope } = await import("../../protocol/crypto");
+    return sealEnvelope(from.identity, { room, mid: "x", text: "hello", ts: 0, recipients: to.map((m) => m.identity) });
+  };
+
+  it("costs a message's bytes times its recipients: what passes to one member is refused to three", async () => {
+    const { msgFrame } = await import("../../server/wire");
+    const ids = await Promise.all([0, 1, 2, 3].map((i) => identity(i)));
+    // Size the burst from the frame the core will build: room for one send to 3, not two.
+    const probe = msgFrame({ t: "msg", from: ids[0].id, mid: "m1", to: ids.slice(1).map((i) => i.id), at: Date.now() }, JSON.stringify({ pad: "x".repeat(1500) })).length;
+    const small = await startCore({ limits: { fanoutBurstBytes: 5 * probe, fanoutBytesPerSec: 1 } });
+    try {
+      const [a, b, c, d] = [await join(small.port, { name: "a", room: "fan", id: ids[0] }), await join(small.port, { name: "b", room: "fan", id: ids[1] }), await join(small.port, { name: "c", room: "fan", id: ids[2] }), await join(small.port, { name: "d", room: "fan", id: ids[3] })];
+      const env = await envFor(a, "fan", [b, c, d]);
+      const frame = msgFrame({ t: "msg", from: a.identity.id, mid: "m1", to: [b, c, d].map((m) => m.identity.id), at: Date.now() }, JSON.stringify(env)).length;
+      // The burst (5 probes) holds one send to 3 (3 frames) and then one to 1, but not a second to 3.
+      expect(frame).toBeGreaterThan(probe * 0.84);
+      expect(frame).toBeLessThanOrEqual(probe * 1.25);
+      a.peer.send({ t: "send", mid: "m1", env });
+      expect(await a.peer.nextT("ack")).toMatchObject({ mid: "m1", delivered: 3 });
+      a.peer.send({ t: "send", mid: "m2", env });
+      expect(await a.peer.nextT("error")).toEqual({ t: "error", code: "rate_limited", message: expect.any(String), ref: "m2", fatal: false });
+      a.peer.send({ t: "send", mid: "m3", to: [b.identity.id], env });
+      expect(await a.peer.next((m) => m.t === "ack" && m.mid === "m3")).toMatchObject({ delivered: 1 });
+      // m2 reached nobody.
+      await b.peer.next((m) => m.t === "msg" && m.mid === "m3");
+      expect(b.peer.messages.some((m) => m.t === "msg" && m.mid === "m2")).toBe(false);
+      for (const m of [a, b, c, d]) m.peer.close();
+    } finally {
+      await small.stop();
+    }
+  });
+
+  it("belongs to the member, not the connection: reconnecting brings no fresh burst", async () => {
+    const small = await startCore({ limits: { recipientBurstBytes: 20_000, recipientBytesPerSec: 1 } });
+    try {
+      const b = await join(small.port, { name: "b", room: "again", id: await identity(1) });
+      let a = await join(small.port, { name: "a", room: "again", id: await identity(0) });
+      const env = { ...(await envFor(a, "again", [b])), ct: "A".repeat(8_000) };
+      a.peer.send({ t: "send", mid: "r1", env });
+      a.peer.send({ t: "send", mid: "r2", env });
+      expect(await a.peer.next((m) => m.t === "ack" && m.mid === "r2")).toMatchObject({ delivered: 1 });
+      a.peer.send({ t: "send", mid: "r3", env });
+      expect(await a.peer.nextT("error")).toMatchObject({ code: "rate_limited", ref: "r3", fatal: false });
+      // The same member on a new connection (the old one is replaced).
+      a = await join(small.port, { name: "a", room: "again", id: await identity(0) });
+      a.peer.send({ t: "send", mid: "r4", env });
+      expect(await a.peer.nextT("error")).toMatchObject({ code: "rate_limited", ref: "r4", fatal: false });
+      expect(a.peer.messages.some((m) => m.t === "ack")).toBe(false);
+      a.peer.close();
+      b.peer.close();
+    } finally {
+      await small.stop();
+    }
+  });
+});

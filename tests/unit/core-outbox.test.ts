@@ -72,3 +72,50 @@ describe("Outbox", () => {
     expect(box.sendControl(Buffer.alloc(600))).toBe(false);
   });
 });
+
+describe("Outbox: frames larger than maxQueuedVideoBytes", () => {
+  const BOUND = 512 * 1024;
+  // 12 chunks of 64 KiB: a 768 KiB JPEG, like a 1280x720 frame of fine detail.
+  const big = (n: number) => frame(1, n, 12, 64 * 1024);
+  const drainAll = (sink: FakeSink, box: Outbox) => {
+    for (let i = 0; i < 100 && box.queuedBytes > 0; i++) {
+      sink.pending = 0;
+      box.pump();
+    }
+    sink.pending = 0;
+  };
+
+  it("a viewer with no video queued gets the next frame whole, however large; one still behind is skipped", () => {
+    const sink = new FakeSink();
+    const box = new Outbox(sink, { maxQueuedControlBytes: 1 << 20, maxQueuedVideoBytes: BOUND });
+    expect(big(0).bytes).toBeGreaterThan(BOUND);
+    expect(box.offerVideo(big(0))).toBe(true);
+    // Most of frame 0 still waits for the socket: frame 1 is skipped.
+    expect(box.offerVideo(big(1))).toBe(false);
+    drainAll(sink, box);
+    expect(box.offerVideo(big(2))).toBe(true);
+    drainAll(sink, box);
+    const parts = (n: number) => labels(sink).filter((l) => l.startsWith(`V:1:${n}:`)).length;
+    expect([parts(0), parts(1), parts(2)]).toEqual([12, 0, 12]);
+  });
+
+  it("a reader that keeps up gets every large frame; a stalled one is skipped and its backlog stays under the bound plus one frame", () => {
+    const reading = new FakeSink();
+    const stalled = new FakeSink();
+    const r = new Outbox(reading, { maxQueuedControlBytes: 1 << 20, maxQueuedVideoBytes: BOUND });
+    const s = new Outbox(stalled, { maxQueuedControlBytes: 1 << 20, maxQueuedVideoBytes: BOUND });
+    let readingGot = 0;
+    let stalledGot = 0;
+    let worst = 0;
+    for (let n = 0; n < 100; n++) {
+      const f = big(n);
+      if (r.offerVideo(f)) readingGot++;
+      if (s.offerVideo(f)) stalledGot++;
+      drainAll(reading, r); // the socket takes everything between frames
+      worst = Math.max(worst, s.queuedBytes + stalled.writableLength); // never drained
+    }
+    expect(readingGot).toBe(100);
+    expect(stalledGot).toBe(1);
+    expect(worst).toBeLessThanOrEqual(BOUND + big(0).bytes);
+  });
+});
