@@ -49,6 +49,12 @@ const FPS_WINDOW_MS = 1_000;
 
 export const ENTER = "\x1b[?1049h\x1b[?25l\x1b[0m\x1b[2J";
 export const LEAVE = "\x1b[0m\x1b[?25h\x1b[?1049l";
+/**
+ * After a resize while watching, the chat screen is cleared as well: tmux
+ * brings rows of the alternate screen back into the main one when the window
+ * changed size meanwhile, which would leave parts of the picture in the chat.
+ */
+export const LEAVE_RESIZED = LEAVE + "\x1b[2J\x1b[H";
 
 export const realClock: Clock = { now: () => performance.now(), soon: (fn) => void setImmediate(fn) };
 
@@ -66,6 +72,7 @@ export class WatchView {
   private linesDirty = true;
   private drawTimes: number[] = [];
   private offResize: (() => void) | null = null;
+  private resizedWhileOpen = false;
   private readonly bytes = new Bytes();
   private readonly counts: WatchStats = { offered: 0, drawn: 0, skipped: 0, bad: 0 };
   private rgb: Uint8Array | undefined;
@@ -97,6 +104,7 @@ export class WatchView {
     this.screen = null;
     this.cleared = true;
     this.linesDirty = true;
+    this.resizedWhileOpen = false;
     this.offResize = this.out.onResize(() => this.resized());
     this.out.write(Buffer.from(ENTER), () => {});
     this.kick();
@@ -111,7 +119,7 @@ export class WatchView {
     this.screen = null;
     this.offResize?.();
     this.offResize = null;
-    this.out.write(Buffer.from(LEAVE), () => {});
+    this.out.write(Buffer.from(this.resizedWhileOpen ? LEAVE_RESIZED : LEAVE), () => {});
   }
 
   /** A frame of the watched stream; only the newest one waiting is ever decoded. */
@@ -140,6 +148,7 @@ export class WatchView {
   }
 
   private resized(): void {
+    this.resizedWhileOpen = true;
     this.screen = null;
     this.cleared = false;
     this.linesDirty = true;

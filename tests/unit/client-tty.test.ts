@@ -10,7 +10,7 @@ import type { ChatScreen, EventJson, Output } from "../../client/output";
 import { Bytes, encodeCells, toCells } from "../../client/tty/halfBlock";
 import { decodeJpeg } from "../../client/tty/jpeg";
 import { downscale, fit } from "../../client/tty/scale";
-import { ENTER, LEAVE, WatchView, type Clock, type Image, type Out } from "../../client/tty/watchView";
+import { ENTER, LEAVE, LEAVE_RESIZED, WatchView, type Clock, type Image, type Out } from "../../client/tty/watchView";
 import { entry, FakeSession, streamInfo } from "../helpers/fakeSession";
 
 const rgb = (...px: number[][]) => Uint8Array.from(px.flat());
@@ -209,6 +209,8 @@ describe("WatchView", () => {
     expect(redraw).toContain("\x1b[11;1H");
     expect(redraw).not.toContain("\x1b[12;1H\x1b[48");
     expect(redraw).toContain("\x1b[13;1H"); // the status line moved to the new bottom
+    v.close();
+    expect(out.writes.at(-1)).toBe(LEAVE_RESIZED);
   });
 
   it("counts a frame that does not decode and keeps the last picture", () => {
