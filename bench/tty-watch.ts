@@ -7,15 +7,16 @@
 //   node --import tsx bench/tty-watch.ts [COLSxROWS ...=80x24 200x60]
 
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import jpeg from "jpeg-js";
+import { execFileSync } from "node:child_process";
 import { Bytes, encodeCells, toCells } from "../client/tty/halfBlock";
 import { decodeJpeg } from "../client/tty/jpeg";
 import { downscale, fit } from "../client/tty/scale";
 import { RESERVED_ROWS } from "../client/tty/watchView";
 import { TMUX, Tmux } from "../tests/helpers/tmux";
-import { BIN, ROOT, startCoreProc, treeCpu } from "./lib/procs";
+import { resolveTool } from "../server/video/ffmpeg";
+import { BIN, ROOT, startCoreProc, treeCpu, treeRunqWait } from "./lib/procs";
 
 const sizes = (process.argv.slice(2).length ? process.argv.slice(2) : ["80x24", "200x60"]).map((s) => {
   const m = /^(\d+)x(\d+)$/.exec(s);
@@ -32,6 +33,8 @@ interface Row {
   drawnFps: number;
   clientCpu: number;
   tmuxCpu: number;
+  /** Share of the time the client was runnable but waiting for a CPU (the machine's other load). */
+  clientWait: number;
 }
 
 async function watchAt(port: number, home: string, cols: number, rows: number): Promise<Row> {
@@ -49,6 +52,7 @@ async function watchAt(port: number, home: string, cols: number, rows: number): 
     term.type("/play sample.mp4 --tty");
     await sleep(1_000);
     const c0 = treeCpu(pid);
+    const q0 = treeRunqWait(pid);
     const t0 = treeCpu(tmuxPid);
     const w0 = performance.now();
     const inFps: number[] = [];
@@ -69,21 +73,23 @@ async function watchAt(port: number, home: string, cols: number, rows: number): 
       drawnFps: mean(drawn),
       clientCpu: (treeCpu(pid) - c0) / secs,
       tmuxCpu: (treeCpu(tmuxPid) - t0) / secs,
+      clientWait: (treeRunqWait(pid) - q0) / secs,
     };
   } finally {
     term.kill();
   }
 }
 
-/** ms per frame for each step, on a synthetic 640x360 frame with detail (JPEG q 80). */
-function frameCost(cols: number, rows: number): { decode: number; scale: number; encode: number; bytes: number } {
-  const w = 640;
-  const h = 360;
-  const data = Buffer.alloc(w * h * 4);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) data.set([(x * 255) / w, (y * 255) / h, (x ^ y) & 255, 255], (y * w + x) * 4);
-  const frame = jpeg.encode({ width: w, height: h, data }, 80).data;
-  const f = fit(w, h, cols, rows - RESERVED_ROWS)!;
+/** A frame of the sample (at 0:03) as the core makes them: ffmpeg mjpeg at -q:v 5. */
+async function sampleFrame(): Promise<Uint8Array> {
+  const ffmpeg = (await resolveTool("ffmpeg")).path;
+  return execFileSync(ffmpeg, ["-v", "error", "-ss", "3", "-i", join(ROOT, "videos", "sample.mp4"), "-frames:v", "1", "-c:v", "mjpeg", "-q:v", "5", "-f", "image2pipe", "-"]);
+}
+
+/** ms per frame for each step (a full redraw), on a real frame. */
+function frameCost(frame: Uint8Array, cols: number, rows: number): { decode: number; scale: number; encode: number; bytes: number } {
+  const first = decodeJpeg(frame)!;
+  const f = fit(first.width, first.height, cols, rows - RESERVED_ROWS)!;
   const b = new Bytes();
   const n = 30;
   let decode = 0;
@@ -110,13 +116,15 @@ async function main(): Promise<void> {
   if (!TMUX) throw new Error("tmux is needed (apt-get install -y tmux)");
   const home = mkdtempSync(join(tmpdir(), "sealroom-ttybench-"));
   const core = await startCoreProc({ videos: join(ROOT, "videos"), cacheDir: join(home, "cache") });
+  const frame = await sampleFrame();
   try {
-    console.log("size     stream fps  drawn fps  client CPU  tmux CPU   | per frame (full redraw): decode  downscale  cells+escapes  bytes");
+    console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(" ")} on ${cpus().length} CPUs`);
+    console.log("size     stream fps  drawn fps  client CPU  (waiting for CPU)  tmux CPU   | per frame (full redraw): decode  downscale  cells+escapes  bytes");
     for (const { cols, rows } of sizes) {
       const r = await watchAt(core.port, home, cols, rows);
-      const c = frameCost(cols, rows);
+      const c = frameCost(frame, cols, rows);
       console.log(
-        `${r.size.padEnd(8)} ${r.streamFps.toFixed(1).padStart(10)} ${r.drawnFps.toFixed(1).padStart(10)} ${(r.clientCpu * 100).toFixed(0).padStart(10)}% ${(r.tmuxCpu * 100).toFixed(0).padStart(8)}%   |` +
+        `${r.size.padEnd(8)} ${r.streamFps.toFixed(1).padStart(10)} ${r.drawnFps.toFixed(1).padStart(10)} ${(r.clientCpu * 100).toFixed(0).padStart(10)}% ${(r.clientWait * 100).toFixed(0).padStart(17)}% ${(r.tmuxCpu * 100).toFixed(0).padStart(8)}%   |` +
           ` ${c.decode.toFixed(1).padStart(29)} ms ${c.scale.toFixed(1).padStart(7)} ms ${c.encode.toFixed(1).padStart(11)} ms ${String(c.bytes).padStart(7)}`,
       );
     }
