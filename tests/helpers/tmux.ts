@@ -58,6 +58,11 @@ export class Tmux {
     return Number(this.tmux(["display-message", "-p", "-t", "main", "#{pid}"]).trim());
   }
 
+  /** A tmux format of the pane, e.g. "#{alternate_on}" (1 while the program is on the alternate screen). */
+  format(fmt: string): string {
+    return this.tmux(["display-message", "-p", "-t", "main", fmt]).trim();
+  }
+
   paneDead(): boolean {
     return this.tmux(["display-message", "-p", "-t", "main", "#{pane_dead}"]).trim() === "1";
   }

@@ -5,12 +5,13 @@
 // stream goes on. The watch screen is saved as text (docs/screenshots/ with
 // SEALROOM_SCREENSHOTS=1).
 
-import { existsSync, mkdirSync, mkdtempSync, promises as fs, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, promises as fs, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCore } from "../helpers/core";
-import { BIN, ROOT } from "../helpers/proc";
+import { BIN, ROOT, runSealroom } from "../helpers/proc";
+import { NEEDS_TERMINAL } from "../../client/app";
 import { TMUX, Tmux, until } from "../helpers/tmux";
 
 const VIDEOS = path.join(ROOT, "videos");
@@ -37,12 +38,14 @@ describe.skipIf(!TMUX || !hasVideo)("client watch mode in a real terminal (tmux)
   let core: Awaited<ReturnType<typeof startCore>>;
   let home: string;
   const term = new Tmux();
+  const term2 = new Tmux();
   beforeAll(async () => {
     home = mkdtempSync(path.join(os.tmpdir(), "sealroom-tty-"));
     core = await startCore({ videos: VIDEOS } as Parameters<typeof startCore>[0]);
   });
   afterAll(async () => {
     term.kill();
+    term2.kill();
     await core?.stop();
     await fs.rm(home, { recursive: true, force: true });
   });
@@ -119,6 +122,42 @@ describe.skipIf(!TMUX || !hasVideo)("client watch mode in a real terminal (tmux)
       await until(() => (term.paneDead() ? true : undefined), "the client to exit");
     } catch (e) {
       throw new Error(`${(e as Error).message}${await failNote()}`);
+    }
+  });
+
+  it("gives the terminal back when the client is interrupted (SIGINT) while watching", async () => {
+    // Not exec'd: the shell outlives the client, so the terminal state it left behind can be read.
+    const cmd = `'${process.execPath}' '${BIN}' client --name tv2 --room cinema2 --core 127.0.0.1:${core.port} --identity '${path.join(home, "id2.json")}' 2>/dev/null; echo CLIENT-EXITED; sleep 60`;
+    term2.start(cmd, 80, 24);
+    await until(() => (term2.capture().includes("nobody else is here yet") ? true : undefined), "the welcome");
+    term2.type("/play sample.mp4 --tty");
+    await until(() => (pictureRows(term2.capture(true)) >= 20 ? true : undefined), "the picture");
+    expect(term2.format("#{alternate_on}")).toBe("1");
+    expect(term2.format("#{cursor_flag}")).toBe("0");
+    const shell = term2.panePid();
+    const client = Number(readFileSync(`/proc/${shell}/task/${shell}/children`, "utf8").trim().split(" ")[0]);
+    process.kill(client, "SIGINT");
+    await until(() => (term2.capture().includes("CLIENT-EXITED") ? true : undefined), "the client to exit");
+    expect(term2.format("#{alternate_on}")).toBe("0");
+    expect(term2.format("#{cursor_flag}")).toBe("1");
+    expect(pictureRows(term2.capture(true))).toBe(0);
+    expect(term2.capture()).toContain("> /play sample.mp4 --tty");
+  });
+
+  it("without a terminal (--json, stdin a pipe) /watch is a one-line error and nothing else changes", async () => {
+    const p = runSealroom(["client", "--json", "--name", "bot", "--room", "cinema3", "--core", `127.0.0.1:${core.port}`, "--identity", path.join(home, "id3.json")]);
+    try {
+      await p.waitFor(/"event":"welcome"/);
+      p.child.stdin!.write("/watch\n/play sample.mp4 --tty\n");
+      await p.waitFor(/"event":"commandError"[^\n]*\n[^\n]*"event":"commandError"/);
+      const errors = p.stdout().split("\n").filter((l) => l.includes("commandError")).map((l) => JSON.parse(l) as { message: string });
+      expect(errors.map((e) => e.message)).toEqual([NEEDS_TERMINAL, NEEDS_TERMINAL]);
+      expect(p.stdout()).not.toContain("\x1b[");
+      expect(p.stdout()).not.toContain('"event":"stream"');
+      p.child.stdin!.end();
+      expect((await p.exited).code).toBe(0);
+    } finally {
+      p.child.kill();
     }
   });
 });
