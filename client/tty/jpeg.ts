@@ -4,9 +4,9 @@
 import jpeg from "jpeg-js";
 import type { Image } from "./watchView";
 
-/** Frames are at most video size; this is far above any the core sends. */
-const MAX_MEGAPIXELS = 40;
-const MAX_DECODE_MB = 256;
+/** 4K (3840x2160 is 8.3 MP) at most: a frame that claims more is refused before any allocation. */
+const MAX_MEGAPIXELS = 9;
+const MAX_DECODE_MB = 128;
 
 export function decodeJpeg(data: Uint8Array): Image | null {
   try {

@@ -235,6 +235,17 @@ describe("WatchView", () => {
     expect(Math.abs(img.data[0] - 200)).toBeLessThan(8);
     expect(decodeJpeg(Uint8Array.of(1, 2, 3))).toBeNull();
   });
+
+  it("refuses a frame that claims a huge size before allocating for it", () => {
+    const small = Buffer.from(jpeg.encode({ width: 8, height: 8, data: Buffer.alloc(8 * 8 * 4, 128) }, 90).data);
+    const sof = small.indexOf(Buffer.from([0xff, 0xc0]));
+    expect(sof).toBeGreaterThan(0);
+    small.writeUInt16BE(20_000, sof + 5); // height
+    small.writeUInt16BE(20_000, sof + 7); // width: 400 MP
+    const t = performance.now();
+    expect(decodeJpeg(small)).toBeNull();
+    expect(performance.now() - t).toBeLessThan(1_000);
+  });
 });
 
 class HeldChat implements ChatScreen {
