@@ -80,10 +80,24 @@ async function watchAt(port: number, home: string, cols: number, rows: number): 
   }
 }
 
-/** A frame of the sample (at 0:03) as the core makes them: ffmpeg mjpeg at -q:v 5. */
-async function sampleFrame(): Promise<Uint8Array> {
+/** A frame of the sample (at `at` seconds) as the core makes them: ffmpeg mjpeg at -q:v 5. */
+async function sampleFrame(at: number): Promise<Uint8Array> {
   const ffmpeg = (await resolveTool("ffmpeg")).path;
-  return execFileSync(ffmpeg, ["-v", "error", "-ss", "3", "-i", join(ROOT, "videos", "sample.mp4"), "-frames:v", "1", "-c:v", "mjpeg", "-q:v", "5", "-f", "image2pipe", "-"]);
+  return execFileSync(ffmpeg, ["-v", "error", "-ss", String(at), "-i", join(ROOT, "videos", "sample.mp4"), "-frames:v", "1", "-c:v", "mjpeg", "-q:v", "5", "-f", "image2pipe", "-"]);
+}
+
+/** Bytes written for `next` after `prev` was drawn (only the changed cells). */
+function diffBytes(prev: Uint8Array, next: Uint8Array, cols: number, rows: number): number {
+  const cellsOf = (j: Uint8Array) => {
+    const img = decodeJpeg(j)!;
+    const f = fit(img.width, img.height, cols, rows - RESERVED_ROWS)!;
+    return { cells: toCells(downscale(img.data, img.width, img.height, f.width, f.height), f.width, f.height), f };
+  };
+  const a = cellsOf(prev);
+  const b = cellsOf(next);
+  const out = new Bytes();
+  encodeCells(out, b.cells, a.cells, b.f.cols, b.f.rows, b.f.col0, b.f.row0);
+  return out.length;
 }
 
 /** ms per frame for each step (a full redraw), on a real frame. */
@@ -116,16 +130,17 @@ async function main(): Promise<void> {
   if (!TMUX) throw new Error("tmux is needed (apt-get install -y tmux)");
   const home = mkdtempSync(join(tmpdir(), "sealroom-ttybench-"));
   const core = await startCoreProc({ videos: join(ROOT, "videos"), cacheDir: join(home, "cache") });
-  const frame = await sampleFrame();
+  const frame = await sampleFrame(3);
+  const nextFrame = await sampleFrame(3 + 1 / 30);
   try {
     console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(" ")} on ${cpus().length} CPUs`);
-    console.log("size     stream fps  drawn fps  client CPU  (waiting for CPU)  tmux CPU   | per frame (full redraw): decode  downscale  cells+escapes  bytes");
+    console.log("size     stream fps  drawn fps  client CPU  (waiting for CPU)  tmux CPU   | per frame (full redraw): decode  downscale  cells+escapes  bytes (next frame, changed cells only)");
     for (const { cols, rows } of sizes) {
       const r = await watchAt(core.port, home, cols, rows);
       const c = frameCost(frame, cols, rows);
       console.log(
         `${r.size.padEnd(8)} ${r.streamFps.toFixed(1).padStart(10)} ${r.drawnFps.toFixed(1).padStart(10)} ${(r.clientCpu * 100).toFixed(0).padStart(10)}% ${(r.clientWait * 100).toFixed(0).padStart(17)}% ${(r.tmuxCpu * 100).toFixed(0).padStart(8)}%   |` +
-          ` ${c.decode.toFixed(1).padStart(29)} ms ${c.scale.toFixed(1).padStart(7)} ms ${c.encode.toFixed(1).padStart(11)} ms ${String(c.bytes).padStart(7)}`,
+          ` ${c.decode.toFixed(1).padStart(29)} ms ${c.scale.toFixed(1).padStart(7)} ms ${c.encode.toFixed(1).padStart(11)} ms ${String(c.bytes).padStart(7)} (${diffBytes(frame, nextFrame, cols, rows)})`,
       );
     }
   } finally {
