@@ -1,14 +1,16 @@
 // The terminal client's logic: session events -> lines (render.ts) on an
-// Output, and commands (commands.ts) -> session calls. No sockets or stdin
-// here; main.ts wires those.
+// Output, and commands (commands.ts) -> session calls; /watch hands the
+// current stream's frames to the terminal watch view (tty/watchView.ts). No
+// sockets or stdin here; main.ts wires those.
 
 import { fingerprint } from "../protocol/crypto";
 import type { StreamInfo } from "../protocol/messages";
 import type { MemberEntry, SessionEvents, SessionState } from "../protocol/session";
 import { HELP, parseCommand, resolveTarget, type Command } from "./commands";
-import type { Output } from "./output";
+import type { ChatScreen, Output } from "./output";
 import type { FrameRecorder } from "./recorder";
 import * as render from "./render";
+import type { WatchView } from "./tty/watchView";
 import { WatchedStreams } from "./watching";
 
 /** What the app needs of a session: ClientSession, or a fake in unit tests. */
@@ -34,12 +36,21 @@ export interface AppOptions {
   core: string;
   /** For the frame rate; Date.now by default. */
   now?: () => number;
+  /** Watching in the terminal: the view and the chat screen it takes over. Absent when not interactive. */
+  tty?: { view: WatchScreen; chat: ChatScreen };
 }
+
+/** What the app needs of the watch view. */
+export type WatchScreen = Pick<WatchView, "active" | "open" | "close" | "offer" | "setStatus" | "setSubtitle" | "drawnFps">;
+
+export const NEEDS_TERMINAL = "watching needs an interactive terminal (not --json, --script or a pipe)";
 
 export class ClientApp {
   private readonly s: AppSession;
   private readonly out: Output;
   private readonly watching: WatchedStreams;
+  /** /play ID --tty: watch the stream of this video once it starts. */
+  private watchNext: string | null = null;
 
   constructor(private readonly opts: AppOptions) {
     this.s = opts.session;
@@ -54,6 +65,52 @@ export class ClientApp {
 
   private refreshStatus(): void {
     this.out.status(this.watching.status());
+    this.refreshWatchStatus();
+  }
+
+  /** The terminal watch view, while it draws. */
+  private get view(): WatchScreen | null {
+    const v = this.opts.tty?.view;
+    return v?.active ? v : null;
+  }
+
+  private refreshWatchStatus(): void {
+    const v = this.view;
+    if (!v) return;
+    const held = this.opts.tty!.chat.heldCount;
+    const news = held ? ` · ${held} new line(s)` : "";
+    v.setStatus(`${this.watching.status() ?? "no stream"} · drawn ${v.drawnFps()}${news} · any key: chat`);
+  }
+
+  /** The view's subtitle line, for whoever times the cues; ignored when not watching. */
+  setSubtitle(text: string | null): void {
+    this.opts.tty?.view.setSubtitle(text);
+  }
+
+  private startWatch(): void {
+    const tty = this.opts.tty!;
+    if (tty.view.active) return;
+    tty.chat.suspend(() => this.stopWatch());
+    tty.view.open();
+    this.refreshWatchStatus();
+  }
+
+  /** Back to chat; the stream stays watched by the session. */
+  private stopWatch(why?: string): void {
+    const tty = this.opts.tty;
+    if (!tty?.view.active) return;
+    tty.view.close();
+    tty.chat.resume();
+    const w = this.watching.current === null ? undefined : this.watching.get(this.watching.current);
+    this.print(render.unwatched(w?.info.video ?? null, why ?? null));
+  }
+
+  /** Gives the terminal back (the run is ending). */
+  close(): void {
+    const tty = this.opts.tty;
+    if (!tty?.view.active) return;
+    tty.view.close();
+    tty.chat.resume();
   }
 
   // ---- session events -------------------------------------------------------------
@@ -76,6 +133,10 @@ export class ClientApp {
     s.on("stream", (info) => {
       w.start(info);
       this.print(render.stream(info, s.members.get(info.by)));
+      if (this.watchNext === info.video && this.opts.tty) {
+        this.watchNext = null;
+        this.startWatch();
+      }
       this.refreshStatus();
     });
     s.on("streamState", (st) => {
@@ -86,6 +147,7 @@ export class ClientApp {
     s.on("streamEnd", ({ sid, reason }) => {
       const watched = w.end(sid);
       this.print(render.streamEnd(sid, reason, watched?.info.video));
+      if (w.current === null) this.stopWatch("the stream ended");
       this.refreshStatus();
     });
     s.on("streamStats", (st) => {
@@ -99,6 +161,11 @@ export class ClientApp {
 
   private onFrame(f: SessionEvents["frame"]): void {
     this.watching.frame(f.sid, f.ptsMs);
+    const view = this.view;
+    if (view && f.sid === this.watching.current) {
+      view.offer(f.jpeg);
+      this.refreshWatchStatus();
+    }
     const recorder = this.opts.recorder;
     if (recorder) this.print(render.recordedFrame(f, recorder.write(f.sid, f.frame, f.jpeg)));
   }
@@ -163,7 +230,20 @@ export class ClientApp {
         s.requestVideos();
         return;
       case "play":
+        if (cmd.tty) {
+          if (!this.opts.tty) throw new Error(NEEDS_TERMINAL);
+          this.watchNext = cmd.video;
+        }
         s.play(cmd.video, cmd.scope, cmd.fromMs);
+        return;
+      case "watch":
+        if (!this.opts.tty) throw new Error(NEEDS_TERMINAL);
+        this.currentSid();
+        this.startWatch();
+        return;
+      case "unwatch":
+        if (!this.view) throw new Error("not watching (/watch first)");
+        this.stopWatch();
         return;
       case "pause":
       case "resume":

@@ -26,7 +26,8 @@ export const USAGE = `Usage: sealroom client --name NAME [--room ROOM] [--core H
   --record DIR        save every received video frame as DIR/<sid>-<frame>.jpg
 
 Commands are read from the terminal (or line by line from stdin / --script);
-type /help once connected. Exit codes: 0 after /quit or end of input, 1 fatal
+type /help once connected. In a terminal, /watch draws the current stream
+there (any key: back to chat). Exit codes: 0 after /quit or end of input, 1 fatal
 protocol error, 2 usage, 69 core unreachable, 73 identity file unusable,
 77 the core's certificate does not match the pin or the one first seen.
 `;

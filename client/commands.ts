@@ -10,7 +10,9 @@ export type Command =
   | { kind: "quit" }
   | { kind: "help" }
   | { kind: "videos" }
-  | { kind: "play"; video: string; scope: "self" | "room"; fromMs?: number }
+  | { kind: "play"; video: string; scope: "self" | "room"; fromMs?: number; tty?: true }
+  | { kind: "watch" }
+  | { kind: "unwatch" }
   | { kind: "pause" }
   | { kind: "resume" }
   | { kind: "seek"; toMs: number }
@@ -23,8 +25,10 @@ export const HELP = `Commands:
   /who                      members with their safety codes and agents
   /whois NAME               a member's id, safety code and full key fingerprint
   /videos                   the server's video catalogue
-  /play ID [--room] [--from 0:05]   watch a video (alone, or with --room the whole room)
+  /play ID [--room] [--from 0:05] [--tty]   watch a video (alone, or with --room the whole room; --tty: draw it here)
   /pause, /resume, /seek 0:05, /stop   control the current stream
+  /watch                    draw the current stream in this terminal (any key: back to chat, the stream goes on)
+  /unwatch                  stop drawing it (the stream stays watched)
   /help                     this list
   /quit                     leave`;
 
@@ -56,6 +60,10 @@ export function parseCommand(line: string): Command | null {
       return noArgs({ kind: "videos" });
     case "play":
       return parsePlay(rest);
+    case "watch":
+      return noArgs({ kind: "watch" });
+    case "unwatch":
+      return noArgs({ kind: "unwatch" });
     case "pause":
       return noArgs({ kind: "pause" });
     case "resume":
@@ -72,14 +80,16 @@ export function parseCommand(line: string): Command | null {
 }
 
 function parsePlay(rest: string): Command {
-  const usage: Command = { kind: "invalid", message: "usage: /play ID [--room] [--from 0:05]" };
+  const usage: Command = { kind: "invalid", message: "usage: /play ID [--room] [--from 0:05] [--tty]" };
   const words = rest.split(/\s+/).filter(Boolean);
   let video: string | undefined;
   let scope: "self" | "room" = "self";
   let fromMs: number | undefined;
+  let tty = false;
   for (let i = 0; i < words.length; i++) {
     const w = words[i];
     if (w === "--room") scope = "room";
+    else if (w === "--tty") tty = true;
     else if (w === "--from") {
       const t = words[++i] === undefined ? null : parseClock(words[i]);
       if (t === null) return usage;
@@ -88,7 +98,8 @@ function parsePlay(rest: string): Command {
     else video = w;
   }
   if (video === undefined) return usage;
-  return fromMs === undefined ? { kind: "play", video, scope } : { kind: "play", video, scope, fromMs };
+  const cmd: Command = fromMs === undefined ? { kind: "play", video, scope } : { kind: "play", video, scope, fromMs };
+  return tty ? { ...cmd, tty: true } : cmd;
 }
 
 export interface Named {

@@ -22,6 +22,8 @@ import { FrameRecorder } from "./recorder";
 import * as render from "./render";
 import { tcpConnector, type TcpOptions } from "./tcp";
 import { corePins, coreTrust } from "./tofu";
+import { decodeJpeg } from "./tty/jpeg";
+import { ttyOut, WatchView } from "./tty/watchView";
 
 export const CLIENT_AGENT = "sealroom-cli/0.1.0";
 
@@ -61,7 +63,8 @@ export async function main(argv: string[]): Promise<number> {
     keyStore: new FileKeyStore(knownKeysPathFor(config.identityFile), warn),
     connect: tcpConnector(tcpOptions(config, trust, (m) => untrusted(m))),
   });
-  const app = new ClientApp({ session, out, core: config.coreText, ...(files.recorder ? { recorder: files.recorder } : {}) });
+  const tty = ui ? { view: watchViewFor(process.stdout), chat: ui } : undefined;
+  const app = new ClientApp({ session, out, core: config.coreText, ...(files.recorder ? { recorder: files.recorder } : {}), ...(tty ? { tty } : {}) });
   return runUntilDone({
     session,
     app,
@@ -72,6 +75,15 @@ export async function main(argv: string[]): Promise<number> {
     policy: new ExitPolicy(config.coreText),
     onUntrusted: (f) => (untrusted = f),
   });
+}
+
+/** The terminal watch view; the screen is given back however the process ends. */
+function watchViewFor(stdout: NodeJS.WriteStream): WatchView {
+  const view = new WatchView(ttyOut(stdout), decodeJpeg);
+  // TTY writes are synchronous here, so this reaches the terminal before exit.
+  process.on("exit", () => view.close());
+  process.on("uncaughtExceptionMonitor", () => view.close());
+  return view;
 }
 
 interface Opened {
@@ -142,6 +154,7 @@ function runUntilDone(r: Run): Promise<number> {
       if (source !== process.stdin) process.stdin.pause();
       source.destroy();
       await recorder?.flush();
+      r.app.close();
       out.close();
       if (message) warn(message);
       resolve(code);

@@ -32,11 +32,30 @@ export class PlainOutput implements Output {
   close(): void {}
 }
 
+/** The chat screen's side of watching: stop drawing chat and take keys, then give both back. */
+export interface ChatScreen {
+  /** Chat lines are held (bounded) and every key goes to `onKey` until resume(). */
+  suspend(onKey: () => void): void;
+  /** Prints the held lines and gives keys back to the prompt. */
+  resume(): void;
+  /** Lines held since suspend(). */
+  readonly heldCount: number;
+}
+
+/** Lines held while the terminal watches; older ones are counted, not kept. */
+export const MAX_HELD_LINES = 500;
+
+type KeypressListener = (...args: unknown[]) => void;
+
 /** Interactive: a readline prompt; the status rides in the prompt so it never scrolls away. */
-export class TerminalUi implements Output {
+export class TerminalUi implements Output, ChatScreen {
   readonly rl: readline.Interface;
   private statusText: string | null = null;
   private closed = false;
+  private held: string[] | null = null;
+  private heldDropped = 0;
+  private promptKeys: KeypressListener[] = [];
+  private onKey: (() => void) | null = null;
 
   constructor(
     input: Readable,
@@ -50,15 +69,63 @@ export class TerminalUi implements Output {
 
   event(_json: EventJson, human: string | null): void {
     if (human === null || this.closed) return;
+    if (this.held) {
+      this.held.push(human);
+      if (this.held.length > MAX_HELD_LINES) {
+        this.held.shift();
+        this.heldDropped++;
+      }
+      return;
+    }
     readline.clearLine(this.out, 0);
     readline.cursorTo(this.out, 0);
     this.out.write(human + "\n");
     this.rl.prompt(true);
   }
 
+  /** Lines held since suspend(). */
+  get heldCount(): number {
+    return (this.held?.length ?? 0) + this.heldDropped;
+  }
+
+  suspend(onKey: () => void): void {
+    if (this.closed || this.held) return;
+    this.held = [];
+    this.heldDropped = 0;
+    // readline draws every key it gets; while watching, keys are ours alone.
+    const input = this.rl.terminal ? (this.rl as unknown as { input: NodeJS.ReadStream }).input : null;
+    if (input) {
+      this.promptKeys = input.listeners("keypress") as KeypressListener[];
+      input.removeAllListeners("keypress");
+      this.onKey = onKey;
+      input.on("keypress", this.keyListener);
+    }
+  }
+
+  resume(): void {
+    if (!this.held) return;
+    const lines = this.held;
+    const dropped = this.heldDropped;
+    this.held = null;
+    this.heldDropped = 0;
+    const input = (this.rl as unknown as { input: NodeJS.ReadStream }).input;
+    input.off("keypress", this.keyListener);
+    for (const l of this.promptKeys) input.on("keypress", l);
+    this.promptKeys = [];
+    this.onKey = null;
+    if (this.closed) return;
+    if (dropped > 0) this.event({ event: "held" }, `* (${dropped} earlier line(s) from while you watched are not shown)`);
+    for (const l of lines) this.event({ event: "held" }, l);
+    this.rl.setPrompt(this.statusText ? `[${this.statusText}] ${this.basePrompt}` : this.basePrompt);
+    this.rl.prompt(true);
+  }
+
+  private readonly keyListener = (): void => this.onKey?.();
+
   status(text: string | null): void {
     if (this.closed || text === this.statusText) return;
     this.statusText = text;
+    if (this.held) return;
     this.rl.setPrompt(text ? `[${text}] ${this.basePrompt}` : this.basePrompt);
     readline.clearLine(this.out, 0);
     readline.cursorTo(this.out, 0);
@@ -67,6 +134,7 @@ export class TerminalUi implements Output {
 
   close(): void {
     if (this.closed) return;
+    if (this.held) this.resume();
     this.closed = true;
     readline.clearLine(this.out, 0);
     readline.cursorTo(this.out, 0);

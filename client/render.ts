@@ -198,6 +198,12 @@ export function streamStats(s: SessionEvents["streamStats"], fps: number, posMs:
   return line({ event: "streamStats", sid: s.sid, sent: s.sent, dropped: s.dropped, fps, posMs }, null);
 }
 
+/** The terminal stopped drawing the stream; `video`: the current one, still playing, if any. */
+export function unwatched(video: string | null, why: string | null): Line {
+  const rest = video === null ? "" : `; ${safe(video)} goes on (/watch to see it again)`;
+  return line({ event: "unwatched", video, reason: why }, `* back to chat${why ? ` (${why})` : ""}${rest}`);
+}
+
 /** --record: the file a frame went to (null: skipped, the disk is behind). */
 export function recordedFrame(f: SessionEvents["frame"], file: string | null): Line {
   return line({ event: "frame", sid: f.sid, frame: f.frame, ptsMs: f.ptsMs, bytes: f.jpeg.length, file }, null);
