@@ -144,7 +144,10 @@ export async function verifyPss(sigKey: string, text: string, signature: string)
 
 // ---- session -----------------------------------------------------------------
 
-export async function makeHello(identity: Identity, p: { nonce: string; room: string; name: string; agent?: string }): Promise<Hello> {
+export async function makeHello(
+  identity: Identity,
+  p: { nonce: string; room: string; name: string; agent?: string; caps?: readonly string[] },
+): Promise<Hello> {
   const proof = await sign(identity.sigPrivate, helloProofString(p.nonce, p.room, p.name, identity.encKey));
   return {
     t: "hello",
@@ -156,6 +159,7 @@ export async function makeHello(identity: Identity, p: { nonce: string; room: st
     encKeySig: identity.encKeySig,
     proof,
     ...(p.agent !== undefined ? { agent: p.agent } : {}),
+    ...(p.caps !== undefined && p.caps.length > 0 ? { caps: [...p.caps] } : {}),
   };
 }
 

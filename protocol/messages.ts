@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { isBase64 } from "./base64";
 import { ID_RE } from "./names";
+import { MAX_CAP_CHARS, MAX_CAPS } from "./caps";
 
 const b64 = z.string().refine(isBase64, "not base64");
 const id = z.string().regex(ID_RE, "not a member id");
@@ -36,6 +37,8 @@ export const Hello = z.object({
   encKeySig: b64,
   proof: b64,
   agent: z.string().max(64).optional(),
+  /** Capabilities beyond v1 the client understands (protocol/caps.ts); unknown names are ignored. */
+  caps: z.array(z.string().min(1).max(MAX_CAP_CHARS)).max(MAX_CAPS).optional(),
 });
 export type Hello = z.infer<typeof Hello>;
 

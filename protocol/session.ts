@@ -34,6 +34,7 @@ export class ClientSession {
   readonly room: string;
   private readonly identity: Identity;
   private readonly agent: string;
+  private readonly caps: readonly string[];
   private readonly keyStore: KeyStore;
   private readonly log: (level: LogLevel, message: string) => void;
   private readonly events: Emitter<SessionEvents>;
@@ -54,6 +55,7 @@ export class ClientSession {
     this.name = opts.name;
     this.room = opts.room;
     this.agent = opts.agent;
+    this.caps = opts.caps ?? [];
     this.keyStore = opts.keyStore ?? new MemoryKeyStore();
     const log = (this.log = opts.log ?? (() => {}));
     this.events = new Emitter<SessionEvents>((event, err) => log("warn", `listener for ${event} threw: ${String(err)}`));
@@ -211,7 +213,7 @@ export class ClientSession {
 
   private async onChallenge(conn: Conn, c: ServerMessageOf<"challenge">): Promise<void> {
     if (conn.welcomed) return this.events.emit("invalid", { reason: "challenge after welcome" });
-    const hello = await makeHello(this.identity, { nonce: c.nonce, room: this.room, name: this.name, agent: this.agent });
+    const hello = await makeHello(this.identity, { nonce: c.nonce, room: this.room, name: this.name, agent: this.agent, caps: this.caps });
     this.link.send(conn, hello);
   }
 

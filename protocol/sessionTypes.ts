@@ -52,6 +52,8 @@ export interface SessionOptions {
   name: string;
   room: string;
   agent: string;
+  /** Capabilities beyond v1 this client declares in hello (protocol/caps.ts). */
+  caps?: readonly string[];
   connect: Connector;
   /** Backoff bounds; false: never reconnect. Default 250 ms .. 15 s. */
   reconnect?: BackoffOptions | false;

@@ -4,6 +4,7 @@
 
 import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
+import type { Cap } from "../protocol/caps";
 import { decodeRaw, refOf, type RawMessage } from "../protocol/codec";
 import { ProtocolError, type ErrorCode } from "../protocol/errors";
 import { FrameDecoder, FrameError, KIND_CONTROL, type Frame } from "../protocol/framing";
@@ -35,6 +36,7 @@ export interface ConnectionDeps {
 export class Connection implements MemberPeer {
   memberId = "";
   room = "";
+  caps: ReadonlySet<Cap> = new Set();
   private state: State = "hello";
   private readonly nonce = randomBytes(32).toString("base64");
   private readonly decoder: FrameDecoder;
@@ -134,9 +136,10 @@ export class Connection implements MemberPeer {
     this.outbox.purgeVideo(sid, keepBegun);
   }
 
-  admit(memberId: string, room: string): void {
+  admit(memberId: string, room: string, caps: ReadonlySet<Cap>): void {
     this.memberId = memberId;
     this.room = room;
+    this.caps = caps;
     this.state = "member";
     this.sendBudget = this.limiters.sends(this.deps.hub.sendBucketsOf(memberId));
   }

@@ -3,6 +3,7 @@
 // connections only through MemberPeer, so it is testable with plain objects.
 
 import type { RawMessage } from "../protocol/codec";
+import { knownCaps } from "../protocol/caps";
 import { parseClientMessage, refOf } from "../protocol/codec";
 import { ProtocolError } from "../protocol/errors";
 import type { Limits } from "../protocol/limits";
@@ -73,7 +74,7 @@ export class Hub {
     };
     this.rooms.set(room.name, room);
     room.seat(member, peer);
-    peer.admit(id, room.name);
+    peer.admit(id, room.name, knownCaps(hello.caps));
 
     if (previous) {
       this.video.leave(previous.peer);

@@ -2,6 +2,7 @@
 // a socket. The connection (server/connection.ts) implements it; unit tests
 // can use a plain object.
 
+import type { Cap } from "../protocol/caps";
 import type { ServerMessage } from "../protocol/messages";
 
 /**
@@ -26,6 +27,8 @@ export interface Peer {
   readonly connId: number;
   readonly memberId: string;
   readonly room: string;
+  /** What the client declared it understands beyond v1 (empty for a v1 client). */
+  readonly caps: ReadonlySet<Cap>;
   sendControl(msg: ServerMessage): void;
   /**
    * Queues every chunk of a frame unless this viewer is backed up (video still
@@ -52,7 +55,7 @@ export interface MemberPeer extends Peer {
    */
   chargeSend(bytes: number, recipients: number, mid: string): boolean;
   /** Binds the connection to its member after a successful hello. */
-  admit(memberId: string, room: string): void;
+  admit(memberId: string, room: string, caps: ReadonlySet<Cap>): void;
   /** Ends the connection with a fatal error; the hub has already dropped it. */
   fail(code: "replaced" | "internal", message: string): void;
 }
