@@ -22,6 +22,10 @@ export interface NatsServer {
   stop(): Promise<void>;
   /** kill -9: no flush, no goodbye. */
   kill9(): Promise<void>;
+  /** SIGSTOP: the socket stays open, nothing answers (a silent partition). */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  thaw(): void;
   /** Starts again on the same port and store dir; resolves once it accepts. */
   restart(): Promise<void>;
   /** Stops it and removes its dir. */
@@ -88,12 +92,15 @@ export async function startNats(): Promise<NatsServer> {
     port,
     dir,
     stop: () => halt("SIGTERM"),
+    freeze: () => void (child as ChildProcess | null)?.kill("SIGSTOP"),
+    thaw: () => void (child as ChildProcess | null)?.kill("SIGCONT"),
     kill9: () => halt("SIGKILL"),
     restart: async () => {
       await halt("SIGTERM");
       await launch();
     },
     cleanup: async () => {
+      (child as ChildProcess | null)?.kill("SIGCONT");
       await halt("SIGKILL");
       rmSync(dir, { recursive: true, force: true });
     },
