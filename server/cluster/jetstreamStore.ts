@@ -212,10 +212,14 @@ export class JetStreamStore implements RoomStore {
       if (e instanceof StoreError) throw e;
       throw new StoreError("store_failed", `the JetStream room store failed: ${e instanceof Error ? e.message : String(e)}`);
     });
+    this.track(p);
+    return p;
+  }
+
+  private track(p: Promise<unknown>): void {
     this.inflight.add(p);
     const done = () => this.inflight.delete(p);
     p.then(done, done);
-    return p;
   }
 
   // ---- the log ------------------------------------------------------------------
@@ -244,7 +248,9 @@ export class JetStreamStore implements RoomStore {
         expect: { streamName: this.streamName(room) },
       });
       if (ack.duplicate) return { seq: ack.seq, duplicate: true };
-      await kv.mids.put(key, String(ack.seq));
+      // not awaited: until it lands (or if this core dies first) the duplicate window covers
+      // the mid, which is far longer than a KV put; close() waits for it
+      this.track(kv.mids.put(key, String(ack.seq)).catch(() => {}));
       return { seq: ack.seq, duplicate: false };
     });
   }

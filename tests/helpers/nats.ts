@@ -31,6 +31,8 @@ export interface NatsServer {
   /** Stops it and removes its dir. */
   cleanup(): Promise<void>;
   log(): string;
+  /** The running server's pid (for CPU figures), or 0. */
+  pid(): number;
 }
 
 async function freePort(): Promise<number> {
@@ -105,5 +107,6 @@ export async function startNats(): Promise<NatsServer> {
       rmSync(dir, { recursive: true, force: true });
     },
     log: () => out,
+    pid: () => (child as ChildProcess | null)?.pid ?? 0,
   };
 }
