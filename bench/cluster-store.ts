@@ -1,8 +1,9 @@
 // `node --import tsx bench/cluster-store.ts [--rate 1000] [--seconds 3]`
 // Append latency (p50/p99) at a steady rate for the memory, SQLite and
 // JetStream room stores in one run (ratios to memory), CPU of this process and
-// of nats-server per 1,000 appends, and cross-core notify latency: core A
-// appends and notifies, core B's bus receives (two NATS connections).
+// of nats-server per 1,000 appends, a 10,000-entry resume from JetStream, and
+// cross-core notify latency: core A appends and notifies, core B's bus
+// receives (two NATS connections).
 
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -84,6 +85,19 @@ async function main(): Promise<void> {
     for (const [name, r] of rows) log(`${name.padEnd(52)} p50 ${f(r.p50)} ms  p99 ${f(r.p99)} ms  max ${f(r.max)} ms  p99/memory ${f(r.p99 / mem.p99)}  core CPU ${f(r.cpuMsPer1k)} ms/1k appends`);
     log(`nats-server CPU during the jetstream run: ${f(natsCpuMsPer1k)} ms per 1k appends`);
     log(`p50 ratio jetstream/sqlite ${f(jet.p50 / sql.p50)}, p99 ratio jetstream/sqlite ${f(jet.p99 / sql.p99)}`);
+
+    // resume: a member reads 10,000 missed entries in pages of maxReadBatch
+    const R = 10_000;
+    await Promise.all(Array.from({ length: R }, (_x, i) => js.append("resume", { from: FROM, mid: `r${i}`, to: TO, env: ENV, at: Date.now() })));
+    const tr = performance.now();
+    let got = 0;
+    for (let cursor = 0; ; ) {
+      const page = await js.readAfter("resume", TO[0], cursor, 1_000);
+      if (page.length === 0) break;
+      got += page.length;
+      cursor = page[page.length - 1].seq;
+    }
+    log(`jetstream resume of ${got} missed entries (pages of 1,000): ${f(performance.now() - tr)} ms`);
 
     // cross-core: A appends and notifies; B hears the note (what wakes B's members)
     const a = await Bus.start({ nc: ncA, node: "a", namespace: "bench" });
