@@ -1,4 +1,4 @@
-// Streams of a core: `videos`, `play` and `control` (PROTOCOL.md sections 5,
+// Streams of a core: `videos`, `play` and `control` (docs/protocol.md sections 5,
 // 6 and 9). One Pacer per stream drives it; each frame is cut into chunks
 // once and the same Buffers go to every viewer; a viewer that is backed up is
 // skipped a frame rather than buffered.
