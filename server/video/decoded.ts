@@ -14,7 +14,7 @@ import type { Frame, Size } from "./types";
 
 /** Spilled frames queued for disk beyond this pause ffmpeg, so a slow disk cannot fill memory. */
 const SPILL_PENDING_HIGH = 8 * 1024 * 1024;
-/** Spill segment size: the unit in which disk space is given back. */
+/** Default spill segment size: small enough to give space back soon, big enough to be few files. */
 const SEGMENT_BYTES = 16 * 1024 * 1024;
 /**
  * A decoder this close behind a viewer's next frame serves it: decoding runs
@@ -49,6 +49,8 @@ export interface DecodedVideoParams {
   spillPath: string;
   /** Frames beyond this many bytes in memory go to spill files. */
   memoryBudget: number;
+  /** Spill segment size, the unit in which disk space is given back. Default 16 MiB. */
+  segmentBytes?: number;
   window?: DecodeWindow;
   hooks: DecodedVideoHooks;
 }
@@ -329,6 +331,10 @@ export class DecodedVideo {
     return Math.max(1, Math.ceil(this.win.aheadSec * this.fps));
   }
 
+  private slackFrames(): number {
+    return Math.ceil(SLACK_SEC * this.fps);
+  }
+
   private nearFrames(): number {
     return Math.ceil(NEAR_SEC * this.fps);
   }
@@ -361,13 +367,15 @@ export class DecodedVideo {
       for (const d of this.decoders) d.serves.clear();
       const needs: Array<{ at: number; want: number; owner: string | null; cursor: Cursor | null; near: number }> = [];
       const visit = (c: Cursor | null, from: number, want: number, near: number, owner: string | null) => {
-        const m = this.scan(c, from, want);
-        if (m >= want || m >= this.endIndex()) return;
+        // Scanned a little past the window: a paused decoder may have overshot it.
+        const m = this.scan(c, from, want + this.slackFrames());
+        // The decoder at the edge of what is decoded serves this viewer even
+        // when its window is full (it waits there), so it is not stopped.
         const d = this.decoderNear(m, near);
         if (d) {
           wanted.set(d, Math.max(wanted.get(d) ?? 0, want));
           d.serves.add(c);
-        } else {
+        } else if (m < want && m < this.endIndex()) {
           needs.push({ at: m, want, owner, cursor: c, near });
         }
       };
@@ -385,12 +393,26 @@ export class DecodedVideo {
       }
       const backlog = (this.store?.pendingBytes ?? 0) > SPILL_PENDING_HIGH;
       for (const [d, want] of wanted) {
+        this.recharge(d);
         d.want = want;
         this.setPaused(d, backlog || d.next >= want);
       }
     } finally {
       this.planning = false;
     }
+  }
+
+  /** A decoder counts against a member it serves: once its starter has left, against one still watching. */
+  private recharge(d: Decoder): void {
+    let next: string | null | undefined;
+    for (const c of d.serves) {
+      if (c && c.owner === d.owner) return;
+      if (c && next === undefined) next = c.owner;
+    }
+    if (next === undefined || next === d.owner) return;
+    this.params.hooks.decoders?.(this, d.owner, -1);
+    d.owner = next;
+    this.params.hooks.decoders?.(this, d.owner, 1);
   }
 
   private decoderNear(m: number, near: number): Decoder | null {
@@ -479,7 +501,7 @@ export class DecodedVideo {
     } else {
       this.store ??= new SpillStore(
         (seg) => (seg === 0 ? this.params.spillPath : `${this.params.spillPath}.${seg}`),
-        SEGMENT_BYTES,
+        this.params.segmentBytes ?? SEGMENT_BYTES,
         (bytes) => this.written(bytes),
         (err) => this.fail(new Error(`spill file failed: ${err.message}`)),
       );
@@ -511,7 +533,7 @@ export class DecodedVideo {
     if (this.cursors.size === 0) return;
     const head = this.win.headSec * this.fps;
     const behind = this.win.behindSec * this.fps;
-    const ahead = this.aheadFrames() + SLACK_SEC * this.fps;
+    const ahead = this.aheadFrames() + this.slackFrames();
     const live = [...this.cursors].filter((c) => c.pos >= 0);
     const keep = (i: number) => i < head || i <= this.demand || live.some((c) => i >= c.pos - behind && i <= c.pos + ahead);
     let freed = 0;

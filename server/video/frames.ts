@@ -24,6 +24,8 @@ export interface FrameCacheOptions {
   maxBytes?: number;
   /** Memory one video may hold before further frames spill to disk (overrides limits.frameCacheVideoBytes). Default 64 MiB. */
   perVideoBytes?: number;
+  /** Spill segment size (tests make it small to see space given back). Default 16 MiB. */
+  spillSegmentBytes?: number;
   /** Where spill files go. Default os.tmpdir()/sealroom-cache. */
   cacheDir?: string;
   /** Output width cap; height follows the aspect ratio. Default 1280. */
@@ -69,6 +71,7 @@ export class FrameCache {
   private readonly maxBytes: number;
   private readonly perVideoBytes: number;
   private readonly limits: VideoLimits;
+  private readonly segmentBytes: number | undefined;
   private readonly freeSpace: FreeSpace;
   /** Running decoders, in total and per member that needed them. */
   private decoderTotal = 0;
@@ -95,6 +98,7 @@ export class FrameCache {
   constructor(opts: FrameCacheOptions) {
     this.logger = opts.logger;
     this.limits = { ...VIDEO_LIMITS, ...opts.limits };
+    this.segmentBytes = opts.spillSegmentBytes;
     this.maxBytes = opts.maxBytes ?? this.limits.frameCacheBytes;
     this.perVideoBytes = opts.perVideoBytes ?? this.limits.frameCacheVideoBytes;
     this.maxWidth = opts.maxWidth ?? 1280;
@@ -157,6 +161,7 @@ export class FrameCache {
       ffmpeg: this.ffmpeg,
       spillPath: join(this.spillDir, `${++this.spillSeq}.frames`),
       memoryBudget: this.perVideoBytes,
+      ...(this.segmentBytes !== undefined ? { segmentBytes: this.segmentBytes } : {}),
       window: { aheadSec: this.limits.decodeAheadSec, behindSec: this.limits.decodeBehindSec, headSec: this.limits.decodeHeadSec },
       hooks: this.hooks,
     });
@@ -255,7 +260,8 @@ export class FrameCache {
       }
       return false;
     }
-    this.warnedDiskCap = false;
+    // Warn again only after usage fell well below the cap, not at every frame that fits again.
+    if (used < cap * 0.9) this.warnedDiskCap = false;
     return this.freeSpace.allows(bytes);
   }
 
