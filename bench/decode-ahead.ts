@@ -8,7 +8,9 @@
 // Environment: BENCH_GOP=frames between keyframes (default 60, i.e. 2 s; 250
 // is x264's default), BENCH_PLAY_S=seconds of play to measure (default 60),
 // BENCH_CORE_ROOT=another checkout to measure instead (e.g. the code before
-// this change: `git archive <commit> | tar -x -C DIR`, node_modules linked).
+// this change: `git archive <commit> | tar -x -C DIR`, node_modules linked),
+// BENCH_LIMITS="NAME=N ..." extra `--limit`s for the core (e.g.
+// frameCacheVideoBytes=1048576 to see the disk hold the window).
 
 import { execFile, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
@@ -88,7 +90,8 @@ const bin = await ffmpegPath();
 const f = await film(bin);
 const cost60 = await realTimeCost(bin, f.path, 60);
 const cacheDir = mkdtempSync(join(tmpdir(), "sealroom-ahead-"));
-const args = [...SERVER_NODE_FLAGS, join(CORE_ROOT, "bin/sealroom"), "server", "--host", "127.0.0.1", "--port", "0", "--videos", f.dir, "--cache-dir", cacheDir, "--log-level", "warn"];
+const extraLimits = (process.env.BENCH_LIMITS ?? "").split(/\s+/).filter(Boolean).flatMap((l) => ["--limit", l]);
+const args = [...SERVER_NODE_FLAGS, join(CORE_ROOT, "bin/sealroom"), "server", "--host", "127.0.0.1", "--port", "0", "--videos", f.dir, "--cache-dir", cacheDir, "--log-level", "warn", ...extraLimits];
 const { proc: core, match } = await spawnProc("core", process.execPath, args, /core listening on ([\d.]+):(\d+)/);
 const port = Number(match[2]);
 const [id] = await identities(1);
@@ -182,6 +185,7 @@ rmSync(cacheDir, { recursive: true, force: true });
 const MiB = 1024 * 1024;
 const result = {
   code: CORE_ROOT === ROOT ? "this checkout" : CORE_ROOT,
+  limits: process.env.BENCH_LIMITS ?? "defaults",
   film: `1280x720 30 fps, ${FILM_S / 3600} h, keyframe every ${GOP} frames, ${(statSync(f.path).size / MiB).toFixed(0)} MiB`,
   realTimeDecodeCoresPerStream: +(cost60 / 60).toFixed(3),
   idleCores: +idle.toFixed(3),
