@@ -108,7 +108,12 @@ m.onVideo = (b) => {
   onFrame?.(b.readUInt32BE(4), b.readUInt32BE(8));
 };
 let started: ((s: number) => void) | null = null;
+let lastStats = { sent: 0, dropped: 0 };
 m.onControl = (t, body) => {
+  if (t === "streamStats") {
+    const st = parseBody<{ sid: number; sent: number; dropped: number }>(body);
+    if (st.sid === sid) lastStats = { sent: st.sent, dropped: st.dropped };
+  }
   if (process.env.BENCH_DEBUG) console.error("control", t, Buffer.from(body).toString().slice(0, 200));
   if (t === "stream") started?.(parseBody<{ sid: number }>(body).sid);
 };
@@ -157,6 +162,7 @@ for (let s = 0; s < PLAY_S; s++) {
 }
 const cpuPlay = last - cpu0;
 const framesPlayed = frames;
+const statsPlayed = lastStats;
 const windows5 = perSec.map((_, i) => perSec.slice(i, i + 5)).filter((w) => w.length === 5).map((w) => w.reduce((a, b) => a + b, 0) / 5);
 
 // (c) seeks anywhere in the film.
@@ -191,6 +197,7 @@ const result = {
   idleCores: +idle.toFixed(3),
   playSeconds: PLAY_S,
   framesReceived: framesPlayed,
+  coreSentDropped: statsPlayed,
   cpuCoresOverPlay: +(cpuPlay / PLAY_S).toFixed(3),
   cpuCoresFirst5s: +(windows5[0] ?? 0).toFixed(3),
   cpuCoresMax5s: +Math.max(...windows5).toFixed(3),
