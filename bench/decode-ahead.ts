@@ -10,7 +10,8 @@
 // BENCH_CORE_ROOT=another checkout to measure instead (e.g. the code before
 // this change: `git archive <commit> | tar -x -C DIR`, node_modules linked),
 // BENCH_LIMITS="NAME=N ..." extra `--limit`s for the core (e.g.
-// frameCacheVideoBytes=1048576 to see the disk hold the window).
+// frameCacheVideoBytes=1048576 to see the disk hold the window), BENCH_SEEKS=0
+// to skip the seeks (first-frame times only, with a short BENCH_PLAY_S).
 
 import { execFile, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
@@ -166,7 +167,7 @@ const statsPlayed = lastStats;
 const windows5 = perSec.map((_, i) => perSec.slice(i, i + 5)).filter((w) => w.length === 5).map((w) => w.reduce((a, b) => a + b, 0) / 5);
 
 // (c) seeks anywhere in the film.
-const seekTargets = [3_600_000, 600_000, 7_150_000, 1_800_000, 5_400_000, 30_000, 4_321_000];
+const seekTargets = process.env.BENCH_SEEKS === "0" ? [] : [3_600_000, 600_000, 7_150_000, 1_800_000, 5_400_000, 30_000, 4_321_000];
 const seeks: Array<{ toMs: number; ms: number | string }> = [];
 for (const toMs of seekTargets) {
   const ms = await firstFrame(() => m.send({ t: "control", sid, action: "seek", toMs }), toMs);
