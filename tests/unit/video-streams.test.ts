@@ -66,6 +66,8 @@ class FakePeer implements Peer {
 /** One viewer's view of a FakeVideo, as the pacer's FrameSource. */
 class FakeReader implements FrameSource {
   closed = false;
+  /** Frames asked for after close(): a pacer still running for nobody. */
+  readsAfterClose = 0;
   /** Set when this reader's start needed an ffmpeg: it holds it alone. */
   holdsDecoder = false;
   constructor(
@@ -84,11 +86,14 @@ class FakeReader implements FrameSource {
   indexAt(ms: number): number {
     return this.video.indexAt(ms);
   }
+  // As VideoReader: a closed reader still returns frames in memory, and waits resolve null.
   get(index: number): Frame | undefined {
-    return this.closed ? undefined : this.video.frames[index];
+    if (this.closed) this.readsAfterClose++;
+    return this.video.frames[index];
   }
   waitFor(index: number): Promise<Frame | null> {
-    return Promise.resolve(this.get(index) ?? null);
+    if (this.closed) return Promise.resolve(null);
+    return Promise.resolve(this.video.frames[index] ?? null);
   }
   /** A target at or past the video's `farFrom` is outside what its running ffmpeg covers. */
   needsDecoder(index: number): boolean {
@@ -494,12 +499,15 @@ describe("StreamManager: control", () => {
       expect(p.purges).toEqual([{ sid, keepBegun: false }]);
     }
     const counts = [a.offers.length, a.controls.length, b.offers.length, b.controls.length];
+    // The pacer's timer is gone: only the stats interval is left.
+    expect(vi.getTimerCount()).toBe(1);
     await advance(3000); // past the end and past stats ticks
     expect([a.offers.length, a.controls.length, b.offers.length, b.controls.length]).toEqual(counts);
     expect(mgr.count).toBe(0);
     expect(mgr.roomStream("lobby")).toBeNull();
     const video = cache.videos.get("clip");
     expect(video?.readers.every((r) => r.closed)).toBe(true);
+    expect(video?.readers.map((r) => r.readsAfterClose)).toEqual([0]);
     expect(video?.refs).toBe(0);
     // Controlling it now is refused.
     control(a, sid, "pause");
