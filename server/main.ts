@@ -110,7 +110,14 @@ export async function main(argv: string[]): Promise<number> {
   // Handlers first: a supervisor may signal us the instant it reads the line below.
   const stopped = new Promise<number>((resolve) => {
     const shutdown = () => {
-      core.stop().then(() => resolve(EXIT.ok));
+      // A stop that fails must still end the process, with the reason.
+      core.stop().then(
+        () => resolve(EXIT.ok),
+        (e: unknown) => {
+          process.stderr.write(`sealroom server: stopping failed: ${(e as Error).message}\n`);
+          resolve(EXIT.failure);
+        },
+      );
     };
     process.once("SIGINT", shutdown);
     process.once("SIGTERM", shutdown);

@@ -193,7 +193,8 @@ export class SpillStore {
       this.segments.set(id, seg);
       this.active = { id, seg, bytes: 0 };
       // A full segment whose frames were all freed while it was active goes now.
-      if (prev && prev.seg.live === 0) this.drop(prev.id);
+      // drop() never rejects (dispose swallows close/unlink errors of a spill file).
+      if (prev && prev.seg.live === 0) void this.drop(prev.id);
     }
     const { id, seg } = this.active;
     const ref = { segment: id, ...seg.file.append(buf) };
@@ -214,7 +215,7 @@ export class SpillStore {
     const seg = this.segments.get(ref.segment);
     if (!seg) return;
     seg.live -= ref.length;
-    if (seg.live <= 0 && this.active?.id !== ref.segment) this.drop(ref.segment);
+    if (seg.live <= 0 && this.active?.id !== ref.segment) void this.drop(ref.segment);
   }
 
   async dispose(): Promise<void> {
