@@ -24,7 +24,7 @@ export interface VideoService {
   /** The connection is gone or replaced: end its self stream, stop sending. */
   leave(peer: Peer): void;
   roomEmpty(room: string): void;
-  handle(peer: Peer, msg: ClientMessageOf<"videos" | "play" | "control">): void;
+  handle(peer: Peer, msg: ClientMessageOf<"videos" | "play" | "control" | "subtitles" | "poster">): void;
   close(): void;
 }
 
@@ -134,6 +134,12 @@ export class Hub {
         return;
       case "send":
         this.route(peer, msg, envJson);
+        return;
+      case "subtitles":
+      case "poster":
+        // Cap "library2" messages: to a v1 client they do not exist.
+        if (!peer.caps.has("library2")) throw new ProtocolError("unknown_type", `unknown message type '${msg.t}'`, false, msg.t);
+        this.video.handle(peer, msg);
         return;
       case "videos":
       case "play":
