@@ -62,6 +62,8 @@ export async function main(argv: string[]): Promise<number> {
     agent: CLIENT_AGENT,
     keyStore: new FileKeyStore(knownKeysPathFor(config.identityFile), warn),
     connect: tcpConnector(tcpOptions(config, trust, (m) => untrusted(m))),
+    // Subtitles always; small frames only where they are drawn here and not recorded.
+    caps: interactive && !files.recorder ? ["library2", "smallVideo"] : ["library2"],
   });
   const tty = ui ? { view: watchViewFor(process.stdout), chat: ui } : undefined;
   const app = new ClientApp({ session, out, core: config.coreText, ...(files.recorder ? { recorder: files.recorder } : {}), ...(tty ? { tty } : {}) });

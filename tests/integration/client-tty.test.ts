@@ -161,3 +161,65 @@ describe.skipIf(!TMUX || !hasVideo)("client watch mode in a real terminal (tmux)
     }
   });
 });
+
+describe.skipIf(!TMUX || !hasVideo)("subtitles in the terminal watch mode (tmux)", { timeout: 60_000 }, () => {
+  let core: Awaited<ReturnType<typeof startCore>>;
+  let home: string;
+  const term = new Tmux();
+  beforeAll(async () => {
+    home = mkdtempSync(path.join(os.tmpdir(), "sealroom-tty-subs-"));
+    const lib = path.join(home, "videos");
+    mkdirSync(lib);
+    await fs.copyFile(path.join(VIDEOS, "sample.mp4"), path.join(lib, "sample.mp4"));
+    writeFileSync(path.join(lib, "sample.en.srt"), "1\n00:00:00,000 --> 00:00:04,000\nFirst line, <b>bold</b>\n\n2\n00:00:04,000 --> 00:00:10,000\n<script>second</script> line\n");
+    writeFileSync(path.join(lib, "sample.fr.srt"), "1\n00:00:00,000 --> 00:00:10,000\nBonjour\n");
+    core = await startCore({ videos: { dir: lib, cacheDir: path.join(home, "cache") } } as Parameters<typeof startCore>[0]);
+  });
+  afterAll(async () => {
+    term.kill();
+    await core?.stop();
+    await fs.rm(home, { recursive: true, force: true });
+  });
+
+  it("/subs lists and chooses a track; its cue is the line under the status, timed by the stream", async () => {
+    const cmd = `exec '${process.execPath}' '${BIN}' client --name tv --room subs --core 127.0.0.1:${core.port} --identity '${path.join(home, "id.json")}' 2>/dev/null`;
+    term.start(cmd, 80, 24);
+    const screen = () => term.capture();
+    try {
+      await until(() => (screen().includes("nobody else is here yet") ? true : undefined), "the welcome");
+      term.type("/play sample.mp4");
+      await until(() => (screen().includes("* sample.mp4 playing at") ? true : undefined), "the stream");
+      term.type("/pause");
+      term.type("/seek 0:01");
+      term.type("/subs");
+      await until(() => (screen().includes("* subtitles of sample.mp4") ? true : undefined), "the track list");
+      expect(screen()).toMatch(/ 1 {2}English {2}\[en, file\]/);
+      expect(screen()).toMatch(/ 2 {2}French {2}\[fr, file\]/);
+      term.type("/subs en");
+      await until(() => (screen().includes("* subtitles ready: 2 cue(s)") ? true : undefined), "the cues");
+      term.type("/watch");
+      const rows = await until(() => {
+        const lines = screen().split("\n");
+        const i = lines.findIndex((l) => l.includes("any key: chat"));
+        return i >= 0 && lines[i + 1]?.includes("First line, bold") ? lines : undefined;
+      }, "the subtitle line");
+      const i = rows.findIndex((l) => l.includes("any key: chat"));
+      expect(i).toBe(22); // status on row 23, subtitle on row 24 of 24
+      mkdirSync(SHOTS, { recursive: true });
+      writeFileSync(path.join(SHOTS, "terminal-subtitles.txt"), screen());
+      // Back to chat, move past the 4 s boundary while paused: the next cue, markup as text.
+      term.keys(["q"]);
+      await until(() => (screen().includes("* back to chat") ? true : undefined), "the chat");
+      term.type("/seek 0:05");
+      term.type("/watch");
+      await until(() => (screen().split("\n").some((l) => l.includes("<script>second</script> line")) ? true : undefined), "the second cue");
+      term.keys(["q"]);
+      term.type("/subs off");
+      await until(() => (screen().includes("* subtitles off") ? true : undefined), "subtitles off");
+      term.type("/quit");
+      await until(() => (term.paneDead() ? true : undefined), "the client to exit");
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\nscreen:\n${screen()}`);
+    }
+  });
+});

@@ -1,0 +1,36 @@
+// The subtitle choice a viewer made last (language and source, or off), kept in
+// localStorage so it holds across films and reloads. Storage may be disabled:
+// then the choice lasts as long as the tab.
+
+export interface SubtitleChoice {
+  lang: string;
+  source: "file" | "embedded";
+}
+
+const KEY = "sealroom.subtitles";
+let memory: SubtitleChoice | null = null;
+
+export const subtitlePrefs = {
+  get(): SubtitleChoice | null {
+    try {
+      const raw = globalThis.localStorage?.getItem(KEY);
+      if (raw === null || raw === undefined) return memory;
+      const v = JSON.parse(raw) as unknown;
+      if (typeof v === "object" && v !== null && typeof (v as SubtitleChoice).lang === "string" && ((v as SubtitleChoice).source === "file" || (v as SubtitleChoice).source === "embedded")) {
+        return { lang: (v as SubtitleChoice).lang, source: (v as SubtitleChoice).source };
+      }
+      return null;
+    } catch {
+      return memory;
+    }
+  },
+  set(v: SubtitleChoice | null): void {
+    memory = v;
+    try {
+      if (v === null) globalThis.localStorage?.setItem(KEY, "null");
+      else globalThis.localStorage?.setItem(KEY, JSON.stringify(v));
+    } catch {
+      /* storage unavailable */
+    }
+  },
+};
