@@ -59,6 +59,8 @@ export class ClientApp {
   private quietVideos = 0;
   private catalogueKnown = false;
   private subtitleLine: string | null = null;
+  /** A /subs typed while the catalogue was still on its way: run when it is in. */
+  private subsAfterListing: Array<string | null> = [];
 
   constructor(private readonly opts: AppOptions) {
     this.s = opts.session;
@@ -153,14 +155,22 @@ export class ClientApp {
     s.on("state", (st) => this.print(render.state(st)));
     s.on("welcome", (ev) => {
       this.print(...render.welcome(ev, s.name));
-      if (ev.reconnected) this.subs.reconnected();
+      if (ev.reconnected) {
+        // A listing asked for on the old connection will not come.
+        if (this.quietVideos > 0) this.listingLost();
+        this.subs.reconnected();
+        if (this.watching.current !== null) this.followCurrent();
+      }
     });
     s.on("joined", ({ entry, again }) => this.print(...render.joined(entry, again)));
     s.on("left", ({ id, reason, entry }) => this.print(render.left(id, reason, entry)));
     s.on("message", (m) => this.print(render.message(m)));
     s.on("ack", ({ mid, delivered }) => this.print(render.ack(mid, delivered)));
     s.on("sendFailed", (f) => this.print(render.sendFailed(f)));
-    s.on("error", (e) => this.print(render.error(e)));
+    s.on("error", (e) => {
+      this.print(render.error(e));
+      if (e.ref === "videos" && this.quietVideos > 0) this.listingLost();
+    });
     s.on("invalid", ({ reason }) => this.print(render.invalid(reason)));
     s.on("disconnected", (d) => this.print(render.disconnected(d, this.opts.core)));
     s.on("keyChanged", (k) => this.print(render.keyChanged(k)));
@@ -169,6 +179,7 @@ export class ClientApp {
       this.subs.videos(items);
       if (this.quietVideos > 0) this.quietVideos--;
       else this.print(render.videos(items));
+      for (const arg of this.subsAfterListing.splice(0)) this.subsCommand(arg);
     });
     s.on("videosChanged", () => {
       this.catalogueKnown = false;
@@ -309,18 +320,28 @@ export class ClientApp {
       case "seek":
         s.control(this.currentSid(), "seek", cmd.toMs);
         return;
-      case "subs": {
+      case "subs":
         if (!s.requestSubtitles) throw new Error("this client cannot show subtitles");
-        const sid = this.watching.current;
-        if (cmd.arg === null) {
-          this.print(render.subtitleTracks(sid === null ? null : (this.watching.get(sid)?.info.video ?? null), this.subs.tracks()));
-          return;
-        }
-        const r = this.subs.choose(cmd.arg);
-        this.print(r.ok ? render.notice(r.text) : render.commandError(r.message));
+        if (this.quietVideos > 0) this.subsAfterListing.push(cmd.arg);
+        else this.subsCommand(cmd.arg);
         return;
-      }
     }
+  }
+
+  private listingLost(): void {
+    this.quietVideos = 0;
+    this.catalogueKnown = false;
+    for (const arg of this.subsAfterListing.splice(0)) this.subsCommand(arg);
+  }
+
+  private subsCommand(arg: string | null): void {
+    const sid = this.watching.current;
+    if (arg === null) {
+      this.print(render.subtitleTracks(sid === null ? null : (this.watching.get(sid)?.info.video ?? null), this.subs.tracks()));
+      return;
+    }
+    const r = this.subs.choose(arg);
+    this.print(r.ok ? render.notice(r.text) : render.commandError(r.message));
   }
 
   private currentSid(): number {

@@ -103,6 +103,7 @@ describe("subtitles and posters in the browser", () => {
 
     await seek(alice.page, 4000);
     await expect.poll(() => overlay(alice.page).textContent(), { timeout: 10_000 }).toContain("<script>window.__xss = 1</script>");
+    await alice.page.locator(ROOM).screenshot({ path: path.join(SHOTS, "subtitles-markup.png") });
     await seek(alice.page, 7000);
     await expect.poll(() => overlay(alice.page).textContent(), { timeout: 10_000 }).toContain('<img src=x onerror="window.__xss = 2">');
     expect(await overlay(alice.page).locator("script, img").count()).toBe(0);

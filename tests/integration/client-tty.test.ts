@@ -171,7 +171,7 @@ describe.skipIf(!TMUX || !hasVideo)("subtitles in the terminal watch mode (tmux)
     const lib = path.join(home, "videos");
     mkdirSync(lib);
     await fs.copyFile(path.join(VIDEOS, "sample.mp4"), path.join(lib, "sample.mp4"));
-    writeFileSync(path.join(lib, "sample.en.srt"), "1\n00:00:00,000 --> 00:00:04,000\nFirst line, <b>bold</b>\n\n2\n00:00:04,000 --> 00:00:10,000\n<script>second</script> line\n");
+    writeFileSync(path.join(lib, "sample.en.srt"), "1\n00:00:00,000 --> 00:00:05,000\nFirst line, <b>bold</b>\n\n2\n00:00:05,000 --> 00:00:10,000\n<script>second</script> line\n");
     writeFileSync(path.join(lib, "sample.fr.srt"), "1\n00:00:00,000 --> 00:00:10,000\nBonjour\n");
     core = await startCore({ videos: { dir: lib, cacheDir: path.join(home, "cache") } } as Parameters<typeof startCore>[0]);
   });
@@ -185,6 +185,12 @@ describe.skipIf(!TMUX || !hasVideo)("subtitles in the terminal watch mode (tmux)
     const cmd = `exec '${process.execPath}' '${BIN}' client --name tv --room subs --core 127.0.0.1:${core.port} --identity '${path.join(home, "id.json")}' 2>/dev/null`;
     term.start(cmd, 80, 24);
     const screen = () => term.capture();
+    /** The row under the watch status line. */
+    const subLine = () => {
+      const lines = screen().split("\n");
+      const i = lines.findIndex((l) => / · drawn \d+ · /.test(l));
+      return i >= 0 ? lines[i + 1] : undefined;
+    };
     try {
       await until(() => (screen().includes("nobody else is here yet") ? true : undefined), "the welcome");
       term.type("/play sample.mp4");
@@ -197,22 +203,28 @@ describe.skipIf(!TMUX || !hasVideo)("subtitles in the terminal watch mode (tmux)
       expect(screen()).toMatch(/ 2 {2}French {2}\[fr, file\]/);
       term.type("/subs en");
       await until(() => (screen().includes("* subtitles ready: 2 cue(s)") ? true : undefined), "the cues");
+      // From 0:01, playing: the first cue now, the second one at 0:05 by itself.
+      term.type("/resume");
       term.type("/watch");
       const rows = await until(() => {
         const lines = screen().split("\n");
-        const i = lines.findIndex((l) => l.includes("any key: chat"));
-        return i >= 0 && lines[i + 1]?.includes("First line, bold") ? lines : undefined;
-      }, "the subtitle line");
-      const i = rows.findIndex((l) => l.includes("any key: chat"));
+        const i = lines.findIndex((l) => / · drawn \d+ · /.test(l));
+        return i >= 0 && lines[i].startsWith("playing") && lines[i + 1]?.includes("First line, bold") && pictureRows(term.capture(true)) >= 20 ? lines : undefined;
+      }, "the picture and the subtitle line");
+      const i = rows.findIndex((l) => / · drawn \d+ · /.test(l));
       expect(i).toBe(22); // status on row 23, subtitle on row 24 of 24
+      expect(rows[i]).toMatch(/^playing sample\.mp4 0:0[1-4]\//);
       mkdirSync(SHOTS, { recursive: true });
       writeFileSync(path.join(SHOTS, "terminal-subtitles.txt"), screen());
-      // Back to chat, move past the 4 s boundary while paused: the next cue, markup as text.
+      writeFileSync(path.join(SHOTS, "terminal-subtitles.ans"), term.capture(true));
+      // Markup stays text; terminal controls never reach the screen.
+      await until(() => (subLine()?.includes("<script>second</script> line") ? true : undefined), "the second cue at 0:05", 10_000);
+      // A seek back brings the first cue back.
       term.keys(["q"]);
       await until(() => (screen().includes("* back to chat") ? true : undefined), "the chat");
-      term.type("/seek 0:05");
+      term.type("/seek 0:02");
       term.type("/watch");
-      await until(() => (screen().split("\n").some((l) => l.includes("<script>second</script> line")) ? true : undefined), "the second cue");
+      await until(() => (subLine()?.includes("First line, bold") ? true : undefined), "the first cue after the seek");
       term.keys(["q"]);
       term.type("/subs off");
       await until(() => (screen().includes("* subtitles off") ? true : undefined), "subtitles off");
