@@ -7,6 +7,8 @@ export interface SubtitleChoice {
   source: "file" | "embedded";
 }
 
+import type { SubtitleTrackInfo } from "../../../protocol/messages";
+
 const KEY = "sealroom.subtitles";
 let memory: SubtitleChoice | null = null;
 
@@ -34,3 +36,10 @@ export const subtitlePrefs = {
     }
   },
 };
+
+/** The track matching a remembered choice: same language and source, else same language; forced tracks last. */
+export function pick(tracks: readonly SubtitleTrackInfo[], choice: SubtitleChoice | null): SubtitleTrackInfo | null {
+  if (!choice) return null;
+  const byLang = tracks.filter((t) => t.lang === choice.lang).sort((a, b) => Number(a.forced ?? false) - Number(b.forced ?? false));
+  return byLang.find((t) => t.source === choice.source) ?? byLang[0] ?? null;
+}

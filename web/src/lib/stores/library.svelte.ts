@@ -7,7 +7,7 @@
 import { CueTimeline } from "../../../../protocol/cueTimeline";
 import type { CueWire, SubtitleTrackInfo, VideoItem } from "../../../../protocol/messages";
 import type { ClientSession } from "../../../../protocol/session";
-import { subtitlePrefs, type SubtitleChoice } from "../subtitlePrefs";
+import { pick, subtitlePrefs } from "../subtitlePrefs";
 
 export type LibrarySession = Pick<ClientSession, "on" | "requestPoster" | "requestSubtitles">;
 
@@ -122,11 +122,4 @@ export class LibraryStore {
       if (chosen && !(v.subtitles ?? []).some((t) => t.id === chosen)) this.apply(v.id, null);
     }
   }
-}
-
-/** The track matching a remembered choice: same language and source, else same language; forced tracks last. */
-export function pick(tracks: readonly SubtitleTrackInfo[], choice: SubtitleChoice | null): SubtitleTrackInfo | null {
-  if (!choice) return null;
-  const byLang = tracks.filter((t) => t.lang === choice.lang).sort((a, b) => Number(a.forced ?? false) - Number(b.forced ?? false));
-  return byLang.find((t) => t.source === choice.source) ?? byLang[0] ?? null;
 }
