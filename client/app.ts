@@ -11,7 +11,7 @@ import type { ChatScreen, Output } from "./output";
 import type { FrameRecorder } from "./recorder";
 import * as render from "./render";
 import type { WatchView } from "./tty/watchView";
-import { TerminalSubtitles } from "./subtitles";
+import { TerminalSubtitles, type SubtitleChoice } from "./subtitles";
 import { WatchedStreams } from "./watching";
 
 /** What the app needs of a session: ClientSession, or a fake in unit tests. */
@@ -39,6 +39,8 @@ export interface AppOptions {
   core: string;
   /** For the frame rate; Date.now by default. */
   now?: () => number;
+  /** The subtitle choice of earlier runs, and where a new one is kept (client/subtitlePrefs.ts). */
+  subtitles?: { initial: SubtitleChoice | null; save(choice: SubtitleChoice | null): void };
   /** Watching in the terminal: the view and the chat screen it takes over. Absent when not interactive. */
   tty?: { view: WatchScreen; chat: ChatScreen };
 }
@@ -66,10 +68,14 @@ export class ClientApp {
     this.s = opts.session;
     this.out = opts.out;
     this.watching = new WatchedStreams(opts.now);
-    this.subs = new TerminalSubtitles({
-      requestSubtitles: (video, track) => this.s.requestSubtitles?.(video, track),
-      show: (text) => this.setSubtitle(text),
-    });
+    this.subs = new TerminalSubtitles(
+      {
+        requestSubtitles: (video, track) => this.s.requestSubtitles?.(video, track),
+        show: (text) => this.setSubtitle(text),
+        chose: (choice) => opts.subtitles?.save(choice),
+      },
+      opts.subtitles?.initial ?? null,
+    );
     this.bind();
   }
 

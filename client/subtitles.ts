@@ -1,6 +1,6 @@
 // Subtitles in the terminal client (cap "library2"): which tracks the video of
 // the current stream has, the one this viewer chose (kept by language and
-// source for the rest of the run, so the next film starts with it), and the
+// source, so the next film and the next run start with it), and the
 // line to show for the frame being drawn. Timed by the frame's ptsMs, so
 // pause, seek, late join and a replaced stream need nothing special. Pure:
 // session calls and the line go through the port.
@@ -12,6 +12,8 @@ export interface SubtitlePort {
   requestSubtitles(video: string, track: string): void;
   /** The line under the status; null clears it. */
   show(text: string | null): void;
+  /** The viewer chose (or turned off) a track: remember it for later runs. */
+  chose?(choice: SubtitleChoice | null): void;
 }
 
 export interface SubtitleChoice {
@@ -32,7 +34,12 @@ export class TerminalSubtitles {
   private until = -1;
   private shown: string | null = null;
 
-  constructor(private readonly port: SubtitlePort) {}
+  constructor(
+    private readonly port: SubtitlePort,
+    initial: SubtitleChoice | null = null,
+  ) {
+    this.choice = initial;
+  }
 
   /** Catalogue listing: the tracks of every video. */
   videos(items: readonly VideoItem[]): void {
@@ -58,6 +65,7 @@ export class TerminalSubtitles {
     const a = arg.trim().toLowerCase();
     if (a === "off" || a === "none") {
       this.choice = null;
+      this.port.chose?.(null);
       this.setTrack(null);
       return { ok: true, text: "subtitles off" };
     }
@@ -67,6 +75,7 @@ export class TerminalSubtitles {
     const t = Number.isInteger(n) ? list[n - 1] : (list.find((x) => x.lang.toLowerCase() === a) ?? list.find((x) => x.label.toLowerCase().startsWith(a)));
     if (!t) return { ok: false, message: `no subtitle track '${arg.trim()}' (try /subs)` };
     this.choice = { lang: t.lang, source: t.source };
+    this.port.chose?.(this.choice);
     this.setTrack(t.id);
     return { ok: true, text: `subtitles: ${t.label} (loading)` };
   }

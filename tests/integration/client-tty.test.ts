@@ -166,6 +166,7 @@ describe.skipIf(!TMUX || !hasVideo)("subtitles in the terminal watch mode (tmux)
   let core: Awaited<ReturnType<typeof startCore>>;
   let home: string;
   const term = new Tmux();
+  const again = new Tmux();
   beforeAll(async () => {
     home = mkdtempSync(path.join(os.tmpdir(), "sealroom-tty-subs-"));
     const lib = path.join(home, "videos");
@@ -177,6 +178,7 @@ describe.skipIf(!TMUX || !hasVideo)("subtitles in the terminal watch mode (tmux)
   });
   afterAll(async () => {
     term.kill();
+    again.kill();
     await core?.stop();
     await fs.rm(home, { recursive: true, force: true });
   });
@@ -226,10 +228,18 @@ describe.skipIf(!TMUX || !hasVideo)("subtitles in the terminal watch mode (tmux)
       term.type("/watch");
       await until(() => (subLine()?.includes("First line, bold") ? true : undefined), "the first cue after the seek");
       term.keys(["q"]);
-      term.type("/subs off");
-      await until(() => (screen().includes("* subtitles off") ? true : undefined), "subtitles off");
       term.type("/quit");
       await until(() => (term.paneDead() ? true : undefined), "the client to exit");
+      // The next run remembers the choice (language and source, beside the identity).
+      again.start(cmd, 80, 24);
+      const screen2 = () => again.capture();
+      await until(() => (screen2().includes("nobody else is here yet") ? true : undefined), "the welcome again");
+      again.type("/play sample.mp4");
+      await until(() => (screen2().includes("* subtitles ready: 2 cue(s)") ? true : undefined), "the remembered track");
+      again.type("/subs off");
+      await until(() => (screen2().includes("* subtitles off") ? true : undefined), "subtitles off");
+      again.type("/quit");
+      await until(() => (again.paneDead() ? true : undefined), "the client to exit");
     } catch (e) {
       throw new Error(`${(e as Error).message}\nscreen:\n${screen()}`);
     }

@@ -58,6 +58,18 @@ describe("TerminalSubtitles", () => {
     expect(subs.cues("a.mp4", "file:other.srt", [])).toBe(false);
   });
 
+  it("tells its port each choice, and starts with the one it is given", () => {
+    const chose: unknown[] = [];
+    const asked: string[] = [];
+    const subs = new TerminalSubtitles({ requestSubtitles: (v, t) => asked.push(`${v} ${t}`), show: () => {}, chose: (c) => chose.push(c) }, { lang: "en", source: "file" });
+    subs.videos([video("a.mp4", [track("file:a.fr.srt", "fr"), track("file:a.en.srt", "en")])]);
+    subs.current("a.mp4");
+    expect(asked).toEqual(["a.mp4 file:a.en.srt"]);
+    subs.choose("fr");
+    subs.choose("off");
+    expect(chose).toEqual([{ lang: "fr", source: "file" }, null]);
+  });
+
   it("the next film starts with the same language and source", () => {
     const { subs, asked } = terminal();
     subs.videos([video("a.mp4", [track("file:a.fr.srt", "fr")]), video("b.mp4", [track("embedded:0", "fr", "embedded"), track("file:b.fr.srt", "fr"), track("file:b.en.srt", "en")])]);
