@@ -116,7 +116,9 @@ export class Hub {
   handle(peer: MemberPeer, raw: RawMessage): void {
     const envJson = raw.t === "send" ? this.envelopeJson(raw) : "";
     const parsed = parseClientMessage(raw);
-    if (parsed.kind === "unknown") {
+    // Cap "library2" messages do not exist for a v1 client, valid or not.
+    const v1Unknown = (raw.t === "subtitles" || raw.t === "poster") && !peer.caps.has("library2");
+    if (parsed.kind === "unknown" || v1Unknown) {
       throw new ProtocolError("unknown_type", `unknown message type '${raw.t}'`, false, raw.t);
     }
     if (parsed.kind === "invalid") {
@@ -137,10 +139,6 @@ export class Hub {
         return;
       case "subtitles":
       case "poster":
-        // Cap "library2" messages: to a v1 client they do not exist.
-        if (!peer.caps.has("library2")) throw new ProtocolError("unknown_type", `unknown message type '${msg.t}'`, false, msg.t);
-        this.video.handle(peer, msg);
-        return;
       case "videos":
       case "play":
       case "control":

@@ -93,6 +93,10 @@ describe("library2 on the wire", () => {
     expect(e).toMatchObject({ code: "unknown_type", fatal: false });
     p.send({ t: "poster", video: "film.mp4" });
     expect(await p.next((m) => m.t === "error" && m.ref === "poster")).toMatchObject({ code: "unknown_type" });
+    // Malformed ones too: for v1 the type does not exist, so there is nothing to be malformed.
+    const n = p.messages.length;
+    p.send({ t: "subtitles", video: 7 });
+    expect(await p.next((m) => m.t === "error", 5000, n)).toMatchObject({ code: "unknown_type", ref: "subtitles" });
   });
 
   it("lists tracks and a poster key, sends cues as text, refuses unknown tracks", async () => {
