@@ -17,6 +17,7 @@ export type Command =
   | { kind: "resume" }
   | { kind: "seek"; toMs: number }
   | { kind: "stop" }
+  | { kind: "subs"; arg: string | null }
   | { kind: "invalid"; message: string };
 
 export const HELP = `Commands:
@@ -29,6 +30,7 @@ export const HELP = `Commands:
   /pause, /resume, /seek 0:05, /stop   control the current stream
   /watch                    draw the current stream in this terminal (any key: back to chat, the stream goes on)
   /unwatch                  stop drawing it (the stream stays watched)
+  /subs [N|LANG|off]        the current video's subtitle tracks, or choose one (shown under the status line)
   /help                     this list
   /quit                     leave`;
 
@@ -70,6 +72,9 @@ export function parseCommand(line: string): Command | null {
       return noArgs({ kind: "resume" });
     case "stop":
       return noArgs({ kind: "stop" });
+    case "subs":
+    case "subtitles":
+      return { kind: "subs", arg: rest === "" ? null : rest };
     case "seek": {
       const toMs = parseClock(rest);
       return toMs === null ? { kind: "invalid", message: "usage: /seek 0:05" } : { kind: "seek", toMs };

@@ -24,6 +24,8 @@ import { tcpConnector, type TcpOptions } from "./tcp";
 import { corePins, coreTrust } from "./tofu";
 import { decodeJpeg } from "./tty/jpeg";
 import { ttyOut, WatchView } from "./tty/watchView";
+import { loadSubtitleChoice, saveSubtitleChoice, subtitlePrefsPathFor } from "./subtitlePrefs";
+import type { SubtitleChoice } from "./subtitles";
 
 export const CLIENT_AGENT = "sealroom-cli/0.1.0";
 
@@ -62,9 +64,13 @@ export async function main(argv: string[]): Promise<number> {
     agent: CLIENT_AGENT,
     keyStore: new FileKeyStore(knownKeysPathFor(config.identityFile), warn),
     connect: tcpConnector(tcpOptions(config, trust, (m) => untrusted(m))),
+    // Subtitles always; small frames only where they are drawn here and not recorded.
+    caps: interactive && !files.recorder ? ["library2", "smallVideo"] : ["library2"],
   });
   const tty = ui ? { view: watchViewFor(process.stdout), chat: ui } : undefined;
-  const app = new ClientApp({ session, out, core: config.coreText, ...(files.recorder ? { recorder: files.recorder } : {}), ...(tty ? { tty } : {}) });
+  const subsFile = subtitlePrefsPathFor(config.identityFile);
+  const subtitles = { initial: loadSubtitleChoice(subsFile), save: (c: SubtitleChoice | null) => saveSubtitleChoice(subsFile, c, warn) };
+  const app = new ClientApp({ session, out, core: config.coreText, subtitles, ...(files.recorder ? { recorder: files.recorder } : {}), ...(tty ? { tty } : {}) });
   return runUntilDone({
     session,
     app,

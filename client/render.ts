@@ -5,7 +5,7 @@
 
 import { agentName, compareMembers, displayName, leftWords, shortId, streamEndWords, type StreamEnd } from "../protocol/describe";
 import { formatBytes, formatClock } from "../protocol/format";
-import type { LeftReason, StreamInfo, VideoItem } from "../protocol/messages";
+import type { LeftReason, StreamInfo, SubtitleTrackInfo, VideoItem } from "../protocol/messages";
 import type { MemberEntry, ReceivedMessage, SessionEvents, SessionState } from "../protocol/session";
 import { indentLines, safe } from "./format";
 import type { EventJson } from "./output";
@@ -155,6 +155,10 @@ export function commandError(message: string): Line {
   return line({ event: "commandError", message }, `! ${message}`);
 }
 
+export function notice(text: string): Line {
+  return line({ event: "notice", text }, `* ${safe(text)}`);
+}
+
 export function help(text: string): Line {
   return line({ event: "help", text }, text);
 }
@@ -166,6 +170,20 @@ export function videos(items: VideoItem[]): Line {
     (v) => `  ${safe(v.id)}  "${safe(v.title)}"  ${formatClock(v.durationMs)}  ${v.width}x${v.height}  ${v.fps} fps  ${formatBytes(v.bytes)}`,
   );
   return line({ event: "videos", items }, items.length ? `* ${items.length} video(s):\n${lines.join("\n")}` : "* the server has no videos");
+}
+
+/** `/subs`: the current video's tracks, numbered for `/subs N`. */
+export function subtitleTracks(video: string | null, tracks: readonly SubtitleTrackInfo[]): Line {
+  if (video === null) return line({ event: "subtitleTracks", video, tracks }, "* no stream is playing");
+  if (tracks.length === 0) return line({ event: "subtitleTracks", video, tracks }, `* ${safe(video)} has no subtitles`);
+  const rows = tracks.map((t, i) => `  ${i + 1}  ${safe(t.label)}  [${safe(t.lang)}, ${t.source}]`);
+  return line({ event: "subtitleTracks", video, tracks }, `* subtitles of ${safe(video)} (/subs N, /subs off):\n${rows.join("\n")}`);
+}
+
+/** A chosen track's cues are in (with the reader's warnings, if any). */
+export function subtitlesLoaded(video: string, track: string, cues: number, warnings: readonly string[]): Line {
+  const extra = warnings.length ? ` (${warnings.map((w) => safe(w)).join("; ")})` : "";
+  return line({ event: "subtitles", video, track, cues, warnings }, `* subtitles ready: ${cues} cue(s)${extra}`);
 }
 
 /** A stream's name in a line: its video when watched, else its sid. */

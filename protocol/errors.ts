@@ -23,6 +23,10 @@ export const ERROR_CODES = [
   "not_allowed",
   "replaced",
   "internal",
+  // Cap "library2" (docs/protocol.md section 2b).
+  "unknown_track",
+  "bad_subtitles",
+  "no_poster",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

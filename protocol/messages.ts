@@ -78,6 +78,11 @@ export const Control = z
   .refine((c) => c.action !== "seek" || c.toMs !== undefined, "seek needs toMs");
 export type Control = z.infer<typeof Control>;
 
+/** Cap "library2": the cues of one subtitle track of a video (answered by subtitleCues pages). */
+export const SubtitlesRequest = z.object({ t: z.literal("subtitles"), video: z.string().min(1).max(255), track: z.string().min(1).max(300) });
+/** Cap "library2": the poster frame of a video (answered by poster). */
+export const PosterRequest = z.object({ t: z.literal("poster"), video: z.string().min(1).max(255) });
+
 export const CLIENT_SCHEMAS = {
   hello: Hello,
   ping: Ping,
@@ -87,6 +92,8 @@ export const CLIENT_SCHEMAS = {
   videos: VideosRequest,
   play: Play,
   control: Control,
+  subtitles: SubtitlesRequest,
+  poster: PosterRequest,
 } as const;
 
 export type ClientMessage = { [K in keyof typeof CLIENT_SCHEMAS]: z.infer<(typeof CLIENT_SCHEMAS)[K]> }[keyof typeof CLIENT_SCHEMAS];
@@ -155,6 +162,35 @@ export const ErrorMsg = z.object({
   fatal: z.boolean(),
 });
 export type ErrorMsg = z.infer<typeof ErrorMsg>;
+export const SubtitleTrackInfo = z.object({
+  id: z.string().min(1).max(300),
+  lang: z.string().max(35),
+  label: z.string().max(200),
+  source: z.enum(["file", "embedded"]),
+  default: z.literal(true).optional(),
+  forced: z.literal(true).optional(),
+});
+export type SubtitleTrackInfo = z.infer<typeof SubtitleTrackInfo>;
+export const CueSpanWire = z.object({ text: z.string(), italic: z.literal(true).optional(), bold: z.literal(true).optional() });
+/** One cue: plain text (never markup) shown from startMs until endMs of the stream clock. */
+export const CueWire = z.object({ startMs: ms, endMs: ms, text: z.string().max(10_000), spans: z.array(CueSpanWire).max(256).optional(), top: z.literal(true).optional() });
+export type CueWire = z.infer<typeof CueWire>;
+/** Cap "library2": one page of a track's cues; a track is pages 0..pages-1, in order. */
+export const SubtitleCues = z.object({
+  t: z.literal("subtitleCues"),
+  video: z.string(),
+  track: z.string(),
+  page: z.number().int().min(0),
+  pages: z.number().int().min(1).max(10_000),
+  cues: z.array(CueWire),
+  warnings: z.array(z.string().max(500)).max(16).optional(),
+});
+export type SubtitleCues = z.infer<typeof SubtitleCues>;
+/** Cap "library2": a poster JPEG, base64. */
+export const PosterMsg = z.object({ t: z.literal("poster"), video: z.string(), key: z.string().max(64), mime: z.literal("image/jpeg"), data: b64 });
+export type PosterMsg = z.infer<typeof PosterMsg>;
+/** Cap "library2": the library folder changed; ask for `videos` again. */
+export const VideosChanged = z.object({ t: z.literal("videosChanged") });
 export const VideoItem = z.object({
   id: z.string(),
   title: z.string(),
@@ -163,6 +199,10 @@ export const VideoItem = z.object({
   height: z.number().int().positive(),
   fps: z.number().positive(),
   bytes: z.number().int().min(0),
+  /** Cap "library2" only. */
+  subtitles: z.array(SubtitleTrackInfo).max(64).optional(),
+  /** Cap "library2" only: a version key of the poster to ask for, null when there is none. */
+  poster: z.string().max(64).nullable().optional(),
 });
 export type VideoItem = z.infer<typeof VideoItem>;
 export const VideosList = z.object({ t: z.literal("videos"), items: z.array(VideoItem) });
@@ -197,6 +237,9 @@ export const SERVER_SCHEMAS = {
   streamState: StreamState,
   streamEnd: StreamEnd,
   streamStats: StreamStats,
+  subtitleCues: SubtitleCues,
+  poster: PosterMsg,
+  videosChanged: VideosChanged,
 } as const;
 
 export type ServerMessage = { [K in keyof typeof SERVER_SCHEMAS]: z.infer<(typeof SERVER_SCHEMAS)[K]> }[keyof typeof SERVER_SCHEMAS];

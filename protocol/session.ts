@@ -17,12 +17,14 @@ import { MemoryKeyStore, type KeyStore } from "./keyContinuity";
 import { DEFAULT_LIMITS } from "./limits";
 import { Link, type Conn } from "./link";
 import { continuityChange, memberEntry, Members, type MemberEntry } from "./members";
-import { Control, Play, type ErrorMsg, type LeftReason, type Member, type ServerMessage, type ServerMessageOf, type StreamEndReason, type StreamInfo, type Welcome } from "./messages";
+import { Control, Play, PosterRequest, SubtitlesRequest, type ErrorMsg, type LeftReason, type Member, type ServerMessage, type ServerMessageOf, type StreamEndReason, type StreamInfo, type Welcome } from "./messages";
 import { isRoom, nameProblem } from "./names";
 import { Outgoing, type OutgoingLink } from "./outgoing";
 import { ReceiveQueue } from "./receiveQueue";
 import { NO_RETRY_CODES, SESSION_DEFAULTS, type LogLevel, type SessionEvents, type SessionLimits, type SessionOptions, type SessionState } from "./sessionTypes";
 import { Streams } from "./streams";
+import { fromBase64 } from "./base64";
+import { SubtitlePages } from "./subtitlePages";
 
 // What other code imports from here, wherever it now lives.
 export type { Connector, Transport, TransportHandlers } from "./transport";
@@ -46,6 +48,7 @@ export class ClientSession {
   private readonly _streams = new Streams();
   private readonly outgoing: Outgoing;
   private readonly received: Inbox;
+  private readonly subtitlePages = new SubtitlePages();
 
   constructor(opts: SessionOptions) {
     const problem = nameProblem(opts.name);
@@ -208,6 +211,18 @@ export class ClientSession {
         return this.endStream(msg.sid, msg.reason);
       case "streamStats":
         return this.events.emit("streamStats", { sid: msg.sid, sent: msg.sent, dropped: msg.dropped });
+      case "subtitleCues": {
+        const track = this.subtitlePages.accept(msg);
+        if (track) this.events.emit("subtitles", track);
+        return;
+      }
+      case "poster": {
+        const jpeg = fromBase64(msg.data);
+        if (jpeg) this.events.emit("poster", { video: msg.video, key: msg.key, mime: msg.mime, jpeg });
+        return;
+      }
+      case "videosChanged":
+        return this.events.emit("videosChanged", {});
     }
   }
 
@@ -324,6 +339,16 @@ export class ClientSession {
   /** Asks for the catalogue; the answer comes as a `videos` event. */
   requestVideos(): void {
     this.link.send(this.requireOnline(), { t: "videos" });
+  }
+
+  /** Cap "library2": asks for the cues of one subtitle track; the answer is a `subtitles` event (or an `error` with ref "subtitles"). */
+  requestSubtitles(video: string, track: string): void {
+    this.link.send(this.requireOnline(), SubtitlesRequest.parse({ t: "subtitles", video, track }));
+  }
+
+  /** Cap "library2": asks for a video's poster; the answer is a `poster` event (or an `error` with ref "poster"). */
+  requestPoster(video: string): void {
+    this.link.send(this.requireOnline(), PosterRequest.parse({ t: "poster", video }));
   }
 
   play(video: string, scope: "self" | "room", fromMs?: number): void {

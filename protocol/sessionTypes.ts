@@ -9,6 +9,7 @@ import type { KeyChange, KeyStore } from "./keyContinuity";
 import { CLIENT_PING_MS } from "./limits";
 import type { MemberEntry } from "./members";
 import type { ErrorMsg, LeftReason, StreamEndReason, StreamInfo, VideoItem, Welcome } from "./messages";
+import type { SubtitleTrackCues } from "./subtitlePages";
 import type { Connector } from "./transport";
 
 export type SessionState = "connecting" | "online" | "reconnecting" | "closed";
@@ -42,6 +43,12 @@ export interface SessionEvents {
   streamEnd: { sid: number; reason: StreamEndReason | "disconnected" };
   streamStats: { sid: number; sent: number; dropped: number };
   frame: { sid: number; frame: number; ptsMs: number; jpeg: Uint8Array };
+  /** Cap "library2": a whole subtitle track, once its last page is in. */
+  subtitles: SubtitleTrackCues;
+  /** Cap "library2": a poster JPEG. */
+  poster: { video: string; key: string; mime: "image/jpeg"; jpeg: Uint8Array };
+  /** Cap "library2": the library changed; ask for videos again. */
+  videosChanged: Record<string, never>;
 }
 
 export type LogLevel = "debug" | "info" | "warn";

@@ -24,7 +24,7 @@ export interface VideoService {
   /** The connection is gone or replaced: end its self stream, stop sending. */
   leave(peer: Peer): void;
   roomEmpty(room: string): void;
-  handle(peer: Peer, msg: ClientMessageOf<"videos" | "play" | "control">): void;
+  handle(peer: Peer, msg: ClientMessageOf<"videos" | "play" | "control" | "subtitles" | "poster">): void;
   close(): void;
 }
 
@@ -116,7 +116,9 @@ export class Hub {
   handle(peer: MemberPeer, raw: RawMessage): void {
     const envJson = raw.t === "send" ? this.envelopeJson(raw) : "";
     const parsed = parseClientMessage(raw);
-    if (parsed.kind === "unknown") {
+    // Cap "library2" messages do not exist for a v1 client, valid or not.
+    const v1Unknown = (raw.t === "subtitles" || raw.t === "poster") && !peer.caps.has("library2");
+    if (parsed.kind === "unknown" || v1Unknown) {
       throw new ProtocolError("unknown_type", `unknown message type '${raw.t}'`, false, raw.t);
     }
     if (parsed.kind === "invalid") {
@@ -135,6 +137,8 @@ export class Hub {
       case "send":
         this.route(peer, msg, envJson);
         return;
+      case "subtitles":
+      case "poster":
       case "videos":
       case "play":
       case "control":

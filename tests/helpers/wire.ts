@@ -179,11 +179,11 @@ export async function identity(i: number): Promise<Identity> {
 }
 
 /** Joins a room directly (a port) or through a bridge (its ws:// URL). */
-export async function join(to: number | string, p: { name: string; room: string; id?: Identity; agent?: string; ws?: WebSocket.ClientOptions }): Promise<{ peer: WirePeer; welcome: Welcome; identity: Identity }> {
+export async function join(to: number | string, p: { name: string; room: string; id?: Identity; agent?: string; ws?: WebSocket.ClientOptions; caps?: string[] }): Promise<{ peer: WirePeer; welcome: Welcome; identity: Identity }> {
   const peer = typeof to === "number" ? await WirePeer.connect(to) : await WirePeer.connectWs(to, p.ws);
   const ch = await peer.nextT("challenge");
   const id = p.id ?? (await generateIdentity({ extractable: true }));
-  peer.send(await makeHello(id, { nonce: ch.nonce, room: p.room, name: p.name, ...(p.agent ? { agent: p.agent } : {}) }));
+  peer.send(await makeHello(id, { nonce: ch.nonce, room: p.room, name: p.name, ...(p.agent ? { agent: p.agent } : {}), ...(p.caps ? { caps: p.caps } : {}) }));
   const welcome = await peer.nextT("welcome");
   return { peer, welcome, identity: id };
 }

@@ -9,6 +9,7 @@ import { ClientSession } from "../../../protocol/session";
 import { LocalKeyStore } from "./keyMemory";
 import { ChatStore } from "./stores/chat.svelte";
 import { ConnectionStore } from "./stores/connection.svelte";
+import { LibraryStore } from "./stores/library.svelte";
 import { MembersStore } from "./stores/members.svelte";
 import { NoticesStore } from "./stores/notices.svelte";
 import { WatchingStore } from "./stores/watching.svelte";
@@ -25,6 +26,7 @@ export class RoomStore {
   readonly chat: ChatStore;
   readonly notices: NoticesStore;
   readonly watching: WatchingStore;
+  readonly library: LibraryStore;
 
   private session: ClientSession;
 
@@ -39,6 +41,7 @@ export class RoomStore {
       agent: AGENT,
       connect: webSocketConnector(p.url),
       keyStore: new LocalKeyStore(),
+      caps: ["library2"],
     });
     // Listeners run in this order on every event: the connection's phase is
     // current before the library is asked for on welcome.
@@ -47,6 +50,7 @@ export class RoomStore {
     this.chat = new ChatStore(this.session, this.members, { id: this.selfId, name: p.name });
     this.notices = new NoticesStore(this.session, this.members, this.chat);
     this.watching = new WatchingStore(this.session, this.connection, this.notices);
+    this.library = new LibraryStore(this.session, () => this.connection.phase === "online", () => this.watching.loadVideos());
   }
 
   start(): void {

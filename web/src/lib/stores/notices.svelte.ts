@@ -51,6 +51,8 @@ export class NoticesStore {
     session.on("error", (e) => {
       // Errors about a send are shown on the message; fatal ones by the banner.
       if (e.fatal || chat.isAbout(e.ref)) return;
+      // A video without a poster shows a placeholder; saying so in a toast per video would be noise.
+      if (e.ref === "poster") return;
       this.toast(e.message || e.code, "bad");
     });
     session.on("keyChanged", (k) => {
