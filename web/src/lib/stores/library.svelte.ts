@@ -31,11 +31,9 @@ export class LibraryStore {
   problems = $state<Record<string, string>>({});
 
   // Bookkeeping of requests in flight, never read by a template: plain collections.
-  /* eslint-disable svelte/prefer-svelte-reactivity */
   private posterKeys = new Map<string, string>();
   private asked = new Set<string>();
   private waiting = new Map<string, string>();
-  /* eslint-enable svelte/prefer-svelte-reactivity */
 
   constructor(
     private readonly session: LibrarySession,
