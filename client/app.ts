@@ -34,6 +34,8 @@ export interface AppOptions {
   recorder?: Pick<FrameRecorder, "write">;
   /** "host:port", for messages about reaching the core. */
   core: string;
+  /** v2 rooms: the room link /invite prints. */
+  invite?: string;
   /** For the frame rate; Date.now by default. */
   now?: () => number;
   /** Watching in the terminal: the view and the chat screen it takes over. Absent when not interactive. */
@@ -214,6 +216,9 @@ export class ClientApp {
       }
       case "who":
         this.print(render.whoList(s.room, s.state, s.members.values()));
+        return;
+      case "invite":
+        this.print(this.opts.invite ? render.invite(s.room, this.opts.invite) : render.commandError("this room was made without a link (v1): others join with --room " + s.room));
         return;
       case "whois": {
         const all = [...s.members.values()].map((e) => ({ id: e.member.id, name: e.member.name, entry: e }));
