@@ -23,7 +23,7 @@ export const ERROR_CODES = [
   "not_allowed",
   "replaced",
   "internal",
-  /** v2: a v1 hello for a v2 room, or a v2 hello for a v1 room (docs/protocol.md section 11). */
+  /** v2: a v1 hello for a v2 room, or a v2 hello for a v1 room (docs/protocol.md section 12). */
   "version",
   /** v2: the hello's admission proof or room binding does not verify. */
   "not_admitted",

@@ -25,7 +25,7 @@ export const Envelope = z.object({
   sig: b64,
 });
 export type Envelope = z.infer<typeof Envelope>;
-/** v2 rooms: one ciphertext under the sender's chain, one signature (docs/protocol.md section 11). */
+/** v2 rooms: one ciphertext under the sender's chain, one signature (docs/protocol.md section 12). */
 export const AnyEnvelope = z.discriminatedUnion("alg", [Envelope, EnvelopeV2Wire]);
 export type AnyEnvelope = z.infer<typeof AnyEnvelope>;
 export type EnvelopeV2 = z.infer<typeof EnvelopeV2Wire>;

@@ -74,7 +74,7 @@ export interface SessionOptions {
   /** (from, mid) pairs remembered to drop repeats. */
   maxSeen?: number;
   random?: () => number;
-  /** v2: the keys derived from the room link's secret; the room must be the one they name (docs/protocol.md section 11). */
+  /** v2: the keys derived from the room link's secret; the room must be the one they name (docs/protocol.md section 12). */
   roomKeys?: RoomKeys;
   /** v2: the early-message queue's bounds (protocol/e2e/groupSession.ts GROUP_SESSION_LIMITS). */
   v2Limits?: Partial<GroupSessionLimits>;

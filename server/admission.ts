@@ -1,4 +1,4 @@
-// The core's side of v2 rooms (docs/protocol.md section 11): checks a v2
+// The core's side of v2 rooms (docs/protocol.md section 12): checks a v2
 // hello's room binding, admission proof and key possession with the room's
 // verification key alone (the secret never reaches the core), and remembers
 // which room ids are v2 so a v1 client is refused there, never downgraded.

@@ -1,4 +1,4 @@
-// v2 key distributions (docs/protocol.md section 11): each chain key wrapped
+// v2 key distributions (docs/protocol.md section 12): each chain key wrapped
 // for one member is delivered to that member alone, like a direct message.
 // The core checks only who sends and who receives; it cannot open them.
 

@@ -1,4 +1,4 @@
-// One member's v2 state in one room (docs/protocol.md section 11): its v2 keys
+// One member's v2 state in one room (docs/protocol.md section 12): its v2 keys
 // for the current connection, the admitted members, its own sender chain and
 // who holds it, the chains received, and messages that arrived before their
 // key. session.ts wires it in through small hooks; the crypto is in the
