@@ -51,7 +51,8 @@ export class Inbox {
     const seen = this.seen.get(key);
     if (seen === "ok") return null;
     const sender = members.get(m.from);
-    const direct = members.isDirect(m.from, m.to);
+    // v2: an empty `to` is a message to the whole room (docs/protocol.md section 12).
+    const direct = m.env.alg === ENVELOPE_V2_ALG && m.to.length === 0 ? false : members.isDirect(m.from, m.to);
     const base: ReceivedBase = { from: m.from, name: sender?.member.name ?? null, mid: m.mid, to: m.to, at: m.at, direct };
     let result: ReceivedMessage;
     if (!sender) result = { ...base, ok: false, reason: "sender is not a member of this room" };

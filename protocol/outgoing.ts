@@ -275,7 +275,9 @@ export class Outgoing {
       }
       // Sealing took time: the connection may have gone, or the ack come.
       if (this.o.link()?.gen !== link.gen || !this.pending.has(p.mid) || this.held(link.gen)) return;
-      if (link.send({ t: "send", mid: p.mid, to: here, env: p.env })) p.sentGen = link.gen;
+      // A v2 room message goes to the whole room without a `to` list, so it stays flat in a room of 500.
+      const send = v2 ? { t: "send" as const, mid: p.mid, env: p.env } : { t: "send" as const, mid: p.mid, to: here, env: p.env };
+      if (link.send(send)) p.sentGen = link.gen;
     }
   }
 }

@@ -231,7 +231,8 @@ export class Hub {
       if (msg.env.alg !== ENVELOPE_V2_ALG && !Object.hasOwn(msg.env.keys, id)) throw new ProtocolError("unknown_recipient", `env.keys has no entry for ${id}`, false, msg.mid);
       targets.push(seat.peer);
     }
-    const frame = msgFrame({ t: "msg", from, mid: msg.mid, to, at: this.now() }, envJson);
+    // v2 room messages stay flat: one sent to the whole room says so with an empty `to`, not 499 ids.
+    const frame = msgFrame({ t: "msg", from, mid: msg.mid, to: v2env && !msg.to ? [] : to, at: this.now() }, envJson);
     // The sender pays for its fan-out, so a flood slows the flooder rather
     // than filling its recipients' queues until they are closed.
     if (!peer.chargeSend(frame.length, targets.length, msg.mid)) return;
