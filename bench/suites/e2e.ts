@@ -21,6 +21,7 @@ const TEXT = "x".repeat(120);
 
 export interface E2eCost {
   node: { sealMs: Spread; openMs: Spread; samples: number };
+  /** Chromium: each sample is the mean of a batch of 50 (its timer is coarsened to 100 us). */
   chromium: { sealMs: Spread; openMs: Spread; samples: number } | { error: string };
   /** Envelope JSON bytes, 120-character text. */
   envelopes: { members: number; v1Bytes: number; v2Bytes: number }[];
@@ -66,7 +67,11 @@ async function chromiumCost(samples: number): Promise<E2eCost["chromium"]> {
   try {
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-    const r = await page.evaluate((n) => (globalThis as unknown as { sealroomBench(n: number): Promise<{ seal: number[]; open: number[] }> }).sealroomBench(n), samples + 20);
+    const perBatch = 50;
+    const r = await page.evaluate(
+      ([b, n]) => (globalThis as unknown as { sealroomBench(b: number, n: number): Promise<{ seal: number[]; open: number[] }> }).sealroomBench(b, n),
+      [Math.max(5, Math.round(samples / perBatch)), perBatch] as const,
+    );
     return { sealMs: spread(r.seal), openMs: spread(r.open), samples };
   } catch (e) {
     return { error: (e as Error).message.split("\n")[0] };
