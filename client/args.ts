@@ -13,7 +13,8 @@ export const USAGE = `Usage: sealroom client --name NAME [--room ROOM | --link U
                       random room, printed so you can share it
   --link URL          join an end-to-end v2 room from its link https://HOST/r/ROOM#SECRET
                       (the secret after # never leaves this client)
-  --secret SECRET     with --room: the room link's secret (the same as --link)
+  --secret SECRET     with --room: the room link's secret (the same as --link);
+                      write --secret=SECRET, as it may start with -
   --new-link          make a new v2 room and print its link (see /invite)
   --web ORIGIN        where the web app is, for the link /invite prints (default:
                       --link's origin, else http://CORE_HOST:7780)

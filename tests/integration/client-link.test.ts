@@ -120,8 +120,9 @@ describe("sealroom client in a v2 room", { timeout: 90_000 }, () => {
 
     const bob = client(["--name", "bob", "--link", link, "--core", coreAddr]);
     await bob.ev("welcome");
+    // `--secret=S`: a base64url secret may start with "-".
     const secret = link.split("#")[1];
-    const carol = client(["--name", "carol", "--room", room, "--secret", secret, "--core", coreAddr]);
+    const carol = client(["--name", "carol", "--room", room, `--secret=${secret}`, "--core", coreAddr]);
     await carol.ev("welcome");
     await alice.ev("joined", { name: "carol" });
     alice.send("hello v2");
@@ -132,7 +133,7 @@ describe("sealroom client in a v2 room", { timeout: 90_000 }, () => {
     expect(who.members).toHaveLength(3);
     for (const m of who.members as Array<{ admitted: boolean }>) expect(m.admitted).toBe(true);
 
-    const wrong = client(["--name", "mallory", "--room", room, "--secret", generateRoomSecret(), "--core", coreAddr]);
+    const wrong = client(["--name", "mallory", "--room", room, `--secret=${generateRoomSecret()}`, "--core", coreAddr]);
     expect((await wrong.exited).code).toBe(2);
     expect(wrong.stderr.trim().split("\n")).toHaveLength(1);
     expect(wrong.stderr).toMatch(/not the secret of this room/);
