@@ -37,6 +37,8 @@ export interface AppOptions {
   recorder?: Pick<FrameRecorder, "write">;
   /** "host:port", for messages about reaching the core. */
   core: string;
+  /** v2 rooms: the room link /invite prints. */
+  invite?: string;
   /** For the frame rate; Date.now by default. */
   now?: () => number;
   /** The subtitle choice of earlier runs, and where a new one is kept (client/subtitlePrefs.ts). */
@@ -287,6 +289,9 @@ export class ClientApp {
       }
       case "who":
         this.print(render.whoList(s.room, s.state, s.members.values()));
+        return;
+      case "invite":
+        this.print(this.opts.invite ? render.invite(s.room, this.opts.invite) : render.commandError("this room was made without a link (v1): others join with --room " + s.room));
         return;
       case "whois": {
         const all = [...s.members.values()].map((e) => ({ id: e.member.id, name: e.member.name, entry: e }));

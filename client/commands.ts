@@ -6,6 +6,7 @@ export type Command =
   | { kind: "say"; text: string }
   | { kind: "msg"; rest: string }
   | { kind: "who" }
+  | { kind: "invite" }
   | { kind: "whois"; target: string }
   | { kind: "quit" }
   | { kind: "help" }
@@ -23,7 +24,8 @@ export type Command =
 export const HELP = `Commands:
   TEXT                      send TEXT to everyone in the room (start with // to send a leading /)
   /msg NAME TEXT            send TEXT only to NAME (a name, case-insensitive, or an id prefix)
-  /who                      members with their safety codes and agents
+  /who                      members with their safety codes and agents (and who the room link did not admit)
+  /invite                   the room link others join with (v2 rooms)
   /whois NAME               a member's id, safety code and full key fingerprint
   /videos                   the server's video catalogue
   /play ID [--room] [--from 0:05] [--tty]   watch a video (alone, or with --room the whole room; --tty: draw it here)
@@ -50,6 +52,8 @@ export function parseCommand(line: string): Command | null {
       return rest ? { kind: "msg", rest } : { kind: "invalid", message: "usage: /msg NAME TEXT" };
     case "who":
       return noArgs({ kind: "who" });
+    case "invite":
+      return noArgs({ kind: "invite" });
     case "whois":
       return rest ? { kind: "whois", target: rest } : { kind: "invalid", message: "usage: /whois NAME" };
     case "quit":

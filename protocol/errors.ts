@@ -27,6 +27,10 @@ export const ERROR_CODES = [
   "unknown_track",
   "bad_subtitles",
   "no_poster",
+  /** v2: a v1 hello for a v2 room, or a v2 hello for a v1 room (docs/protocol.md section 12). */
+  "version",
+  /** v2: the hello's admission proof or room binding does not verify. */
+  "not_admitted",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { isBase64 } from "./base64";
 import { ID_RE } from "./names";
 import { MAX_CAP_CHARS, MAX_CAPS } from "./caps";
+import { EnvelopeV2Wire, KeyDistributionWire, MAX_KEY_DISTS, MemberV2Wire } from "./e2e/wire";
 
 const b64 = z.string().refine(isBase64, "not base64");
 const id = z.string().regex(ID_RE, "not a member id");
@@ -24,6 +25,10 @@ export const Envelope = z.object({
   sig: b64,
 });
 export type Envelope = z.infer<typeof Envelope>;
+/** v2 rooms: one ciphertext under the sender's chain, one signature (docs/protocol.md section 12). */
+export const AnyEnvelope = z.discriminatedUnion("alg", [Envelope, EnvelopeV2Wire]);
+export type AnyEnvelope = z.infer<typeof AnyEnvelope>;
+export type EnvelopeV2 = z.infer<typeof EnvelopeV2Wire>;
 
 // ---- client to server -------------------------------------------------------
 
@@ -54,9 +59,12 @@ export const Send = z.object({
     .min(1)
     .refine((a) => new Set(a).size === a.length, "duplicate recipient")
     .optional(),
-  env: Envelope,
+  env: AnyEnvelope,
 });
 export type Send = z.infer<typeof Send>;
+
+/** v2: chain keys, each wrapped for one member, routed like direct messages. */
+export const SendKeys = z.object({ t: z.literal("keys"), dists: z.array(KeyDistributionWire).min(1).max(MAX_KEY_DISTS) });
 
 export const VideosRequest = z.object({ t: z.literal("videos") });
 
@@ -89,6 +97,7 @@ export const CLIENT_SCHEMAS = {
   pong: Pong,
   quit: Quit,
   send: Send,
+  keys: SendKeys,
   videos: VideosRequest,
   play: Play,
   control: Control,
@@ -108,6 +117,8 @@ export const Member = z.object({
   encKeySig: b64,
   agent: z.string().optional(),
   since: z.number(),
+  /** v2 rooms only: the member's v2 keys and admission proof, checked by every member. */
+  v2: MemberV2Wire.optional(),
 });
 export type Member = z.infer<typeof Member>;
 
@@ -149,10 +160,11 @@ export const Msg = z.object({
   from: id,
   mid,
   to: z.array(id),
-  env: Envelope,
+  env: AnyEnvelope,
   at: z.number(),
 });
 export type Msg = z.infer<typeof Msg>;
+export const KeysMsg = z.object({ t: z.literal("keys"), dist: KeyDistributionWire, at: z.number().finite().min(0) });
 export const Ack = z.object({ t: z.literal("ack"), mid, delivered: z.number().int().min(0) });
 export const ErrorMsg = z.object({
   t: z.literal("error"),
@@ -228,6 +240,7 @@ export const SERVER_SCHEMAS = {
   joined: Joined,
   left: Left,
   msg: Msg,
+  keys: KeysMsg,
   ack: Ack,
   error: ErrorMsg,
   ping: Ping,

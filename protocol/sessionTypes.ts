@@ -10,6 +10,8 @@ import { CLIENT_PING_MS } from "./limits";
 import type { MemberEntry } from "./members";
 import type { ErrorMsg, LeftReason, StreamEndReason, StreamInfo, VideoItem, Welcome } from "./messages";
 import type { SubtitleTrackCues } from "./subtitlePages";
+import type { GroupSessionLimits } from "./e2e/groupSession";
+import type { RoomKeys } from "./e2e/roomSecret";
 import type { Connector } from "./transport";
 
 export type SessionState = "connecting" | "online" | "reconnecting" | "closed";
@@ -79,6 +81,10 @@ export interface SessionOptions {
   /** (from, mid) pairs remembered to drop repeats. */
   maxSeen?: number;
   random?: () => number;
+  /** v2: the keys derived from the room link's secret; the room must be the one they name (docs/protocol.md section 12). */
+  roomKeys?: RoomKeys;
+  /** v2: the early-message queue's bounds (protocol/e2e/groupSession.ts GROUP_SESSION_LIMITS). */
+  v2Limits?: Partial<GroupSessionLimits>;
 }
 
 /** Hello rejections and other fatal errors that would only repeat on reconnect. */
@@ -91,6 +97,8 @@ export const NO_RETRY_CODES: ReadonlySet<string> = new Set([
   "unsupported_version",
   "bad_hello",
   "replaced",
+  "version",
+  "not_admitted",
 ]);
 
 export const SESSION_DEFAULTS = {

@@ -6,6 +6,7 @@
 
 import type { Identity } from "../../../protocol/crypto";
 import { ClientSession } from "../../../protocol/session";
+import type { RoomKeys } from "../../../protocol/e2e/roomSecret";
 import { LocalKeyStore } from "./keyMemory";
 import { ChatStore } from "./stores/chat.svelte";
 import { ConnectionStore } from "./stores/connection.svelte";
@@ -30,7 +31,8 @@ export class RoomStore {
 
   private session: ClientSession;
 
-  constructor(p: { identity: Identity; room: string; name: string; url?: string }) {
+  /** `roomKeys`: a v2 room opened from its link (web/src/lib/roomLink.ts). */
+  constructor(p: { identity: Identity; room: string; name: string; url?: string; roomKeys?: RoomKeys }) {
     this.room = p.room;
     this.name = p.name;
     this.selfId = p.identity.id;
@@ -42,6 +44,7 @@ export class RoomStore {
       connect: webSocketConnector(p.url),
       keyStore: new LocalKeyStore(),
       caps: ["library2"],
+      ...(p.roomKeys ? { roomKeys: p.roomKeys } : {}),
     });
     // Listeners run in this order on every event: the connection's phase is
     // current before the library is asked for on welcome.
