@@ -7,7 +7,12 @@
 // Browser-safe: no node: imports.
 
 /** The capabilities this implementation knows; each feature adds its own name here. */
-export const KNOWN_CAPS = [] as const satisfies readonly string[];
+export const KNOWN_CAPS = [
+  // The durable room log (docs/protocol.md section 10): msg.seq, ack.seq,
+  // hello.resume, resumed / historyGap, receipt / delivered, presence and
+  // away members in welcome. One name, because the parts only make sense together.
+  "durable",
+] as const satisfies readonly string[];
 
 export type Cap = (typeof KNOWN_CAPS)[number];
 

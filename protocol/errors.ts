@@ -23,6 +23,9 @@ export const ERROR_CODES = [
   "not_allowed",
   "replaced",
   "internal",
+  // durable log (docs/protocol.md section 10): the message was not stored, so no ack; resend later
+  "store_full",
+  "store_failed",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

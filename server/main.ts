@@ -10,6 +10,8 @@ import { DEFAULT_LIMITS, type Limits } from "../protocol/limits";
 import { createLogger, type LogLevel } from "./log";
 import { isLoopback } from "../common/net";
 import { startCore } from "./server";
+import { DEFAULT_STORE_LIMITS, storeLimits, type StoreLimits } from "./store/limits";
+import { StoreError } from "./store/roomStore";
 import { ffmpegPath } from "./video/ffmpeg";
 
 /** The library shipped with Sealroom, wherever the command is run from. */
@@ -23,17 +25,30 @@ const USAGE = `Usage: sealroom server [--host H] [--port 7700] [--videos DIR] [-
   --tls               speak TLS (certificate from --cert/--key, or self-signed in --data-dir)
   --cert FILE, --key FILE   PEM certificate and key for --tls
   --cache-dir DIR     decoded-frame spill files (default $TMPDIR/sealroom-cache)
-  --data-dir DIR      where a self-signed certificate is kept (default ~/.local/share/sealroom)
+  --data-dir DIR      the room log (rooms.db) and a self-signed certificate (default ~/.local/share/sealroom)
+  --store KIND        sqlite (default: durable, in --data-dir) | memory (nothing survives a restart)
   --log-level L       debug | info | warn | error | silent (default info)
-  --limit NAME=N      override a limit (repeatable): ${Object.keys(DEFAULT_LIMITS).join(", ")}
+  --limit NAME=N      override a limit (repeatable): ${Object.keys(DEFAULT_LIMITS).join(", ")},
+                      and the store's: ${Object.keys(DEFAULT_STORE_LIMITS).join(", ")}
 `;
 
 export function parseLimits(values: string[] | undefined): Partial<Limits> {
   const out: Partial<Limits> = {};
   for (const v of values ?? []) {
     const m = /^([A-Za-z]+)=(\d+)$/.exec(v);
+    if (m && Object.hasOwn(DEFAULT_STORE_LIMITS, m[1])) continue; // parseStoreLimits takes it
     if (!m || !Object.hasOwn(DEFAULT_LIMITS, m[1])) throw new UsageError(`--limit must be NAME=N with a known NAME, got '${v}'`);
     out[m[1] as keyof Limits] = Number(m[2]);
+  }
+  return out;
+}
+
+/** The store's share of --limit (retention, away grace, group commit). */
+export function parseStoreLimits(values: string[] | undefined): Partial<StoreLimits> {
+  const out: Partial<StoreLimits> = {};
+  for (const v of values ?? []) {
+    const m = /^([A-Za-z]+)=(\d+)$/.exec(v);
+    if (m && Object.hasOwn(DEFAULT_STORE_LIMITS, m[1])) out[m[1] as keyof StoreLimits] = Number(m[2]);
   }
   return out;
 }
@@ -47,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     cert: { type: "string" },
     key: { type: "string" },
     "data-dir": { type: "string" },
+    store: { type: "string" },
     "cache-dir": { type: "string" },
     "log-level": { type: "string" },
     limit: { type: "string", multiple: true },
@@ -61,6 +77,15 @@ export async function main(argv: string[]): Promise<number> {
   const host = values.host ?? "127.0.0.1";
   const port = parsePort(values.port, 7700);
   const limits = parseLimits(values.limit);
+  const storeLimitsOver = parseStoreLimits(values.limit);
+  try {
+    storeLimits(storeLimitsOver);
+  } catch (e) {
+    throw new UsageError(`--limit: ${(e as Error).message}`);
+  }
+  const storeKind = values.store ?? "sqlite";
+  if (storeKind !== "sqlite" && storeKind !== "memory") throw new UsageError(`--store must be sqlite or memory, got '${storeKind}'`);
+  const dataDir = resolve(values["data-dir"] ?? defaultDataDir());
   const videos = values.videos !== undefined ? resolve(values.videos) : DEFAULT_VIDEOS;
   if (!existsSync(videos)) throw new UsageError(`--videos: no such directory '${videos}'`);
   try {
@@ -79,7 +104,7 @@ export async function main(argv: string[]): Promise<number> {
         tls = { cert: readFileSync(values.cert, "utf8"), key: readFileSync(values.key, "utf8") };
         process.stdout.write(`certificate SHA-256 fingerprint: ${fingerprintOf(tls.cert)}\n`);
       } else {
-        const dir = values["data-dir"] ?? defaultDataDir();
+        const dir = dataDir;
         const c = await loadOrCreateCert(dir);
         tls = { cert: c.certPem, key: c.keyPem };
         process.stdout.write(`${c.created ? "made a self-signed certificate" : "using the certificate"} in ${dir}\ncertificate SHA-256 fingerprint: ${c.fingerprint256}\n`);
@@ -93,8 +118,22 @@ export async function main(argv: string[]): Promise<number> {
 
   let core;
   try {
-    core = await startCore({ host, port, limits, log, ...(tls ? { tls } : {}), videos: { dir: videos, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) } });
+    core = await startCore({
+      host,
+      port,
+      limits,
+      log,
+      ...(tls ? { tls } : {}),
+      videos: { dir: videos, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) },
+      store: storeKind === "memory" ? "memory" : { sqlite: dataDir },
+      storeLimits: storeLimitsOver,
+    });
   } catch (e) {
+    if (e instanceof StoreError || e instanceof RangeError) {
+      // locked (another core), corrupt, unknown_schema, a bad store limit: one line, exit 73.
+      process.stderr.write(`sealroom server: ${e.message}\n`);
+      return EXIT.cantCreate;
+    }
     process.stderr.write(`sealroom server: cannot listen on ${host}:${port}: ${(e as Error).message}\n`);
     return EXIT.cantCreate;
   }
