@@ -139,15 +139,18 @@ export class Durable {
   }
 
   /**
-   * Replays what `peer` missed after its cursor, in seq order, then `resumed`.
+   * Replays what `peer` missed after its cursor, in seq order, then `resumed`
+   * (without a cursor: just `resumed` with the room's last seq, its starting point).
    */
-  async resume(peer: MemberPeer & { readonly queuedBytes?: number; readonly isClosed?: boolean }, cursor: NonNullable<Hello["resume"]>): Promise<void> {
+  async resume(peer: MemberPeer & { readonly queuedBytes?: number; readonly isClosed?: boolean }, asked: Hello["resume"]): Promise<void> {
     const room = peer.room;
     const store = this.d.store;
     const held: Held = { frames: [], overflow: false };
     this.resuming.set(peer, held);
     try {
       const range = await store.seqRange(room);
+      // No cursor yet (a first join): nothing to replay, but the client learns where the log is.
+      let cursor = asked ?? { room, seq: range.last };
       if (cursor.room !== room) {
         peer.sendControl({ t: "error", code: "bad_request", message: `resume names room '${cursor.room}', not this one`, ref: "resume", fatal: false });
         cursor = { room, seq: range.last };

@@ -137,7 +137,7 @@ export class Hub {
     });
     this.video.join(peer);
     // Not awaited: the connection reads on (pings, sends) while the replay is paced by its queue.
-    if (durable && hello.resume) void this.durable.resume(peer, hello.resume);
+    if (durable) void this.durable.resume(peer, hello.resume);
   }
 
   /** The connection of a seated member ended. */
