@@ -19,7 +19,7 @@ export interface Line {
 const line = (json: EventJson, human: string | null): Line => ({ json, human });
 
 export function memberJson(e: MemberEntry) {
-  return { id: e.member.id, name: e.member.name, safety: e.safetyCode, verified: e.verified, agent: e.member.agent ?? null, self: e.self };
+  return { id: e.member.id, name: e.member.name, safety: e.safetyCode, verified: e.verified, agent: e.member.agent ?? null, self: e.self, ...(e.member.presence === "away" ? { presence: "away" } : {}) };
 }
 
 /** A member's name as printed: terminal-safe, never empty; `id` names someone the session does not know. */
@@ -94,7 +94,7 @@ export function whoList(room: string, s: SessionState, members: Iterable<MemberE
   const all = listed(members);
   const lines = all.map(
     (e) =>
-      `  ${who(e)}${e.self ? " (you)" : ""}  safety ${e.safetyCode}  ${e.verified ? "" : "UNVERIFIED  "}agent ${safe(agentName(e.member.agent))}  id ${shortId(e.member.id)}`,
+      `  ${who(e)}${e.self ? " (you)" : ""}${e.member.presence === "away" ? " (away)" : ""}  safety ${e.safetyCode}  ${e.verified ? "" : "UNVERIFIED  "}agent ${safe(agentName(e.member.agent))}  id ${shortId(e.member.id)}`,
   );
   return line(
     { event: "who", room, members: all.map(memberJson) },
@@ -114,7 +114,7 @@ export function whois(e: MemberEntry, fingerprint: string): Line {
 
 export function message(m: ReceivedMessage): Line {
   const name = safe(displayName(m.name, m.from));
-  const base = { event: "message", from: m.from, name: m.name, mid: m.mid, to: m.to, at: m.at, direct: m.direct };
+  const base = { event: "message", from: m.from, name: m.name, mid: m.mid, to: m.to, at: m.at, direct: m.direct, ...(m.seq !== undefined ? { seq: m.seq } : {}) };
   if (!m.ok) return line({ ...base, verified: false, reason: m.reason }, `WARNING: unverifiable message from ${name} (${safe(m.reason)}); not shown`);
   const label = `<${name}>${m.direct ? " (direct)" : ""} `;
   return line({ ...base, verified: true, text: m.text, ts: m.ts }, label + indentLines(safe(m.text, true), " ".repeat(label.length)));
@@ -124,8 +124,23 @@ export function sent(mid: string, text: string, to: string[] | null): Line {
   return line({ event: "sent", mid, text, to }, null);
 }
 
-export function ack(mid: string, delivered: number): Line {
-  return line({ event: "ack", mid, delivered }, null);
+export function ack(mid: string, delivered: number, seq?: number): Line {
+  return line({ event: "ack", mid, delivered, ...(seq !== undefined ? { seq } : {}) }, null);
+}
+
+/** Cap durable: recipients that opened a message so far. */
+export function delivered(d: SessionEvents["delivered"]): Line {
+  return line({ event: "delivered", mid: d.mid, seq: d.seq, delivered: d.delivered, of: d.of }, `* your message (seq ${d.seq}) was delivered to ${d.delivered} of ${d.of}`);
+}
+
+/** Cap durable: a member's connection went or came back; it stays a member while away. */
+export function presence(id: string, state: "online" | "away", entry: MemberEntry | null): Line {
+  return line({ event: "presence", id, state }, `* ${who(entry, id)} is ${state === "away" ? "away (messages are kept for them)" : "back"}`);
+}
+
+/** Cap durable: part of what was sent while away is past retention. */
+export function historyGap(g: SessionEvents["historyGap"]): Line {
+  return line({ event: "historyGap", from: g.from, to: g.to }, `* history gap: some messages sent while you were away are no longer kept (log entries ${g.from}-${g.to})`);
 }
 
 export function sendFailed(f: SessionEvents["sendFailed"]): Line {

@@ -6,6 +6,7 @@
 
 import type { Identity } from "../../../protocol/crypto";
 import { ClientSession } from "../../../protocol/session";
+import { LocalCursorStore } from "./cursors";
 import { LocalKeyStore } from "./keyMemory";
 import { ChatStore } from "./stores/chat.svelte";
 import { ConnectionStore } from "./stores/connection.svelte";
@@ -39,6 +40,8 @@ export class RoomStore {
       agent: AGENT,
       connect: webSocketConnector(p.url),
       keyStore: new LocalKeyStore(),
+      // Cap durable: resume after a reload from the cursor kept in localStorage.
+      cursors: new LocalCursorStore(p.identity.id),
     });
     // Listeners run in this order on every event: the connection's phase is
     // current before the library is asked for on welcome.

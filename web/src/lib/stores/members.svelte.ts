@@ -15,6 +15,8 @@ export interface MemberView {
   since: number;
   self: boolean;
   verified: boolean;
+  /** Cap durable: still a member without a connection (messages are kept for it). */
+  away: boolean;
 }
 
 /** The part of the session this store listens to and reads. */
@@ -32,6 +34,7 @@ export class MembersStore {
     session.on("welcome", (w) => this.setMembers(w.members));
     session.on("joined", () => this.setMembers(session.members.values()));
     session.on("left", () => this.setMembers(session.members.values()));
+    session.on("presence", () => this.setMembers(session.members.values()));
   }
 
   nameOf(id: string): string {
@@ -75,5 +78,6 @@ function toView(e: MemberEntry): MemberView {
     since: e.member.since,
     self: e.self,
     verified: e.verified,
+    away: e.member.presence === "away",
   };
 }
