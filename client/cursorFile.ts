@@ -1,4 +1,4 @@
-// Resume cursors of the terminal client (docs/protocol.md section 10): per
+// Resume cursors of the terminal client (docs/protocol.md section 2b): per
 // room, the last seq of the room log this identity has, in a 0600 file beside
 // the identity, so a restarted client resumes where it stopped.
 

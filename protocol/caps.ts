@@ -8,7 +8,7 @@
 
 /** The capabilities this implementation knows; each feature adds its own name here. */
 export const KNOWN_CAPS = [
-  // The durable room log (docs/protocol.md section 10): msg.seq, ack.seq,
+  // The durable room log (docs/protocol.md section 2b): msg.seq, ack.seq,
   // hello.resume, resumed / historyGap, receipt / delivered, presence and
   // away members in welcome. One name, because the parts only make sense together.
   "durable",

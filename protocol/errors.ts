@@ -23,7 +23,7 @@ export const ERROR_CODES = [
   "not_allowed",
   "replaced",
   "internal",
-  // durable log (docs/protocol.md section 10): the message was not stored, so no ack; resend later
+  // durable log (docs/protocol.md section 2b): the message was not stored, so no ack; resend later
   "store_full",
   "store_failed",
 ] as const;

@@ -39,7 +39,7 @@ export const Hello = z.object({
   agent: z.string().max(64).optional(),
   /** Capabilities beyond v1 the client understands (protocol/caps.ts); unknown names are ignored. */
   caps: z.array(z.string().min(1).max(MAX_CAP_CHARS)).max(MAX_CAPS).optional(),
-  /** Cap "durable": the last seq this client has of `room` (docs/protocol.md section 10). */
+  /** Cap "durable": the last seq this client has of `room` (docs/protocol.md section 2b). */
   resume: z.object({ room: z.string().max(64), seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict().optional(),
 });
 export type Hello = z.infer<typeof Hello>;
@@ -159,7 +159,7 @@ export const Msg = z.object({
 export type Msg = z.infer<typeof Msg>;
 /** `seq` (cap "durable"): the message is stored under it; `delivered` counts the recipients online when it was. */
 export const Ack = z.object({ t: z.literal("ack"), mid, delivered: z.number().int().min(0), seq: z.number().int().min(1).optional() });
-// ---- cap "durable" (docs/protocol.md section 10) ----
+// ---- cap "durable" (docs/protocol.md section 2b) ----
 export const Presence = z.object({ t: z.literal("presence"), id, state: z.enum(["online", "away"]) });
 export const Delivered = z.object({
   t: z.literal("delivered"),

@@ -1,4 +1,4 @@
-// The client half of the durable room log (docs/protocol.md section 10): the
+// The client half of the durable room log (docs/protocol.md section 2b): the
 // cursor (last seq of this room the client has), kept through a small port so
 // the web app keeps it in localStorage and the native client in a 0600 file;
 // repeats dropped by seq; receipts for what was opened, sent in batches.

@@ -47,7 +47,7 @@ export class ClientSession {
   private readonly _streams = new Streams();
   private readonly outgoing: Outgoing;
   private readonly received: Inbox;
-  /** Cap durable (docs/protocol.md section 10): cursor, repeats by seq, receipts. Null for a v1 session. */
+  /** Cap durable (docs/protocol.md section 2b): cursor, repeats by seq, receipts. Null for a v1 session. */
   private readonly resume: ResumeState | null;
 
   constructor(opts: SessionOptions) {

@@ -1,4 +1,4 @@
-// The durable half of the hub (docs/protocol.md section 10): rooms reloaded
+// The durable half of the hub (docs/protocol.md section 2b): rooms reloaded
 // from the store after a restart, the replay a `hello.resume` asks for,
 // receipts relayed to the sender, and the expiry of members away too long.
 // The hub keeps routing and presence broadcasts; this keeps what needs the store.

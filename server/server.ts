@@ -32,7 +32,7 @@ export interface CoreOptions {
   /** Sweep interval for timeouts; tests shorten it together with the timeouts. */
   sweepMs?: number;
   /**
-   * The room log (docs/protocol.md section 10): "memory" (the default here;
+   * The room log (docs/protocol.md section 2b): "memory" (the default here;
    * `sealroom server` defaults to sqlite), { sqlite: dataDir }, or a store
    * the caller made (it is closed with the core).
    */

@@ -1,4 +1,4 @@
-// The durable room log end to end (docs/protocol.md section 10), ClientSession
+// The durable room log end to end (docs/protocol.md section 2b), ClientSession
 // over real TCP against the real core: away members get what they missed on
 // resume, in order, once; receipts reach the sender; a v1 client still sees
 // `left`/`joined`; bad cursors; a history gap; a full store; a restart of a

@@ -1,4 +1,4 @@
-// Resume cursors of the web app (docs/protocol.md section 10): per identity
+// Resume cursors of the web app (docs/protocol.md section 2b): per identity
 // and room, the last seq of the room log this browser has, in localStorage, so
 // a reload resumes where it stopped. Seqs are not secret.
 
