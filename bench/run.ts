@@ -16,6 +16,7 @@ import { decodeCost, slope, type DecodeResult } from "./suites/decode";
 import { relay, type RelayResult } from "./suites/relay";
 import { connectionSetup, idleMemory, ttff, type IdleMemory, type SetupResult, type TtffResult } from "./suites/setup";
 import { fanout, type FanoutRun } from "./suites/video";
+import { durable } from "./suites/durable";
 import { writeReport, type Results, type TargetCheck } from "./report";
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" } }, allowPositionals: false });
@@ -46,6 +47,7 @@ const P = quick
       ttffSamples: 2,
       joins: 20,
       idle: { members: 300, roomSize: 100, reps: 1 },
+      durable: { rates: [1000], reps: 1, resumeMessages: 10_000 },
     }
   : {
       clipS: 10,
@@ -72,6 +74,7 @@ const P = quick
       ttffSamples: 5,
       joins: 60,
       idle: { members: 1000, roomSize: 100, reps: 2 },
+      durable: { rates: [200, 500, 1000], reps: 3, resumeMessages: 10_000 },
     };
 
 async function main(): Promise<void> {
@@ -138,6 +141,12 @@ async function main(): Promise<void> {
     log(`    idle members: ${res.idle.members} in ${res.idle.rooms} rooms: ${res.idle.perMemberKiB.median.toFixed(1)} KiB each (marginal ${res.idle.marginalKiB.median.toFixed(1)}), RSS ${res.idle.baselineMiB.toFixed(0)} -> ${res.idle.afterMiB.toFixed(0)} MiB`);
   }
 
+  if (want("durable")) {
+    log("\n[6] the durable room log: SQLite vs memory store, resume, store size");
+    mark("durable");
+    res.durable = await durable({ videos: emptyLib, durationMs: P.chatMs, ...P.durable, log });
+  }
+
   res.targets = checkTargets(res);
   res.durationS = Math.round((performance.now() - t0) / 1000);
   log("\ntargets:");
@@ -154,6 +163,12 @@ async function main(): Promise<void> {
 
 function checkTargets(r: Results): TargetCheck[] {
   const out: TargetCheck[] = [];
+  if (r.durable) {
+    const sq = r.durable.chat.find((c) => c.store === "sqlite")?.run.summary.find((x) => x.rate === 1000);
+    out.push({ name: "chat 10 members 1,000 msg/s, durable SQLite store: p99", target: "< 20 ms", value: sq ? `${sq.p99.median.toFixed(1)} ms` : "n/a", met: sq ? sq.p99.median < 20 : null });
+    const rs = r.durable.resume[0];
+    out.push({ name: `resume of ${rs?.messages ?? 10_000} missed messages`, target: "< 1 s", value: rs ? `${rs.ms.toFixed(0)} ms` : "n/a", met: rs ? rs.ms < 1000 : null });
+  }
   const fan = (h: string, t: string) => r.fanout.find((f) => f.clip.startsWith(h) && f.transport === t);
   const thr = (t: string) => r.relay?.throughput.find((x) => x.transport === t);
   const lat = (t: string) => r.relay?.latency.find((x) => x.transport === t);

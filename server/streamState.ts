@@ -69,10 +69,19 @@ export class PersistedStreams implements VideoService {
     this.inner.handle(peer, msg);
     if (msg.t === "videos") return;
     if (msg.t === "play" && msg.scope === "room") this.pending.delete(peer.room);
-    // play resolves the catalogue first: look again shortly, and on the next sync.
     this.tracked.set(peer.room, this.tracked.get(peer.room) ?? 0);
     this.sync(peer.room);
-    setTimeout(() => this.sync(peer.room), 200).unref();
+    // play resolves the catalogue first: record the new stream the moment it runs, not a second later.
+    if (msg.t === "play" && msg.scope === "room") void this.started(peer.room, this.inner.roomStream(peer.room)?.sid ?? null);
+  }
+
+  private async started(room: string, before: number | null): Promise<void> {
+    const until = this.now() + RESTORE_WAIT_MS;
+    while (!this.closed && this.now() < until) {
+      const s = this.inner.roomStream(room);
+      if (s && s.sid !== before) return this.sync(room);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   close(): void {
