@@ -51,6 +51,9 @@ interface M {
   mine: Map<string, { text: string; acked: boolean }>;
   streams: { at: number; sid: number; posMs: number }[];
   lastFrameAt: number;
+  lastPts: number;
+  /** Per stream (re)start seen: |posMs - (last position seen + time since)|, ms. */
+  jumps: number[];
 }
 
 const startCoreProc = async () => {
@@ -103,7 +106,7 @@ it(`20 members chat and watch through ${FAULTS} kill -9 faults of the core and t
       reconnect: { minMs: 100, maxMs: 1_000 },
       recipientWaitMs: 0,
     });
-    const m: M = { name, via, s, shown: [], mine: new Map(), streams: [], lastFrameAt: 0 };
+    const m: M = { name, via, s, shown: [], mine: new Map(), streams: [], lastFrameAt: 0, lastPts: 0, jumps: [] };
     s.on("message", (e) => {
       if (e.ok && e.name) m.shown.push(`${e.name}\n${e.text}`);
     });
@@ -111,8 +114,15 @@ it(`20 members chat and watch through ${FAULTS} kill -9 faults of the core and t
       const x = m.mine.get(mid);
       if (x) x.acked = true;
     });
-    s.on("stream", (info) => m.streams.push({ at: Date.now(), sid: info.sid, posMs: info.posMs }));
-    s.on("frame", () => (m.lastFrameAt = Date.now()));
+    s.on("stream", (info) => {
+      const at = Date.now();
+      m.streams.push({ at, sid: info.sid, posMs: info.posMs });
+      if (m.lastFrameAt > 0) m.jumps.push(Math.abs(info.posMs - (m.lastPts + (at - m.lastFrameAt))));
+    });
+    s.on("frame", (f) => {
+      m.lastFrameAt = Date.now();
+      m.lastPts = f.ptsMs;
+    });
     s.start();
     return m;
   });
@@ -187,10 +197,13 @@ it(`20 members chat and watch through ${FAULTS} kill -9 faults of the core and t
       for (const m of ms) console.log(m.name, m.via, "streams", m.streams.length, JSON.stringify(m.streams.at(-1)), "watching", [...m.s.streams.keys()], "last frame", endAt - m.lastFrameAt, "ms before");
       throw e;
     });
-    const posErrors = ms.map((m) => {
-      const last = m.streams.at(-1)!;
-      return Math.abs(last.posMs - (last.at - partyStart));
-    });
+    // Each restore starts where the party was plus the time it was down; the
+    // decoder's start-up after each restore is not made up, so the position
+    // drifts behind the wall clock by that much per core restart (printed).
+    const posErrors = ms.flatMap((m) => m.jumps);
+    const last = ms.map((m) => m.streams.at(-1)!);
+    expect(new Set(last.map((l) => l.sid)).size).toBe(1);
+    const behind = Math.max(...last.map((l) => l.at - partyStart - l.posMs));
     const rc = reconnectMs.map((r) => r.ms).sort((a, b) => a - b);
     const pct = (p: number) => rc[Math.min(rc.length - 1, Math.floor((rc.length * p) / 100))];
     console.log(
@@ -198,7 +211,7 @@ it(`20 members chat and watch through ${FAULTS} kill -9 faults of the core and t
         `chaos-durable: ${FAULTS} kill -9 faults (${reconnectMs.filter((r) => r.what === "core").length} core, ${reconnectMs.filter((r) => r.what === "bridge").length} bridge), ${MEMBERS} members`,
         `messages acked ${acked}, deliveries ${deliveries}, lost ${lost}, shown twice ${dup}, send errors ${sendErrors}`,
         `everyone back after a fault: median ${pct(50)} ms, p95 ${pct(95)} ms, max ${rc.at(-1)} ms`,
-        `party position after the last restore: max error ${Math.max(...posErrors)} ms (stream starts seen by m0: ${ms[0].streams.length})`,
+        `party: ${ms[0].streams.length} stream (re)starts seen by m0; each at the position it had plus the time down, within ${Math.max(...posErrors)} ms (max over all members); behind the wall clock after all faults: ${behind} ms`,
       ].join("\n"),
     );
     expect(lost).toBe(0);
