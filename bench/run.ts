@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only chat,video,relay,decode,setup]`
+// `npm run bench [-- --quick] [-- --only chat,video,relay,decode,setup,durable]`
 // Runs every suite against real processes on this machine, prints as it
 // goes, writes bench/results/<mode>-<date>.json (and latest-<mode>.json) and
 // regenerates docs/benchmarks.md and docs/benchmarks.svg from it.
@@ -154,8 +154,13 @@ async function main(): Promise<void> {
   const dir = join(ROOT, "bench", "results");
   mkdirSync(dir, { recursive: true });
   const stamp = started.toISOString().replace(/[:.]/g, "-").slice(0, 19);
-  const file = join(dir, `${res.mode}-${stamp}.json`);
+  const file = join(dir, only ? `${res.mode}-only-${[...only].join("+")}-${stamp}.json` : `${res.mode}-${stamp}.json`);
   writeFileSync(file, JSON.stringify(res, null, 1));
+  if (only) {
+    // A partial run does not replace the full results or the report made from them.
+    log(`\nwrote ${file} (--only: latest-${res.mode}.json and docs/benchmarks.md left as they were)`);
+    return;
+  }
   writeFileSync(join(dir, `latest-${res.mode}.json`), JSON.stringify(res, null, 1));
   writeReport(res, file);
   log(`\nwrote ${file}, docs/benchmarks.md, docs/benchmarks.svg in ${res.durationS} s`);
