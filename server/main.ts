@@ -125,7 +125,8 @@ export async function main(argv: string[]): Promise<number> {
       log,
       ...(tls ? { tls } : {}),
       videos: { dir: videos, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) },
-      store: storeKind === "memory" ? "memory" : { sqlite: dataDir },
+      // In a worker thread: commits (and their fsyncs) off the event loop that paces video.
+      store: storeKind === "memory" ? "memory" : { sqlite: dataDir, worker: true },
       storeLimits: storeLimitsOver,
     });
   } catch (e) {

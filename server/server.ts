@@ -14,6 +14,7 @@ import { MemoryStore } from "./store/memoryStore";
 import type { StoreLimits } from "./store/limits";
 import type { RoomStore } from "./store/roomStore";
 import { SqliteStore } from "./store/sqliteStore";
+import { WorkerStore } from "./store/workerStore";
 import { PersistedStreams } from "./streamState";
 
 export const SERVER_VERSION = "sealroom/0.1.0";
@@ -33,10 +34,11 @@ export interface CoreOptions {
   sweepMs?: number;
   /**
    * The room log (docs/protocol.md section 2b): "memory" (the default here;
-   * `sealroom server` defaults to sqlite), { sqlite: dataDir }, or a store
+   * `sealroom server` defaults to sqlite), { sqlite: dataDir } (worker: in a
+   * worker thread, as `sealroom server` runs it), or a store
    * the caller made (it is closed with the core).
    */
-  store?: "memory" | { sqlite: string } | RoomStore;
+  store?: "memory" | { sqlite: string; worker?: boolean } | RoomStore;
   storeLimits?: Partial<StoreLimits>;
 }
 
@@ -74,7 +76,9 @@ export async function startCore(opts: CoreOptions = {}): Promise<CoreServer> {
     opts.store === undefined || opts.store === "memory"
       ? new MemoryStore({ limits: opts.storeLimits })
       : "sqlite" in opts.store
-        ? new SqliteStore(opts.store.sqlite, { limits: opts.storeLimits })
+        ? opts.store.worker
+          ? await WorkerStore.open(opts.store.sqlite, { ...(opts.storeLimits ? { limits: opts.storeLimits } : {}) })
+          : new SqliteStore(opts.store.sqlite, { limits: opts.storeLimits })
         : opts.store;
   const streams = new PersistedStreams(video, store, log);
   const hub = new Hub(limits, streams, log, Date.now, store);
