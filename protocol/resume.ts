@@ -79,6 +79,17 @@ export class ResumeState {
     this.saveTimer ??= globalThis.setTimeout(() => this.save(), SAVE_MS);
   }
 
+  /**
+   * `resumed`: the core says where this client now is. Normally past every
+   * seq replayed; lower only when the core refused a cursor from the future
+   * (its log was replaced), and then the core's word wins or every new message
+   * would look like a repeat.
+   */
+  resumed(seq: number): void {
+    this.cursor = seq;
+    this.save();
+  }
+
   /** A message opened: its sender hears of it (in a batch). */
   opened(seq: number): void {
     this.receipts.push(seq);

@@ -200,7 +200,7 @@ export class ClientSession {
       case "delivered":
         return this.events.emit("delivered", { mid: msg.mid, seq: msg.seq, delivered: msg.delivered, of: msg.of });
       case "resumed":
-        this.resume?.advance(msg.seq, true);
+        this.resume?.resumed(msg.seq);
         return this.events.emit("resumed", { seq: msg.seq });
       case "historyGap":
         return this.events.emit("historyGap", { from: msg.from, to: msg.to });

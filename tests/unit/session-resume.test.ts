@@ -26,6 +26,15 @@ describe("ResumeState", () => {
     expect(b.hello()).toEqual({ room: "r", seq: 5 });
   });
 
+  it("resumed sets the cursor even backwards (a core whose log was replaced refused the old one)", () => {
+    const store = new MemoryCursorStore();
+    const r = new ResumeState(store, "r", () => true, () => {});
+    r.advance(9, true);
+    r.resumed(0);
+    expect(r.has(1)).toBe(false);
+    expect(store.get("r")).toBe(0);
+  });
+
   it("a bad or failing store is ignored with a warning, never thrown", async () => {
     const warnings: string[] = [];
     const bad = new ResumeState({ get: () => Promise.reject(new Error("quota")), set: () => { throw new Error("quota"); } }, "r", () => true, (m) => warnings.push(m));
