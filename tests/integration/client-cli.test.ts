@@ -188,7 +188,7 @@ describe("sealroom client against the real core", { timeout: 90_000 }, () => {
     carol.c.proc.kill("SIGKILL");
     // Killed is not gone: carol stays a member, away (the client declares cap durable).
     expect(await alice.c.ev("presence", { id: carol.id })).toMatchObject({ state: "away" });
-    expect(alice.all("left", { id: carol.id })).toHaveLength(0);
+    expect(alice.c.all("left", { id: carol.id })).toHaveLength(0);
   });
 
   it("at end of input delivers what was typed, then exits 0", async () => {
