@@ -32,7 +32,7 @@ const CHAT_EVERY_MS = 1_000;
 /** Everyone is back within this of the killed process listening again. */
 const RECONNECT_MS = 20_000;
 /** The restored party position may differ from the wall clock by this much (1 s record interval, restart, frame pacing). */
-const POSITION_SLACK_MS = 5_000;
+const POSITION_SLACK_MS = 6_000;
 
 const home = mkdtempSync(join(tmpdir(), "sealroom-dchaos-"));
 const dataDir = join(home, "data");
