@@ -1,5 +1,5 @@
 // The bridge: one HTTP(S) server that serves the web app and upgrades `/ws`
-// to a WebSocket relayed to the one configured core (PROTOCOL.md section 10).
+// to a WebSocket relayed to the one configured core (docs/protocol.md section 10).
 //
 // Every request first has its Host checked against the allow-list (421,
 // against DNS rebinding; bridge/hosts.ts). Upgrade checks, in order, all

@@ -1,5 +1,5 @@
 // End-to-end crypto on WebCrypto (`globalThis.crypto.subtle`), so the browser
-// and the native client run the very same code (PROTOCOL.md sections 2 and 4).
+// and the native client run the very same code (docs/protocol.md sections 2 and 4).
 
 import { fromBase64, toBase64, toBase64Url, utf8 } from "./base64";
 import { MAX_TEXT_CHARS } from "./limits";

@@ -1,4 +1,4 @@
-// Error codes of PROTOCOL.md section 7.
+// Error codes of docs/protocol.md section 7.
 
 export const ERROR_CODES = [
   "bad_frame",

@@ -1,4 +1,4 @@
-// Protocol defaults (PROTOCOL.md section 8). Every one is overridable in the
+// Protocol defaults (docs/protocol.md section 8). Every one is overridable in the
 // server's config; clients learn the ones that concern them from `welcome`.
 
 export const PROTOCOL_VERSION = 1;

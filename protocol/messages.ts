@@ -1,4 +1,4 @@
-// Every message of PROTOCOL.md as a runtime schema and a static type. Both
+// Every message of docs/protocol.md as a runtime schema and a static type. Both
 // directions are validated: the server trusts nothing a client sends, and
 // clients trust nothing the server (or a bridge) relays.
 

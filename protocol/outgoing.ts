@@ -146,7 +146,7 @@ export class Outgoing {
       p.sentGen = 0;
       const present = this.o.members.recipientIds();
       p.intended = (p.intended ?? []).filter((id) => present.has(id));
-      this.kick();
+      void this.kick();
       return;
     }
     this.fail(p, e.code, e.message);
@@ -167,7 +167,7 @@ export class Outgoing {
       else p.sentGen = 0;
     }
     this.hold = { gen, until: Date.now() + this.o.rateLimitRetryMs };
-    this.kick(this.o.rateLimitRetryMs);
+    void this.kick(this.o.rateLimitRetryMs);
   }
 
   /** True while connection `gen` is paused after a rate_limited; a flush is then due at its end. */
@@ -178,7 +178,7 @@ export class Outgoing {
       this.hold = null;
       return false;
     }
-    this.kick(left);
+    void this.kick(left);
     return true;
   }
 
@@ -237,7 +237,7 @@ export class Outgoing {
         // rather than lose the message for them (a mid is delivered only once).
         const waited = Date.now() - link.onlineAt;
         if (waited < this.o.recipientWaitMs) {
-          this.kick(this.o.recipientWaitMs - waited);
+          void this.kick(this.o.recipientWaitMs - waited);
           return;
         }
         p.intended = here;

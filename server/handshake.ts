@@ -1,4 +1,4 @@
-// Checks a `hello` against the challenge (PROTOCOL.md section 2), in the order
+// Checks a `hello` against the challenge (docs/protocol.md section 2), in the order
 // of section 9's table. Pure apart from signature verification; the room
 // checks (name_taken, room_full) belong to the hub.
 

@@ -1,5 +1,5 @@
 // Room logic: presence, replacement, and routing of end-to-end encrypted
-// messages (PROTOCOL.md sections 2, 4 and 9). Transport-free: it talks to
+// messages (docs/protocol.md sections 2, 4 and 9). Transport-free: it talks to
 // connections only through MemberPeer, so it is testable with plain objects.
 
 import type { RawMessage } from "../protocol/codec";

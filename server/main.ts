@@ -13,6 +13,7 @@ import { startCore } from "./server";
 import { DEFAULT_STORE_LIMITS, storeLimits, type StoreLimits } from "./store/limits";
 import { StoreError } from "./store/roomStore";
 import { ffmpegPath } from "./video/ffmpeg";
+import { isVideoLimit, VIDEO_LIMITS, type VideoLimits } from "./video/limits";
 
 /** The library shipped with Sealroom, wherever the command is run from. */
 const DEFAULT_VIDEOS = fileURLToPath(new URL("../videos", import.meta.url));
@@ -28,19 +29,27 @@ const USAGE = `Usage: sealroom server [--host H] [--port 7700] [--videos DIR] [-
   --data-dir DIR      the room log (rooms.db) and a self-signed certificate (default ~/.local/share/sealroom)
   --store KIND        sqlite (default: durable, in --data-dir) | memory (nothing survives a restart)
   --log-level L       debug | info | warn | error | silent (default info)
-  --limit NAME=N      override a limit (repeatable): ${Object.keys(DEFAULT_LIMITS).join(", ")},
-                      and the store's: ${Object.keys(DEFAULT_STORE_LIMITS).join(", ")}
+  --limit NAME=N      override a limit (repeatable): ${Object.keys(DEFAULT_LIMITS).join(", ")};
+                      video: ${Object.keys(VIDEO_LIMITS).join(", ")};
+                      the room store's: ${Object.keys(DEFAULT_STORE_LIMITS).join(", ")}
 `;
 
-export function parseLimits(values: string[] | undefined): Partial<Limits> {
-  const out: Partial<Limits> = {};
+/** `--limit` values split into protocol limits and the video pipeline's own. */
+export function parseAllLimits(values: string[] | undefined): { limits: Partial<Limits>; video: Partial<VideoLimits> } {
+  const limits: Partial<Limits> = {};
+  const video: Partial<VideoLimits> = {};
   for (const v of values ?? []) {
     const m = /^([A-Za-z]+)=(\d+)$/.exec(v);
-    if (m && Object.hasOwn(DEFAULT_STORE_LIMITS, m[1])) continue; // parseStoreLimits takes it
-    if (!m || !Object.hasOwn(DEFAULT_LIMITS, m[1])) throw new UsageError(`--limit must be NAME=N with a known NAME, got '${v}'`);
-    out[m[1] as keyof Limits] = Number(m[2]);
+    if (m && Object.hasOwn(DEFAULT_LIMITS, m[1])) limits[m[1] as keyof Limits] = Number(m[2]);
+    else if (m && isVideoLimit(m[1])) video[m[1]] = Number(m[2]);
+    else if (m && Object.hasOwn(DEFAULT_STORE_LIMITS, m[1])) continue; // parseStoreLimits takes it
+    else throw new UsageError(`--limit must be NAME=N with a known NAME, got '${v}'`);
   }
-  return out;
+  return { limits, video };
+}
+
+export function parseLimits(values: string[] | undefined): Partial<Limits> {
+  return parseAllLimits(values).limits;
 }
 
 /** The store's share of --limit (retention, away grace, group commit). */
@@ -76,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
   if ((values.cert || values.key) && !values.tls) throw new UsageError("--cert and --key go with --tls");
   const host = values.host ?? "127.0.0.1";
   const port = parsePort(values.port, 7700);
-  const limits = parseLimits(values.limit);
+  const { limits, video: videoLimits } = parseAllLimits(values.limit);
   const storeLimitsOver = parseStoreLimits(values.limit);
   try {
     storeLimits(storeLimitsOver);
@@ -124,7 +133,7 @@ export async function main(argv: string[]): Promise<number> {
       limits,
       log,
       ...(tls ? { tls } : {}),
-      videos: { dir: videos, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) },
+      videos: { dir: videos, limits: videoLimits, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) },
       // In a worker thread: commits (and their fsyncs) off the event loop that paces video.
       store: storeKind === "memory" ? "memory" : { sqlite: dataDir, worker: true },
       storeLimits: storeLimitsOver,
@@ -141,7 +150,14 @@ export async function main(argv: string[]): Promise<number> {
   // Handlers first: a supervisor may signal us the instant it reads the line below.
   const stopped = new Promise<number>((resolve) => {
     const shutdown = () => {
-      core.stop().then(() => resolve(EXIT.ok));
+      // A stop that fails must still end the process, with the reason.
+      core.stop().then(
+        () => resolve(EXIT.ok),
+        (e: unknown) => {
+          process.stderr.write(`sealroom server: stopping failed: ${(e as Error).message}\n`);
+          resolve(EXIT.failure);
+        },
+      );
     };
     process.once("SIGINT", shutdown);
     process.once("SIGTERM", shutdown);

@@ -20,7 +20,8 @@ let browser: Browser;
 
 beforeAll(async () => {
   await ensureWebBuilt();
-  stack = await startStack({ videos: VIDEOS });
+  // sealroom-lan.test stands for a LAN name the operator allowed (--allow-host).
+  stack = await startStack({ videos: VIDEOS }, { allowHosts: ["sealroom-lan.test"] });
   browser = await launchChromium();
   mkdirSync(SHOTS, { recursive: true });
 }, 120_000);

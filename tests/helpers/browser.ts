@@ -37,12 +37,16 @@ export interface Stack {
 }
 
 /** The real core and the real bridge, wired together, on ephemeral ports. */
-export async function startStack(coreOpts: Record<string, unknown> = {}): Promise<Stack> {
+export async function startStack(
+  coreOpts: Record<string, unknown> = {},
+  bridgeOpts: { allowHosts?: readonly string[] } = {},
+): Promise<Stack> {
   const { startCore } = await import("./core");
   const { startBridge } = await import("../../bridge/bridge");
   const core = await startCore(coreOpts);
   const coreTarget = { host: core.host, port: core.port };
-  let bridge: Awaited<ReturnType<typeof startBridge>> | null = await startBridge({ host: "127.0.0.1", port: 0, core: coreTarget, web: WEB_DIST });
+  const common = { host: "127.0.0.1", core: coreTarget, web: WEB_DIST, ...bridgeOpts };
+  let bridge: Awaited<ReturnType<typeof startBridge>> | null = await startBridge({ ...common, port: 0 });
   const port = bridge.port;
   return {
     url: bridge.url,
@@ -54,7 +58,7 @@ export async function startStack(coreOpts: Record<string, unknown> = {}): Promis
     async bridgeUp() {
       // Reusing the port this bridge was given a moment ago: the pages' URL
       // has to stay the same for them to reconnect.
-      bridge ??= await startBridge({ host: "127.0.0.1", port, core: coreTarget, web: WEB_DIST });
+      bridge ??= await startBridge({ ...common, port });
     },
     async stop() {
       await bridge?.stop();

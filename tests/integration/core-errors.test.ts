@@ -1,4 +1,4 @@
-// Every condition of PROTOCOL.md section 9 gets its code and fatality, and a
+// Every condition of docs/protocol.md section 9 gets its code and fatality, and a
 // bystander pair in another room keeps chatting throughout.
 
 import { generateKeyPairSync, randomBytes } from "node:crypto";

@@ -42,7 +42,12 @@ describe("delayProxy", () => {
     console.log(`one-way delay: min ${sorted[0]!.toFixed(1)} p50 ${sorted[sorted.length >> 1]!.toFixed(1)} max ${sorted.at(-1)!.toFixed(1)} ms; rtt p50 ${[...rtts].sort((a, b) => a - b)[12]!.toFixed(1)} ms`);
     expect(oneWay.length).toBe(50);
     expect(sorted[0]!).toBeGreaterThanOrEqual(59.5);
-    expect(sorted.at(-1)!).toBeLessThan(100 + 50); // timers on a loaded machine run late, never early
+    // Timers on a loaded machine run late, never early: the median says the
+    // range is right, the maximum only that nothing waits far past it.
+    const p50 = sorted[sorted.length >> 1]!;
+    expect(p50).toBeGreaterThan(65);
+    expect(p50).toBeLessThan(110);
+    expect(sorted.at(-1)!).toBeLessThan(100 + 150);
     expect(sorted.at(-1)! - sorted[0]!).toBeGreaterThan(15); // jitter, not a fixed delay
     for (const r of rtts) expect(r).toBeGreaterThanOrEqual(119);
   });

@@ -1,16 +1,22 @@
-// One contract, two drivers: the same suite runs against the memory store and
-// a real SQLite file in a temp dir (server/store/roomStore.ts); the durable
-// cases (reopen, kill -9 mid-write) run against SQLite only.
+// One contract, three drivers: the same suite runs against the memory store, a
+// real SQLite file in a temp dir and a real nats-server with JetStream
+// (server/store/roomStore.ts, server/cluster/jetstreamStore.ts); the durable
+// cases (reopen, kill -9 mid-write) run against SQLite and JetStream (whose
+// kill -9 cases live in tests/integration/cluster-faults.test.ts).
 
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { JetStreamStore } from "../../server/cluster/jetstreamStore";
 import type { StoreLimits } from "../../server/store/limits";
 import { MemoryStore } from "../../server/store/memoryStore";
 import { entryBytes, resumeCheck, StoreError, type AppendEntry, type MemberRecord, type RoomStore } from "../../server/store/roomStore";
 import { SqliteStore } from "../../server/store/sqliteStore";
+import { natsServerInstalled, startNats, type NatsServer } from "../helpers/nats";
 import { ROOT } from "../helpers/proc";
 
 const id = (s: string) => s.padEnd(22, "x").slice(0, 22);
@@ -27,16 +33,42 @@ interface Clock {
 interface Driver {
   name: string;
   durable: boolean;
+  /** Has its own kill -9 test elsewhere (the SQLite one spawns a writer on a dir). */
+  killTest?: boolean;
+  /** What one entry counts against retentionBytes in this driver (JetStream: its stored size, see jetstreamStore.ts). */
+  sizeOf?: (s: RoomStore, room: string, e: AppendEntry) => Promise<number>;
   open(dir: string, limits?: Partial<StoreLimits>, clock?: Clock): RoomStore;
 }
 const drivers: Driver[] = [
   { name: "memory", durable: false, open: (_d, limits, clock) => new MemoryStore({ limits, now: clock ? () => clock.t : () => 10_000 }) },
-  { name: "sqlite", durable: true, open: (d, limits, clock) => new SqliteStore(d, { limits, now: clock ? () => clock.t : () => 10_000 }) },
+  { name: "sqlite", durable: true, killTest: true, open: (d, limits, clock) => new SqliteStore(d, { limits, now: clock ? () => clock.t : () => 10_000 }) },
 ];
 
+// JetStream: one real nats-server for the file; each temp dir is a namespace of its own
+let nats: NatsServer | null = null;
+let nc: NatsConnection | null = null;
+if (natsServerInstalled() || process.env.CI) {
+  drivers.push({
+    name: "jetstream",
+    durable: true,
+    sizeOf: async (s, room, e) => {
+      await s.append(room, e);
+      return (s as JetStreamStore).logBytes(room);
+    },
+    open: (d, limits, clock) =>
+      new JetStreamStore({ nc: nc!, namespace: d.slice(-6).replace(/[^A-Za-z0-9]/g, "0"), limits, now: clock ? () => clock.t : () => 10_000 }),
+  });
+  beforeAll(async () => {
+    nats = await startNats();
+    nc = await connect({ servers: nats.url });
+  });
+}
+
 const dirs: string[] = [];
-afterAll(() => {
+afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  await nc?.close();
+  await nats?.cleanup();
 });
 
 describe.each(drivers)("room store contract: $name", (driver) => {
@@ -123,11 +155,17 @@ describe.each(drivers)("room store contract: $name", (driver) => {
   });
 
   it("keeps at most retentionBytes per room (entryBytes), but always the newest entry", async () => {
-    const one = entryBytes(entry("m1"));
-    const s = fresh({ retentionBytes: one * 3 + 5 });
+    const one = driver.sizeOf ? await driver.sizeOf(fresh(), "probe", entry("m1")) : entryBytes(entry("m1"));
+    const s = driver.sizeOf ? make({ retentionBytes: one * 3 + 5 }) : fresh({ retentionBytes: one * 3 + 5 });
     for (let i = 1; i <= 6; i++) await s.append("r", entry(`m${i}`));
     expect(await s.seqRange("r")).toEqual({ oldest: 4, last: 6 });
     const big = { ...entry("big"), env: JSON.stringify({ ct: "z".repeat(one * 5) }) };
+    if (driver.sizeOf) {
+      // JetStream's max_bytes cannot keep one entry above the limit: refused, nothing else harmed
+      await expect(s.append("r", big)).rejects.toMatchObject({ code: "store_full" });
+      expect(await s.seqRange("r")).toEqual({ oldest: 4, last: 6 });
+      return;
+    }
     expect(await s.append("r", big)).toEqual({ seq: 7, duplicate: false });
     expect(await s.seqRange("r")).toEqual({ oldest: 7, last: 7 });
     expect((await s.readAfter("r", B, 0, 10)).map((e) => e.mid)).toEqual(["big"]);
@@ -268,7 +306,7 @@ describe.each(drivers)("room store contract: $name", (driver) => {
     expect((await s.seqRange("r")).last).toBe(7);
   });
 
-  it.runIf(driver.durable)("after kill -9 mid-write has every append whose promise resolved, and nothing half-written", async () => {
+  it.runIf(driver.killTest === true)("after kill -9 mid-write has every append whose promise resolved, and nothing half-written", async () => {
     await fresh().close();
     open = [];
     const child = spawn(process.execPath, ["--import", "tsx", "tests/helpers/store-writer.ts", dir], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });

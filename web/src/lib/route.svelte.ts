@@ -35,6 +35,7 @@ export function parseShareOrigin(body: unknown): string | null {
   const o = (body as { origin: unknown }).origin;
   if (typeof o !== "string" || o.length > 300) return null;
   try {
+    // eslint-disable-next-line svelte/prefer-svelte-reactivity -- a local parse, never state
     const u = new URL(o);
     return (u.protocol === "https:" || u.protocol === "http:") && u.origin === o && !isLoopbackHost(u.hostname) ? o : null;
   } catch {

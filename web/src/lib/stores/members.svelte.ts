@@ -27,6 +27,7 @@ export class MembersStore {
   members = $state<MemberView[]>([]);
   selected = new SvelteSet<string>();
   /** Everyone seen in this session, gone or not, so old messages keep their sender's name. */
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity -- a lookup cache, read by nameOf, never rendered
   private names = new Map<string, string>();
 
   constructor(session: MembersSession) {

@@ -44,6 +44,7 @@ export class WatchingStore {
   stats = $state<Record<number, StreamStatsView>>({});
   ended = $state<EndedStream[]>([]);
 
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity -- canvas callbacks, not state a template reads
   private frameListeners = new Map<number, Set<FrameListener>>();
 
   constructor(
@@ -126,6 +127,7 @@ export class WatchingStore {
 
   onFrames(sid: number, listener: FrameListener): () => void {
     let set = this.frameListeners.get(sid);
+    // eslint-disable-next-line svelte/prefer-svelte-reactivity -- as above
     if (!set) this.frameListeners.set(sid, (set = new Set()));
     set.add(listener);
     return () => {
