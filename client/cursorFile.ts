@@ -24,7 +24,8 @@ export class FileCursorStore implements CursorStore {
         }
       }
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") onError(`ignoring unreadable ${file}: ${(e as Error).message}`);
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT")
+        onError(`ignoring unreadable ${file}: ${(e as Error).message}`);
     }
   }
 
@@ -49,6 +50,9 @@ export class FileCursorStore implements CursorStore {
 
 /** identity-alice.json -> cursors-alice.json in the same directory. */
 export function cursorsPathFor(identityFile: string): string {
-  const base = path.basename(identityFile).replace(/\.json$/, "").replace(/^identity-/, "");
+  const base = path
+    .basename(identityFile)
+    .replace(/\.json$/, "")
+    .replace(/^identity-/, "");
   return path.join(path.dirname(identityFile), `cursors-${base || "keys"}.json`);
 }

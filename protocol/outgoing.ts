@@ -137,7 +137,7 @@ export class Outgoing {
     if (e.code === "store_full" || e.code === "store_failed") {
       // Not stored, so not acknowledged: it stays pending and goes again (same mid) after a pause.
       p.sentGen = 0;
-      this.kick(this.o.rateLimitRetryMs);
+      void this.kick(this.o.rateLimitRetryMs);
       return;
     }
     if (e.code === "unknown_recipient") {

@@ -63,7 +63,14 @@ export class Durable {
         (records) => {
           const room = new Room(name);
           for (const r of records) {
-            const m: Member = { id: r.id, name: r.name, encKey: r.encKey, sigKey: r.sigKey, encKeySig: r.encKeySig, since: r.joinedAt };
+            const m: Member = {
+              id: r.id,
+              name: r.name,
+              encKey: r.encKey,
+              sigKey: r.sigKey,
+              encKeySig: r.encKeySig,
+              since: r.joinedAt,
+            };
             if (r.agent !== undefined) m.agent = r.agent;
             room.seat(m, null, r.lastSeen);
             this.scheduleExpiry(name, r.id, r.lastSeen);
@@ -87,20 +94,33 @@ export class Durable {
     this.cancelExpiry(room, m.id);
     const now = this.d.now();
     this.d.store
-      .putMember(room, { id: m.id, name: m.name, encKey: m.encKey, sigKey: m.sigKey, encKeySig: m.encKeySig, ...(m.agent !== undefined ? { agent: m.agent } : {}), joinedAt: m.since, lastSeen: now })
+      .putMember(room, {
+        id: m.id,
+        name: m.name,
+        encKey: m.encKey,
+        sigKey: m.sigKey,
+        encKeySig: m.encKeySig,
+        ...(m.agent !== undefined ? { agent: m.agent } : {}),
+        joinedAt: m.since,
+        lastSeen: now,
+      })
       .catch((e) => this.d.log.warn({ room, id: m.id, err: String(e) }, "room store: member not stored"));
   }
 
   /** Records lastSeen now; `away`: the connection is gone, so the grace starts. */
   wentAway(room: string, id: string, away = true): void {
     const now = this.d.now();
-    this.d.store.memberSeen(room, id, now).catch((e) => this.d.log.warn({ room, id, err: String(e) }, "room store: memberSeen failed"));
+    this.d.store
+      .memberSeen(room, id, now)
+      .catch((e) => this.d.log.warn({ room, id, err: String(e) }, "room store: memberSeen failed"));
     if (away) this.scheduleExpiry(room, id, now);
   }
 
   left(room: string, id: string): void {
     this.cancelExpiry(room, id);
-    this.d.store.memberLeft(room, id).catch((e) => this.d.log.warn({ room, id, err: String(e) }, "room store: memberLeft failed"));
+    this.d.store
+      .memberLeft(room, id)
+      .catch((e) => this.d.log.warn({ room, id, err: String(e) }, "room store: memberLeft failed"));
   }
 
   private scheduleExpiry(room: string, id: string, since: number): void {
@@ -108,12 +128,15 @@ export class Durable {
     const key = `${room}\n${id}`;
     const wait = Math.max(0, since + this.d.awayGraceMs - this.d.now());
     // setTimeout holds at most 2^31-1 ms (24.8 days); a longer grace re-arms.
-    const t = setTimeout(() => {
-      this.timers.delete(key);
-      if (since + this.d.awayGraceMs > this.d.now()) return this.scheduleExpiry(room, id, since);
-      this.d.store.memberLeft(room, id).catch(() => {});
-      this.d.expired(room, id);
-    }, Math.min(wait, 0x7fffffff));
+    const t = setTimeout(
+      () => {
+        this.timers.delete(key);
+        if (since + this.d.awayGraceMs > this.d.now()) return this.scheduleExpiry(room, id, since);
+        this.d.store.memberLeft(room, id).catch(() => {});
+        this.d.expired(room, id);
+      },
+      Math.min(wait, 0x7fffffff),
+    );
     t.unref();
     this.timers.set(key, t);
   }
@@ -142,7 +165,10 @@ export class Durable {
    * Replays what `peer` missed after its cursor, in seq order, then `resumed`
    * (without a cursor: just `resumed` with the room's last seq, its starting point).
    */
-  async resume(peer: MemberPeer & { readonly queuedBytes?: number; readonly isClosed?: boolean }, asked: Hello["resume"]): Promise<void> {
+  async resume(
+    peer: MemberPeer & { readonly queuedBytes?: number; readonly isClosed?: boolean },
+    asked: Hello["resume"],
+  ): Promise<void> {
     const room = peer.room;
     const store = this.d.store;
     const held: Held = { frames: [], overflow: false };
@@ -152,12 +178,24 @@ export class Durable {
       // No cursor yet (a first join): nothing to replay, but the client learns where the log is.
       let cursor = asked ?? { room, seq: range.last };
       if (cursor.room !== room) {
-        peer.sendControl({ t: "error", code: "bad_request", message: `resume names room '${cursor.room}', not this one`, ref: "resume", fatal: false });
+        peer.sendControl({
+          t: "error",
+          code: "bad_request",
+          message: `resume names room '${cursor.room}', not this one`,
+          ref: "resume",
+          fatal: false,
+        });
         cursor = { room, seq: range.last };
       } else {
         const check = resumeCheck(cursor.seq, range);
         if (check === "future") {
-          peer.sendControl({ t: "error", code: "bad_request", message: `resume seq ${cursor.seq} is past this room's last (${range.last})`, ref: "resume", fatal: false });
+          peer.sendControl({
+            t: "error",
+            code: "bad_request",
+            message: `resume seq ${cursor.seq} is past this room's last (${range.last})`,
+            ref: "resume",
+            fatal: false,
+          });
           cursor = { room, seq: range.last };
         } else if (check === "gap") {
           peer.sendControl({ t: "historyGap", from: cursor.seq + 1, to: range.oldest - 1 });
@@ -166,7 +204,8 @@ export class Durable {
       let at = cursor.seq;
       let last = Math.max(at, range.last);
       for (;;) {
-        while ((peer.queuedBytes ?? 0) > REPLAY_QUEUE_BYTES && !peer.isClosed) await new Promise((r) => setTimeout(r, 5));
+        while ((peer.queuedBytes ?? 0) > REPLAY_QUEUE_BYTES && !peer.isClosed)
+          await new Promise((r) => setTimeout(r, 5));
         if (peer.isClosed) return;
         const page = await store.readAfter(room, peer.memberId, at, REPLAY_PAGE);
         for (const e of page) peer.sendFrame(durableMsgFrame(e));
@@ -185,19 +224,30 @@ export class Durable {
       peer.sendControl({ t: "resumed", seq: last });
     } catch (e) {
       this.d.log.warn({ room, id: peer.memberId, err: String(e) }, "resume failed");
-      peer.sendControl({ t: "error", code: e instanceof StoreError && e.code === "store_full" ? "store_full" : "store_failed", message: "the room log could not be read; reconnect to resume", ref: "resume", fatal: false });
+      peer.sendControl({
+        t: "error",
+        code: e instanceof StoreError && e.code === "store_full" ? "store_full" : "store_failed",
+        message: "the room log could not be read; reconnect to resume",
+        ref: "resume",
+        fatal: false,
+      });
     } finally {
       this.resuming.delete(peer);
     }
   }
 
   /** A recipient says it has opened these: counted once each; the sender hears of new ones. */
-  async receipts(peer: MemberPeer, seqs: readonly number[], senderPeer: (id: string) => MemberPeer | null): Promise<void> {
+  async receipts(
+    peer: MemberPeer,
+    seqs: readonly number[],
+    senderPeer: (id: string) => MemberPeer | null,
+  ): Promise<void> {
     for (const seq of new Set(seqs)) {
       const r = await this.d.store.markDelivered(peer.room, seq, peer.memberId);
       if (!r || !r.added) continue;
       const to = senderPeer(r.from);
-      if (to && isDurable(to)) to.sendControl({ t: "delivered", mid: r.mid, seq, delivered: r.delivered, of: r.recipients });
+      if (to && isDurable(to))
+        to.sendControl({ t: "delivered", mid: r.mid, seq, delivered: r.delivered, of: r.recipients });
     }
   }
 }

@@ -61,7 +61,8 @@ export class PersistedStreams implements VideoService {
   roomEmpty(room: string): void {
     const s = this.inner.roomStream(room);
     this.tracked.delete(room);
-    if (s && !this.closed) this.write(room, { sid: s.sid, video: s.video, by: s.by, state: "paused", posMs: s.posMs, atMs: this.now() });
+    if (s && !this.closed)
+      this.write(room, { sid: s.sid, video: s.video, by: s.by, state: "paused", posMs: s.posMs, atMs: this.now() });
     this.inner.roomEmpty(room);
   }
 
@@ -72,7 +73,8 @@ export class PersistedStreams implements VideoService {
     this.tracked.set(peer.room, this.tracked.get(peer.room) ?? 0);
     this.sync(peer.room);
     // play resolves the catalogue first: record the new stream the moment it runs, not a second later.
-    if (msg.t === "play" && msg.scope === "room") void this.started(peer.room, this.inner.roomStream(peer.room)?.sid ?? null);
+    if (msg.t === "play" && msg.scope === "room")
+      void this.started(peer.room, this.inner.roomStream(peer.room)?.sid ?? null);
   }
 
   private async started(room: string, before: number | null): Promise<void> {
@@ -109,11 +111,16 @@ export class PersistedStreams implements VideoService {
   }
 
   private write(room: string, rec: RoomStreamRecord | null): void {
-    this.store.setStream(room, rec).catch((e) => this.log.warn({ room, err: String(e) }, "room store: stream not stored"));
+    this.store
+      .setStream(room, rec)
+      .catch((e) => this.log.warn({ room, err: String(e) }, "room store: stream not stored"));
   }
 
   private async restore(peer: Peer, rec: RoomStreamRecord): Promise<void> {
-    const fromMs = Math.max(0, Math.round(rec.state === "playing" ? rec.posMs + Math.max(0, this.now() - rec.atMs) : rec.posMs));
+    const fromMs = Math.max(
+      0,
+      Math.round(rec.state === "playing" ? rec.posMs + Math.max(0, this.now() - rec.atMs) : rec.posMs),
+    );
     this.log.info({ room: peer.room, video: rec.video, fromMs, state: rec.state }, "restoring the room stream");
     this.inner.handle(peer, { t: "play", video: rec.video, scope: "room", fromMs });
     this.tracked.set(peer.room, 0);
@@ -121,7 +128,8 @@ export class PersistedStreams implements VideoService {
     while (!this.closed && this.now() < until) {
       const s = this.inner.roomStream(peer.room);
       if (s) {
-        if (rec.state === "paused" && s.state === "playing") this.inner.handle(peer, { t: "control", sid: s.sid, action: "pause" });
+        if (rec.state === "paused" && s.state === "playing")
+          this.inner.handle(peer, { t: "control", sid: s.sid, action: "pause" });
         this.sync(peer.room);
         return;
       }

@@ -17,7 +17,13 @@ import { chat, type ChatRun } from "./chat";
 export interface DurableResult {
   chat: { store: "memory" | "sqlite"; run: ChatRun }[];
   resume: { store: "memory" | "sqlite"; messages: number; ms: number; perMessageUs: number }[];
-  size: { messages: number; envelopeBytes: number; retentionMessages: number; fileBytes: number; bytesPerMessage: number }[];
+  size: {
+    messages: number;
+    envelopeBytes: number;
+    retentionMessages: number;
+    fileBytes: number;
+    bytesPerMessage: number;
+  }[];
 }
 
 function dirBytes(dir: string): number {
@@ -29,14 +35,37 @@ function dirBytes(dir: string): number {
 /** An envelope-sized JSON string: what the store keeps per message (the core never parses it again). */
 function fakeEnv(recipients: readonly string[], bytes: number): string {
   const keys = Object.fromEntries(recipients.map((r) => [r, "k".repeat(344)]));
-  const base = JSON.stringify({ alg: "RSA-OAEP-256+A256GCM", iv: "AAAAAAAAAAAAAAAA", ct: "", keys, sig: "s".repeat(344) });
+  const base = JSON.stringify({
+    alg: "RSA-OAEP-256+A256GCM",
+    iv: "AAAAAAAAAAAAAAAA",
+    ct: "",
+    keys,
+    sig: "s".repeat(344),
+  });
   return base.replace('"ct":""', `"ct":"${"c".repeat(Math.max(24, bytes - base.length))}"`);
 }
 
-async function fill(dir: string, room: string, who: Identity, sender: Identity, n: number, limits: { retentionMessages?: number } = {}): Promise<number> {
-  const store = new SqliteStore(dir, { limits: { retentionMessages: Math.max(n, limits.retentionMessages ?? 10_000), ...limits } });
+async function fill(
+  dir: string,
+  room: string,
+  who: Identity,
+  sender: Identity,
+  n: number,
+  limits: { retentionMessages?: number } = {},
+): Promise<number> {
+  const store = new SqliteStore(dir, {
+    limits: { retentionMessages: Math.max(n, limits.retentionMessages ?? 10_000), ...limits },
+  });
   const now = Date.now();
-  const member = (i: Identity, name: string) => ({ id: i.id, name, encKey: i.encKey, sigKey: i.sigKey, encKeySig: i.encKeySig, joinedAt: now, lastSeen: now });
+  const member = (i: Identity, name: string) => ({
+    id: i.id,
+    name,
+    encKey: i.encKey,
+    sigKey: i.sigKey,
+    encKeySig: i.encKeySig,
+    joinedAt: now,
+    lastSeen: now,
+  });
   await store.putMember(room, member(who, "resumer"));
   await store.putMember(room, member(sender, "sender"));
   const env = fakeEnv([who.id], 1_000);
@@ -67,7 +96,9 @@ async function resumeOnce(port: number, room: string, who: Identity): Promise<{ 
         if (m.t === "challenge") {
           void makeHello(who, { nonce: String(m.nonce), room, name: "resumer", caps: ["durable"] }).then((h) => {
             sentAt = performance.now();
-            sock.write(encodeFrame(KIND_CONTROL, new TextEncoder().encode(JSON.stringify({ ...h, resume: { room, seq: 0 } }))));
+            sock.write(
+              encodeFrame(KIND_CONTROL, new TextEncoder().encode(JSON.stringify({ ...h, resume: { room, seq: 0 } }))),
+            );
           });
         } else if (m.t === "msg") msgs++;
         else if (m.t === "resumed") {
@@ -80,12 +111,29 @@ async function resumeOnce(port: number, room: string, who: Identity): Promise<{ 
   });
 }
 
-export async function durable(opts: { videos: string; durationMs: number; reps: number; rates: readonly number[]; resumeMessages: number; log: (s: string) => void }): Promise<DurableResult> {
+export async function durable(opts: {
+  videos: string;
+  durationMs: number;
+  reps: number;
+  rates: readonly number[];
+  resumeMessages: number;
+  log: (s: string) => void;
+}): Promise<DurableResult> {
   const res: DurableResult = { chat: [], resume: [], size: [] };
   for (const store of ["memory", "sqlite"] as const) {
     const dir = mkdtempSync(join(tmpdir(), "sealroom-bench-store-"));
     opts.log(`  durable: chat 10 members tcp sealed, store ${store}`);
-    const run = await chat({ members: 10, transport: "tcp", env: "sealed", rates: opts.rates, durationMs: opts.durationMs, reps: opts.reps, videos: opts.videos, log: opts.log, store: store === "memory" ? "memory" : { sqlite: dir } });
+    const run = await chat({
+      members: 10,
+      transport: "tcp",
+      env: "sealed",
+      rates: opts.rates,
+      durationMs: opts.durationMs,
+      reps: opts.reps,
+      videos: opts.videos,
+      log: opts.log,
+      store: store === "memory" ? "memory" : { sqlite: dir },
+    });
     res.chat.push({ store, run });
     rmSync(dir, { recursive: true, force: true });
   }
@@ -106,8 +154,15 @@ export async function durable(opts: { videos: string; durationMs: number; reps: 
       }
       times.sort((a, b) => a - b);
       const ms = times[1];
-      res.resume.push({ store: "sqlite", messages: opts.resumeMessages, ms, perMessageUs: (ms * 1000) / opts.resumeMessages });
-      opts.log(`  durable: resume of ${opts.resumeMessages} missed messages (SQLite, real core): ${ms.toFixed(0)} ms (median of 3)`);
+      res.resume.push({
+        store: "sqlite",
+        messages: opts.resumeMessages,
+        ms,
+        perMessageUs: (ms * 1000) / opts.resumeMessages,
+      });
+      opts.log(
+        `  durable: resume of ${opts.resumeMessages} missed messages (SQLite, real core): ${ms.toFixed(0)} ms (median of 3)`,
+      );
     } finally {
       await core.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -123,8 +178,16 @@ export async function durable(opts: { videos: string; durationMs: number; reps: 
     const dir = mkdtempSync(join(tmpdir(), "sealroom-bench-size-"));
     const envBytes = await fill(dir, room, who, sender, n, { retentionMessages: retention });
     const fileBytes = dirBytes(dir);
-    res.size.push({ messages: n, envelopeBytes: envBytes, retentionMessages: retention, fileBytes, bytesPerMessage: fileBytes / Math.min(n, retention) });
-    opts.log(`  durable: store after ${n} messages of ${envBytes} B (retention ${retention}): ${(fileBytes / 1_048_576).toFixed(1)} MiB, ${(fileBytes / Math.min(n, retention)).toFixed(0)} B per kept message`);
+    res.size.push({
+      messages: n,
+      envelopeBytes: envBytes,
+      retentionMessages: retention,
+      fileBytes,
+      bytesPerMessage: fileBytes / Math.min(n, retention),
+    });
+    opts.log(
+      `  durable: store after ${n} messages of ${envBytes} B (retention ${retention}): ${(fileBytes / 1_048_576).toFixed(1)} MiB, ${(fileBytes / Math.min(n, retention)).toFixed(0)} B per kept message`,
+    );
     rmSync(dir, { recursive: true, force: true });
   }
   return res;

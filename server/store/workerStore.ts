@@ -35,23 +35,29 @@ export class WorkerStore implements RoomStore {
   /** Opens DIR/rooms.db in a new worker; rejects with the same StoreError (locked, corrupt, ...) as SqliteStore. */
   static open(dataDir: string, opts: Omit<SqliteStoreOptions, "now"> = {}): Promise<WorkerStore> {
     const limits = storeLimits(opts.limits);
-    const worker = new Worker(new URL("./sqliteWorkerEntry.mjs", import.meta.url), { workerData: { dir: dataDir, opts } });
+    const worker = new Worker(new URL("./sqliteWorkerEntry.mjs", import.meta.url), {
+      workerData: { dir: dataDir, opts },
+    });
     return new Promise((resolve, reject) => {
       const onMsg = (m: { ready?: boolean; file?: string; openError?: { code: StoreErrorCode; message: string } }) => {
         worker.off("message", onMsg);
         worker.off("error", onErr);
         if (m.ready) return resolve(new WorkerStore(worker, limits, m.file ?? dataDir));
         void worker.terminate();
-        reject(new StoreError(m.openError?.code ?? "store_failed", m.openError?.message ?? "the room store did not open"));
+        reject(
+          new StoreError(m.openError?.code ?? "store_failed", m.openError?.message ?? "the room store did not open"),
+        );
       };
-      const onErr = (e: Error) => reject(new StoreError("store_failed", `the room store's worker failed: ${e.message}`));
+      const onErr = (e: Error) =>
+        reject(new StoreError("store_failed", `the room store's worker failed: ${e.message}`));
       worker.on("message", onMsg);
       worker.once("error", onErr);
     });
   }
 
   private call<T>(method: keyof RoomStore, args: unknown[]): Promise<T> {
-    if (this.closed && method !== "close") return Promise.reject(new StoreError("store_closed", "the room store is closed"));
+    if (this.closed && method !== "close")
+      return Promise.reject(new StoreError("store_closed", "the room store is closed"));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.waiting.set(id, { resolve: resolve as (v: never) => void, reject });
@@ -60,7 +66,8 @@ export class WorkerStore implements RoomStore {
   }
 
   private failAll(e: unknown): void {
-    const err = e instanceof StoreError ? e : new StoreError("store_failed", e instanceof Error ? e.message : String(e));
+    const err =
+      e instanceof StoreError ? e : new StoreError("store_failed", e instanceof Error ? e.message : String(e));
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
     this.closed = true;

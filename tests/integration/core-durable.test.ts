@@ -51,7 +51,14 @@ interface Member {
   cut(): void;
 }
 
-function member(port: () => number, name: string, room: string, identity: Identity, cursors = new MemoryCursorStore(), reconnect = true): Member {
+function member(
+  port: () => number,
+  name: string,
+  room: string,
+  identity: Identity,
+  cursors = new MemoryCursorStore(),
+  reconnect = true,
+): Member {
   let cut = () => {};
   const tcp: Connector = (h) => {
     const t = tcpConnector({ host: "127.0.0.1", port: port() })(h);
@@ -61,9 +68,27 @@ function member(port: () => number, name: string, room: string, identity: Identi
     };
     return t;
   };
-  const s = new ClientSession({ identity, name, room, agent: "test/1", connect: tcp, cursors, reconnect: reconnect ? { minMs: 50, maxMs: 300 } : false });
+  const s = new ClientSession({
+    identity,
+    name,
+    room,
+    agent: "test/1",
+    connect: tcp,
+    cursors,
+    reconnect: reconnect ? { minMs: 50, maxMs: 300 } : false,
+  });
   const m: Member = { s, texts: [], seqs: [], events: {}, cut: () => cut() };
-  for (const ev of ["ack", "delivered", "presence", "resumed", "historyGap", "left", "joined", "error", "welcome"] as const) {
+  for (const ev of [
+    "ack",
+    "delivered",
+    "presence",
+    "resumed",
+    "historyGap",
+    "left",
+    "joined",
+    "error",
+    "welcome",
+  ] as const) {
     s.on(ev, (e) => ((m.events[ev] ??= []) as unknown[]).push(e));
   }
   s.on("message", (e) => {
@@ -103,8 +128,14 @@ describe("durable room log", () => {
     await until(() => (back.events.resumed ?? []).length === 1, "resumed");
     expect(back.texts).toEqual([0, 1, 2, 3, 4].map((i) => `while away ${i}`));
     expect(new Set(back.seqs).size).toBe(back.seqs.length);
-    await until(() => (a.events.presence ?? []).some((p) => p.id === ic.id && p.state === "online"), "carol online again");
-    await until(() => (a.events.delivered ?? []).filter((d) => d.delivered === 2).length === 6, "all 6 delivered to both");
+    await until(
+      () => (a.events.presence ?? []).some((p) => p.id === ic.id && p.state === "online"),
+      "carol online again",
+    );
+    await until(
+      () => (a.events.delivered ?? []).filter((d) => d.delivered === 2).length === 6,
+      "all 6 delivered to both",
+    );
     for (const x of [a, b, back]) x.s.stop();
   });
 
@@ -128,7 +159,11 @@ describe("durable room log", () => {
     expect((got.to as string[]).sort()).toEqual([ic.id, v1.identity.id].sort());
     const mark = v1.peer.messages.length;
     const back = member(() => c.port, "carol", room, ic, cursors);
-    const joined = await v1.peer.next<{ t: string; member: Record<string, unknown> }>((m) => m.t === "joined", 5000, mark);
+    const joined = await v1.peer.next<{ t: string; member: Record<string, unknown> }>(
+      (m) => m.t === "joined",
+      5000,
+      mark,
+    );
     expect(joined.member).toMatchObject({ id: ic.id, name: "carol" });
     expect(joined.member.presence).toBeUndefined();
     await until(() => back.texts.includes("for carol and old"), "carol got it on resume");
@@ -194,7 +229,10 @@ describe("durable room log", () => {
     let full = true;
     class FullStore extends MemoryStore {
       override append(room: string, e: AppendEntry): Promise<AppendResult> {
-        if (full) return Promise.reject(new StoreError("store_full", "the room store is full (disk full): the message was not stored"));
+        if (full)
+          return Promise.reject(
+            new StoreError("store_full", "the room store is full (disk full): the message was not stored"),
+          );
         return super.append(room, e);
       }
     }

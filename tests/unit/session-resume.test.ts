@@ -12,7 +12,12 @@ import { MemoryCursorStore, ResumeState } from "../../protocol/resume";
 describe("ResumeState", () => {
   it("carries no resume before a cursor, then the stored one; moves only forward; has() marks repeats", async () => {
     const store = new MemoryCursorStore();
-    const a = new ResumeState(store, "r", () => true, () => {});
+    const a = new ResumeState(
+      store,
+      "r",
+      () => true,
+      () => {},
+    );
     await a.load();
     expect(a.hello()).toBeUndefined();
     a.advance(5, true);
@@ -21,14 +26,24 @@ describe("ResumeState", () => {
     expect(a.has(5)).toBe(true);
     expect(a.has(6)).toBe(false);
     expect(store.get("r")).toBe(5);
-    const b = new ResumeState(store, "r", () => true, () => {});
+    const b = new ResumeState(
+      store,
+      "r",
+      () => true,
+      () => {},
+    );
     await b.load();
     expect(b.hello()).toEqual({ room: "r", seq: 5 });
   });
 
   it("resumed sets the cursor even backwards (a core whose log was replaced refused the old one)", () => {
     const store = new MemoryCursorStore();
-    const r = new ResumeState(store, "r", () => true, () => {});
+    const r = new ResumeState(
+      store,
+      "r",
+      () => true,
+      () => {},
+    );
     r.advance(9, true);
     r.resumed(0);
     expect(r.has(1)).toBe(false);
@@ -37,12 +52,27 @@ describe("ResumeState", () => {
 
   it("a bad or failing store is ignored with a warning, never thrown", async () => {
     const warnings: string[] = [];
-    const bad = new ResumeState({ get: () => Promise.reject(new Error("quota")), set: () => { throw new Error("quota"); } }, "r", () => true, (m) => warnings.push(m));
+    const bad = new ResumeState(
+      {
+        get: () => Promise.reject(new Error("quota")),
+        set: () => {
+          throw new Error("quota");
+        },
+      },
+      "r",
+      () => true,
+      (m) => warnings.push(m),
+    );
     await bad.load();
     expect(bad.hello()).toBeUndefined();
     bad.advance(1, true);
     expect(warnings.join()).toMatch(/quota/);
-    const weird = new ResumeState({ get: () => -3, set: () => {} }, "r", () => true, () => {});
+    const weird = new ResumeState(
+      { get: () => -3, set: () => {} },
+      "r",
+      () => true,
+      () => {},
+    );
     await weird.load();
     expect(weird.hello()).toBeUndefined();
   });
@@ -50,7 +80,12 @@ describe("ResumeState", () => {
   it("receipts go in batches of at most 256; offline they are dropped", () => {
     const sent: number[][] = [];
     let online = true;
-    const r = new ResumeState(new MemoryCursorStore(), "r", (s) => (online ? (sent.push(s), true) : false), () => {});
+    const r = new ResumeState(
+      new MemoryCursorStore(),
+      "r",
+      (s) => (online ? (sent.push(s), true) : false),
+      () => {},
+    );
     for (let i = 1; i <= 600; i++) r.opened(i);
     r.flushReceipts();
     expect(sent.map((b) => b.length)).toEqual([256, 256, 88]);
