@@ -122,11 +122,11 @@ describe("web app through bridge and core", () => {
   it("turns a closed tab into `away` for the others", async () => {
     const dave = await user();
     await joinByLink(dave.page, link, "dave");
-    await expect.poll(() => bob.page.locator("li.member").count()).toBe(3);
+    await expect.poll(() => bob.page.locator("li.member:not(.away)").count()).toBe(3);
     await dave.page.close();
     await expect.poll(() => bob.page.locator("li.member:not(.away)").count()).toBe(2);
     await expect.poll(() => bob.page.locator("li.member.away", { hasText: "dave" }).count()).toBe(1);
-    await bob.page.locator(".toasts").getByText(/dave (disconnected|left)/).waitFor();
+    await bob.page.locator(".toasts").getByText(/dave is away/).waitFor();
   });
 
   it("comes back as the same member after a reload", async () => {
