@@ -108,7 +108,9 @@ export async function main(argv: string[]): Promise<number> {
 
   // Warnings only on this console: `sealroom server` alone logs every event as JSON.
   const coreTls = tls ? ["--tls", "--cert", tls.cert, "--key", tls.key] : [];
-  const core = run("core", ["server", "--host", host, "--port", String(corePort), "--videos", videos, "--log-level", "warn", ...coreTls]);
+  // The core keeps its room log in the same data dir as the certificate.
+  const coreData = values["data-dir"] !== undefined ? ["--data-dir", values["data-dir"]] : [];
+  const core = run("core", ["server", "--host", host, "--port", String(corePort), "--videos", videos, "--log-level", "warn", ...coreTls, ...coreData]);
   const children: Child[] = [core];
   const stopAll = () => {
     for (const c of children) if (c.proc.exitCode === null) c.proc.kill("SIGTERM");

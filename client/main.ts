@@ -17,6 +17,7 @@ import { ClientApp } from "./app";
 import { parseClientArgs, USAGE, type ClientConfig } from "./args";
 import { ExitPolicy, fileExit, identityExit, type Exit } from "./exitPolicy";
 import { loadOrCreateIdentity } from "./identityFile";
+import { cursorsPathFor, FileCursorStore } from "./cursorFile";
 import { FileKeyStore, knownKeysPathFor } from "./knownKeys";
 import { handleLines } from "./lineInput";
 import { JsonOutput, PlainOutput, TerminalUi, type Output } from "./output";
@@ -67,6 +68,8 @@ export async function main(argv: string[]): Promise<number> {
     room,
     agent: CLIENT_AGENT,
     keyStore: new FileKeyStore(knownKeysPathFor(config.identityFile), warn),
+    // Cap durable: resume from the last seq kept beside the identity.
+    cursors: new FileCursorStore(cursorsPathFor(config.identityFile), warn),
     connect: tcpConnector(tcpOptions(config, trust, (m) => untrusted(m))),
     // Subtitles always; small frames only where they are drawn here and not recorded.
     caps: interactive && !files.recorder ? ["library2", "smallVideo"] : ["library2"],
