@@ -11,6 +11,7 @@ import { createLogger, type LogLevel } from "./log";
 import { isLoopback } from "../common/net";
 import { startCore } from "./server";
 import { ffmpegPath } from "./video/ffmpeg";
+import { isVideoLimit, VIDEO_LIMITS, type VideoLimits } from "./video/limits";
 
 /** The library shipped with Sealroom, wherever the command is run from. */
 const DEFAULT_VIDEOS = fileURLToPath(new URL("../videos", import.meta.url));
@@ -25,17 +26,25 @@ const USAGE = `Usage: sealroom server [--host H] [--port 7700] [--videos DIR] [-
   --cache-dir DIR     decoded-frame spill files (default $TMPDIR/sealroom-cache)
   --data-dir DIR      where a self-signed certificate is kept (default ~/.local/share/sealroom)
   --log-level L       debug | info | warn | error | silent (default info)
-  --limit NAME=N      override a limit (repeatable): ${Object.keys(DEFAULT_LIMITS).join(", ")}
+  --limit NAME=N      override a limit (repeatable): ${Object.keys(DEFAULT_LIMITS).join(", ")};
+                      video: ${Object.keys(VIDEO_LIMITS).join(", ")}
 `;
 
-export function parseLimits(values: string[] | undefined): Partial<Limits> {
-  const out: Partial<Limits> = {};
+/** `--limit` values split into protocol limits and the video pipeline's own. */
+export function parseAllLimits(values: string[] | undefined): { limits: Partial<Limits>; video: Partial<VideoLimits> } {
+  const limits: Partial<Limits> = {};
+  const video: Partial<VideoLimits> = {};
   for (const v of values ?? []) {
     const m = /^([A-Za-z]+)=(\d+)$/.exec(v);
-    if (!m || !Object.hasOwn(DEFAULT_LIMITS, m[1])) throw new UsageError(`--limit must be NAME=N with a known NAME, got '${v}'`);
-    out[m[1] as keyof Limits] = Number(m[2]);
+    if (m && Object.hasOwn(DEFAULT_LIMITS, m[1])) limits[m[1] as keyof Limits] = Number(m[2]);
+    else if (m && isVideoLimit(m[1])) video[m[1]] = Number(m[2]);
+    else throw new UsageError(`--limit must be NAME=N with a known NAME, got '${v}'`);
   }
-  return out;
+  return { limits, video };
+}
+
+export function parseLimits(values: string[] | undefined): Partial<Limits> {
+  return parseAllLimits(values).limits;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -60,7 +69,7 @@ export async function main(argv: string[]): Promise<number> {
   if ((values.cert || values.key) && !values.tls) throw new UsageError("--cert and --key go with --tls");
   const host = values.host ?? "127.0.0.1";
   const port = parsePort(values.port, 7700);
-  const limits = parseLimits(values.limit);
+  const { limits, video: videoLimits } = parseAllLimits(values.limit);
   const videos = values.videos !== undefined ? resolve(values.videos) : DEFAULT_VIDEOS;
   if (!existsSync(videos)) throw new UsageError(`--videos: no such directory '${videos}'`);
   try {
@@ -93,7 +102,7 @@ export async function main(argv: string[]): Promise<number> {
 
   let core;
   try {
-    core = await startCore({ host, port, limits, log, ...(tls ? { tls } : {}), videos: { dir: videos, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) } });
+    core = await startCore({ host, port, limits, log, ...(tls ? { tls } : {}), videos: { dir: videos, limits: videoLimits, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) } });
   } catch (e) {
     process.stderr.write(`sealroom server: cannot listen on ${host}:${port}: ${(e as Error).message}\n`);
     return EXIT.cantCreate;

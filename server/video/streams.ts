@@ -1,7 +1,9 @@
 // Streams of a core: `videos`, `play` and `control` (PROTOCOL.md sections 5,
 // 6 and 9). One Pacer per stream drives it; each frame is cut into chunks
 // once and the same Buffers go to every viewer; a viewer that is backed up is
-// skipped a frame rather than buffered.
+// skipped a frame rather than buffered. Each stream reads its video through
+// its own VideoReader, which is how decoding knows how far ahead to go; a
+// play or seek that would need one ffmpeg too many is refused (server_full).
 
 import { FRAME_HEADER, KIND_VIDEO, writeHeader } from "../../protocol/framing";
 import { MAX_CHUNK_BYTES, VIDEO_CHUNK_HEADER } from "../../protocol/limits";
@@ -10,7 +12,7 @@ import { writeChunkHeader } from "../../protocol/videoChunk";
 import type { VideoService } from "../hub";
 import type { Peer, VideoFrameOut, WireChunk } from "../peer";
 import type { Catalogue } from "./catalogue";
-import type { DecodedVideo, FrameCache } from "./frames";
+import type { DecodedVideo, FrameCache, VideoReader } from "./frames";
 import { Pacer } from "./pacer";
 import type { Frame, Logger } from "./types";
 
@@ -24,6 +26,7 @@ interface Stream {
   info: Omit<StreamInfo, "posMs" | "state">;
   room: string;
   decoded: DecodedVideo;
+  reader: VideoReader;
   pacer: Pacer;
   viewers: Map<number, Viewer>;
 }
@@ -132,11 +135,24 @@ export class StreamManager implements VideoService {
     if (this.streams.size - (replaced ? 1 : 0) >= this.opts.maxStreams) {
       return this.refuse(peer, "server_full", `the server is at its limit of ${this.opts.maxStreams} streams`, "play");
     }
-    if (replaced) this.end(replaced, "replaced");
 
     const { info, path, key } = resolved;
     const frames = this.opts.frames;
     const decoded = frames.open(path, key, frames.outputSize(info), info.fps);
+    const fromMs = Math.min(Math.max(0, msg.fromMs ?? 0), info.durationMs);
+    // Joining frames that are decoded (or being decoded) is free; a new ffmpeg
+    // counts against the caps, less the one the replaced stream would free.
+    if (decoded.needsDecoder(decoded.indexAt(fromMs))) {
+      const freeing = replaced !== undefined && replaced.info.by === peer.memberId && replaced.reader.holdsDecoder;
+      const refusal = frames.decoderRefusal(peer.memberId, freeing);
+      if (refusal !== null) {
+        frames.release(decoded);
+        return this.refuse(peer, "server_full", refusal, "play");
+      }
+    }
+    if (replaced) this.end(replaced, "replaced");
+
+    const reader = decoded.reader(peer.memberId);
     const sid = this.allocSid();
     const stream: Stream = {
       info: {
@@ -151,9 +167,10 @@ export class StreamManager implements VideoService {
       },
       room: peer.room,
       decoded,
+      reader,
       viewers: new Map(),
       pacer: new Pacer({
-        source: decoded,
+        source: reader,
         durationMs: info.durationMs,
         onFrame: (f) => this.fanOut(stream, f),
         onEnd: (reason) => this.end(stream, reason),
@@ -165,7 +182,6 @@ export class StreamManager implements VideoService {
     if (msg.scope === "self") this.selfStreams.set(peer.connId, stream);
     else this.roomStreams.set(peer.room, stream);
 
-    const fromMs = Math.min(Math.max(0, msg.fromMs ?? 0), info.durationMs);
     stream.pacer.start(fromMs);
     const start = { t: "stream" as const, ...this.infoOf(stream) };
     for (const v of stream.viewers.values()) v.peer.sendControl(start);
@@ -209,10 +225,18 @@ export class StreamManager implements VideoService {
       case "resume":
         s.pacer.resume();
         break;
-      case "seek":
+      case "seek": {
+        const toMs = Math.min(Math.max(0, msg.toMs ?? 0), s.info.durationMs);
+        // Only when this stream shares its decoder and the target is outside
+        // what is decoded does a seek need another ffmpeg; charged to the stream's starter.
+        if (s.reader.needsDecoder(s.decoded.indexAt(toMs))) {
+          const refusal = this.opts.frames.decoderRefusal(s.info.by);
+          if (refusal !== null) return this.refuse(peer, "server_full", `cannot seek there now: ${refusal}`, "control");
+        }
         for (const v of s.viewers.values()) v.peer.purgeVideo(sid, false);
-        s.pacer.seek(Math.min(Math.max(0, msg.toMs ?? 0), s.info.durationMs));
+        s.pacer.seek(toMs);
         break;
+      }
     }
     const st = this.infoOf(s);
     const state = { t: "streamState" as const, sid, state: st.state, posMs: st.posMs, by: peer.memberId };
@@ -233,6 +257,7 @@ export class StreamManager implements VideoService {
       v.peer.sendControl({ t: "streamEnd", sid, reason });
     }
     s.viewers.clear();
+    s.reader.close();
     this.opts.frames.release(s.decoded);
     this.opts.log.info({ sid, reason, streams: this.streams.size }, "stream ended");
   }
