@@ -7,7 +7,12 @@
 // Browser-safe: no node: imports.
 
 /** The capabilities this implementation knows; each feature adds its own name here. */
-export const KNOWN_CAPS = [] as const satisfies readonly string[];
+export const KNOWN_CAPS = [
+  /** AUDIO frames (kind 0x03), the `audio` message, `audioTrack`, the catalogue's `audio` field (docs/protocol.md 5a). */
+  "audio",
+  /** pong `now` and `streamClock` (docs/protocol.md 5b): present at anchor + pts + playout delay. */
+  "clock",
+] as const satisfies readonly string[];
 
 export type Cap = (typeof KNOWN_CAPS)[number];
 
