@@ -29,4 +29,22 @@ export class AudioProbeCache {
     }
     return p;
   }
+
+  /**
+   * A track ffprobe listed turned out not to decode (a corrupt stream): from
+   * now on the catalogue says so, and says why the video has no sound if no
+   * track is left.
+   */
+  markBroken(key: string, track: number, reason: string): void {
+    const p = this.entries.get(key);
+    if (!p) return;
+    this.entries.set(
+      key,
+      p.then((s) => {
+        const tracks = s.tracks.map((t) => (t.index === track && t.problem === null ? { ...t, problem: reason } : t));
+        const noSound = s.noSound ?? (tracks.every((t) => t.problem !== null) ? `no playable audio: ${reason}` : null);
+        return { tracks, noSound };
+      }),
+    );
+  }
 }

@@ -28,6 +28,8 @@ export interface StreamAudioOptions {
   noSound: string | null;
   cache: AudioPacketCache;
   leadMs?: number;
+  /** A track that fails to decode before its first packet (the catalogue learns why). */
+  onBroken?(track: number, reason: string): void;
 }
 
 interface Lane {
@@ -159,6 +161,8 @@ export class StreamAudio {
       for (const p of lane.viewers.values()) if (!lane.told.has(p.connId)) this.tell(p, lane);
       if (lease.buffer.state === "failed" && !lane.failedTold) {
         lane.failedTold = true;
+        const f = lease.buffer.failure;
+        if (lease.buffer.packets.length === 0 && f && f.reason !== "aborted") this.o.onBroken?.(track, `corrupt audio stream (${f.detail.slice(0, 120)})`);
         for (const p of lane.viewers.values()) this.tell(p, lane);
       }
     });

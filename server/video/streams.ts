@@ -201,7 +201,7 @@ export class StreamManager implements VideoService {
       decoded,
       reader,
       viewers: new Map(),
-      audio: sound && summary ? new StreamAudio({ sid, key, path, tracks: summary.tracks, noSound: summary.noSound, cache: sound.cache }) : null,
+      audio: sound && summary ? new StreamAudio({ sid, key, path, tracks: summary.tracks, noSound: summary.noSound, cache: sound.cache, onBroken: (t, why) => sound.probes.markBroken(key, t, why) }) : null,
       clockSent: null,
       pacer: new Pacer({
         source: reader,
