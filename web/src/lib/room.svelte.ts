@@ -39,6 +39,8 @@ export class RoomStore {
       agent: AGENT,
       connect: webSocketConnector(p.url),
       keyStore: new LocalKeyStore(),
+      // Sound needs WebCodecs' AudioDecoder; the stream clock works everywhere.
+      caps: typeof AudioDecoder === "undefined" ? ["clock"] : ["audio", "clock"],
     });
     // Listeners run in this order on every event: the connection's phase is
     // current before the library is asked for on welcome.

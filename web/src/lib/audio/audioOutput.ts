@@ -22,6 +22,8 @@ export class AudioOutput {
   private muted = audioPrefs.muted;
   scheduled = 0;
   dropped = 0;
+  /** Heard minus due (ms) of the last scheduled buffer: the audio side of the A/V offset. */
+  lastLateMs = 0;
   /** Called when the blocked flag changes, for the UI's notice. */
   onBlockedChange: ((blocked: boolean) => void) | null = null;
 
@@ -98,6 +100,7 @@ export class AudioOutput {
     this.sources.add(src);
     src.start(d.when, d.offsetS);
     this.scheduled++;
+    this.lastLateMs = this.heardAt(d.when) - presentLocalMs(ptsMs + d.offsetS * 1000, clock, core);
   }
 
   /** Pause, seek, stop: silence now and forget continuity. */
