@@ -62,6 +62,8 @@ export async function main(argv: string[]): Promise<number> {
     agent: CLIENT_AGENT,
     keyStore: new FileKeyStore(knownKeysPathFor(config.identityFile), warn),
     connect: tcpConnector(tcpOptions(config, trust, (m) => untrusted(m))),
+    // Sound is recorded (--record) and its track shown, never played; the clock times each frame's presentation.
+    caps: ["audio", "clock"],
   });
   const tty = ui ? { view: watchViewFor(process.stdout), chat: ui } : undefined;
   const app = new ClientApp({ session, out, core: config.coreText, ...(files.recorder ? { recorder: files.recorder } : {}), ...(tty ? { tty } : {}) });
