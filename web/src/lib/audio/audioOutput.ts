@@ -77,7 +77,7 @@ export class AudioOutput {
   }
 
   /** Schedules one decoded AudioData (timestamp = pts µs) against the stream clock; closes it. */
-  play(data: AudioData, clock: StreamClock, core: CoreClock): void {
+  play(data: AudioData, clock: StreamClock, core: CoreClock, ptsMsOverride?: number): void {
     const frames = data.numberOfFrames;
     const buf = this.ctx.createBuffer(data.numberOfChannels, frames, data.sampleRate);
     for (let c = 0; c < data.numberOfChannels; c++) {
@@ -85,7 +85,7 @@ export class AudioOutput {
       data.copyTo(plane, { planeIndex: c, format: "f32-planar" });
       buf.copyToChannel(plane, c);
     }
-    const ptsMs = data.timestamp / 1000;
+    const ptsMs = ptsMsOverride ?? data.timestamp / 1000;
     data.close();
     const target = contextTimeFor(presentLocalMs(ptsMs, clock, core), this.stamp(), this.now());
     const d = this.scheduler.place(target, buf.duration, this.ctx.currentTime);

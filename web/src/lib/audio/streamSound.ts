@@ -34,6 +34,13 @@ export class StreamSound {
   readonly output: AudioOutput;
   private decoder: OpusDecoderPort | null = null;
   private track: number | null = null;
+  /**
+   * Packets given to the decoder and not yet out, in order (Opus decodes one
+   * packet to one AudioData). Their pts is the truth: the decoder's output
+   * timestamps count samples from its first input, which a skipped packet
+   * or a discontinuity would shift.
+   */
+  private inFlight: { endMs: number }[] = [];
   errors = 0;
   lastError: string | null = null;
 
@@ -50,13 +57,16 @@ export class StreamSound {
     this.output.flush();
     this.decoder?.close();
     this.decoder = null;
+    this.inFlight = [];
     this.track = i.track;
     if (i.track === null || !i.head) return;
     this.decoder = createOpusDecoder(
       i.head,
       (d) => {
+        const p = this.inFlight.shift();
         const c = this.clock();
-        if (c) this.output.play(d, c, this.core);
+        // End-aligned: the first packet's pre-skip is trimmed from its start.
+        if (c && p) this.output.play(d, c, this.core, p.endMs - (d.numberOfFrames / d.sampleRate) * 1000);
         else d.close();
       },
       (e) => {
@@ -68,6 +78,8 @@ export class StreamSound {
 
   packet(p: SoundPacket): void {
     if (!this.decoder || p.track !== this.track || !this.clock()) return;
+    this.inFlight.push({ endMs: (p.ptsSamples + p.durationSamples) / 48 });
+    if (this.inFlight.length > 200) this.inFlight.shift(); // a decoder that stopped answering: stay bounded
     this.decoder.decode({ data: p.data, ptsSamples: p.ptsSamples, durationSamples: p.durationSamples });
   }
 
@@ -75,6 +87,7 @@ export class StreamSound {
   reset(): void {
     this.output.flush();
     this.decoder?.reset();
+    this.inFlight = [];
   }
 
   stats(): SoundStats {
