@@ -10,7 +10,8 @@
 // BENCH_CORE_ROOT=another checkout to measure instead (e.g. the code before
 // this change: `git archive <commit> | tar -x -C DIR`, node_modules linked),
 // BENCH_LIMITS="NAME=N ..." extra `--limit`s for the core (e.g.
-// frameCacheVideoBytes=1048576 to see the disk hold the window).
+// frameCacheVideoBytes=1048576 to see the disk hold the window), BENCH_SEEKS=0
+// to skip the seeks (first-frame times only, with a short BENCH_PLAY_S).
 
 import { execFile, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
@@ -108,7 +109,12 @@ m.onVideo = (b) => {
   onFrame?.(b.readUInt32BE(4), b.readUInt32BE(8));
 };
 let started: ((s: number) => void) | null = null;
+let lastStats = { sent: 0, dropped: 0 };
 m.onControl = (t, body) => {
+  if (t === "streamStats") {
+    const st = parseBody<{ sid: number; sent: number; dropped: number }>(body);
+    if (st.sid === sid) lastStats = { sent: st.sent, dropped: st.dropped };
+  }
   if (process.env.BENCH_DEBUG) console.error("control", t, Buffer.from(body).toString().slice(0, 200));
   if (t === "stream") started?.(parseBody<{ sid: number }>(body).sid);
 };
@@ -157,10 +163,11 @@ for (let s = 0; s < PLAY_S; s++) {
 }
 const cpuPlay = last - cpu0;
 const framesPlayed = frames;
+const statsPlayed = lastStats;
 const windows5 = perSec.map((_, i) => perSec.slice(i, i + 5)).filter((w) => w.length === 5).map((w) => w.reduce((a, b) => a + b, 0) / 5);
 
 // (c) seeks anywhere in the film.
-const seekTargets = [3_600_000, 600_000, 7_150_000, 1_800_000, 5_400_000, 30_000, 4_321_000];
+const seekTargets = process.env.BENCH_SEEKS === "0" ? [] : [3_600_000, 600_000, 7_150_000, 1_800_000, 5_400_000, 30_000, 4_321_000];
 const seeks: Array<{ toMs: number; ms: number | string }> = [];
 for (const toMs of seekTargets) {
   const ms = await firstFrame(() => m.send({ t: "control", sid, action: "seek", toMs }), toMs);
@@ -191,6 +198,7 @@ const result = {
   idleCores: +idle.toFixed(3),
   playSeconds: PLAY_S,
   framesReceived: framesPlayed,
+  coreSentDropped: statsPlayed,
   cpuCoresOverPlay: +(cpuPlay / PLAY_S).toFixed(3),
   cpuCoresFirst5s: +(windows5[0] ?? 0).toFixed(3),
   cpuCoresMax5s: +Math.max(...windows5).toFixed(3),

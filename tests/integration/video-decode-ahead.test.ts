@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { makeClip } from "../../scripts/make-sample";
 import type { CoreServer } from "../../server/server";
 import { FrameCache } from "../../server/video/frames";
-import type { DecodedVideo, VideoReader } from "../../server/video/frames";
+import type { VideoReader } from "../../server/video/frames";
 import { Pacer } from "../../server/video/pacer";
 import { startCore } from "../helpers/core";
 import { recordingLogger, type LogLine } from "../helpers/log";
@@ -269,5 +269,3 @@ describe("decoder caps through the core", () => {
     for (const m of [a, b, c]) m.peer.close();
   }, 30_000);
 });
-
-export type { DecodedVideo };
