@@ -3,6 +3,7 @@
 //   node --import tsx bench/report.ts bench/results/latest-full.json
 
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import type { AudioDecodeCost, FirstSound, SoundLevel } from "./suites/audio";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { renderSvg, type Panel } from "./chart";
@@ -23,6 +24,12 @@ export interface TargetCheck {
   met: boolean | null;
 }
 
+export interface AudioBench {
+  decode: AudioDecodeCost;
+  levels: SoundLevel[];
+  firstSound: FirstSound;
+}
+
 export interface Results {
   mode: "quick" | "full";
   started: string;
@@ -37,6 +44,8 @@ export interface Results {
   ttff: TtffResult[];
   setup: SetupResult[];
   idle: IdleMemory | null;
+  /** Sound (bench/suites/audio.ts); absent in results from before it. */
+  audio?: AudioBench;
   targets: TargetCheck[];
   commands: Record<string, string>;
 }

@@ -16,6 +16,7 @@ import { decodeCost, slope, type DecodeResult } from "./suites/decode";
 import { relay, type RelayResult } from "./suites/relay";
 import { connectionSetup, idleMemory, ttff, type IdleMemory, type SetupResult, type TtffResult } from "./suites/setup";
 import { fanout, type FanoutRun } from "./suites/video";
+import { audioDecodeCost, firstSound, soundClip, soundLevel } from "./suites/audio";
 import { writeReport, type Results, type TargetCheck } from "./report";
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" } }, allowPositionals: false });
@@ -46,6 +47,8 @@ const P = quick
       ttffSamples: 2,
       joins: 20,
       idle: { members: 300, roomSize: 100, reps: 1 },
+      // Sound: [direct levels, bridge levels]; two direct levels give the per-viewer slope with and without sound.
+      audio: { direct: [50, 150], bridge: [75], clipS: 5, firstSamples: 3 },
     }
   : {
       clipS: 10,
@@ -72,6 +75,7 @@ const P = quick
       ttffSamples: 5,
       joins: 60,
       idle: { members: 1000, roomSize: 100, reps: 2 },
+      audio: { direct: [200, 1000], bridge: [500], clipS: 10, firstSamples: 5 },
     };
 
 async function main(): Promise<void> {
@@ -138,6 +142,21 @@ async function main(): Promise<void> {
     log(`    idle members: ${res.idle.members} in ${res.idle.rooms} rooms: ${res.idle.perMemberKiB.median.toFixed(1)} KiB each (marginal ${res.idle.marginalKiB.median.toFixed(1)}), RSS ${res.idle.baselineMiB.toFixed(0)} -> ${res.idle.afterMiB.toFixed(0)} MiB`);
   }
 
+  if (want("audio")) {
+    log("\n[6] sound: decode cost, viewers with sound, play to first sound");
+    mark("audio");
+    const sc = await soundClip(640, 360, P.audio.clipS);
+    // 30 s, so ffmpeg's start-up (tens of ms of CPU) does not dominate the audio figure.
+    const decode = await audioDecodeCost(await soundClip(640, 360, 30));
+    log(`    ${decode.clip}: decode video ${(decode.videoCpu * 100).toFixed(1)}%, audio ${(decode.audioCpu * 100).toFixed(1)}% of a core per second of video (audio/video ${(decode.ratio * 100).toFixed(1)}%)`);
+    const levels = [];
+    for (const n of P.audio.direct) for (const sound of [false, true]) levels.push(await soundLevel(sc, "tcp", n, sound, log));
+    for (const n of P.audio.bridge) levels.push(await soundLevel(sc, "bridge", n, true, log));
+    const first = await firstSound(sc, P.audio.firstSamples);
+    log(`    play -> first sound (warm, direct): ${first.warmMs.map((x) => x.toFixed(1)).join(", ")} ms; first frame ${first.firstFrameMs.map((x) => x.toFixed(1)).join(", ")} ms`);
+    res.audio = { decode, levels, firstSound: first };
+  }
+
   res.targets = checkTargets(res);
   res.durationS = Math.round((performance.now() - t0) / 1000);
   log("\ntargets:");
@@ -189,6 +208,7 @@ function checkTargets(r: Results): TargetCheck[] {
   if (pv) out.push({ name: "CPU of an extra viewer / CPU of decoding", target: "< 2%", value: `${(pv.ratio * 100).toFixed(2)}% (${(pv.perViewer * 1000).toFixed(2)} ms CPU/s per viewer vs ${(pv.decode * 1000).toFixed(1)} ms CPU/s decode)`, met: pv.ratio < 0.02 });
   const tt = r.ttff.find((t) => t.transport === "tcp");
   if (tt) out.push({ name: "warm time to first frame (direct)", target: "< 100 ms", value: `${tt.warmMs.median.toFixed(1)} ms`, met: tt.warmMs.median < 100 });
+  if (r.audio) out.push(...audioTargets(r.audio));
   if (r.idle) out.push({ name: "core memory per idle member", target: "< 30 KiB", value: `${r.idle.perMemberKiB.median.toFixed(1)} KiB`, met: r.idle.perMemberKiB.median < 30 });
   return out;
 }
@@ -214,3 +234,30 @@ main().then(
     process.exit(1);
   },
 );
+
+/** The sound rows: decode ratio, per-viewer cost with sound, the big levels, first sound. */
+export function audioTargets(a: NonNullable<Results["audio"]>): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  out.push({ name: "audio decode CPU / video decode CPU", target: "< 10%", value: `${(a.decode.ratio * 100).toFixed(1)}% (${a.decode.clip})`, met: a.decode.ratio < 0.1 });
+  const direct = a.levels.filter((l) => l.transport === "tcp");
+  const counts = [...new Set(direct.map((l) => l.viewers))].sort((x, y) => x - y);
+  if (counts.length >= 2) {
+    const [lo, hi] = [counts[0]!, counts.at(-1)!];
+    const cpu = (n: number, s: boolean) => direct.find((l) => l.viewers === n && l.sound === s)?.coreCpu ?? NaN;
+    const slopeSound = (cpu(hi, true) - cpu(lo, true)) / (hi - lo);
+    const slopeSilent = (cpu(hi, false) - cpu(lo, false)) / (hi - lo);
+    const extra = (slopeSound - slopeSilent) / slopeSilent;
+    out.push({ name: "per-viewer core CPU, sound vs silent", target: "< +5%", value: `${(extra * 100).toFixed(1)}% (${(slopeSound * 1e5).toFixed(2)} vs ${(slopeSilent * 1e5).toFixed(2)} ms CPU/s per 100 viewers)`, met: extra < 0.05 });
+    const decode = a.decode.videoCpu + a.decode.audioCpu;
+    out.push({ name: "CPU of an extra viewer with sound / CPU of decoding", target: "< 2%", value: `${((slopeSound / decode) * 100).toFixed(2)}%`, met: slopeSound / decode < 0.02 });
+  }
+  for (const l of a.levels.filter((x) => x.sound)) {
+    const goal = l.transport === "tcp" ? 1000 : 500;
+    if (l.viewers < goal && l.viewers !== Math.max(...a.levels.filter((x) => x.transport === l.transport && x.sound).map((x) => x.viewers))) continue;
+    out.push({ name: `640x360 viewers with sound, frames and packets >= 99% on time, ${l.transport === "tcp" ? "direct" : "bridge"}`, target: `${goal}`, value: `${l.viewers}: frames ${l.framesAt99}/${l.viewers}, packets ${l.packetsAt99}/${l.viewers}`, met: l.viewers >= goal ? l.passed : null });
+  }
+  const warm = [...a.firstSound.warmMs].sort((x, y) => x - y);
+  const med = warm[warm.length >> 1] ?? NaN;
+  out.push({ name: "warm play to first sound (direct)", target: "< 150 ms", value: `${med.toFixed(1)} ms`, met: med < 150 });
+  return out;
+}

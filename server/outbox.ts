@@ -37,6 +37,11 @@ export class Outbox {
   // Audio packets: tiny and written before video, so a lagging viewer loses frames first.
   private audio = new Queue<AudioPacketOut>();
   private audioBytes = 0;
+  private pumpQueued = false;
+  private readonly deferredPump = (): void => {
+    this.pumpQueued = false;
+    this.pump();
+  };
 
   constructor(
     private readonly sink: Sink,
@@ -78,7 +83,12 @@ export class Outbox {
     if (this.audioBytes > 0 && this.audioBytes + p.head.length + p.data.length > max) return false;
     this.audio.push(p);
     this.audioBytes += p.head.length + p.data.length;
-    this.pump();
+    // The stream offers this tick's frame right after its audio: pumping once a microtask later (or
+    // within offerVideo's pump) writes both in one corked batch instead of a syscall each.
+    if (!this.pumpQueued) {
+      this.pumpQueued = true;
+      queueMicrotask(this.deferredPump);
+    }
     return true;
   }
 
@@ -114,7 +124,7 @@ export class Outbox {
       if (a) {
         this.audioBytes -= a.head.length + a.data.length;
         this.sink.write(a.head);
-        this.sink.write(a.data);
+        if (a.data.length > 0) this.sink.write(a.data);
         continue;
       }
       const q = this.video.peek();

@@ -22,7 +22,11 @@ export interface VideoFrameOut {
   bytes: number;
 }
 
-/** One AUDIO frame: `head` (frame header + 16-byte packet header) built once per stream and packet, `data` the cached Opus packet. */
+/**
+ * AUDIO frames for one viewer: `head` (frame header + 16-byte packet header)
+ * built once per stream and packet, `data` the cached Opus packet; or, for
+ * several packets of one tick, `head` holds the whole frames and `data` is empty.
+ */
 export interface AudioPacketOut {
   sid: number;
   head: Buffer;

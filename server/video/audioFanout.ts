@@ -15,6 +15,7 @@ import type { Peer } from "../peer";
 
 /** Packets go out this far ahead of the frame being sent: the client's audio buffer. */
 export const AUDIO_LEAD_MS = 120;
+const EMPTY = Buffer.alloc(0);
 /** A lane whose next packet ended this long before the position skips to the position (late decode, seek). */
 const STALE_MS = 40;
 
@@ -204,6 +205,9 @@ export class StreamAudio {
       lane.discontinuity = true;
     }
     const until = (posMs + this.lead) * 48;
+    // This tick's packets (one or two at 30 fps) as one buffer of whole AUDIO frames, built once
+    // for every viewer of the lane: one queue entry and one write each, not one per packet.
+    const parts: Buffer[] = [];
     while (lane.cursor < buf.packets.length) {
       const p = buf.packets[lane.cursor]!;
       if (p.ptsSamples > until) break;
@@ -213,12 +217,15 @@ export class StreamAudio {
       writeHeader(head, KIND_AUDIO, AUDIO_PACKET_HEADER + p.data.length);
       writeAudioHeader(head, { sid: this.o.sid, seq: lane.seq++, ptsSamples: p.ptsSamples, track: lane.track, flags: lane.discontinuity ? AUDIO_FLAG_DISCONTINUITY : 0, durationSamples: p.durationSamples }, FRAME_HEADER);
       lane.discontinuity = false;
-      const out = { sid: this.o.sid, head, data: p.data };
-      for (const v of lane.viewers.values()) {
-        if (!lane.told.has(v.connId)) continue;
-        if (v.offerAudio?.(out)) this.sent++;
-        else this.skipped++;
-      }
+      parts.push(head, p.data);
+    }
+    if (parts.length === 0) return;
+    const out = { sid: this.o.sid, head: parts.length === 2 ? parts[0]! : Buffer.concat(parts), data: parts.length === 2 ? parts[1]! : EMPTY };
+    const packets = parts.length / 2;
+    for (const v of lane.viewers.values()) {
+      if (!lane.told.has(v.connId)) continue;
+      if (v.offerAudio?.(out)) this.sent += packets;
+      else this.skipped += packets;
     }
   }
 }
