@@ -26,6 +26,7 @@ export interface TargetCheck {
 
 export interface AudioBench {
   decode: AudioDecodeCost;
+  decodes?: AudioDecodeCost[];
   levels: SoundLevel[];
   firstSound: FirstSound;
 }

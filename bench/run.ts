@@ -146,15 +146,16 @@ async function main(): Promise<void> {
     log("\n[6] sound: decode cost, viewers with sound, play to first sound");
     mark("audio");
     const sc = await soundClip(640, 360, P.audio.clipS);
-    // 30 s, so ffmpeg's start-up (tens of ms of CPU) does not dominate the audio figure.
-    const decode = await audioDecodeCost(await soundClip(640, 360, 30));
-    log(`    ${decode.clip}: decode video ${(decode.videoCpu * 100).toFixed(1)}%, audio ${(decode.audioCpu * 100).toFixed(1)}% of a core per second of video (audio/video ${(decode.ratio * 100).toFixed(1)}%)`);
+    // 30 s, so ffmpeg's start-up (tens of ms of CPU) does not dominate the audio figure; a 360p and a 720p source.
+    const decodes = [await audioDecodeCost(await soundClip(640, 360, 30)), await audioDecodeCost(await soundClip(1280, 720, 30), { width: 640, height: 360 })];
+    for (const d of decodes) log(`    ${d.clip}: decode video ${(d.videoCpu * 100).toFixed(1)}%, audio ${(d.audioCpu * 100).toFixed(1)}% of a core per second of video (audio/video ${(d.ratio * 100).toFixed(1)}%)`);
+    const decode = decodes[0]!;
     const levels = [];
     for (const n of P.audio.direct) for (const sound of [false, true]) levels.push(await soundLevel(sc, "tcp", n, sound, log));
     for (const n of P.audio.bridge) levels.push(await soundLevel(sc, "bridge", n, true, log));
     const first = await firstSound(sc, P.audio.firstSamples);
     log(`    play -> first sound (warm, direct): ${first.warmMs.map((x) => x.toFixed(1)).join(", ")} ms; first frame ${first.firstFrameMs.map((x) => x.toFixed(1)).join(", ")} ms`);
-    res.audio = { decode, levels, firstSound: first };
+    res.audio = { decode, decodes, levels, firstSound: first };
   }
 
   res.targets = checkTargets(res);
@@ -238,7 +239,7 @@ main().then(
 /** The sound rows: decode ratio, per-viewer cost with sound, the big levels, first sound. */
 export function audioTargets(a: NonNullable<Results["audio"]>): TargetCheck[] {
   const out: TargetCheck[] = [];
-  out.push({ name: "audio decode CPU / video decode CPU", target: "< 10%", value: `${(a.decode.ratio * 100).toFixed(1)}% (${a.decode.clip})`, met: a.decode.ratio < 0.1 });
+  for (const d of a.decodes ?? [a.decode]) out.push({ name: `audio decode CPU / video decode CPU, ${d.clip}`, target: "< 10%", value: `${(d.ratio * 100).toFixed(1)}% (${(d.audioCpu * 100).toFixed(2)}% vs ${(d.videoCpu * 100).toFixed(1)}% of a core)`, met: d.ratio < 0.1 });
   const direct = a.levels.filter((l) => l.transport === "tcp");
   const counts = [...new Set(direct.map((l) => l.viewers))].sort((x, y) => x - y);
   if (counts.length >= 2) {

@@ -53,18 +53,19 @@ export interface AudioDecodeCost {
   ratio: number;
 }
 
-export async function audioDecodeCost(clip: Clip, reps = 3): Promise<AudioDecodeCost> {
+/** CPU per second of video of the frames' ffmpeg (to `out`, the stream size) and of the Opus ffmpeg, medians of reps. */
+export async function audioDecodeCost(clip: Clip, out: { width: number; height: number } = { width: clip.width, height: clip.height }, reps = 3): Promise<AudioDecodeCost> {
   const bin = await ffmpegPath();
   const v: number[] = [];
   const a: number[] = [];
   for (let i = 0; i < reps; i++) {
-    v.push(await childCpu(bin, transcodeArgs(clip.path, { width: clip.width, height: clip.height }, clip.fps, 5)));
+    v.push(await childCpu(bin, transcodeArgs(clip.path, out, clip.fps, 5)));
     a.push(await childCpu(bin, opusArgs(clip.path, 0)));
   }
   const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
   const videoCpu = med(v) / clip.durationS;
   const audioCpu = med(a) / clip.durationS;
-  return { clip: `${clip.width}x${clip.height}@${clip.fps}`, videoCpu, audioCpu, ratio: audioCpu / videoCpu };
+  return { clip: `${clip.width}x${clip.height}@${clip.fps} -> ${out.width}x${out.height}`, videoCpu, audioCpu, ratio: audioCpu / videoCpu };
 }
 
 export interface SoundLevel {
