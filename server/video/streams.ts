@@ -157,6 +157,9 @@ export class StreamManager implements VideoService {
   private async play(peer: Peer, msg: Play): Promise<void> {
     const resolved = await this.opts.catalogue.resolve(msg.video);
     if (!resolved) return this.refuse(peer, "unknown_video", `no video '${msg.video}' in the library`, "play");
+    const sound = this.opts.audio;
+    // Its audio tracks, probed once per file (cached), so a warm play waits for nothing here.
+    const summary = sound ? await sound.probes.get(resolved.key, resolved.path) : null;
     // The member may have gone while the catalogue was read.
     if (this.rooms.get(peer.room)?.get(peer.connId) !== peer) return;
 
@@ -183,9 +186,6 @@ export class StreamManager implements VideoService {
 
     const reader = decoded.reader(peer.memberId);
     const sid = this.allocSid();
-    const sound = this.opts.audio;
-    // Probed once per file (cached), so a warm play waits for nothing here.
-    const summary = sound ? await sound.probes.get(key, path) : null;
     const stream: Stream = {
       info: {
         sid,
