@@ -7,6 +7,13 @@ import { FramePacer } from "./framePacer";
 /** Decodes in flight past which new frames are dropped (the decoder is behind). */
 const MAX_DECODING = 6;
 const FPS_WINDOW_MS = 1_000;
+/**
+ * On the shared stream clock a frame due within this much after the rAF time
+ * is drawn now: what is drawn shows at the next display refresh, so drawing
+ * only frames already due would show each one most of a refresh late (and
+ * the sound, scheduled exactly, ahead of it). Half a 60 Hz refresh centres it.
+ */
+const PRESENT_AHEAD_MS = 8;
 
 export interface RendererCounters {
   received: number;
@@ -96,7 +103,8 @@ export class VideoRenderer {
 
   private loop = (now: number): void => {
     if (this.destroyed) return;
-    const f = this.pacer.take(now);
+    const next = this.pacer.peek();
+    const f = this.pacer.take(next && this.pacer.sharedClock(next.ptsMs) ? now + PRESENT_AHEAD_MS : now);
     // On the shared clock the poster is not drawn early: every viewer shows the first frame at its time.
     if (!f && this.blank && !this.pacer.sharedClock(this.pacer.peek()?.ptsMs ?? 0)) {
       // The jitter delay should not delay the first picture: show it as a
