@@ -301,4 +301,21 @@ describe("a watch party with sound, in sync", () => {
     expect(carolEvents.some((e) => e.event === "audio" && e.track === 0)).toBe(true);
     expect(errors).toEqual([]);
   }, 150_000);
+
+  it("the player's sound controls: stats, volume and mute remembered, a track picker for two tracks", async () => {
+    await expect.poll(async () => (await bob.getByTestId("stats-audio").textContent()) ?? "").toMatch(/\d+ ms buffered · A\/V [+-]?\d+ ms/);
+    await bob.getByTestId("volume").fill("0.3");
+    await bob.getByTestId("mute").click();
+    expect(await bob.evaluate(() => [localStorage.getItem("sealroom.volume"), localStorage.getItem("sealroom.muted")])).toEqual(["0.3", "1"]);
+    const picker = bob.getByTestId("audio-track");
+    expect(await picker.locator("option").allTextContents()).toEqual(["eng", "fra", "No sound"]);
+    await picker.selectOption("1");
+    await expect.poll(() => picker.inputValue()).toBe("1");
+    // Alice still hears track 0: the choice is bob's own.
+    expect(await alice.getByTestId("audio-track").inputValue()).toBe("0");
+    await bob.reload();
+    await bob.getByTestId("room-id").waitFor();
+    await bob.getByTestId("volume").waitFor();
+    expect(await bob.getByTestId("mute").getAttribute("aria-pressed")).toBe("true");
+  }, 60_000);
 });
