@@ -4,6 +4,7 @@
 
 import type { DurableResult } from "./suites/durable";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import type { AudioDecodeCost, FirstSound, SoundLevel } from "./suites/audio";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { renderSvg, type Panel } from "./chart";
@@ -25,6 +26,13 @@ export interface TargetCheck {
   met: boolean | null;
 }
 
+export interface AudioBench {
+  decode: AudioDecodeCost;
+  decodes?: AudioDecodeCost[];
+  levels: SoundLevel[];
+  firstSound: FirstSound;
+}
+
 export interface Results {
   mode: "quick" | "full";
   started: string;
@@ -43,6 +51,8 @@ export interface Results {
   e2e?: E2eCost | null;
   /** The durable room log (bench/suites/durable.ts); absent in results made before it. */
   durable?: DurableResult;
+  /** Sound (bench/suites/audio.ts); absent in results from before it. */
+  audio?: AudioBench;
   targets: TargetCheck[];
   commands: Record<string, string>;
 }

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only chat,e2e,video,relay,decode,setup,durable]`
+// `npm run bench [-- --quick] [-- --only chat,e2e,video,relay,decode,setup,durable,audio]`
 // Runs every suite against real processes on this machine, prints as it
 // goes, writes bench/results/<mode>-<date>.json (and latest-<mode>.json) and
 // regenerates docs/benchmarks.md and docs/benchmarks.svg from it.
@@ -18,6 +18,7 @@ import { relay, type RelayResult } from "./suites/relay";
 import { connectionSetup, idleMemory, ttff, type IdleMemory, type SetupResult, type TtffResult } from "./suites/setup";
 import { fanout, type FanoutRun } from "./suites/video";
 import { durable } from "./suites/durable";
+import { audioDecodeCost, firstSound, soundClip, soundLevel } from "./suites/audio";
 import { writeReport, type Results, type TargetCheck } from "./report";
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" } }, allowPositionals: false });
@@ -60,6 +61,8 @@ const P = quick
       ],
       e2eSamples: 200,
       durable: { rates: [1000], reps: 1, resumeMessages: 10_000 },
+      // Sound: [direct levels, bridge levels]; two direct levels give the per-viewer slope with and without sound.
+      audio: { direct: [50, 150], bridge: [75], clipS: 5, firstSamples: 3 },
     }
   : {
       clipS: 10,
@@ -95,6 +98,7 @@ const P = quick
       ],
       e2eSamples: 1000,
       durable: { rates: [200, 500, 1000], reps: 3, resumeMessages: 10_000 },
+      audio: { direct: [200, 1000], bridge: [500], clipS: 10, firstSamples: 5 },
     };
 
 async function main(): Promise<void> {
@@ -173,6 +177,21 @@ async function main(): Promise<void> {
     log("\n[6] the durable room log: SQLite vs memory store, resume, store size");
     mark("durable");
     res.durable = await durable({ videos: emptyLib, durationMs: P.chatMs, ...P.durable, log });
+  }
+  if (want("audio")) {
+    log("\n[7] sound: decode cost, viewers with sound, play to first sound");
+    mark("audio");
+    const sc = await soundClip(640, 360, P.audio.clipS);
+    // 30 s, so ffmpeg's start-up (tens of ms of CPU) does not dominate the audio figure; a 360p and a 720p source.
+    const decodes = [await audioDecodeCost(await soundClip(640, 360, 30)), await audioDecodeCost(await soundClip(1280, 720, 30), { width: 640, height: 360 })];
+    for (const d of decodes) log(`    ${d.clip}: decode video ${(d.videoCpu * 100).toFixed(1)}%, audio ${(d.audioCpu * 100).toFixed(1)}% of a core per second of video (audio/video ${(d.ratio * 100).toFixed(1)}%)`);
+    const decode = decodes[0]!;
+    const levels = [];
+    for (const n of P.audio.direct) for (const sound of [false, true]) levels.push(await soundLevel(sc, "tcp", n, sound, log));
+    for (const n of P.audio.bridge) levels.push(await soundLevel(sc, "bridge", n, true, log));
+    const first = await firstSound(sc, P.audio.firstSamples);
+    log(`    play -> first sound (warm, direct): ${first.warmMs.map((x) => x.toFixed(1)).join(", ")} ms; first frame ${first.firstFrameMs.map((x) => x.toFixed(1)).join(", ")} ms`);
+    res.audio = { decode, decodes, levels, firstSound: first };
   }
 
   res.targets = checkTargets(res);
@@ -254,6 +273,7 @@ function checkTargets(r: Results): TargetCheck[] {
   if (pv) out.push({ name: "CPU of an extra viewer / CPU of decoding", target: "< 2%", value: `${(pv.ratio * 100).toFixed(2)}% (${(pv.perViewer * 1000).toFixed(2)} ms CPU/s per viewer vs ${(pv.decode * 1000).toFixed(1)} ms CPU/s decode)`, met: pv.ratio < 0.02 });
   const tt = r.ttff.find((t) => t.transport === "tcp");
   if (tt) out.push({ name: "warm time to first frame (direct)", target: "< 100 ms", value: `${tt.warmMs.median.toFixed(1)} ms`, met: tt.warmMs.median < 100 });
+  if (r.audio) out.push(...audioTargets(r.audio));
   if (r.idle) out.push({ name: "core memory per idle member", target: "< 30 KiB", value: `${r.idle.perMemberKiB.median.toFixed(1)} KiB`, met: r.idle.perMemberKiB.median < 30 });
   return out;
 }
@@ -279,3 +299,30 @@ main().then(
     process.exit(1);
   },
 );
+
+/** The sound rows: decode ratio, per-viewer cost with sound, the big levels, first sound. */
+export function audioTargets(a: NonNullable<Results["audio"]>): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  for (const d of a.decodes ?? [a.decode]) out.push({ name: `audio decode CPU / video decode CPU, ${d.clip}`, target: "< 10%", value: `${(d.ratio * 100).toFixed(1)}% (${(d.audioCpu * 100).toFixed(2)}% vs ${(d.videoCpu * 100).toFixed(1)}% of a core)`, met: d.ratio < 0.1 });
+  const direct = a.levels.filter((l) => l.transport === "tcp");
+  const counts = [...new Set(direct.map((l) => l.viewers))].sort((x, y) => x - y);
+  if (counts.length >= 2) {
+    const [lo, hi] = [counts[0]!, counts.at(-1)!];
+    const cpu = (n: number, s: boolean) => direct.find((l) => l.viewers === n && l.sound === s)?.coreCpu ?? NaN;
+    const slopeSound = (cpu(hi, true) - cpu(lo, true)) / (hi - lo);
+    const slopeSilent = (cpu(hi, false) - cpu(lo, false)) / (hi - lo);
+    const extra = (slopeSound - slopeSilent) / slopeSilent;
+    out.push({ name: "per-viewer core CPU, sound vs silent", target: "< +5%", value: `${(extra * 100).toFixed(1)}% (${(slopeSound * 1e5).toFixed(2)} vs ${(slopeSilent * 1e5).toFixed(2)} ms CPU/s per 100 viewers)`, met: extra < 0.05 });
+    const decode = a.decode.videoCpu + a.decode.audioCpu;
+    out.push({ name: "CPU of an extra viewer with sound / CPU of decoding", target: "< 2%", value: `${((slopeSound / decode) * 100).toFixed(2)}%`, met: slopeSound / decode < 0.02 });
+  }
+  for (const l of a.levels.filter((x) => x.sound)) {
+    const goal = l.transport === "tcp" ? 1000 : 500;
+    if (l.viewers < goal && l.viewers !== Math.max(...a.levels.filter((x) => x.transport === l.transport && x.sound).map((x) => x.viewers))) continue;
+    out.push({ name: `640x360 viewers with sound, frames and packets >= 99% on time, ${l.transport === "tcp" ? "direct" : "bridge"}`, target: `${goal}`, value: `${l.viewers}: frames ${l.framesAt99}/${l.viewers}, packets ${l.packetsAt99}/${l.viewers}`, met: l.viewers >= goal ? l.passed : null });
+  }
+  const warm = [...a.firstSound.warmMs].sort((x, y) => x - y);
+  const med = warm[warm.length >> 1] ?? NaN;
+  out.push({ name: "warm play to first sound (direct)", target: "< 150 ms", value: `${med.toFixed(1)} ms`, met: med < 150 });
+  return out;
+}

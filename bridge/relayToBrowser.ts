@@ -5,7 +5,7 @@
 // bytes queued, the core socket is paused (the core then sees a slow reader
 // and applies its own limits); it resumes once the queue is down to half.
 
-import { FrameDecoder, FrameError, KIND_CONTROL, KIND_VIDEO, type Frame } from "../protocol/framing";
+import { FrameDecoder, FrameError, KIND_AUDIO, KIND_CONTROL, KIND_VIDEO, type Frame } from "../protocol/framing";
 
 /** The WebSocket, as far as this direction needs it. */
 export interface BrowserSender {
@@ -45,7 +45,8 @@ export interface ToBrowserStats {
   paused: boolean;
 }
 
-const KINDS: ReadonlySet<number> = new Set([KIND_CONTROL, KIND_VIDEO]);
+// AUDIO reaches only a browser whose hello declared "audio": the core never sends it otherwise.
+const KINDS: ReadonlySet<number> = new Set([KIND_CONTROL, KIND_VIDEO, KIND_AUDIO]);
 const DRAIN_POLL_MS = 50;
 
 export class ToBrowser {

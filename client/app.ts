@@ -29,12 +29,14 @@ export interface AppSession {
   control(sid: number, action: "pause" | "resume" | "seek" | "stop", toMs?: number): void;
   /** Cap "library2" (absent in fakes that do not need it). */
   requestSubtitles?(video: string, track: string): void;
+  /** The offset to the core's clock ("clock" cap); absent in fakes. */
+  readonly clock?: { toLocalTime(coreMs: number): number; readonly quality: { ready: boolean } };
 }
 
 export interface AppOptions {
   session: AppSession;
   out: Output;
-  recorder?: Pick<FrameRecorder, "write">;
+  recorder?: Pick<FrameRecorder, "write"> & { audio?: Pick<FrameRecorder["audio"], "start" | "packet" | "end"> };
   /** "host:port", for messages about reaching the core. */
   core: string;
   /** v2 rooms: the room link /invite prints. */
@@ -65,6 +67,8 @@ export class ClientApp {
   private subtitleLine: string | null = null;
   /** A /subs typed while the catalogue was still on its way: run when it is in. */
   private subsAfterListing: Array<string | null> = [];
+  /** Per sid: the stream clock as the core announced it ("clock" cap). */
+  private clocks = new Map<number, { anchorCore: number | null; delayMs: number }>();
 
   constructor(private readonly opts: AppOptions) {
     this.s = opts.session;
@@ -223,6 +227,8 @@ export class ClientApp {
     s.on("streamEnd", ({ sid, reason }) => {
       const watched = w.end(sid);
       this.followCurrent();
+      this.clocks.delete(sid);
+      this.opts.recorder?.audio?.end(sid);
       this.print(render.streamEnd(sid, reason, watched?.info.video));
       if (w.current === null) this.stopWatch("the stream ended");
       this.refreshStatus();
@@ -234,6 +240,14 @@ export class ClientApp {
       this.refreshStatus();
     });
     s.on("frame", (f) => this.onFrame(f));
+    s.on("streamClock", (c) => this.clocks.set(c.sid, { anchorCore: c.anchorCore, delayMs: c.delayMs }));
+    s.on("audioInfo", (a) => {
+      w.audio(a.sid, a.track, a.reason);
+      const file = this.opts.recorder?.audio?.start(a.sid, a.track, a.head) ?? null;
+      this.print(render.audioTrack(a, file));
+      this.refreshStatus();
+    });
+    s.on("audio", (p) => this.opts.recorder?.audio?.packet(p.sid, p.track, p.data, p.ptsSamples, p.durationSamples));
   }
 
   private onFrame(f: SessionEvents["frame"]): void {
@@ -245,7 +259,16 @@ export class ClientApp {
       this.refreshWatchStatus();
     }
     const recorder = this.opts.recorder;
-    if (recorder) this.print(render.recordedFrame(f, recorder.write(f.sid, f.frame, f.jpeg)));
+    if (recorder) this.print(render.recordedFrame(f, recorder.write(f.sid, f.frame, f.jpeg), this.presentAt(f.sid, f.ptsMs)));
+  }
+
+  /** Wall-clock ms (Date.now) at which the stream clock presents pts: anchor + pts + playout delay; null without it. */
+  private presentAt(sid: number, ptsMs: number): number | null {
+    const c = this.clocks.get(sid);
+    const sync = this.s.clock;
+    if (!c || c.anchorCore === null || !sync?.quality.ready) return null;
+    const local = sync.toLocalTime(c.anchorCore + ptsMs + c.delayMs);
+    return Math.round((performance.timeOrigin + local) * 10) / 10;
   }
 
   // ---- commands -------------------------------------------------------------------

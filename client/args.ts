@@ -31,6 +31,7 @@ export const USAGE = `Usage: sealroom client --name NAME [--room ROOM | --link U
   --json              one JSON object per event on stdout (for scripts and bots)
   --script FILE       read commands from FILE instead of stdin
   --record DIR        save every received video frame as DIR/<sid>-<frame>.jpg
+                      and the stream's sound as DIR/<sid>.opus (Ogg Opus)
 
 Commands are read from the terminal (or line by line from stdin / --script);
 type /help once connected. In a terminal, /watch draws the current stream

@@ -31,6 +31,7 @@ export const HELP = `Commands:
   /play ID [--room] [--from 0:05] [--tty]   watch a video (alone, or with --room the whole room; --tty: draw it here)
   /pause, /resume, /seek 0:05, /stop   control the current stream
   /watch                    draw the current stream in this terminal (any key: back to chat, the stream goes on)
+                            (this client plays no sound; the status line shows the audio track, --record DIR saves it as .opus)
   /unwatch                  stop drawing it (the stream stays watched)
   /subs [N|LANG|off]        the current video's subtitle tracks, or choose one (shown under the status line)
   /help                     this list

@@ -72,7 +72,8 @@ export async function main(argv: string[]): Promise<number> {
     cursors: new FileCursorStore(cursorsPathFor(config.identityFile), warn),
     connect: tcpConnector(tcpOptions(config, trust, (m) => untrusted(m))),
     // Subtitles always; small frames only where they are drawn here and not recorded.
-    caps: interactive && !files.recorder ? ["library2", "smallVideo"] : ["library2"],
+    // Sound is recorded (--record) and its track shown, never played; the clock times each frame's presentation.
+    caps: [...(interactive && !files.recorder ? ["library2", "smallVideo"] : ["library2"]), "audio", "clock"],
     ...(v2 ? { roomKeys: v2.keys } : {}),
   });
   const tty = ui ? { view: watchViewFor(process.stdout), chat: ui } : undefined;

@@ -4,17 +4,22 @@
 
 import { promises as fs } from "node:fs";
 import path from "node:path";
+import { AudioRecorder } from "./audioRecorder";
 
 export class FrameRecorder {
   private inFlight = 0;
   skipped = 0;
   written = 0;
+  /** The sound beside the frames: DIR/<sid>.opus. */
+  readonly audio: AudioRecorder;
 
   constructor(
     readonly dir: string,
     private readonly onError: (message: string) => void,
     private readonly maxInFlight = 32,
-  ) {}
+  ) {
+    this.audio = new AudioRecorder(dir, onError);
+  }
 
   static fileName(sid: number, frame: number): string {
     return `${sid}-${String(frame).padStart(6, "0")}.jpg`;
@@ -39,5 +44,6 @@ export class FrameRecorder {
   async flush(timeoutMs = 2_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await this.audio.flush(Math.max(0, deadline - Date.now()));
   }
 }

@@ -257,6 +257,12 @@ export function unwatched(video: string | null, why: string | null): Line {
 }
 
 /** --record: the file a frame went to (null: skipped, the disk is behind). */
-export function recordedFrame(f: SessionEvents["frame"], file: string | null): Line {
-  return line({ event: "frame", sid: f.sid, frame: f.frame, ptsMs: f.ptsMs, bytes: f.jpeg.length, file }, null);
+export function recordedFrame(f: SessionEvents["frame"], file: string | null, presentAt: number | null = null): Line {
+  // presentAt: the wall-clock ms (epoch) the stream clock presents this frame at, when the core announces one.
+  return line({ event: "frame", sid: f.sid, frame: f.frame, ptsMs: f.ptsMs, bytes: f.jpeg.length, file, ...(presentAt !== null ? { presentAt } : {}) }, null);
+}
+
+export function audioTrack(a: SessionEvents["audioInfo"], file: string | null): Line {
+  const human = a.track === null ? `stream ${a.sid}: no sound (${safe(a.reason ?? "none")})` : `stream ${a.sid}: audio track ${a.track + 1} (not played here${file ? `; recording to ${safe(file)}` : ""})`;
+  return line({ event: "audio", sid: a.sid, track: a.track, reason: a.reason, file }, human);
 }

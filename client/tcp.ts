@@ -3,7 +3,7 @@
 
 import net from "node:net";
 import tls from "node:tls";
-import { FrameDecoder, KIND_CONTROL, KIND_VIDEO, encodeFrame } from "../protocol/framing";
+import { FrameDecoder, KIND_AUDIO, KIND_CONTROL, KIND_VIDEO, encodeFrame } from "../protocol/framing";
 import type { Connector } from "../protocol/session";
 import { certificateProblem, normalizeFingerprint, type TrustOnFirstUse } from "../common/tls";
 
@@ -30,7 +30,7 @@ export function tcpConnector(opts: TcpOptions): Connector {
   const pin = opts.tls?.pin !== undefined ? normalizeFingerprint(opts.tls.pin) : null;
   if (opts.tls?.pin !== undefined && pin === null) throw new Error("pin must be a SHA-256 fingerprint: 64 hex digits, colons allowed");
   return (h) => {
-    const decoder = new FrameDecoder({ maxFrame: opts.maxFrame ?? DEFAULT_MAX_FRAME, kinds: new Set([KIND_CONTROL, KIND_VIDEO]) });
+    const decoder = new FrameDecoder({ maxFrame: opts.maxFrame ?? DEFAULT_MAX_FRAME, kinds: new Set([KIND_CONTROL, KIND_VIDEO, KIND_AUDIO]) });
     let done = false;
     let failure: string | null = null;
     const socket: net.Socket = opts.tls

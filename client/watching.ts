@@ -14,6 +14,9 @@ export interface Watched {
   frameTimes: number[];
   dropped: number;
   sent: number;
+  /** The audio track the core sends this viewer (null: none), and why none. */
+  audioTrack?: number | null;
+  noSound?: string | null;
 }
 
 /** Frames are counted over this window for the fps figure. */
@@ -69,6 +72,13 @@ export class WatchedStreams {
     return w;
   }
 
+  audio(sid: number, track: number | null, reason: string | null): void {
+    const w = this.watched.get(sid);
+    if (!w) return;
+    w.audioTrack = track;
+    w.noSound = reason;
+  }
+
   frame(sid: number, ptsMs: number): void {
     const w = this.watched.get(sid);
     if (!w) return;
@@ -89,6 +99,7 @@ export class WatchedStreams {
     const w = this.currentSid === null ? undefined : this.watched.get(this.currentSid);
     if (!w) return null;
     const icon = w.info.state === "playing" ? "playing" : "paused";
-    return `${icon} ${safe(w.info.video)} ${formatClock(w.lastPtsMs)}/${formatClock(w.info.durationMs)} ${this.fps(w)} fps, ${w.dropped} dropped`;
+    const sound = w.audioTrack === undefined ? "" : w.audioTrack === null ? ", no sound" : `, audio track ${w.audioTrack + 1} (not played)`;
+    return `${icon} ${safe(w.info.video)} ${formatClock(w.lastPtsMs)}/${formatClock(w.info.durationMs)} ${this.fps(w)} fps, ${w.dropped} dropped${sound}`;
   }
 }

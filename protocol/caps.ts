@@ -17,6 +17,10 @@ export const KNOWN_CAPS = [
   // hello.resume, resumed / historyGap, receipt / delivered, presence and
   // away members in welcome. One name, because the parts only make sense together.
   "durable",
+  /** AUDIO frames (kind 0x03), the `audio` message, `audioTrack`, the catalogue's `audio` field (docs/protocol.md 5a). */
+  "audio",
+  /** pong `now` and `streamClock` (docs/protocol.md 5b): present at anchor + pts + playout delay. */
+  "clock",
 ] as const satisfies readonly string[];
 
 export type Cap = (typeof KNOWN_CAPS)[number];

@@ -5,6 +5,8 @@
 
 export const KIND_CONTROL = 0x01;
 export const KIND_VIDEO = 0x02;
+/** Server to client only, and only to a client that declared the "audio" cap (docs/protocol.md 5a). */
+export const KIND_AUDIO = 0x03;
 export const FRAME_HEADER = 5;
 
 export interface Frame {

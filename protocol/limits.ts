@@ -30,6 +30,12 @@ export const DEFAULT_LIMITS = {
    */
   maxQueuedVideoBytes: 512 * 1024,
   /**
+   * A viewer's audio backlog past which packets are skipped for it (about 5 s
+   * of 96 kbit/s Opus). Audio has its own queue, written before video, so it
+   * is never the part of a lagging viewer that is skipped first.
+   */
+  maxQueuedAudioBytes: 64 * 1024,
+  /**
    * One sender's budget for what its messages make the core write: a `msg`
    * frame's bytes times its recipients, refilled at this rate up to the burst.
    * The largest legitimate message (4,000 characters to a full room of 256

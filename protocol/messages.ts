@@ -50,7 +50,8 @@ export const Hello = z.object({
 export type Hello = z.infer<typeof Hello>;
 
 export const Ping = z.object({ t: z.literal("ping"), ts: z.number().finite() });
-export const Pong = z.object({ t: z.literal("pong"), ts: z.number().finite() });
+/** `now` (core ms on a monotonic clock with a fixed origin) only for a "clock" client. */
+export const Pong = z.object({ t: z.literal("pong"), ts: z.number().finite(), now: z.number().finite().optional() });
 export const Quit = z.object({ t: z.literal("quit") });
 
 export const Send = z.object({
@@ -96,6 +97,9 @@ export type Control = z.infer<typeof Control>;
 export const SubtitlesRequest = z.object({ t: z.literal("subtitles"), video: z.string().min(1).max(255), track: z.string().min(1).max(300) });
 /** Cap "library2": the poster frame of a video (answered by poster). */
 export const PosterRequest = z.object({ t: z.literal("poster"), video: z.string().min(1).max(255) });
+/** "audio" clients: this viewer's track of a stream; null = no sound. */
+export const AudioTrackChoice = z.object({ t: z.literal("audioTrack"), sid: u32, track: z.number().int().min(0).max(255).nullable() });
+export type AudioTrackChoice = z.infer<typeof AudioTrackChoice>;
 
 export const CLIENT_SCHEMAS = {
   hello: Hello,
@@ -110,6 +114,7 @@ export const CLIENT_SCHEMAS = {
   control: Control,
   subtitles: SubtitlesRequest,
   poster: PosterRequest,
+  audioTrack: AudioTrackChoice,
 } as const;
 
 export type ClientMessage = { [K in keyof typeof CLIENT_SCHEMAS]: z.infer<(typeof CLIENT_SCHEMAS)[K]> }[keyof typeof CLIENT_SCHEMAS];
@@ -240,6 +245,23 @@ export const VideoItem = z.object({
   subtitles: z.array(SubtitleTrackInfo).max(64).optional(),
   /** Cap "library2" only: a version key of the poster to ask for, null when there is none. */
   poster: z.string().max(64).nullable().optional(),
+  /** Only for "audio" clients (docs/protocol.md 5a). */
+  audio: z
+    .object({
+      tracks: z.array(
+        z.object({
+          index: z.number().int().min(0).max(255),
+          language: z.string().max(16),
+          title: z.string().max(100).nullable(),
+          codec: z.string().max(32),
+          channels: z.number().int().min(0),
+          downmix: z.boolean(),
+          problem: z.string().max(200).nullable(),
+        }),
+      ),
+      noSound: z.string().max(300).nullable(),
+    })
+    .optional(),
 });
 export type VideoItem = z.infer<typeof VideoItem>;
 export const VideosList = z.object({ t: z.literal("videos"), items: z.array(VideoItem) });
@@ -258,6 +280,30 @@ export const StreamEnd = z.object({
 });
 export type StreamEndReason = z.infer<typeof StreamEnd>["reason"];
 export const StreamStats = z.object({ t: z.literal("streamStats"), sid: u32, sent: z.number().int().min(0), dropped: z.number().int().min(0) });
+
+/** "audio" clients: the track this viewer hears from now on, before its first packet (or why none). */
+export const AudioInfo = z.object({
+  t: z.literal("audio"),
+  sid: u32,
+  track: z.number().int().min(0).max(255).nullable(),
+  codec: z.literal("opus").optional(),
+  rate: z.number().int().positive().optional(),
+  channels: z.number().int().positive().optional(),
+  /** The OpusHead (RFC 7845 5.1), base64: the decoder's description. */
+  head: b64.optional(),
+  /** Why there is no sound (track null). */
+  reason: z.string().max(300).optional(),
+});
+export type AudioInfo = z.infer<typeof AudioInfo>;
+/** "clock" clients: present pts at core time anchorCore + pts + delayMs (anchorCore null while paused). */
+export const StreamClockMsg = z.object({
+  t: z.literal("streamClock"),
+  sid: u32,
+  anchorCore: z.number().finite().nullable(),
+  delayMs: z.number().int().min(0).max(5_000),
+  posMs: ms,
+});
+export type StreamClockMsg = z.infer<typeof StreamClockMsg>;
 
 export const SERVER_SCHEMAS = {
   challenge: Challenge,
@@ -282,6 +328,8 @@ export const SERVER_SCHEMAS = {
   subtitleCues: SubtitleCues,
   poster: PosterMsg,
   videosChanged: VideosChanged,
+  audio: AudioInfo,
+  streamClock: StreamClockMsg,
 } as const;
 
 export type ServerMessage = { [K in keyof typeof SERVER_SCHEMAS]: z.infer<(typeof SERVER_SCHEMAS)[K]> }[keyof typeof SERVER_SCHEMAS];

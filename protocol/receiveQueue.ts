@@ -8,7 +8,7 @@
 // Browser-safe: no node: imports.
 
 import { decodeRaw, parseServerMessage } from "./codec";
-import { KIND_CONTROL, KIND_VIDEO } from "./framing";
+import { KIND_AUDIO, KIND_CONTROL, KIND_VIDEO } from "./framing";
 import type { ServerMessage } from "./messages";
 import type { LogLevel } from "./sessionTypes";
 
@@ -17,6 +17,8 @@ export interface ReceiveHandlers<C> {
   message(ctx: C, msg: ServerMessage): void | Promise<void>;
   /** A video chunk, in order with the control messages around it. */
   video(body: Uint8Array): void;
+  /** An AUDIO frame body (only after declaring "audio"), in order like video. */
+  audio?(body: Uint8Array): void;
   /** A frame dropped because it is malformed. */
   invalid(reason: string): void;
   /** Control frames arrive faster than they are handled: the caller drops `ctx`. */
@@ -47,6 +49,16 @@ export class ReceiveQueue<C> {
 
   /** Takes one frame as it came off connection `ctx`. */
   frame(ctx: C, kind: number, body: Uint8Array): void {
+    if (kind === KIND_AUDIO && this.h.audio) {
+      const audio = this.h.audio;
+      // Like video, but a packet is tiny: always copied and queued rather than shed while busy.
+      if (this.queued === 0) audio(body);
+      else if (this.queued < this.limits.maxDepth) {
+        const copy = body.slice();
+        this.enqueue(() => audio(copy));
+      }
+      return;
+    }
     if (kind === KIND_VIDEO) {
       if (this.queued === 0) this.h.video(body);
       else if (this.queued < this.limits.maxVideoDepth) {

@@ -24,10 +24,12 @@ import { ReceiveQueue } from "./receiveQueue";
 import { MemoryCursorStore, ResumeState } from "./resume";
 import { NO_RETRY_CODES, SESSION_DEFAULTS, type LogLevel, type SessionEvents, type SessionLimits, type SessionOptions, type SessionState } from "./sessionTypes";
 import { Streams } from "./streams";
-import { fromBase64 } from "./base64";
 import { SubtitlePages } from "./subtitlePages";
 import { GROUP_SESSION_LIMITS, GroupSession } from "./e2e/groupSession";
 import { SENDER_KEY_LIMITS } from "./e2e/senderKeys";
+import { readAudioPacket, AUDIO_FLAG_DISCONTINUITY } from "./audioPacket";
+import { fromBase64 } from "./base64";
+import { ClockSync, pingIntervalMs } from "./clockSync";
 
 // What other code imports from here, wherever it now lives.
 export type { Connector, Transport, TransportHandlers } from "./transport";
@@ -56,6 +58,9 @@ export class ClientSession {
   readonly e2e: GroupSession | null = null;
   /** Cap durable (docs/protocol.md section 2c): cursor, repeats by seq, receipts. Null for a v1 session. */
   private readonly resume: ResumeState | null;
+  /** Offset to the core's clock ("clock" cap), fed by our own pings' pongs. */
+  readonly clock = new ClockSync();
+  private clockTimer: ReturnType<typeof globalThis.setTimeout> | null = null;
 
   constructor(opts: SessionOptions) {
     const problem = nameProblem(opts.name);
@@ -77,6 +82,7 @@ export class ClientSession {
       {
         message: (conn, msg) => this.onMessage(conn, msg),
         video: (body) => this.onVideo(body),
+        audio: (body) => this.onAudio(body),
         invalid: (reason) => this.events.emit("invalid", { reason }),
         overflow: (conn) => this.link.drop(conn, "server sends faster than this client can process"),
         log,
@@ -95,6 +101,7 @@ export class ClientSession {
         this.outgoing.cancelTimer();
         this.e2e?.close();
         this.resume?.stop();
+        if (this.clockTimer !== null) globalThis.clearTimeout(this.clockTimer);
         this.events.emit("closed", { reason, error });
       },
     });
@@ -235,7 +242,19 @@ export class ClientSession {
         if (conn.welcomed) this.link.send(conn, { t: "pong", ts: msg.ts });
         return;
       case "pong":
+        // Our clock pings carry performance.now() as ts; the link's idle pings (Date.now) fail the RTT check.
+        if (msg.now !== undefined) this.clock.add({ sentLocal: msg.ts, core: msg.now, recvLocal: globalThis.performance.now() });
         return;
+      case "audio":
+        return this.events.emit("audioInfo", {
+          sid: msg.sid,
+          track: msg.track,
+          head: msg.head !== undefined ? fromBase64(msg.head) : null,
+          channels: msg.channels ?? 2,
+          reason: msg.reason ?? null,
+        });
+      case "streamClock":
+        return this.events.emit("streamClock", { sid: msg.sid, anchorCore: msg.anchorCore, delayMs: msg.delayMs, posMs: msg.posMs });
       case "videos":
         return this.events.emit("videos", msg.items);
       case "stream": {
@@ -292,6 +311,7 @@ export class ClientSession {
     this._members.reset(entries);
     this._limits = w.limits;
     const reconnected = this.link.welcomed(conn);
+    if (this.caps.includes("clock")) this.clockPing(conn);
     this.events.emit("welcome", { id: w.id, room: w.room, members: entries, limits: w.limits, stream: w.stream, reconnected });
     if (w.stream) {
       this._streams.watch(w.stream);
@@ -373,6 +393,20 @@ export class ClientSession {
     if (f) this.events.emit("frame", f);
   }
 
+  private onAudio(body: Uint8Array): void {
+    const p = readAudioPacket(body);
+    if (!p || !this._streams.view.has(p.header.sid)) return;
+    const h = p.header;
+    this.events.emit("audio", { sid: h.sid, track: h.track, seq: h.seq, ptsSamples: h.ptsSamples, durationSamples: h.durationSamples, discontinuity: (h.flags & AUDIO_FLAG_DISCONTINUITY) !== 0, data: p.data });
+  }
+
+  /** Clock-sync pings: a quick burst after welcome, then a slow keep-up, while this connection lives. */
+  private clockPing(conn: Conn): void {
+    if (!conn.alive || conn !== this.link.current) return;
+    this.link.send(conn, { t: "ping", ts: globalThis.performance.now() });
+    this.clockTimer = globalThis.setTimeout(() => this.clockPing(conn), pingIntervalMs(this.clock.quality.samples));
+  }
+
   private endStream(sid: number, reason: StreamEndReason | "disconnected"): void {
     this._streams.end(sid);
     this.events.emit("streamEnd", { sid, reason });
@@ -424,6 +458,11 @@ export class ClientSession {
   play(video: string, scope: "self" | "room", fromMs?: number): void {
     const msg = Play.parse({ t: "play", video, scope, ...(fromMs !== undefined ? { fromMs: Math.round(fromMs) } : {}) });
     this.link.send(this.requireOnline(), msg);
+  }
+
+  /** "audio" sessions: this viewer's track of a stream (null: no sound). Errors come as `error` ref audioTrack. */
+  audioTrack(sid: number, track: number | null): void {
+    this.link.send(this.requireOnline(), { t: "audioTrack", sid, track });
   }
 
   control(sid: number, action: "pause" | "resume" | "seek" | "stop", toMs?: number): void {

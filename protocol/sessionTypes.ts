@@ -61,6 +61,11 @@ export interface SessionEvents {
   poster: { video: string; key: string; mime: "image/jpeg"; jpeg: Uint8Array };
   /** Cap "library2": the library changed; ask for videos again. */
   videosChanged: Record<string, never>;
+  /** "audio" sessions: the track a stream's packets are from now on (or why none), then its packets. */
+  audioInfo: { sid: number; track: number | null; head: Uint8Array | null; channels: number; reason: string | null };
+  audio: { sid: number; track: number; seq: number; ptsSamples: number; durationSamples: number; discontinuity: boolean; data: Uint8Array };
+  /** "clock" sessions: pts is presented at core time anchorCore + pts + delayMs (null anchor: paused or waiting). */
+  streamClock: { sid: number; anchorCore: number | null; delayMs: number; posMs: number };
 }
 
 export type LogLevel = "debug" | "info" | "warn";

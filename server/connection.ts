@@ -14,7 +14,7 @@ import { verifyHello } from "./handshake";
 import type { Hub } from "./hub";
 import type { Logger } from "./log";
 import { Outbox } from "./outbox";
-import type { MemberPeer, VideoFrameOut } from "./peer";
+import type { AudioPacketOut, MemberPeer, VideoFrameOut } from "./peer";
 import { connectionLimiters, sendCosts, type RateLimiter } from "./ratelimit";
 import { controlFrame } from "./wire";
 
@@ -130,6 +130,14 @@ export class Connection implements MemberPeer {
 
   offerVideo(frame: VideoFrameOut): boolean {
     return this.state === "member" && this.outbox.offerVideo(frame);
+  }
+
+  offerAudio(packet: AudioPacketOut): boolean {
+    return this.state === "member" && this.outbox.offerAudio(packet);
+  }
+
+  purgeAudio(sid: number): void {
+    this.outbox.purgeAudio(sid);
   }
 
   purgeVideo(sid: number, keepBegun: boolean): void {

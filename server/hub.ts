@@ -31,7 +31,7 @@ export interface VideoService {
   /** The connection is gone or replaced: end its self stream, stop sending. */
   leave(peer: Peer): void;
   roomEmpty(room: string): void;
-  handle(peer: Peer, msg: ClientMessageOf<"videos" | "play" | "control" | "subtitles" | "poster">): void;
+  handle(peer: Peer, msg: ClientMessageOf<"videos" | "play" | "control" | "subtitles" | "poster" | "audioTrack">): void;
   close(): void;
   /** A room just loaded from the store after a restart (server/streamState.ts restores its stream). */
   load?(room: string): Promise<void>;
@@ -237,9 +237,15 @@ export class Hub {
       case "hello":
         throw new ProtocolError("bad_hello", "a second hello on this connection", true, "hello");
       case "ping":
-        peer.sendControl({ t: "pong", ts: msg.ts });
+        // "clock": the core's time (the Pacer's clock, performance.now) for the client's offset estimate.
+        peer.sendControl(peer.caps.has("clock") ? { t: "pong", ts: msg.ts, now: performance.now() } : { t: "pong", ts: msg.ts });
         return;
       case "pong":
+        return;
+      case "audioTrack":
+        // Beyond v1: a client that did not declare "audio" gets what v1 gives an unknown type.
+        if (!peer.caps.has("audio")) throw new ProtocolError("unknown_type", `unknown message type '${msg.t}'`, false, msg.t);
+        this.video.handle(peer, msg);
         return;
       case "send":
         this.route(peer, msg, envJson);

@@ -2,7 +2,7 @@
 // chat never waits behind a frame; video is offered a whole frame at a time
 // and skipped for a viewer that is backed up, so nothing grows without bound.
 
-import type { VideoFrameOut, WireChunk } from "./peer";
+import type { AudioPacketOut, VideoFrameOut, WireChunk } from "./peer";
 import { Queue } from "./queue";
 
 /** The part of a socket the outbox needs (net.Socket and tls.TLSSocket fit). */
@@ -22,6 +22,8 @@ interface QueuedFrame {
 export interface OutboxLimits {
   maxQueuedControlBytes: number;
   maxQueuedVideoBytes: number;
+  /** Optional so older callers keep working; DEFAULT_LIMITS has it. */
+  maxQueuedAudioBytes?: number;
 }
 
 /** Bytes we let the socket buffer before holding the rest in our queues. */
@@ -32,6 +34,14 @@ export class Outbox {
   private controlBytes = 0;
   private video = new Queue<QueuedFrame>();
   private videoBytes = 0;
+  // Audio packets: tiny and written before video, so a lagging viewer loses frames first.
+  private audio = new Queue<AudioPacketOut>();
+  private audioBytes = 0;
+  private pumpQueued = false;
+  private readonly deferredPump = (): void => {
+    this.pumpQueued = false;
+    this.pump();
+  };
 
   constructor(
     private readonly sink: Sink,
@@ -67,6 +77,29 @@ export class Outbox {
     return true;
   }
 
+  /** Queues one audio packet unless this viewer's audio backlog is over its bound (false: skipped). */
+  offerAudio(p: AudioPacketOut): boolean {
+    const max = this.limits.maxQueuedAudioBytes ?? 64 * 1024;
+    if (this.audioBytes > 0 && this.audioBytes + p.head.length + p.data.length > max) return false;
+    this.audio.push(p);
+    this.audioBytes += p.head.length + p.data.length;
+    // The stream offers this tick's frame right after its audio: pumping once a microtask later (or
+    // within offerVideo's pump) writes both in one corked batch instead of a syscall each.
+    if (!this.pumpQueued) {
+      this.pumpQueued = true;
+      queueMicrotask(this.deferredPump);
+    }
+    return true;
+  }
+
+  purgeAudio(sid: number): void {
+    this.audio.filter((p) => {
+      if (p.sid !== sid) return true;
+      this.audioBytes -= p.head.length + p.data.length;
+      return false;
+    });
+  }
+
   purgeVideo(sid: number, keepBegun: boolean): void {
     // Only a frame with some chunks already written (next > 0) has "begun".
     this.video.filter((q) => {
@@ -78,13 +111,20 @@ export class Outbox {
 
   /** Writes queued frames while the socket takes them; call on 'drain'. */
   pump(): void {
-    if (this.control.length === 0 && this.video.length === 0) return;
+    if (this.control.length === 0 && this.video.length === 0 && this.audio.length === 0) return;
     this.sink.cork();
     while (this.sink.writableLength < SOCKET_HIGH_WATER) {
       const ctl = this.control.shift();
       if (ctl) {
         this.controlBytes -= ctl.length;
         this.sink.write(ctl);
+        continue;
+      }
+      const a = this.audio.shift();
+      if (a) {
+        this.audioBytes -= a.head.length + a.data.length;
+        this.sink.write(a.head);
+        if (a.data.length > 0) this.sink.write(a.data);
         continue;
       }
       const q = this.video.peek();
@@ -99,7 +139,7 @@ export class Outbox {
   }
 
   get queuedBytes(): number {
-    return this.controlBytes + this.videoBytes;
+    return this.controlBytes + this.videoBytes + this.audioBytes;
   }
 }
 

@@ -22,6 +22,17 @@ export interface VideoFrameOut {
   bytes: number;
 }
 
+/**
+ * AUDIO frames for one viewer: `head` (frame header + 16-byte packet header)
+ * built once per stream and packet, `data` the cached Opus packet; or, for
+ * several packets of one tick, `head` holds the whole frames and `data` is empty.
+ */
+export interface AudioPacketOut {
+  sid: number;
+  head: Buffer;
+  data: Buffer;
+}
+
 export interface Peer {
   /** Unique per connection for the life of the server process. */
   readonly connId: number;
@@ -42,6 +53,10 @@ export interface Peer {
    * nothing more of the sid's queued chunks goes out (seek, end).
    */
   purgeVideo(sid: number, keepBegun: boolean): void;
+  /** "audio" viewers only: queues a packet (ahead of video) unless its audio backlog is full; false when skipped. */
+  offerAudio?(packet: AudioPacketOut): boolean;
+  /** Drops queued audio packets of `sid` (pause, seek, track change, end). */
+  purgeAudio?(sid: number): void;
 }
 
 /** What the hub additionally needs of a member's connection. */

@@ -61,7 +61,7 @@ export const NO_VIDEO: VideoService = {
   leave: () => {},
   roomEmpty: () => {},
   handle: (peer, msg) =>
-    peer.sendControl({ t: "error", code: msg.t === "control" ? "unknown_stream" : "unknown_video", message: "this server has no video library", ref: msg.t, fatal: false }),
+    peer.sendControl({ t: "error", code: msg.t === "control" || msg.t === "audioTrack" ? "unknown_stream" : "unknown_video", message: "this server has no video library", ref: msg.t, fatal: false }),
   close: () => {},
 };
 

@@ -9,7 +9,7 @@
 
 import net from "node:net";
 import WebSocket from "ws";
-import { FrameDecoder, KIND_CONTROL, KIND_VIDEO } from "../../protocol/framing";
+import { FrameDecoder, KIND_AUDIO, KIND_CONTROL, KIND_VIDEO } from "../../protocol/framing";
 
 export type Transport = "tcp" | "bridge" | "websockify";
 
@@ -25,7 +25,7 @@ export type FrameHandler = (kind: number, body: Buffer) => void;
 /** FrameDecoder hands out Uint8Array views (a fresh one when it joined reads); callers get Buffer views. */
 const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.length));
 
-const KINDS = new Set([KIND_CONTROL, KIND_VIDEO]);
+const KINDS = new Set([KIND_CONTROL, KIND_VIDEO, KIND_AUDIO]);
 
 export interface Link {
   /** A whole frame, length prefix included. */

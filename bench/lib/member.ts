@@ -3,7 +3,7 @@
 // classified by peeking at the `t` the core always writes first, so a
 // thousand members do not JSON-parse every `joined` and `welcome`.
 
-import { KIND_CONTROL, KIND_VIDEO } from "../../protocol/framing";
+import { KIND_AUDIO, KIND_CONTROL, KIND_VIDEO } from "../../protocol/framing";
 import { makeHello, type Identity } from "../../protocol/crypto";
 import { GroupSession, type GroupSessionPort } from "../../protocol/e2e/groupSession";
 import type { RoomKeys } from "../../protocol/e2e/roomSecret";
@@ -48,6 +48,8 @@ export interface Member {
   /** Control frame other than ping; `t` peeked. */
   onControl: (t: string, body: Buffer) => void;
   onVideo: (body: Buffer) => void;
+  /** AUDIO frames (only for members joined with caps ["audio"]). */
+  onAudio: (body: Buffer) => void;
   /** Fatal `error` frames seen (e.g. rate_limited, reader too slow). */
   errors: string[];
   send(msg: object): void;
@@ -55,7 +57,7 @@ export interface Member {
 }
 
 /** `v2`: the room link's keys; the member sends a v2 hello (protocol v2, docs/protocol.md section 12). */
-export async function joinMember(target: Target, identity: Identity, room: string, name: string, timeoutMs = 30_000, v2?: RoomKeys): Promise<Member> {
+export async function joinMember(target: Target, identity: Identity, room: string, name: string, timeoutMs = 30_000, v2?: RoomKeys, caps?: readonly string[]): Promise<Member> {
   const t0 = performance.now();
   const link = await connect(target, timeoutMs);
   return new Promise((resolve, reject) => {
@@ -72,6 +74,7 @@ export async function joinMember(target: Target, identity: Identity, room: strin
       timing: { setupMs: 0, serverMs: 0, totalMs: 0 },
       onControl: () => {},
       onVideo: () => {},
+      onAudio: () => {},
       errors: [],
       send: (msg) => link.sendFrame(controlFrameOf(msg)),
       close: () => link.close(),
@@ -86,7 +89,7 @@ export async function joinMember(target: Target, identity: Identity, room: strin
       if (t === "challenge") {
         challengeAt = performance.now();
         const ch = parseBody<{ nonce: string }>(body);
-        void makeHello(identity, { nonce: ch.nonce, room, name, agent: "bench/1" }).then((h) => (v2 ? new GroupSession(identity, v2, NO_PORT).hello(h, ch.nonce) : h)).then((hello) => {
+        void makeHello(identity, { nonce: ch.nonce, room, name, agent: "bench/1", ...(caps ? { caps } : {}) }).then((h) => (v2 ? new GroupSession(identity, v2, NO_PORT).hello(h, ch.nonce) : h)).then((hello) => {
           helloAt = performance.now();
           m.send(hello);
         }, reject);
@@ -97,6 +100,7 @@ export async function joinMember(target: Target, identity: Identity, room: strin
         link.onClose = () => {};
         link.onFrame = (k, b) => {
           if (k === KIND_VIDEO) return m.onVideo(b);
+          if (k === KIND_AUDIO) return m.onAudio(b);
           const tt = peekT(b);
           if (tt === "ping") m.send({ t: "pong", ts: parseBody<{ ts: number }>(b).ts });
           else if (tt === "error") {
@@ -119,13 +123,13 @@ export async function joinMember(target: Target, identity: Identity, room: strin
  * Joins n members into one room, a few at a time (joins broadcast `joined`
  * to everyone already in, so a rush of them is a benchmark of its own).
  */
-export async function joinMany(target: Target, ids: readonly Identity[], room: string, prefix: string, parallel = 16, firstIndex = 0, v2?: RoomKeys): Promise<Member[]> {
+export async function joinMany(target: Target, ids: readonly Identity[], room: string, prefix: string, parallel = 16, firstIndex = 0, v2?: RoomKeys, caps?: readonly string[]): Promise<Member[]> {
   const out: Member[] = new Array(ids.length);
   let next = 0;
   const worker = async () => {
     while (next < ids.length) {
       const i = next++;
-      out[i] = await joinMember(target, ids[i], room, `${prefix}${firstIndex + i}`, 30_000, v2);
+      out[i] = await joinMember(target, ids[i], room, `${prefix}${firstIndex + i}`, 30_000, v2, caps);
     }
   };
   await Promise.all(Array.from({ length: Math.min(parallel, ids.length) }, worker));

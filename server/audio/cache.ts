@@ -2,6 +2,7 @@
 // by every stream and viewer of that video. Packets are the demuxer's Buffers,
 // never copied per reader. Idle tracks are evicted beyond a byte budget.
 
+import { VIDEO_LIMITS } from "../video/limits";
 import { decodeAudio, type AudioDecodeResult, type AudioDecodeSink } from "./decode";
 import type { OpusHead, OpusPacket } from "./ogg";
 
@@ -87,7 +88,8 @@ export interface AudioLease {
   release(): void;
 }
 
-export const DEFAULT_AUDIO_CACHE_BYTES = 256 * 1024 * 1024;
+/** The default of the `audioCacheBytes` limit (server/video/limits.ts). */
+export const DEFAULT_AUDIO_CACHE_BYTES = VIDEO_LIMITS.audioCacheBytes;
 
 export class AudioPacketCache {
   private entries = new Map<string, Entry>();

@@ -12,11 +12,11 @@ export const OPUS_CHANNELS = 2;
 export const OPUS_BITRATE = "96k";
 export const OPUS_FRAME_MS = 20;
 /**
- * libopus complexity (0-10, ffmpeg's default 10). 5 costs ~60% of 10's CPU
- * (bench/audio-cost.ts) at no audible loss at 96 kbit/s stereo, which keeps
- * audio near 10% of a stream's decode CPU.
+ * libopus complexity (0-10, ffmpeg's default 10). 5 cost 12.8% of a 720p
+ * video decode (bench/audio-cost.ts), over the 10% budget; 3 is ~9% at no
+ * audible loss at 96 kbit/s stereo.
  */
-export const OPUS_COMPLEXITY = 5;
+export const OPUS_COMPLEXITY = 3;
 
 export type AudioDecodeFailure = "no_track" | "corrupt" | "demux" | "spawn" | "aborted";
 

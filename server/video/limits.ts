@@ -25,6 +25,10 @@ export const VIDEO_LIMITS = {
   frameCacheDiskBytes: 4096 * MiB,
   /** Below this much free space on the cache's filesystem nothing more is spilled. */
   minFreeDiskBytes: 1024 * MiB,
+  /** Decoded Opus packets of idle (unwatched) audio tracks kept, over all videos (~43 MB per hour of audio). */
+  audioCacheBytes: 256 * MiB,
+  /** "clock" clients present each frame and packet at anchor + pts + this (absorbs network jitter). */
+  playoutDelayMs: 250,
 } as const;
 
 export type VideoLimits = { -readonly [K in keyof typeof VIDEO_LIMITS]: number };

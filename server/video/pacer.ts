@@ -90,6 +90,15 @@ export class Pacer {
     return this.clamp(Math.max(this.anchorPts, held));
   }
 
+  /**
+   * The clock time at which pts 0 is due (frame i at anchor + pts_i), while
+   * playing and not waiting for the transcode; null otherwise. Viewers with
+   * the "clock" cap present at this + pts + the playout delay.
+   */
+  get anchorMs(): number | null {
+    return this.st === "playing" && this.waitingFor === null ? this.anchorWall - this.anchorPts : null;
+  }
+
   start(fromMs = 0, paused = false): void {
     if (this.st !== "idle") throw new Error(`pacer already started (${this.st})`);
     this.st = paused ? "paused" : "playing";

@@ -5,8 +5,11 @@ import { join } from "node:path";
 import { DEFAULT_LIMITS } from "../../protocol/limits";
 import { LibraryService } from "../library/library-service";
 import type { LibraryLimits } from "../library/limits";
+import { AudioPacketCache } from "../audio/cache";
+import { AudioProbeCache } from "../audio/probeCache";
 import { Catalogue } from "./catalogue";
 import { FrameCache, type FrameCacheOptions } from "./frames";
+import { VIDEO_LIMITS } from "./limits";
 import { StreamManager } from "./streams";
 import type { Logger } from "./types";
 
@@ -39,6 +42,8 @@ export function createVideoService(o: VideoServiceOptions): StreamManager {
     frames: new FrameCache({ ...cache, logger: log }),
     log,
     maxStreams,
+    audio: { cache: new AudioPacketCache({ maxIdleBytes: o.limits?.audioCacheBytes ?? VIDEO_LIMITS.audioCacheBytes }), probes: new AudioProbeCache() },
+    playoutDelayMs: o.limits?.playoutDelayMs ?? VIDEO_LIMITS.playoutDelayMs,
     ...(statsMs !== undefined ? { statsMs } : {}),
   });
 }

@@ -7,7 +7,10 @@
 
 import { FRAME_HEADER, KIND_VIDEO, writeHeader } from "../../protocol/framing";
 import { MAX_CHUNK_BYTES, VIDEO_CHUNK_HEADER } from "../../protocol/limits";
-import type { ClientMessageOf, Control, Play, StreamEndReason, StreamInfo } from "../../protocol/messages";
+import type { AudioTrackChoice, ClientMessageOf, Control, Play, StreamEndReason, StreamInfo, VideoItem } from "../../protocol/messages";
+import type { AudioPacketCache } from "../audio/cache";
+import type { AudioProbeCache, AudioSummary } from "../audio/probeCache";
+import { StreamAudio } from "./audioFanout";
 import { writeChunkHeader } from "../../protocol/videoChunk";
 import type { VideoService } from "../hub";
 import type { Peer, VideoFrameOut, WireChunk } from "../peer";
@@ -34,6 +37,10 @@ interface Stream {
   /** The same stream at the size of cap "smallVideo" viewers; opened when the first one watches (small-variant.ts). */
   small: SmallVariant | null;
   source: SmallSource;
+  /** The sound of the stream, for "audio" viewers; null without an audio cache. */
+  audio: StreamAudio | null;
+  /** The anchor last announced to "clock" viewers (streamClock). */
+  clockSent: number | null;
 }
 
 export interface StreamManagerOptions {
@@ -47,6 +54,20 @@ export interface StreamManagerOptions {
   library?: LibraryService;
   /** Frame width for cap "smallVideo" viewers (LIBRARY_DEFAULTS.smallVideoWidth). */
   smallWidth?: number;
+  /** Sound (server/audio): packets decoded once per (file, track), tracks probed once per file. */
+  audio?: { cache: AudioPacketCache; probes: AudioProbeCache };
+  /** What "clock" viewers add to anchor + pts before presenting (streamClock.delayMs). */
+  playoutDelayMs?: number;
+}
+
+const DEFAULT_PLAYOUT_DELAY_MS = 250;
+
+/** The catalogue's `audio` field from a probe summary. */
+function audioField(a: AudioSummary): NonNullable<VideoItem["audio"]> {
+  return {
+    tracks: a.tracks.map((t) => ({ index: t.index, language: t.language, title: t.title, codec: t.codec, channels: t.channels, downmix: t.downmix, problem: t.problem })),
+    noSound: a.noSound,
+  };
 }
 
 /** Cuts one frame into wire chunks: headers are new, JPEG bytes are slices of the cached frame. */
@@ -97,7 +118,11 @@ export class StreamManager implements VideoService {
     if (!members) this.rooms.set(peer.room, (members = new Map()));
     members.set(peer.connId, peer);
     // `welcome` already described the stream; frames follow from the current position.
-    this.roomStreams.get(peer.room)?.viewers.set(peer.connId, { peer, sent: 0, dropped: 0 });
+    const s = this.roomStreams.get(peer.room);
+    if (!s) return;
+    s.viewers.set(peer.connId, { peer, sent: 0, dropped: 0 });
+    s.audio?.add(peer, s.pacer.positionMs);
+    this.sendClock(s, [peer]);
   }
 
   leave(peer: Peer): void {
@@ -108,7 +133,8 @@ export class StreamManager implements VideoService {
     }
     const own = this.selfStreams.get(peer.connId);
     if (own) this.end(own, "stopped");
-    this.roomStreams.get(peer.room)?.viewers.delete(peer.connId);
+    const s = this.roomStreams.get(peer.room);
+    if (s?.viewers.delete(peer.connId)) s.audio?.remove(peer);
   }
 
   roomEmpty(room: string): void {
@@ -116,19 +142,22 @@ export class StreamManager implements VideoService {
     if (s) this.end(s, "stopped");
   }
 
-  handle(peer: Peer, msg: ClientMessageOf<"videos" | "play" | "control" | "subtitles" | "poster">): void {
+  handle(peer: Peer, msg: ClientMessageOf<"videos" | "play" | "control" | "subtitles" | "poster" | "audioTrack">): void {
     const library = this.opts.library;
-    if (msg.t === "subtitles" || msg.t === "poster") {
+    const withAudio = (items: VideoItem[]) => (peer.caps.has("audio") ? this.withAudio(items) : Promise.resolve(items));
+    if (msg.t === "audioTrack") {
+      this.chooseTrack(peer, msg);
+    } else if (msg.t === "subtitles" || msg.t === "poster") {
       if (library) library.handle(peer, msg);
       else this.refuse(peer, "unknown_video", "this server has no video library", msg.t);
     } else if (msg.t === "videos" && library && peer.caps.has("library2")) {
       library.items().then(
-        (items) => peer.sendControl({ t: "videos", items }),
+        (items) => withAudio(items).then((list) => peer.sendControl({ t: "videos", items: list })),
         (err) => this.internal(peer, "videos", err),
       );
     } else if (msg.t === "videos") {
       this.opts.catalogue.list().then(
-        (items) => peer.sendControl({ t: "videos", items }),
+        (items) => withAudio(items).then((list) => peer.sendControl({ t: "videos", items: list })),
         (err) => this.internal(peer, "videos", err),
       );
     } else if (msg.t === "play") {
@@ -143,6 +172,7 @@ export class StreamManager implements VideoService {
     this.opts.library?.close();
     for (const s of [...this.streams.values()]) this.end(s, "stopped");
     void this.opts.frames.close();
+    this.opts.audio?.cache.close();
   }
 
   // ---- play -----------------------------------------------------------------------
@@ -150,6 +180,9 @@ export class StreamManager implements VideoService {
   private async play(peer: Peer, msg: Play): Promise<void> {
     const resolved = await this.opts.catalogue.resolve(msg.video);
     if (!resolved) return this.refuse(peer, "unknown_video", `no video '${msg.video}' in the library`, "play");
+    const sound = this.opts.audio;
+    // Its audio tracks, probed once per file (cached), so a warm play waits for nothing here.
+    const summary = sound ? await sound.probes.get(resolved.key, resolved.path) : null;
     // The member may have gone while the catalogue was read.
     if (this.rooms.get(peer.room)?.get(peer.connId) !== peer) return;
 
@@ -196,6 +229,8 @@ export class StreamManager implements VideoService {
       viewers: new Map(),
       small: null,
       source: { path, key, info },
+      audio: sound && summary ? new StreamAudio({ sid, key, path, tracks: summary.tracks, noSound: summary.noSound, cache: sound.cache, onBroken: (t, why) => sound.probes.markBroken(key, t, why) }) : null,
+      clockSent: null,
       pacer: new Pacer({
         source: reader,
         durationMs: info.durationMs,
@@ -212,6 +247,8 @@ export class StreamManager implements VideoService {
     stream.pacer.start(fromMs);
     const start = { t: "stream" as const, ...this.infoOf(stream) };
     for (const v of stream.viewers.values()) v.peer.sendControl(start);
+    for (const v of stream.viewers.values()) stream.audio?.add(v.peer, fromMs);
+    this.sendClock(stream);
     this.opts.log.info({ sid, video: info.id, scope: msg.scope, by: peer.memberId, viewers: stream.viewers.size, streams: this.streams.size }, "stream started");
   }
 
@@ -223,6 +260,9 @@ export class StreamManager implements VideoService {
   }
 
   private fanOut(stream: Stream, frame: Frame): void {
+    // Sound first: its packets up to this frame + the lead, on the same anchor.
+    stream.audio?.tick(frame.ptsMs);
+    if (stream.pacer.anchorMs !== stream.clockSent) this.sendClock(stream);
     const out = chunkFrame(stream.info.sid, frame);
     // Cut once per frame for all small viewers; the full frame while the small one is not decoded yet.
     let small: VideoFrameOut | null | undefined;
@@ -257,10 +297,12 @@ export class StreamManager implements VideoService {
         return;
       case "pause":
         s.pacer.pause();
+        s.audio?.pause(s.pacer.positionMs);
         for (const v of s.viewers.values()) v.peer.purgeVideo(sid, true);
         break;
       case "resume":
         s.pacer.resume();
+        s.audio?.reposition(s.pacer.positionMs);
         break;
       case "seek": {
         const toMs = Math.min(Math.max(0, msg.toMs ?? 0), s.info.durationMs);
@@ -272,12 +314,42 @@ export class StreamManager implements VideoService {
         }
         for (const v of s.viewers.values()) v.peer.purgeVideo(sid, false);
         s.pacer.seek(toMs);
+        s.audio?.reposition(s.pacer.positionMs);
         break;
       }
     }
     const st = this.infoOf(s);
     const state = { t: "streamState" as const, sid, state: st.state, posMs: st.posMs, by: peer.memberId };
     for (const v of s.viewers.values()) v.peer.sendControl(state);
+    this.sendClock(s);
+  }
+
+  /** "clock" viewers: when pts 0 is presented, in core time (the anchor), and the playout delay. */
+  private sendClock(s: Stream, to?: readonly Peer[]): void {
+    const anchor = s.pacer.anchorMs;
+    if (to === undefined) s.clockSent = anchor;
+    const msg = { t: "streamClock" as const, sid: s.info.sid, anchorCore: anchor, delayMs: this.opts.playoutDelayMs ?? DEFAULT_PLAYOUT_DELAY_MS, posMs: Math.round(s.pacer.positionMs) };
+    for (const p of to ?? [...s.viewers.values()].map((v) => v.peer)) if (p.caps.has("clock")) p.sendControl(msg);
+  }
+
+  private chooseTrack(peer: Peer, msg: AudioTrackChoice): void {
+    const s = this.streams.get(msg.sid);
+    if (!s || !s.viewers.has(peer.connId)) return this.refuse(peer, "unknown_stream", `you are not watching a stream ${msg.sid}`, "audioTrack");
+    if (!s.audio) return peer.sendControl({ t: "error", code: "unknown_track", message: "this server sends no sound", ref: "audioTrack", fatal: false });
+    const err = s.audio.choose(peer, msg.track);
+    if (err) peer.sendControl({ t: "error", code: err.code, message: err.message, ref: "audioTrack", fatal: false });
+  }
+
+  private async withAudio(items: VideoItem[]): Promise<VideoItem[]> {
+    const sound = this.opts.audio;
+    if (!sound) return items;
+    return Promise.all(
+      items.map(async (item) => {
+        const r = await this.opts.catalogue.resolve(item.id);
+        if (!r) return item;
+        return { ...item, audio: audioField(await sound.probes.get(r.key, r.path)) };
+      }),
+    );
   }
 
   // ---- ending ---------------------------------------------------------------------------
@@ -295,6 +367,7 @@ export class StreamManager implements VideoService {
     }
     s.viewers.clear();
     s.small?.close();
+    s.audio?.close();
     s.reader.close();
     this.opts.frames.release(s.decoded);
     this.opts.log.info({ sid, reason, streams: this.streams.size }, "stream ended");

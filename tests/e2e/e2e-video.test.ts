@@ -113,7 +113,7 @@ describe.skipIf(!hasVideo)("watch parties in the browser", () => {
   });
 
   it("seeks from the seek bar, for everyone", async () => {
-    await bob.page.locator('.player[data-scope="room"] input[type="range"]').fill("7000");
+    await bob.page.locator('.player[data-scope="room"] input.seek').fill("7000");
     await expect.poll(() => alice.page.getByTestId("party").textContent()).toContain("moved by bob");
     await expect.poll(() => alice.page.locator('.player[data-scope="room"] .time').textContent(), { timeout: 5_000 }).toMatch(/^0:0[789] \/ 0:10$/);
   });

@@ -5,7 +5,7 @@
 import net from "node:net";
 import WebSocket from "ws";
 import { decodeRaw } from "../../protocol/codec";
-import { FrameDecoder, KIND_CONTROL, KIND_VIDEO, encodeFrame } from "../../protocol/framing";
+import { FrameDecoder, KIND_AUDIO, KIND_CONTROL, KIND_VIDEO, encodeFrame } from "../../protocol/framing";
 import { generateIdentity, makeHello, type Identity } from "../../protocol/crypto";
 import type { ServerMessage, Welcome } from "../../protocol/messages";
 import { GroupSession } from "../../protocol/e2e/groupSession";
@@ -27,6 +27,12 @@ interface Link {
 export class WirePeer {
   readonly messages: Received[] = [];
   readonly video: Uint8Array[] = [];
+  /** AUDIO frame bodies; only accepted once joined with caps ["audio"] (else the framing rejects kind 0x03, as a v1 client would). */
+  readonly audio: Uint8Array[] = [];
+  /** Frame kinds this peer accepts; the TCP decoder reads this same set. */
+  readonly kinds = new Set([KIND_CONTROL, KIND_VIDEO]);
+  /** Frames of a kind this peer did not accept (WebSocket links; TCP throws instead). */
+  badKinds = 0;
   /** Bytes read off the connection so far (for tests that pace their reading). */
   bytesIn = 0;
   closed = false;
@@ -41,7 +47,7 @@ export class WirePeer {
   static connect(port: number, host = "127.0.0.1"): Promise<WirePeer> {
     return new Promise((resolve, reject) => {
       const p = new WirePeer();
-      const decoder = new FrameDecoder({ maxFrame: 2 * 1_048_576, kinds: new Set([KIND_CONTROL, KIND_VIDEO]) });
+      const decoder = new FrameDecoder({ maxFrame: 2 * 1_048_576, kinds: p.kinds });
       const s = net.connect(port, host, () => resolve(p));
       s.once("error", reject);
       s.on("error", () => {});
@@ -84,7 +90,9 @@ export class WirePeer {
   }
 
   private receive(kind: number, body: Uint8Array): void {
-    if (kind === KIND_VIDEO) this.video.push(body.slice());
+    if (!this.kinds.has(kind)) this.badKinds++;
+    else if (kind === KIND_VIDEO) this.video.push(body.slice());
+    else if (kind === KIND_AUDIO) this.audio.push(body.slice());
     else {
       const r = decodeRaw(body);
       if (r.ok) this.messages.push(r.raw);
@@ -187,6 +195,7 @@ export async function join(
   p: { name: string; room: string; id?: Identity; agent?: string; ws?: WebSocket.ClientOptions; caps?: string[]; v2?: RoomKeys },
 ): Promise<{ peer: WirePeer; welcome: Welcome; identity: Identity }> {
   const peer = typeof to === "number" ? await WirePeer.connect(to) : await WirePeer.connectWs(to, p.ws);
+  if (p.caps?.includes("audio")) peer.kinds.add(KIND_AUDIO);
   const ch = await peer.nextT("challenge");
   const id = p.id ?? (await generateIdentity({ extractable: true }));
   const hello = await makeHello(id, { nonce: ch.nonce, room: p.room, name: p.name, ...(p.agent ? { agent: p.agent } : {}), ...(p.caps ? { caps: p.caps } : {}) });

@@ -33,6 +33,12 @@ export class FramePacer<T> {
   private queue: Queued<T>[] = [];
   private lateRun = 0;
   private lastPts = -1;
+  /**
+   * The stream clock ("clock" cap): local ms at which pts is due, shared by
+   * every viewer (anchor + pts + playout delay), or null when not known; then
+   * the arrival-based anchor above is the fallback.
+   */
+  clock: ((ptsMs: number) => number | null) | null = null;
 
   constructor(opts: PacerOptions<T> = {}) {
     this.delayMs = opts.delayMs ?? 100;
@@ -48,6 +54,8 @@ export class FramePacer<T> {
 
   /** When the frame with this pts is due, or null before the first frame. */
   dueAt(ptsMs: number): number | null {
+    const shared = this.clock?.(ptsMs);
+    if (shared !== undefined && shared !== null) return shared;
     return this.anchor ? this.anchor.wallMs + (ptsMs - this.anchor.ptsMs) : null;
   }
 
@@ -68,6 +76,11 @@ export class FramePacer<T> {
     if (!this.anchor) this.anchor = { wallMs: nowMs + this.delayMs, ptsMs };
     const due = this.dueAt(ptsMs)!;
     if (due < nowMs - this.lateMs) {
+      // On the shared clock a late frame is just late: re-anchoring would put this viewer out of step.
+      if (this.sharedClock(ptsMs)) {
+        this.onDrop(item, "late");
+        return false;
+      }
       this.lateRun++;
       if (this.lateRun < this.reanchorAfter) {
         this.onDrop(item, "late");
@@ -81,6 +94,12 @@ export class FramePacer<T> {
     this.queue.splice(i, 0, { ptsMs, item });
     while (this.queue.length > this.maxQueue) this.onDrop(this.queue.shift()!.item, "overflow");
     return true;
+  }
+
+  /** True while the shared stream clock decides when this pts is due. */
+  sharedClock(ptsMs: number): boolean {
+    const d = this.clock?.(ptsMs);
+    return d !== undefined && d !== null;
   }
 
   /** The earliest queued frame, left in the queue (a poster before its due time). */

@@ -44,7 +44,8 @@ export class RoomStore {
       agent: AGENT,
       connect: webSocketConnector(p.url),
       keyStore: new LocalKeyStore(),
-      caps: ["library2"],
+      // Sound needs WebCodecs' AudioDecoder; the stream clock works everywhere.
+      caps: ["library2", ...(typeof AudioDecoder === "undefined" ? ["clock"] : ["audio", "clock"])],
       ...(p.roomKeys ? { roomKeys: p.roomKeys } : {}),
       // Cap durable: resume after a reload from the cursor kept in localStorage.
       cursors: new LocalCursorStore(p.identity.id),

@@ -7,6 +7,13 @@ import { FramePacer } from "./framePacer";
 /** Decodes in flight past which new frames are dropped (the decoder is behind). */
 const MAX_DECODING = 6;
 const FPS_WINDOW_MS = 1_000;
+/**
+ * On the shared stream clock a frame due within this much after the rAF time
+ * is drawn now: what is drawn shows at the next display refresh, so drawing
+ * only frames already due would show each one most of a refresh late (and
+ * the sound, scheduled exactly, ahead of it). Half a 60 Hz refresh centres it.
+ */
+const PRESENT_AHEAD_MS = 8;
 
 export interface RendererCounters {
   received: number;
@@ -17,6 +24,8 @@ export interface RendererCounters {
   fps: number;
   /** ptsMs of the frame on the canvas, or null before the first one. */
   shownPts: number | null;
+  /** How late (ms, negative: early) the last frame was drawn against its due time. */
+  drawErrorMs: number;
 }
 
 export class VideoRenderer {
@@ -29,7 +38,9 @@ export class VideoRenderer {
   private destroyed = false;
   /** Nothing drawn since the last reset: show the first frame at once, before its due time. */
   private blank = true;
-  readonly counters: RendererCounters = { received: 0, drawn: 0, droppedLocal: 0, decodeErrors: 0, fps: 0, shownPts: null };
+  readonly counters: RendererCounters = { received: 0, drawn: 0, droppedLocal: 0, decodeErrors: 0, fps: 0, shownPts: null, drawErrorMs: 0 };
+  /** Called with each drawn frame (pts and the rAF time it was drawn at), for tests and the A/V offset. */
+  onDraw: ((ptsMs: number, atMs: number) => void) | null = null;
 
   constructor(private readonly canvas: HTMLCanvasElement) {
     const ctx = canvas.getContext("2d", { alpha: false });
@@ -44,6 +55,11 @@ export class VideoRenderer {
       },
     });
     this.raf = requestAnimationFrame(this.loop);
+  }
+
+  /** Present at the stream clock's time (anchor + pts + playout delay) when it is known. */
+  setClock(clock: ((ptsMs: number) => number | null) | null): void {
+    this.pacer.clock = clock;
   }
 
   push(f: { ptsMs: number; jpeg: Uint8Array }): void {
@@ -87,8 +103,10 @@ export class VideoRenderer {
 
   private loop = (now: number): void => {
     if (this.destroyed) return;
-    const f = this.pacer.take(now);
-    if (!f && this.blank) {
+    const next = this.pacer.peek();
+    const f = this.pacer.take(next && this.pacer.sharedClock(next.ptsMs) ? now + PRESENT_AHEAD_MS : now);
+    // On the shared clock the poster is not drawn early: every viewer shows the first frame at its time.
+    if (!f && this.blank && !this.pacer.sharedClock(this.pacer.peek()?.ptsMs ?? 0)) {
       // The jitter delay should not delay the first picture: show it as a
       // poster now (it stays queued and is drawn again when due).
       const first = this.pacer.peek();
@@ -105,6 +123,8 @@ export class VideoRenderer {
       f.item.close();
       this.counters.drawn++;
       this.counters.shownPts = f.ptsMs;
+      this.counters.drawErrorMs = now - (this.pacer.dueAt(f.ptsMs) ?? now);
+      this.onDraw?.(f.ptsMs, now);
       this.drawTimes.push(now);
       // For tests and diagnostics: the page can tell a frame was drawn.
       this.canvas.dataset.drawn = String(this.counters.drawn);

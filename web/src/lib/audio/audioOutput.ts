@@ -22,6 +22,8 @@ export class AudioOutput {
   private muted = audioPrefs.muted;
   scheduled = 0;
   dropped = 0;
+  /** Heard minus due (ms) of the last scheduled buffer: the audio side of the A/V offset. */
+  lastLateMs = 0;
   /** Called when the blocked flag changes, for the UI's notice. */
   onBlockedChange: ((blocked: boolean) => void) | null = null;
 
@@ -75,7 +77,7 @@ export class AudioOutput {
   }
 
   /** Schedules one decoded AudioData (timestamp = pts µs) against the stream clock; closes it. */
-  play(data: AudioData, clock: StreamClock, core: CoreClock): void {
+  play(data: AudioData, clock: StreamClock, core: CoreClock, ptsMsOverride?: number): void {
     const frames = data.numberOfFrames;
     const buf = this.ctx.createBuffer(data.numberOfChannels, frames, data.sampleRate);
     for (let c = 0; c < data.numberOfChannels; c++) {
@@ -83,7 +85,7 @@ export class AudioOutput {
       data.copyTo(plane, { planeIndex: c, format: "f32-planar" });
       buf.copyToChannel(plane, c);
     }
-    const ptsMs = data.timestamp / 1000;
+    const ptsMs = ptsMsOverride ?? data.timestamp / 1000;
     data.close();
     const target = contextTimeFor(presentLocalMs(ptsMs, clock, core), this.stamp(), this.now());
     const d = this.scheduler.place(target, buf.duration, this.ctx.currentTime);
@@ -98,6 +100,7 @@ export class AudioOutput {
     this.sources.add(src);
     src.start(d.when, d.offsetS);
     this.scheduled++;
+    this.lastLateMs = this.heardAt(d.when) - presentLocalMs(ptsMs + d.offsetS * 1000, clock, core);
   }
 
   /** Pause, seek, stop: silence now and forget continuity. */

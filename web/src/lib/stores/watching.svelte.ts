@@ -5,7 +5,7 @@
 
 import { streamEndWords } from "../../../../protocol/describe";
 import type { StreamInfo, VideoItem } from "../../../../protocol/messages";
-import type { ClientSession } from "../../../../protocol/session";
+import type { ClientSession, SessionEvents } from "../../../../protocol/session";
 import type { ConnectionStore } from "./connection.svelte";
 import type { NoticesStore } from "./notices.svelte";
 
@@ -31,9 +31,16 @@ export interface EndedStream {
 }
 
 export type FrameListener = (f: { frame: number; ptsMs: number; jpeg: Uint8Array }) => void;
+export type AudioListener = (e: { kind: "info"; info: SessionEvents["audioInfo"] } | { kind: "packet"; packet: SessionEvents["audio"] }) => void;
+
+/** The stream clock as the core last announced it ("clock" cap); mutated in place, read per frame. */
+export interface StreamClockView {
+  anchorCore: number | null;
+  delayMs: number;
+}
 
 /** The part of the session this store listens to and calls. */
-export type WatchingSession = Pick<ClientSession, "on" | "requestVideos" | "play" | "control">;
+export type WatchingSession = Pick<ClientSession, "on" | "requestVideos" | "play" | "control"> & Partial<Pick<ClientSession, "audioTrack" | "clock">>;
 
 const MAX_ENDED = 3;
 
@@ -45,6 +52,11 @@ export class WatchingStore {
   ended = $state<EndedStream[]>([]);
 
   private frameListeners = new Map<number, Set<FrameListener>>();
+  private audioListeners = new Map<number, Set<AudioListener>>();
+  /** Per sid; not reactive (read by the renderer each frame). */
+  readonly clocks = new Map<number, StreamClockView>();
+  /** Per sid: the track this viewer hears (null: none) and why not, as the core said. */
+  sound = $state<Record<number, { track: number | null; reason: string | null }>>({});
 
   constructor(
     private readonly session: WatchingSession,
@@ -88,11 +100,32 @@ export class WatchingStore {
       const [v] = this.streams.splice(i, 1);
       delete this.stats[sid];
       this.frameListeners.delete(sid);
+      this.audioListeners.delete(sid);
+      this.clocks.delete(sid);
+      this.lastAudioInfo.delete(sid);
+      delete this.sound[sid];
       this.ended.push({ sid, title: v.title, scope: v.scope, reason: streamEndWords(reason) });
       if (this.ended.length > MAX_ENDED) this.ended.shift();
     });
     session.on("streamStats", ({ sid, sent, dropped }) => {
       this.stats[sid] = { sent, dropped };
+    });
+    session.on("streamClock", (c) => {
+      const v = this.clocks.get(c.sid);
+      if (v) {
+        v.anchorCore = c.anchorCore;
+        v.delayMs = c.delayMs;
+      } else this.clocks.set(c.sid, { anchorCore: c.anchorCore, delayMs: c.delayMs });
+    });
+    session.on("audioInfo", (info) => {
+      this.sound[info.sid] = { track: info.track, reason: info.reason };
+      const set = this.audioListeners.get(info.sid);
+      if (set) for (const l of set) l({ kind: "info", info });
+      this.lastAudioInfo.set(info.sid, info);
+    });
+    session.on("audio", (packet) => {
+      const set = this.audioListeners.get(packet.sid);
+      if (set) for (const l of set) l({ kind: "packet", packet });
     });
     session.on("frame", (f) => {
       const set = this.frameListeners.get(f.sid);
@@ -122,6 +155,39 @@ export class WatchingStore {
   dismissEnded(sid: number): void {
     const i = this.ended.findIndex((e) => e.sid === sid);
     if (i >= 0) this.ended.splice(i, 1);
+  }
+
+  private lastAudioInfo = new Map<number, SessionEvents["audioInfo"]>();
+
+  /** Sound of a stream: the last `audio` info at once (a player mounts after it came), then info and packets. */
+  onAudio(sid: number, listener: AudioListener): () => void {
+    let set = this.audioListeners.get(sid);
+    if (!set) this.audioListeners.set(sid, (set = new Set()));
+    set.add(listener);
+    const last = this.lastAudioInfo.get(sid);
+    if (last) listener({ kind: "info", info: last });
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.audioListeners.delete(sid);
+    };
+  }
+
+  /** Local (performance.now) ms at which pts is to be presented, or null without a running stream clock. */
+  presentAt(sid: number, ptsMs: number): number | null {
+    const c = this.clocks.get(sid);
+    const sync = this.session.clock;
+    if (!c || c.anchorCore === null || !sync || !sync.quality.ready) return null;
+    return sync.toLocalTime(c.anchorCore + ptsMs + c.delayMs);
+  }
+
+  /** The core-clock converter for audio scheduling (identity before any sample). */
+  get coreClock(): { toLocalTime(coreMs: number): number; ready: boolean } {
+    const sync = this.session.clock;
+    return { toLocalTime: (c) => (sync ? sync.toLocalTime(c) : c), ready: sync?.quality.ready ?? false };
+  }
+
+  chooseTrack(sid: number, track: number | null): void {
+    this.guard(() => this.session.audioTrack?.(sid, track));
   }
 
   onFrames(sid: number, listener: FrameListener): () => void {

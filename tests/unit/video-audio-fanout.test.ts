@@ -1,0 +1,110 @@
+// StreamAudio (server/video/audioFanout.ts) over a scripted decoder and plain
+// peers: lanes per track share one buffer per tick between viewers, packets
+// follow the position with the lead, v1 peers get nothing, choices and
+// repositioning behave.
+
+import { describe, expect, it } from "vitest";
+import { readAudioPacket } from "../../protocol/audioPacket";
+import type { Cap } from "../../protocol/caps";
+import type { ServerMessage } from "../../protocol/messages";
+import { AudioPacketCache } from "../../server/audio/cache";
+import type { AudioDecodeSink } from "../../server/audio/decode";
+import type { AudioTrack } from "../../server/audio/tracks";
+import type { AudioPacketOut, Peer } from "../../server/peer";
+import { StreamAudio } from "../../server/video/audioFanout";
+
+const HEAD = Buffer.concat([Buffer.from("OpusHead"), Buffer.from([1, 2, 0x38, 0x01, 0x80, 0xbb, 0, 0, 0, 0, 0])]);
+const track = (index: number): AudioTrack => ({ index, language: index ? "fra" : "eng", title: null, codec: "aac", channels: 2, channelLayout: "stereo", downmix: false, problem: null });
+
+/** 10 s of 20 ms packets, delivered at once. */
+function cache(): AudioPacketCache {
+  return new AudioPacketCache({
+    decode: async (_path: string, t: number, sink: AudioDecodeSink) => {
+      sink.onHead({ channels: 2, preSkip: 312, inputSampleRate: 48000, outputGainQ8: 0, mappingFamily: 0, raw: HEAD });
+      sink.onPackets(Array.from({ length: 500 }, (_, i) => ({ seq: i, ptsSamples: i * 960 - 312, durationSamples: 960, ptsMs: (i * 960 - 312) / 48, data: Buffer.from([t, i & 0xff]) })));
+      return { ok: true, packets: 500, durationMs: 10_000 };
+    },
+  });
+}
+
+function peer(connId: number, caps: Cap[]) {
+  const got: AudioPacketOut[] = [];
+  const msgs: ServerMessage[] = [];
+  const p: Peer = {
+    connId,
+    memberId: `m${connId}`,
+    room: "r",
+    caps: new Set(caps),
+    sendControl: (m) => msgs.push(m),
+    offerVideo: () => true,
+    purgeVideo: () => {},
+    offerAudio: (o) => (got.push(o), true),
+    purgeAudio: () => {},
+  };
+  return { p, got, msgs };
+}
+
+const flush = () => new Promise((r) => setTimeout(r, 0));
+const ptsOf = (o: AudioPacketOut): number[] => {
+  const out: number[] = [];
+  const all = o.data.length ? Buffer.concat([o.head, o.data]) : o.head;
+  for (let off = 0; off < all.length; ) {
+    const len = all.readUInt32BE(off);
+    out.push(readAudioPacket(all.subarray(off + 5, off + 4 + len))!.header.ptsSamples);
+    off += 4 + len;
+  }
+  return out;
+};
+
+describe("StreamAudio", () => {
+  it("sends packets up to pts + lead, the same buffer to every viewer of a track, nothing to a v1 peer", async () => {
+    const a = peer(1, ["audio"]);
+    const b = peer(2, ["audio"]);
+    const v1 = peer(3, []);
+    const s = new StreamAudio({ sid: 7, key: "k", path: "/x", tracks: [track(0), track(1)], noSound: null, cache: cache(), leadMs: 100 });
+    for (const x of [a, b, v1]) s.add(x.p, 0);
+    await flush();
+    expect(a.msgs[0]).toMatchObject({ t: "audio", sid: 7, track: 0, head: HEAD.toString("base64") });
+    expect(v1.msgs).toEqual([]);
+    s.tick(0);
+    s.tick(33);
+    expect(a.got.length).toBe(2);
+    expect(a.got[0]).toBe(b.got[0]); // one shared buffer, not a copy per viewer
+    expect(ptsOf(a.got[0]!).map((x) => x / 48)).toEqual([-6.5, 13.5, 33.5, 53.5, 73.5, 93.5]);
+    expect(ptsOf(a.got[1]!).every((x) => x / 48 <= 133)).toBe(true);
+    expect(v1.got).toEqual([]);
+  });
+
+  it("a viewer's own track; an unknown one is an error value; seek restarts at the position", async () => {
+    const a = peer(1, ["audio"]);
+    const b = peer(2, ["audio"]);
+    const s = new StreamAudio({ sid: 1, key: "k", path: "/x", tracks: [track(0), track(1)], noSound: null, cache: cache() });
+    s.add(a.p, 0);
+    s.add(b.p, 0);
+    await flush();
+    expect(s.choose(b.p, 1)).toBeNull();
+    expect(s.choose(b.p, 9)).toMatchObject({ code: "unknown_track" });
+    await flush();
+    expect(b.msgs.at(-1)).toMatchObject({ t: "audio", track: 1 });
+    expect(s.laneCount()).toBe(2);
+    s.reposition(5000);
+    s.tick(5000);
+    const first = ptsOf(b.got.at(-1)!)[0]! / 48;
+    expect(first).toBeGreaterThanOrEqual(4980);
+    expect(first).toBeLessThan(5020);
+    const pa = a.got.at(-1)!;
+    const all = pa.data.length ? Buffer.concat([pa.head, pa.data]) : pa.head;
+    expect(readAudioPacket(all.subarray(5, 5 + all.readUInt32BE(0) - 1))!.header.flags & 1).toBe(1);
+    s.remove(b.p);
+    expect(s.laneCount()).toBe(1);
+    s.close();
+    expect(s.laneCount()).toBe(0);
+  });
+
+  it("without a playable track says why", () => {
+    const a = peer(1, ["audio"]);
+    const s = new StreamAudio({ sid: 1, key: "k", path: "/x", tracks: [], noSound: "no audio stream", cache: cache() });
+    s.add(a.p, 0);
+    expect(a.msgs).toEqual([{ t: "audio", sid: 1, track: null, reason: "no audio stream" }]);
+  });
+});
