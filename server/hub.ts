@@ -119,8 +119,10 @@ export class Hub {
 
     if (previous && !previous.peer) {
       // Back from away: v1 clients were told it left; durable ones that it is away.
+      // A v2 member has a fresh agreement key on every connection: the others
+      // need it (joined) to give it their chain keys.
       const p = previous.member;
-      const same = p.name === member.name && p.agent === member.agent && p.encKey === member.encKey;
+      const same = p.name === member.name && p.agent === member.agent && p.encKey === member.encKey && p.v2?.dh2 === member.v2?.dh2;
       this.tell(room, id, { t: "joined", member }, same ? { t: "presence", id, state: "online" } : { t: "joined", member });
       this.log.info({ room: room.name, id }, "member is back");
     } else if (previous?.peer) {
@@ -312,13 +314,14 @@ export class Hub {
       peer.sendControl({ t: "ack", mid: msg.mid, delivered: done, ...(isDurable(peer) && seq !== undefined ? { seq } : {}) });
       return;
     }
-    // Away members are recipients too when the sender sealed for them (a key in
-    // a v1 envelope; a v1 sender does not know of them). Not in a v2 room: its
-    // chain keys go to a connection's fresh key, so a member away could not read it.
+    // Away members are recipients too: in a v1 room when the sender sealed for
+    // them (a key in the envelope; a v1 sender does not know of them), in a v2
+    // room always (one ciphertext for all; the chain key reaches them when they
+    // are back, and the session holds a message until its key arrives).
     const to =
       msg.to ??
       [...room.seats]
-        .filter(([id, s]) => id !== from && (s.peer !== null || (msg.env.alg !== ENVELOPE_V2_ALG && Object.hasOwn(msg.env.keys, id))))
+        .filter(([id, s]) => id !== from && (s.peer !== null || msg.env.alg === ENVELOPE_V2_ALG || Object.hasOwn(msg.env.keys, id)))
         .map(([id]) => id);
     if (to.length > this.limits.maxRecipients) {
       throw new ProtocolError("bad_request", `more than ${this.limits.maxRecipients} recipients`, false, msg.mid);

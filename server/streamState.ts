@@ -17,6 +17,8 @@ import type { RoomStore, RoomStreamRecord } from "./store/roomStore";
 const SYNC_MS = 1_000;
 /** How long a restore waits for the play it asked for to start. */
 const RESTORE_WAIT_MS = 10_000;
+/** A restored party further behind the wall clock than this is moved forward once it plays. */
+const CATCH_UP_MS = 250;
 
 export class PersistedStreams implements VideoService {
   /** Rooms whose room stream this process has seen (so an end is recorded as an end). */
@@ -128,9 +130,27 @@ export class PersistedStreams implements VideoService {
     while (!this.closed && this.now() < until) {
       const s = this.inner.roomStream(peer.room);
       if (s) {
-        if (rec.state === "paused" && s.state === "playing")
-          this.inner.handle(peer, { t: "control", sid: s.sid, action: "pause" });
+        if (rec.state === "paused" && s.state === "playing") this.inner.handle(peer, { t: "control", sid: s.sid, action: "pause" });
+        else if (rec.state === "playing") await this.catchUp(peer, rec, s.sid, fromMs, until);
         this.sync(peer.room);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /**
+   * The decoder's start-up (and the wait for the first hello) is time the
+   * party was not playing: once the restored stream moves, seek it to where
+   * the wall clock says it is, so repeated restarts do not add up to a lag.
+   */
+  private async catchUp(peer: Peer, rec: RoomStreamRecord, sid: number, fromMs: number, until: number): Promise<void> {
+    while (!this.closed && this.now() < until) {
+      const s = this.inner.roomStream(peer.room);
+      if (!s || s.sid !== sid || s.state !== "playing") return;
+      if (s.posMs > fromMs) {
+        const target = Math.round(rec.posMs + Math.max(0, this.now() - rec.atMs));
+        if (target - s.posMs > CATCH_UP_MS && target < s.durationMs) this.inner.handle(peer, { t: "control", sid, action: "seek", toMs: target });
         return;
       }
       await new Promise((r) => setTimeout(r, 20));
