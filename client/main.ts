@@ -13,14 +13,14 @@ import { newRoomId } from "../protocol/names";
 import { ClientSession } from "../protocol/session";
 import { ClientApp } from "./app";
 import { parseClientArgs, USAGE, type ClientConfig } from "./args";
-import { ExitPolicy, fileExit, identityExit, type Exit } from "./exitPolicy";
+import { ExitPolicy, FIRST_CONNECT_ATTEMPTS, fileExit, identityExit, type Exit } from "./exitPolicy";
 import { loadOrCreateIdentity } from "./identityFile";
 import { FileKeyStore, knownKeysPathFor } from "./knownKeys";
 import { handleLines } from "./lineInput";
 import { JsonOutput, PlainOutput, TerminalUi, type Output } from "./output";
 import { FrameRecorder } from "./recorder";
 import * as render from "./render";
-import { tcpConnector, type TcpOptions } from "./tcp";
+import { failoverConnector, tcpConnector, type TcpOptions } from "./tcp";
 import { corePins, coreTrust } from "./tofu";
 import { decodeJpeg } from "./tty/jpeg";
 import { ttyOut, WatchView } from "./tty/watchView";
@@ -52,7 +52,9 @@ export async function main(argv: string[]): Promise<number> {
   const out: Output = ui ?? (config.json ? new JsonOutput(process.stdout) : new PlainOutput(process.stdout));
   if (config.room === null) show(out, render.newRoom(room));
 
-  const trust = coreTrust(corePins(config.identityFile, warn), config.coreText, (fp) => show(out, render.certificateTrusted(config.coreText, fp)));
+  // Certificates are trusted on first use per core: each of a cluster's cores is remembered under its own host:port.
+  const pins = corePins(config.identityFile, warn);
+  const coresText = config.cores.map((c) => c.text).join(",");
   // Set once the run is under way; the connector may call it on any attempt.
   let untrusted: (message: string) => void = () => {};
   const session = new ClientSession({
@@ -61,10 +63,15 @@ export async function main(argv: string[]): Promise<number> {
     room,
     agent: CLIENT_AGENT,
     keyStore: new FileKeyStore(knownKeysPathFor(config.identityFile), warn),
-    connect: tcpConnector(tcpOptions(config, trust, (m) => untrusted(m))),
+    connect: failoverConnector(
+      config.cores.map((c) => {
+        const trust = coreTrust(pins, c.text, (fp) => show(out, render.certificateTrusted(c.text, fp)));
+        return tcpConnector(tcpOptions(config, c, trust, (m) => untrusted(m)));
+      }),
+    ),
   });
   const tty = ui ? { view: watchViewFor(process.stdout), chat: ui } : undefined;
-  const app = new ClientApp({ session, out, core: config.coreText, ...(files.recorder ? { recorder: files.recorder } : {}), ...(tty ? { tty } : {}) });
+  const app = new ClientApp({ session, out, core: coresText, ...(files.recorder ? { recorder: files.recorder } : {}), ...(tty ? { tty } : {}) });
   return runUntilDone({
     session,
     app,
@@ -72,7 +79,8 @@ export async function main(argv: string[]): Promise<number> {
     ui,
     source: files.script ?? process.stdin,
     recorder: files.recorder,
-    policy: new ExitPolicy(config.coreText),
+    // Before the first welcome, every core of the list gets a try (at least three attempts in all).
+    policy: new ExitPolicy(coresText, Math.max(FIRST_CONNECT_ATTEMPTS, config.cores.length)),
     onUntrusted: (f) => (untrusted = f),
   });
 }
@@ -119,8 +127,8 @@ async function openFiles(config: ClientConfig): Promise<Opened | Exit> {
   }
 }
 
-function tcpOptions(config: ClientConfig, trust: TrustOnFirstUse, onUntrusted: (message: string) => void): TcpOptions {
-  const { host, port } = config.core;
+function tcpOptions(config: ClientConfig, core: { host: string; port: number }, trust: TrustOnFirstUse, onUntrusted: (message: string) => void): TcpOptions {
+  const { host, port } = core;
   if (!config.tls) return { host, port };
   return { host, port, tls: { trust, ...(config.pin !== null ? { pin: config.pin } : {}) }, onUntrusted };
 }
