@@ -10,6 +10,8 @@ import { DEFAULT_LIMITS, type Limits } from "../protocol/limits";
 import { createLogger, type LogLevel } from "./log";
 import { isLoopback } from "../common/net";
 import { startCore } from "./server";
+import { CLUSTER_FLAGS, CLUSTER_USAGE, clusterConfig, joinCluster } from "./cluster/cli";
+import { isClusterLimit } from "./cluster/limits";
 import { ffmpegPath } from "./video/ffmpeg";
 
 /** The library shipped with Sealroom, wherever the command is run from. */
@@ -26,12 +28,13 @@ const USAGE = `Usage: sealroom server [--host H] [--port 7700] [--videos DIR] [-
   --data-dir DIR      where a self-signed certificate is kept (default ~/.local/share/sealroom)
   --log-level L       debug | info | warn | error | silent (default info)
   --limit NAME=N      override a limit (repeatable): ${Object.keys(DEFAULT_LIMITS).join(", ")}
-`;
+${CLUSTER_USAGE}`;
 
 export function parseLimits(values: string[] | undefined): Partial<Limits> {
   const out: Partial<Limits> = {};
   for (const v of values ?? []) {
     const m = /^([A-Za-z]+)=(\d+)$/.exec(v);
+    if (m && isClusterLimit(m[1])) continue; // the cluster's (cluster/cli.ts)
     if (!m || !Object.hasOwn(DEFAULT_LIMITS, m[1])) throw new UsageError(`--limit must be NAME=N with a known NAME, got '${v}'`);
     out[m[1] as keyof Limits] = Number(m[2]);
   }
@@ -50,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
     "cache-dir": { type: "string" },
     "log-level": { type: "string" },
     limit: { type: "string", multiple: true },
+    ...CLUSTER_FLAGS,
   });
   if (values.help) {
     process.stdout.write(USAGE);
@@ -61,6 +65,7 @@ export async function main(argv: string[]): Promise<number> {
   const host = values.host ?? "127.0.0.1";
   const port = parsePort(values.port, 7700);
   const limits = parseLimits(values.limit);
+  const clusterCfg = clusterConfig(values, values.limit);
   const videos = values.videos !== undefined ? resolve(values.videos) : DEFAULT_VIDEOS;
   if (!existsSync(videos)) throw new UsageError(`--videos: no such directory '${videos}'`);
   try {
@@ -91,24 +96,36 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
+  // The node name is claimed before anything listens: a second core with a live name is refused here.
+  const cluster = clusterCfg ? await joinCluster(clusterCfg, {}) : null;
+  if (cluster && "code" in cluster) {
+    process.stderr.write(`sealroom server: ${cluster.message}\n`);
+    return cluster.code;
+  }
   let core;
   try {
     core = await startCore({ host, port, limits, log, ...(tls ? { tls } : {}), videos: { dir: videos, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) } });
   } catch (e) {
+    await cluster?.close({ store: true });
     process.stderr.write(`sealroom server: cannot listen on ${host}:${port}: ${(e as Error).message}\n`);
     return EXIT.cantCreate;
   }
   // Handlers first: a supervisor may signal us the instant it reads the line below.
   const stopped = new Promise<number>((resolve) => {
-    const shutdown = () => {
-      core.stop().then(() => resolve(EXIT.ok));
+    const shutdown = (code: number = EXIT.ok) => {
+      core.stop().then(() => cluster?.close({ store: true })).then(() => resolve(code));
     };
-    process.once("SIGINT", shutdown);
-    process.once("SIGTERM", shutdown);
+    process.once("SIGINT", () => shutdown());
+    process.once("SIGTERM", () => shutdown());
+    // Cut off from NATS longer than presenceTtlMs and the name taken meanwhile: another core is this node now.
+    cluster?.presence.events.once("lost-node", () => {
+      process.stderr.write(`sealroom server: lost the node name ${cluster.node} (cut off from NATS longer than presenceTtlMs, and another core took it); stopping\n`);
+      shutdown(EXIT.failure);
+    });
   });
   if (!values.tls && !isLoopback(host)) {
     process.stderr.write(`sealroom server: warning: listening on ${host} without --tls; traffic metadata is visible on the network\n`);
   }
-  process.stdout.write(`sealroom core listening on ${core.host}:${core.port}${tls ? " (TLS)" : ""}\n`);
+  process.stdout.write(`sealroom core listening on ${core.host}:${core.port}${tls ? " (TLS)" : ""}${cluster ? ` (cluster node ${cluster.node} on ${clusterCfg!.url})` : ""}\n`);
   return stopped;
 }
