@@ -289,6 +289,56 @@ export class JetStreamStore implements RoomStore {
     });
   }
 
+  /**
+   * Cluster only (not the port): the entries with seq in (after, upTo] for any
+   * recipient, in order, at most maxReadBatch; seqs no longer retained are
+   * skipped. Cross-core delivery reads this after a seq note; a short run is
+   * direct gets by seq (one request each, in parallel), a long one a consumer.
+   */
+  readRoom(room: string, after: number, upTo: number): Promise<StoredEntry[]> {
+    return this.op(() => checkRoom(room), async () => {
+      const from = Math.max(1, Math.floor(after) + 1);
+      const to = Math.min(Math.floor(upTo), from + this.limits.maxReadBatch - 1);
+      if (to < from) return [];
+      if (to - from < 64) {
+        const got = await Promise.all(Array.from({ length: to - from + 1 }, (_, i) => this.entry(room, from + i)));
+        return got.filter((e): e is StoredEntry => e !== null);
+      }
+      const out: StoredEntry[] = [];
+      const consumer = await this.js.consumers.get(this.streamName(room), { opt_start_seq: from, deliver_policy: DeliverPolicy.StartSequence });
+      try {
+        let next = from;
+        while (next <= to) {
+          const batch = await consumer.fetch({ max_messages: Math.min(256, to - next + 1), expires: 2_000 });
+          let got = 0;
+          for await (const m of batch) {
+            got++;
+            if (m.seq > to) break;
+            next = m.seq + 1;
+            out.push(parsePayload(m.data, m.seq));
+          }
+          if (got === 0) break;
+        }
+      } finally {
+        await consumer.delete().catch(() => {});
+      }
+      return out;
+    });
+  }
+
+  /** Cluster only: one member's record (a member that came online on another core), or null. */
+  member(room: string, id: string): Promise<MemberRecord | null> {
+    return this.op(() => {
+      checkRoom(room);
+      checkId(id, "member id");
+    }, async () => {
+      const g = await (await this.kvP).members.get(`${roomToken(room)}.${id}`);
+      if (!g || g.operation !== "PUT") return null;
+      const m = JSON.parse(dec.decode(g.value)) as MemberRecord;
+      return m.lastSeen >= this.now() - effectiveAwayGraceMs(this.limits) ? m : null;
+    });
+  }
+
   seqRange(room: string): Promise<SeqRange> {
     return this.op(() => checkRoom(room), () => this.range(room));
   }
