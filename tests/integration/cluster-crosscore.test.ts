@@ -6,6 +6,8 @@
 // one core is seated on the other with its stored record, then away, then
 // left; and a cut-off core is told so, and told when it is back.
 
+import { connect } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CrossCore, type HubSide } from "../../server/cluster/crossCore";
 import { openClusterNode, type ClusterNode } from "../../server/cluster/node";
@@ -184,5 +186,25 @@ describe.runIf(natsServerInstalled() || process.env.CI)("cross-core delivery and
     await until(() => two.hub.seqs(room).length === 2, 5_000, "the entry after the cut");
     expect(two.hub.seqs(room)).toEqual([1, 2]);
     expect(cutIn).toBeLessThan(1_500 + 3_000);
+  });
+
+  it("a heartbeat whose CAS failed only because its own late write landed keeps the name; another core's claim loses it", async () => {
+    const [one] = await pair("xc6", { presenceHeartbeatMs: 200, presenceTtlMs: 2_000 });
+    let lost = 0;
+    one.node.presence.events.on("lost-node", () => lost++);
+    const nc = await connect({ servers: nats.url });
+    try {
+      const kv = await new Kvm(nc).open("sr_xc6_presence");
+      // what a timed-out update that still landed looks like: our own claim, at a revision we never saw
+      const cur = await kv.get("n.one");
+      await kv.put("n.one", cur!.value);
+      await new Promise((r) => setTimeout(r, 700));
+      expect(lost).toBe(0);
+      // another process's claim on the name
+      await kv.put("n.one", new TextEncoder().encode(JSON.stringify({ node: "one", since: Date.now(), inst: "someone-else" })));
+      await until(() => lost > 0, 3_000, "lost-node");
+    } finally {
+      await nc.close();
+    }
   });
 });
