@@ -126,6 +126,8 @@ export async function main(argv: string[]): Promise<number> {
   if (!values.tls && !isLoopback(host)) {
     process.stderr.write(`sealroom server: warning: listening on ${host} without --tls; traffic metadata is visible on the network\n`);
   }
-  process.stdout.write(`sealroom core listening on ${core.host}:${core.port}${tls ? " (TLS)" : ""}${cluster ? ` (cluster node ${cluster.node} on ${clusterCfg!.url})` : ""}\n`);
+  // Its own line, before the listening line (which scripts read the port from, up to its last colon).
+  if (cluster) process.stdout.write(`sealroom core is cluster node ${cluster.node} on ${clusterCfg!.url}\n`);
+  process.stdout.write(`sealroom core listening on ${core.host}:${core.port}${tls ? " (TLS)" : ""}\n`);
   return stopped;
 }

@@ -125,6 +125,11 @@ export class CrossCore {
     if (st.stash.size > 0) this.catchUp(room, e.seq - 1);
   }
 
+  /** A seq this core learned of without a note (a resend JetStream answered as a duplicate): read up to it. */
+  seen(room: string, seq: number): void {
+    this.note(room, seq);
+  }
+
   /** Presence of a connection of this core (errors only logged: the TTL repairs a lost write). */
   online(room: string, id: string): void {
     this.node.presence.online(room, id).catch((e) => this.log.warn({ room, id, err: String(e) }, "cluster presence: online not written"));

@@ -45,8 +45,8 @@ describe.runIf(natsServerInstalled() || process.env.CI)("sealroom server --clust
 
   it("joins as a node, and a second core with the same live node name is refused in one line with exit 2", async () => {
     const a = server(["--cluster", nats.url, "--node", "alpha", "--cluster-namespace", "cli1"]);
-    const line = (await a.waitFor(/sealroom core listening on \S+ \(cluster node alpha on nats:\/\/\S+\)/))[0];
-    expect(line).toContain(nats.url);
+    const line = (await a.waitFor(/sealroom core is cluster node alpha on (nats:\/\/\S+)\nsealroom core listening on 127\.0\.0\.1:\d+\n/))[1];
+    expect(line).toBe(nats.url);
     const twin = server(["--cluster", nats.url, "--node", "alpha", "--cluster-namespace", "cli1"]);
     const { code } = await twin.exited;
     expect(code).toBe(2);
@@ -55,12 +55,12 @@ describe.runIf(natsServerInstalled() || process.env.CI)("sealroom server --clust
     expect(twin.stdout()).not.toContain("listening");
     // another namespace is another cluster: the same name is fine there
     const other = server(["--cluster", nats.url, "--node", "alpha", "--cluster-namespace", "cli2"]);
-    await other.waitFor(/cluster node alpha/);
+    await other.waitFor(/cluster node alpha[^\n]*\n.*listening/);
     // a clean stop frees the name at once (not after presenceTtlMs)
     a.child.kill("SIGTERM");
     expect((await a.exited).code).toBe(0);
     const again = server(["--cluster", nats.url, "--node", "alpha", "--cluster-namespace", "cli1"]);
-    await again.waitFor(/cluster node alpha/);
+    await again.waitFor(/cluster node alpha[^\n]*\n.*listening/);
   });
 
   it("exits 69 in one line when NATS cannot be reached", async () => {
