@@ -65,6 +65,11 @@ export class CrossCore {
     await this.node.presence.watch();
   }
 
+  /** clusterAckPending: sends of one connection that may wait for JetStream's PubAck at once. */
+  get ackPendingMax(): number {
+    return this.node.limits.clusterAckPending;
+  }
+
   /** True while the core has no working link to NATS: sends are refused with a clear error. */
   get isCutOff(): boolean {
     return this.down || this.node.link.state === "disconnected";

@@ -10,7 +10,7 @@ export const DEFAULT_CLUSTER_LIMITS = {
   ...DEFAULT_PRESENCE_LIMITS,
   /** JetStream's Msg-Id window (capped by retentionAgeMs); older repeats are caught by the mids bucket. */
   duplicateWindowMs: 120_000,
-  /** Sends of one connection waiting for JetStream's PubAck at once; past it the core stops reading that connection until one is acked. */
+  /** Sends of one connection waiting for JetStream's PubAck at once; past it a send gets store_failed (no ack; the client sends it again). */
   clusterAckPending: 64,
 };
 export type ClusterLimits = typeof DEFAULT_CLUSTER_LIMITS;
