@@ -115,6 +115,8 @@ export class JetStreamStore implements RoomStore {
   private jsmP: Promise<JetStreamManager>;
   private kvP: Promise<{ mids: KV; receipts: KV; members: KV; streams: KV }>;
   private made = new Map<string, Promise<void>>();
+  /** Streams known to exist (read, not made, by this core). */
+  private seen = new Set<string>();
   private closed = false;
   private inflight = new Set<Promise<unknown>>();
   private sweepTimer: NodeJS.Timeout;
@@ -393,10 +395,17 @@ export class JetStreamStore implements RoomStore {
       checkId(recipient, "recipient");
     }, async () => {
       if (!Number.isSafeInteger(seq) || seq < 1) return null;
-      const r = await this.range(room);
-      if (seq < r.oldest || seq > r.last) return null;
+      // One direct get, not the range (a stream info and a walk): an entry gone by count or bytes
+      // is not there, one gone by age is judged by its own `at`, as the range would. A direct get
+      // on a stream that does not exist finds no responder and waits out its timeout: ask once.
+      const name = this.streamName(room);
+      if (!this.made.has(name) && !this.seen.has(name)) {
+        const r = await this.range(room);
+        if (r.last === 0 || seq > r.last) return null;
+        this.seen.add(name);
+      }
       const e = await this.entry(room, seq);
-      if (!e || !e.to.includes(recipient)) return null;
+      if (!e || e.at < this.now() - this.limits.retentionAgeMs || !e.to.includes(recipient)) return null;
       const kv = (await this.kvP).receipts;
       const key = `${roomToken(room)}.${seq}`;
       for (let attempt = 0; ; attempt++) {
