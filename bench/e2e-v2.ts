@@ -55,7 +55,10 @@ for (let i = 0; i < SAMPLES; i++) {
   const [env, ts] = await time(() => out.seal(sender2.sigPrivate2, p));
   const [r, to] = await time(() => inb.open(sender2.sig2Bytes, { room: keys.room, from: sender.id, mid: p.mid, env }));
   if (!r.ok) throw new Error(r.reason);
-  if (i >= 50) (sealT.push(ts), openT.push(to));
+  if (i >= 50) {
+    sealT.push(ts);
+    openT.push(to);
+  }
 }
 const v2Seal = stats(sealT);
 const v2Open = stats(openT);

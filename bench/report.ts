@@ -7,6 +7,7 @@ import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { renderSvg, type Panel } from "./chart";
 import type { Machine } from "./lib/machine";
+import type { E2eCost } from "./suites/e2e";
 import { ROOT } from "./lib/procs";
 import { fmtSpread, type Spread } from "./lib/stats";
 import type { ChatRun, CryptoCost } from "./suites/chat";
@@ -37,6 +38,8 @@ export interface Results {
   ttff: TtffResult[];
   setup: SetupResult[];
   idle: IdleMemory | null;
+  /** End-to-end v2 client cost (bench/suites/e2e.ts); absent in older results. */
+  e2e?: E2eCost | null;
   targets: TargetCheck[];
   commands: Record<string, string>;
 }
@@ -114,6 +117,14 @@ export function markdown(r: Results, resultsFile: string): string {
       out.push(`Client-side crypto per message (WebCrypto in Node, RSA-2048; the sender seals once for all recipients, each recipient opens once):`, "");
       out.push(table(["recipients", "seal (sender)", "open (each recipient)", "envelope bytes"], r.crypto.map((c) => [c.recipients, ms(c.sealMs, 2), ms(c.openMs, 2), c.envelopeBytes])), "");
     }
+  }
+  if (r.e2e) {
+    const e = r.e2e;
+    out.push(`End-to-end v2 (sender keys, docs/security.md section 10), client side; the "v2" chat rows above are its envelopes through the core:`, "");
+    const br = "error" in e.chromium ? null : e.chromium;
+    out.push(table(["", "seal per message", "open per message"], [["Node", ms(e.node.sealMs, 3), ms(e.node.openMs, 3)], ["Chromium", br ? ms(br.sealMs, 3) : "not measured", br ? ms(br.openMs, 3) : ""]]), "");
+    out.push(table(["members", "v1 envelope bytes", "v2 envelope bytes"], e.envelopes.map((x) => [x.members, x.v1Bytes, x.v2Bytes])), "");
+    out.push(`One rotation in a 500-member room (one sender): ${e.rotation500.wrapMs} ms to wrap 499 chain keys, ${e.rotation500.bytes} bytes through the core (${e.rotation500.perMemberBytes} per member); a member opens its distribution in ${e.rotation500.openOneMs.toFixed(3)} ms.`, "");
   }
 
   if (r.fanout.length) {

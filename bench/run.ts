@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only chat,video,relay,decode,setup]`
+// `npm run bench [-- --quick] [-- --only chat,e2e,video,relay,decode,setup]`
 // Runs every suite against real processes on this machine, prints as it
 // goes, writes bench/results/<mode>-<date>.json (and latest-<mode>.json) and
 // regenerates docs/benchmarks.md and docs/benchmarks.svg from it.
@@ -12,6 +12,7 @@ import { clip } from "./lib/clips";
 import { describeMachine } from "./lib/machine";
 import { ensureWebsockify, ROOT } from "./lib/procs";
 import { chat, cryptoCost, type ChatRun, type CryptoCost } from "./suites/chat";
+import { e2eCost } from "./suites/e2e";
 import { decodeCost, slope, type DecodeResult } from "./suites/decode";
 import { relay, type RelayResult } from "./suites/relay";
 import { connectionSetup, idleMemory, ttff, type IdleMemory, type SetupResult, type TtffResult } from "./suites/setup";
@@ -46,6 +47,17 @@ const P = quick
       ttffSamples: 2,
       joins: 20,
       idle: { members: 300, roomSize: 100, reps: 1 },
+      // v1 ("sealed") beside v2 at the issue's rates; a ladder stops at its first failed level.
+      e2eChat: [
+        { members: 10, transport: "tcp", env: "v2", rates: [200, 1000] },
+        { members: 100, transport: "tcp", env: "sealed", rates: [100, 1000] },
+        { members: 100, transport: "tcp", env: "v2", rates: [100, 1000] },
+        { members: 100, transport: "bridge", env: "v2", rates: [100, 1000] },
+        { members: 500, transport: "tcp", env: "sealed", rates: [10, 100] },
+        { members: 500, transport: "tcp", env: "v2", rates: [10, 100] },
+        { members: 500, transport: "bridge", env: "v2", rates: [10, 100] },
+      ],
+      e2eSamples: 200,
     }
   : {
       clipS: 10,
@@ -72,6 +84,14 @@ const P = quick
       ttffSamples: 5,
       joins: 60,
       idle: { members: 1000, roomSize: 100, reps: 2 },
+      e2eChat: [
+        { members: 10, transport: "tcp", env: "v2", rates: [100, 200, 500, 1000, 2000, 5000] },
+        { members: 100, transport: "tcp", env: "v2", rates: [50, 100, 200, 500, 1000, 2000] },
+        { members: 100, transport: "bridge", env: "v2", rates: [50, 100, 200, 500, 1000, 2000] },
+        { members: 500, transport: "tcp", env: "v2", rates: [10, 20, 50, 100, 200] },
+        { members: 500, transport: "bridge", env: "v2", rates: [10, 20, 50, 100, 200] },
+      ],
+      e2eSamples: 1000,
     };
 
 async function main(): Promise<void> {
@@ -87,7 +107,7 @@ async function main(): Promise<void> {
   const c360 = await clip(640, 360, P.clipS);
   const c720 = await clip(1280, 720, P.clipS);
   const emptyLib = mkdtempSync(join(tmpdir(), "sealroom-bench-empty-"));
-  const res: Results = { mode: quick ? "quick" : "full", started: started.toISOString(), durationS: 0, machine, loadAvg: {}, chat: [], crypto: [], fanout: [], relay: null, decode: [], ttff: [], setup: [], idle: null, targets: [], commands: {} };
+  const res: Results = { mode: quick ? "quick" : "full", started: started.toISOString(), durationS: 0, machine, loadAvg: {}, chat: [], crypto: [], fanout: [], relay: null, decode: [], ttff: [], setup: [], idle: null, e2e: null, targets: [], commands: {} };
   const mark = (suite: string) => (res.loadAvg[suite] = os.loadavg().map((x) => Math.round(x * 100) / 100));
 
   if (want("chat")) {
@@ -101,6 +121,14 @@ async function main(): Promise<void> {
       res.crypto.push(cc);
       log(`    client crypto, ${r} recipients: seal ${cc.sealMs.median.toFixed(2)} ms, open ${cc.openMs.median.toFixed(2)} ms, envelope ${cc.envelopeBytes} bytes`);
     }
+  }
+  if (want("e2e")) {
+    log("\n[1b] end-to-end v2 (sender keys) beside v1");
+    mark("e2e");
+    for (const c of P.e2eChat) {
+      res.chat.push(await chat({ ...(c as { members: number; transport: "tcp" | "bridge"; env: "sealed" | "v2"; rates: number[] }), durationMs: P.chatMs, reps: P.chatReps, videos: emptyLib, log }));
+    }
+    res.e2e = await e2eCost({ samples: P.e2eSamples, log });
   }
   if (want("video")) {
     log("\n[2] video fan-out");
@@ -174,6 +202,23 @@ function checkTargets(r: Results): TargetCheck[] {
   if (f360) out.push({ name: "640x360 viewers at >= 99% on time, direct", target: ">= 300", value: `${f360.maxViewers}${f360.levels.every((l) => l.passed) ? " (every level tried passed)" : ""}`, met: f360.maxViewers >= 300 });
   const b360 = fan("640x360", "bridge");
   if (b360) out.push({ name: "640x360 viewers at >= 99% on time, bridge", target: ">= 150", value: `${b360.maxViewers}${b360.levels.every((l) => l.passed) ? " (every level tried passed)" : ""}`, met: b360.maxViewers >= 150 });
+  for (const t of ["tcp", "bridge"] as const) {
+    const v100 = r.chat.find((c) => c.members === 100 && c.transport === t && c.env === "v2");
+    const a = v100?.summary.find((s) => s.rate === 1000);
+    if (v100) out.push({ name: `v2 chat p99 at 1,000 msg/s to 100 members (${t === "tcp" ? "direct" : "bridge"})`, target: "< 20 ms", value: a ? `${a.p99.median.toFixed(1)} ms` : `not reached (ladder stopped at ${v100.summary.at(-1)?.rate ?? 0}/s)`, met: a ? a.p99.median < 20 : false });
+    const v500 = r.chat.find((c) => c.members === 500 && c.transport === t && c.env === "v2");
+    const b = v500?.summary.find((s) => s.rate === 100);
+    if (v500) out.push({ name: `v2 chat p99 at 100 msg/s in a 500-member room (${t === "tcp" ? "direct" : "bridge"})`, target: "< 50 ms", value: b ? `${b.p99.median.toFixed(1)} ms` : `not reached (ladder stopped at ${v500.summary.at(-1)?.rate ?? 0}/s)`, met: b ? b.p99.median < 50 : false });
+  }
+  if (r.e2e) {
+    const e = r.e2e;
+    const sizes = e.envelopes.map((x) => x.v2Bytes);
+    out.push({ name: "v2 envelope bytes for 10 / 100 / 500 members, 120-char text", target: "flat, < 1 KB + text", value: sizes.join(" / "), met: Math.max(...sizes) === Math.min(...sizes) && Math.max(...sizes) < 1024 + 120 });
+    out.push({ name: "v2 seal / open per message, Node", target: "< 1 ms", value: `${e.node.sealMs.median.toFixed(3)} / ${e.node.openMs.median.toFixed(3)} ms`, met: e.node.sealMs.median < 1 && e.node.openMs.median < 1 });
+    const br = "error" in e.chromium ? null : e.chromium;
+    out.push({ name: "v2 seal / open per message, Chromium", target: "< 1 ms", value: br ? `${br.sealMs.median.toFixed(3)} / ${br.openMs.median.toFixed(3)} ms` : "not measured", met: br ? br.sealMs.median < 1 && br.openMs.median < 1 : null });
+    out.push({ name: "one rotation in a 500-member room (one sender)", target: "reported", value: `${e.rotation500.wrapMs} ms, ${e.rotation500.bytes} bytes`, met: null });
+  }
   const c100 = r.chat.find((c) => c.members === 100 && c.transport === "tcp" && c.env === "sealed");
   if (c100) {
     const at = c100.summary.find((s) => s.rate === 1000);

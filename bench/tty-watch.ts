@@ -3,8 +3,12 @@
 // `/play sample.mp4 --tty`, at each window size: frames drawn per second
 // against frames received (read off the watch status line), the client's CPU
 // and tmux's (the terminal's side) from /proc, and the per-frame cost of
-// decode, downscale and cell encoding measured in this process. Run:
+// decode, downscale and cell encoding measured in this process, on a frame
+// of the size the core sends a terminal (cap "smallVideo": smallVideoWidth,
+// 256 px by default). Run:
 //   node --import tsx bench/tty-watch.ts [COLSxROWS ...=80x24 200x60]
+// BENCH_SMALL_WIDTH=640 measures the frames as they were before smallVideo
+// (the core is started with --limit smallVideoWidth=640, the full size).
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -16,6 +20,7 @@ import { downscale, fit } from "../client/tty/scale";
 import { RESERVED_ROWS } from "../client/tty/watchView";
 import { TMUX, Tmux } from "../tests/helpers/tmux";
 import { resolveTool } from "../server/video/ffmpeg";
+import { LIBRARY_DEFAULTS } from "../server/library/limits";
 import { BIN, ROOT, startCoreProc, treeCpu, treeRunqWait } from "./lib/procs";
 
 const sizes = (process.argv.slice(2).length ? process.argv.slice(2) : ["80x24", "200x60"]).map((s) => {
@@ -80,10 +85,13 @@ async function watchAt(port: number, home: string, cols: number, rows: number): 
   }
 }
 
-/** A frame of the sample (at `at` seconds) as the core makes them: ffmpeg mjpeg at -q:v 5. */
+/** Width of the frames the terminal gets (LIBRARY_DEFAULTS.smallVideoWidth unless BENCH_SMALL_WIDTH says otherwise). */
+const SMALL_WIDTH = Number(process.env.BENCH_SMALL_WIDTH ?? LIBRARY_DEFAULTS.smallVideoWidth);
+
+/** A frame of the sample (at `at` seconds) as the core makes them for a terminal: ffmpeg mjpeg at -q:v 5, SMALL_WIDTH wide. */
 async function sampleFrame(at: number): Promise<Uint8Array> {
   const ffmpeg = (await resolveTool("ffmpeg")).path;
-  return execFileSync(ffmpeg, ["-v", "error", "-ss", String(at), "-i", join(ROOT, "videos", "sample.mp4"), "-frames:v", "1", "-c:v", "mjpeg", "-q:v", "5", "-f", "image2pipe", "-"]);
+  return execFileSync(ffmpeg, ["-v", "error", "-ss", String(at), "-i", join(ROOT, "videos", "sample.mp4"), "-frames:v", "1", "-vf", `scale=${SMALL_WIDTH}:-2`, "-c:v", "mjpeg", "-q:v", "5", "-f", "image2pipe", "-"]);
 }
 
 /** Bytes written for `next` after `prev` was drawn (only the changed cells). */
@@ -105,7 +113,9 @@ function frameCost(frame: Uint8Array, cols: number, rows: number): { decode: num
   const first = decodeJpeg(frame)!;
   const f = fit(first.width, first.height, cols, rows - RESERVED_ROWS)!;
   const b = new Bytes();
-  const n = 30;
+  const n = 60;
+  // Warm the JIT first: the figure is the steady cost, not the first call's.
+  for (let i = 0; i < 10; i++) downscale(decodeJpeg(frame)!.data, first.width, first.height, f.width, f.height);
   let decode = 0;
   let scale = 0;
   let encode = 0;
@@ -129,11 +139,11 @@ function frameCost(frame: Uint8Array, cols: number, rows: number): { decode: num
 async function main(): Promise<void> {
   if (!TMUX) throw new Error("tmux is needed (apt-get install -y tmux)");
   const home = mkdtempSync(join(tmpdir(), "sealroom-ttybench-"));
-  const core = await startCoreProc({ videos: join(ROOT, "videos"), cacheDir: join(home, "cache") });
+  const core = await startCoreProc({ videos: join(ROOT, "videos"), cacheDir: join(home, "cache"), limits: { smallVideoWidth: SMALL_WIDTH } });
   const frame = await sampleFrame(3);
   const nextFrame = await sampleFrame(3 + 1 / 30);
   try {
-    console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(" ")} on ${cpus().length} CPUs`);
+    console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(" ")} on ${cpus().length} CPUs; terminal frames ${SMALL_WIDTH} px wide`);
     console.log("size     stream fps  drawn fps  client CPU  (waiting for CPU)  tmux CPU   | per frame (full redraw): decode  downscale  cells+escapes  bytes (next frame, changed cells only)");
     for (const { cols, rows } of sizes) {
       const r = await watchAt(core.port, home, cols, rows);

@@ -1,5 +1,5 @@
 // Counts open WebSockets per client address so one client cannot take all of
-// the bridge (PROTOCOL.md section 10). IPv4 (and IPv4-mapped IPv6) addresses
+// the bridge (docs/protocol.md section 10). IPv4 (and IPv4-mapped IPv6) addresses
 // count one by one; IPv6 addresses count per /64, because one IPv6 host
 // usually controls a whole /64 and could otherwise rotate addresses.
 

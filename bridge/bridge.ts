@@ -1,6 +1,6 @@
 // The bridge: one HTTP(S) server that serves the web app and upgrades `/ws`
 // to a WebSocket relayed to the configured core (or one of a cluster's cores,
-// bridge/dial.ts makeFailoverDialer) (PROTOCOL.md section 10).
+// bridge/dial.ts makeFailoverDialer) (docs/protocol.md section 10).
 //
 // Every request first has its Host checked against the allow-list (421,
 // against DNS rebinding; bridge/hosts.ts). Upgrade checks, in order, all

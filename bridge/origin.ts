@@ -1,4 +1,4 @@
-// Which browser pages may open a WebSocket through the bridge (PROTOCOL.md
+// Which browser pages may open a WebSocket through the bridge (docs/protocol.md
 // section 10). Pure functions over header values, so they are testable alone.
 //
 // Allowed: no Origin header (not a browser), an Origin whose host:port equals

@@ -11,6 +11,7 @@ import type { ChatScreen, Output } from "./output";
 import type { FrameRecorder } from "./recorder";
 import * as render from "./render";
 import type { WatchView } from "./tty/watchView";
+import { TerminalSubtitles, type SubtitleChoice } from "./subtitles";
 import { WatchedStreams } from "./watching";
 
 /** What the app needs of a session: ClientSession, or a fake in unit tests. */
@@ -26,6 +27,8 @@ export interface AppSession {
   requestVideos(): void;
   play(video: string, scope: "self" | "room", fromMs?: number): void;
   control(sid: number, action: "pause" | "resume" | "seek" | "stop", toMs?: number): void;
+  /** Cap "library2" (absent in fakes that do not need it). */
+  requestSubtitles?(video: string, track: string): void;
 }
 
 export interface AppOptions {
@@ -34,8 +37,12 @@ export interface AppOptions {
   recorder?: Pick<FrameRecorder, "write">;
   /** "host:port", for messages about reaching the core. */
   core: string;
+  /** v2 rooms: the room link /invite prints. */
+  invite?: string;
   /** For the frame rate; Date.now by default. */
   now?: () => number;
+  /** The subtitle choice of earlier runs, and where a new one is kept (client/subtitlePrefs.ts). */
+  subtitles?: { initial: SubtitleChoice | null; save(choice: SubtitleChoice | null): void };
   /** Watching in the terminal: the view and the chat screen it takes over. Absent when not interactive. */
   tty?: { view: WatchScreen; chat: ChatScreen };
 }
@@ -51,11 +58,26 @@ export class ClientApp {
   private readonly watching: WatchedStreams;
   /** /play ID --tty: watch the stream of this video once it starts. */
   private watchNext: string | null = null;
+  private readonly subs: TerminalSubtitles;
+  /** Catalogue listings asked for by the subtitles, not by /videos: not printed. */
+  private quietVideos = 0;
+  private catalogueKnown = false;
+  private subtitleLine: string | null = null;
+  /** A /subs typed while the catalogue was still on its way: run when it is in. */
+  private subsAfterListing: Array<string | null> = [];
 
   constructor(private readonly opts: AppOptions) {
     this.s = opts.session;
     this.out = opts.out;
     this.watching = new WatchedStreams(opts.now);
+    this.subs = new TerminalSubtitles(
+      {
+        requestSubtitles: (video, track) => this.s.requestSubtitles?.(video, track),
+        show: (text) => this.setSubtitle(text),
+        chose: (choice) => opts.subtitles?.save(choice),
+      },
+      opts.subtitles?.initial ?? null,
+    );
     this.bind();
   }
 
@@ -84,7 +106,26 @@ export class ClientApp {
 
   /** The view's subtitle line, for whoever times the cues; ignored when not watching. */
   setSubtitle(text: string | null): void {
+    this.subtitleLine = text;
     this.opts.tty?.view.setSubtitle(text);
+  }
+
+  /** The current stream (or none) changed: the subtitles follow it. */
+  private followCurrent(): void {
+    const sid = this.watching.current;
+    const video = sid === null ? null : (this.watching.get(sid)?.info.video ?? null);
+    this.subs.current(video);
+    // The tracks come with the catalogue; ask for it once, without printing it.
+    if (video !== null && !this.catalogueKnown && this.s.requestSubtitles) {
+      this.catalogueKnown = true;
+      this.quietVideos++;
+      try {
+        this.s.requestVideos();
+      } catch {
+        this.quietVideos--;
+        this.catalogueKnown = false;
+      }
+    }
   }
 
   private startWatch(): void {
@@ -92,6 +133,7 @@ export class ClientApp {
     if (tty.view.active) return;
     tty.chat.suspend(() => this.stopWatch());
     tty.view.open();
+    tty.view.setSubtitle(this.subtitleLine);
     this.refreshWatchStatus();
   }
 
@@ -119,19 +161,49 @@ export class ClientApp {
     const s = this.s;
     const w = this.watching;
     s.on("state", (st) => this.print(render.state(st)));
-    s.on("welcome", (ev) => this.print(...render.welcome(ev, s.name)));
+    s.on("welcome", (ev) => {
+      this.print(...render.welcome(ev, s.name));
+      if (ev.reconnected) {
+        // A listing asked for on the old connection will not come.
+        if (this.quietVideos > 0) this.listingLost();
+        this.subs.reconnected();
+        if (this.watching.current !== null) this.followCurrent();
+      }
+    });
     s.on("joined", ({ entry, again }) => this.print(...render.joined(entry, again)));
     s.on("left", ({ id, reason, entry }) => this.print(render.left(id, reason, entry)));
     s.on("message", (m) => this.print(render.message(m)));
     s.on("ack", ({ mid, delivered }) => this.print(render.ack(mid, delivered)));
     s.on("sendFailed", (f) => this.print(render.sendFailed(f)));
-    s.on("error", (e) => this.print(render.error(e)));
+    s.on("error", (e) => {
+      this.print(render.error(e));
+      if (e.ref === "videos" && this.quietVideos > 0) this.listingLost();
+    });
     s.on("invalid", ({ reason }) => this.print(render.invalid(reason)));
     s.on("disconnected", (d) => this.print(render.disconnected(d, this.opts.core)));
     s.on("keyChanged", (k) => this.print(render.keyChanged(k)));
-    s.on("videos", (items) => this.print(render.videos(items)));
+    s.on("videos", (items) => {
+      this.catalogueKnown = true;
+      this.subs.videos(items);
+      if (this.quietVideos > 0) this.quietVideos--;
+      else this.print(render.videos(items));
+      for (const arg of this.subsAfterListing.splice(0)) this.subsCommand(arg);
+    });
+    s.on("videosChanged", () => {
+      this.catalogueKnown = false;
+      if (this.watching.current !== null) this.followCurrent();
+    });
+    s.on("subtitles", (t) => {
+      if (this.subs.cues(t.video, t.track, t.cues)) {
+        this.print(render.subtitlesLoaded(t.video, t.track, t.cues.length, t.warnings));
+        const w = this.watching.current === null ? undefined : this.watching.get(this.watching.current);
+        if (w) this.subs.at(w.lastPtsMs);
+      }
+    });
     s.on("stream", (info) => {
       w.start(info);
+      this.followCurrent();
+      this.subs.at(info.posMs);
       this.print(render.stream(info, s.members.get(info.by)));
       if (this.watchNext === info.video && this.opts.tty) {
         this.watchNext = null;
@@ -141,11 +213,13 @@ export class ClientApp {
     });
     s.on("streamState", (st) => {
       const watched = w.changed(st.sid, st.state, st.posMs);
+      if (watched && st.sid === w.current) this.subs.at(st.posMs);
       this.print(render.streamState(st, watched?.info.video, s.members.get(st.by)));
       this.refreshStatus();
     });
     s.on("streamEnd", ({ sid, reason }) => {
       const watched = w.end(sid);
+      this.followCurrent();
       this.print(render.streamEnd(sid, reason, watched?.info.video));
       if (w.current === null) this.stopWatch("the stream ended");
       this.refreshStatus();
@@ -161,6 +235,7 @@ export class ClientApp {
 
   private onFrame(f: SessionEvents["frame"]): void {
     this.watching.frame(f.sid, f.ptsMs);
+    if (f.sid === this.watching.current) this.subs.at(f.ptsMs);
     const view = this.view;
     if (view && f.sid === this.watching.current) {
       view.offer(f.jpeg);
@@ -215,6 +290,9 @@ export class ClientApp {
       case "who":
         this.print(render.whoList(s.room, s.state, s.members.values()));
         return;
+      case "invite":
+        this.print(this.opts.invite ? render.invite(s.room, this.opts.invite) : render.commandError("this room was made without a link (v1): others join with --room " + s.room));
+        return;
       case "whois": {
         const all = [...s.members.values()].map((e) => ({ id: e.member.id, name: e.member.name, entry: e }));
         const r = resolveTarget(all, cmd.target, false);
@@ -253,7 +331,28 @@ export class ClientApp {
       case "seek":
         s.control(this.currentSid(), "seek", cmd.toMs);
         return;
+      case "subs":
+        if (!s.requestSubtitles) throw new Error("this client cannot show subtitles");
+        if (this.quietVideos > 0) this.subsAfterListing.push(cmd.arg);
+        else this.subsCommand(cmd.arg);
+        return;
     }
+  }
+
+  private listingLost(): void {
+    this.quietVideos = 0;
+    this.catalogueKnown = false;
+    for (const arg of this.subsAfterListing.splice(0)) this.subsCommand(arg);
+  }
+
+  private subsCommand(arg: string | null): void {
+    const sid = this.watching.current;
+    if (arg === null) {
+      this.print(render.subtitleTracks(sid === null ? null : (this.watching.get(sid)?.info.video ?? null), this.subs.tracks()));
+      return;
+    }
+    const r = this.subs.choose(arg);
+    this.print(r.ok ? render.notice(r.text) : render.commandError(r.message));
   }
 
   private currentSid(): number {

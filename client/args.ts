@@ -6,11 +6,18 @@ import { normalizeFingerprint } from "../common/tls";
 import { canonicalName, isRoom, nameProblem } from "../protocol/names";
 import { defaultIdentityPath } from "./identityFile";
 
-export const USAGE = `Usage: sealroom client --name NAME [--room ROOM] [--core HOST:PORT] [flags]
+export const USAGE = `Usage: sealroom client --name NAME [--room ROOM | --link URL | --new-link] [--core HOST:PORT] [flags]
 
   --name NAME         your name in the room (1-32 letters, digits, spaces, _ - .)
   --room ROOM         room to join (A-Z a-z 0-9 _ -, up to 64); default: a new
                       random room, printed so you can share it
+  --link URL          join an end-to-end v2 room from its link https://HOST/r/ROOM#SECRET
+                      (the secret after # never leaves this client)
+  --secret SECRET     with --room: the room link's secret (the same as --link);
+                      write --secret=SECRET, as it may start with -
+  --new-link          make a new v2 room and print its link (see /invite)
+  --web ORIGIN        where the web app is, for the link /invite prints (default:
+                      --link's origin, else http://CORE_HOST:7780)
   --core HOST:PORT    the core server (default 127.0.0.1:7700); a comma-separated list
                       for a cluster (A:7700,B:7700): when one closes or does not answer,
                       the next is dialed and the session resumes there
@@ -55,6 +62,24 @@ export interface ClientConfig {
   json: boolean;
   script: string | null;
   record: string | null;
+  /** v2: the room link's secret (from --link or --secret); "new" with --new-link. Null: a v1 room. */
+  secret: string | null;
+  /** For /invite's link. */
+  webOrigin: string;
+}
+
+/** Room and secret of `https://host/r/ROOM#SECRET` (checked against each other later, when the keys are derived). */
+export function splitRoomLink(link: string): { origin: string; room: string; secret: string } {
+  let url: URL;
+  try {
+    url = new URL(link);
+  } catch {
+    throw new UsageError("--link must be a room link https://HOST/r/ROOM#SECRET");
+  }
+  const m = /^\/r\/([A-Za-z0-9_-]{1,64})\/?$/.exec(url.pathname);
+  const secret = url.hash.replace(/^#/, "");
+  if (!m || secret === "") throw new UsageError("--link must be a room link https://HOST/r/ROOM#SECRET (the secret after # is missing)");
+  return { origin: url.origin, room: m[1], secret };
 }
 
 export function parseClientArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ClientConfig | "help" {
@@ -68,6 +93,10 @@ export function parseClientArgs(argv: string[], env: NodeJS.ProcessEnv = process
     json: { type: "boolean" },
     script: { type: "string" },
     record: { type: "string" },
+    link: { type: "string" },
+    secret: { type: "string" },
+    "new-link": { type: "boolean" },
+    web: { type: "string" },
   });
   if (values.help) return "help";
   if (values.name === undefined) throw new UsageError("--name is required");
@@ -77,12 +106,18 @@ export function parseClientArgs(argv: string[], env: NodeJS.ProcessEnv = process
   if (values.room !== undefined && !isRoom(values.room)) throw new UsageError("--room must be 1 to 64 characters of A-Z a-z 0-9 _ -");
   const cores = parseCoreList(values.core ?? DEFAULT_CORE, "--core").map((c) => ({ ...c, text: hostPortText(c) }));
   const core = { host: cores[0].host, port: cores[0].port };
+  const link = values.link !== undefined ? splitRoomLink(values.link) : null;
+  if (link && values.room !== undefined && values.room !== link.room) throw new UsageError("--room and --link name different rooms");
+  if (link && values.secret !== undefined) throw new UsageError("--secret and --link: give one of them");
+  if (values.secret !== undefined && values.room === undefined) throw new UsageError("--secret needs --room (or use --link)");
+  if (values["new-link"] && (link || values.room !== undefined || values.secret !== undefined)) throw new UsageError("--new-link makes a new room: no --room, --link or --secret with it");
+  if (values.web !== undefined && !/^https?:\/\/[^/#?]+\/?$/.test(values.web)) throw new UsageError("--web must be an origin like https://host:7780");
   if (values.pin !== undefined && normalizeFingerprint(values.pin) === null) {
     throw new UsageError("--pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)");
   }
   return {
     name,
-    room: values.room ?? null,
+    room: link?.room ?? values.room ?? null,
     core,
     coreText: cores[0].text,
     cores,
@@ -92,6 +127,8 @@ export function parseClientArgs(argv: string[], env: NodeJS.ProcessEnv = process
     json: values.json ?? false,
     script: values.script ?? null,
     record: values.record ?? null,
+    secret: link?.secret ?? values.secret ?? (values["new-link"] ? "new" : null),
+    webOrigin: (values.web ?? link?.origin ?? `http://${core.host.includes(":") ? `[${core.host}]` : core.host}:7780`).replace(/\/+$/, ""),
   };
 }
 

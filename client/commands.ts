@@ -6,6 +6,7 @@ export type Command =
   | { kind: "say"; text: string }
   | { kind: "msg"; rest: string }
   | { kind: "who" }
+  | { kind: "invite" }
   | { kind: "whois"; target: string }
   | { kind: "quit" }
   | { kind: "help" }
@@ -17,18 +18,21 @@ export type Command =
   | { kind: "resume" }
   | { kind: "seek"; toMs: number }
   | { kind: "stop" }
+  | { kind: "subs"; arg: string | null }
   | { kind: "invalid"; message: string };
 
 export const HELP = `Commands:
   TEXT                      send TEXT to everyone in the room (start with // to send a leading /)
   /msg NAME TEXT            send TEXT only to NAME (a name, case-insensitive, or an id prefix)
-  /who                      members with their safety codes and agents
+  /who                      members with their safety codes and agents (and who the room link did not admit)
+  /invite                   the room link others join with (v2 rooms)
   /whois NAME               a member's id, safety code and full key fingerprint
   /videos                   the server's video catalogue
   /play ID [--room] [--from 0:05] [--tty]   watch a video (alone, or with --room the whole room; --tty: draw it here)
   /pause, /resume, /seek 0:05, /stop   control the current stream
   /watch                    draw the current stream in this terminal (any key: back to chat, the stream goes on)
   /unwatch                  stop drawing it (the stream stays watched)
+  /subs [N|LANG|off]        the current video's subtitle tracks, or choose one (shown under the status line)
   /help                     this list
   /quit                     leave`;
 
@@ -48,6 +52,8 @@ export function parseCommand(line: string): Command | null {
       return rest ? { kind: "msg", rest } : { kind: "invalid", message: "usage: /msg NAME TEXT" };
     case "who":
       return noArgs({ kind: "who" });
+    case "invite":
+      return noArgs({ kind: "invite" });
     case "whois":
       return rest ? { kind: "whois", target: rest } : { kind: "invalid", message: "usage: /whois NAME" };
     case "quit":
@@ -70,6 +76,9 @@ export function parseCommand(line: string): Command | null {
       return noArgs({ kind: "resume" });
     case "stop":
       return noArgs({ kind: "stop" });
+    case "subs":
+    case "subtitles":
+      return { kind: "subs", arg: rest === "" ? null : rest };
     case "seek": {
       const toMs = parseClock(rest);
       return toMs === null ? { kind: "invalid", message: "usage: /seek 0:05" } : { kind: "seek", toMs };

@@ -4,7 +4,6 @@
 
 // C0 and C1 controls but \n, DEL, and the bidi overrides/isolates and line
 // separators that can make text display as something it is not.
-// eslint-disable-next-line no-control-regex
 const UNSAFE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /** One terminal-safe string; newlines kept only when `multiline`. */

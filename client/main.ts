@@ -10,6 +10,8 @@ import { EXIT } from "../common/exit";
 import type { TrustOnFirstUse } from "../common/tls";
 import type { Identity } from "../protocol/crypto";
 import { newRoomId } from "../protocol/names";
+import { deriveRoomKeys, generateRoomSecret, parseRoomSecret, roomLink, type RoomKeys } from "../protocol/e2e/roomSecret";
+import { UsageError } from "../common/args";
 import { ClientSession } from "../protocol/session";
 import { ClientApp } from "./app";
 import { parseClientArgs, USAGE, type ClientConfig } from "./args";
@@ -24,6 +26,8 @@ import { failoverConnector, tcpConnector, type TcpOptions } from "./tcp";
 import { corePins, coreTrust } from "./tofu";
 import { decodeJpeg } from "./tty/jpeg";
 import { ttyOut, WatchView } from "./tty/watchView";
+import { loadSubtitleChoice, saveSubtitleChoice, subtitlePrefsPathFor } from "./subtitlePrefs";
+import type { SubtitleChoice } from "./subtitles";
 
 export const CLIENT_AGENT = "sealroom-cli/0.1.0";
 
@@ -46,11 +50,13 @@ export async function main(argv: string[]): Promise<number> {
     return files.code;
   }
 
-  const room = config.room ?? newRoomId();
+  const v2 = config.secret === null ? null : await roomKeysFor(config.secret, config.room);
+  const room = v2?.keys.room ?? config.room ?? newRoomId();
   const interactive = !config.json && files.script === undefined && !!process.stdin.isTTY && !!process.stdout.isTTY;
   const ui = interactive ? new TerminalUi(process.stdin, process.stdout) : null;
   const out: Output = ui ?? (config.json ? new JsonOutput(process.stdout) : new PlainOutput(process.stdout));
-  if (config.room === null) show(out, render.newRoom(room));
+  const invite = v2 ? roomLink(config.webOrigin, room, v2.secret) : null;
+  if (config.room === null) show(out, invite ? render.newLink(room, invite) : render.newRoom(room));
 
   // Certificates are trusted on first use per core: each of a cluster's cores is remembered under its own host:port.
   const pins = corePins(config.identityFile, warn);
@@ -69,9 +75,22 @@ export async function main(argv: string[]): Promise<number> {
         return tcpConnector(tcpOptions(config, c, trust, (m) => untrusted(m)));
       }),
     ),
+    // Subtitles always; small frames only where they are drawn here and not recorded.
+    caps: interactive && !files.recorder ? ["library2", "smallVideo"] : ["library2"],
+    ...(v2 ? { roomKeys: v2.keys } : {}),
   });
   const tty = ui ? { view: watchViewFor(process.stdout), chat: ui } : undefined;
-  const app = new ClientApp({ session, out, core: coresText, ...(files.recorder ? { recorder: files.recorder } : {}), ...(tty ? { tty } : {}) });
+  const subsFile = subtitlePrefsPathFor(config.identityFile);
+  const subtitles = { initial: loadSubtitleChoice(subsFile), save: (c: SubtitleChoice | null) => saveSubtitleChoice(subsFile, c, warn) };
+  const app = new ClientApp({
+    session,
+    out,
+    core: coresText,
+    subtitles,
+    ...(invite ? { invite } : {}),
+    ...(files.recorder ? { recorder: files.recorder } : {}),
+    ...(tty ? { tty } : {}),
+  });
   return runUntilDone({
     session,
     app,
@@ -83,6 +102,16 @@ export async function main(argv: string[]): Promise<number> {
     policy: new ExitPolicy(coresText, Math.max(FIRST_CONNECT_ATTEMPTS, config.cores.length)),
     onUntrusted: (f) => (untrusted = f),
   });
+}
+
+/** v2: the keys from the link's secret ("new": a fresh one); the room must be the one the secret names. */
+async function roomKeysFor(secretText: string, room: string | null): Promise<{ keys: RoomKeys; secret: string }> {
+  const secret = secretText === "new" ? generateRoomSecret() : secretText;
+  const parsed = parseRoomSecret(secret);
+  if (!parsed.ok) throw new UsageError(`the room link's secret: ${parsed.reason}`);
+  const keys = await deriveRoomKeys(parsed.secret);
+  if (room !== null && keys.room !== room) throw new UsageError("the secret in this link is not the secret of this room (check the link)");
+  return { keys, secret };
 }
 
 /** The terminal watch view; the screen is given back however the process ends. */

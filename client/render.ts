@@ -5,7 +5,7 @@
 
 import { agentName, compareMembers, displayName, leftWords, shortId, streamEndWords, type StreamEnd } from "../protocol/describe";
 import { formatBytes, formatClock } from "../protocol/format";
-import type { LeftReason, StreamInfo, VideoItem } from "../protocol/messages";
+import type { LeftReason, StreamInfo, SubtitleTrackInfo, VideoItem } from "../protocol/messages";
 import type { MemberEntry, ReceivedMessage, SessionEvents, SessionState } from "../protocol/session";
 import { indentLines, safe } from "./format";
 import type { EventJson } from "./output";
@@ -19,7 +19,15 @@ export interface Line {
 const line = (json: EventJson, human: string | null): Line => ({ json, human });
 
 export function memberJson(e: MemberEntry) {
-  return { id: e.member.id, name: e.member.name, safety: e.safetyCode, verified: e.verified, agent: e.member.agent ?? null, self: e.self };
+  return {
+    id: e.member.id,
+    name: e.member.name,
+    safety: e.safetyCode,
+    verified: e.verified,
+    agent: e.member.agent ?? null,
+    self: e.self,
+    ...(e.admission ? { admitted: e.admission.ok } : {}),
+  };
 }
 
 /** A member's name as printed: terminal-safe, never empty; `id` names someone the session does not know. */
@@ -37,6 +45,14 @@ export function listed(entries: Iterable<MemberEntry>): MemberEntry[] {
 
 export function newRoom(room: string): Line {
   return line({ event: "room", room, generated: true }, `* new room ${room}: others join with  sealroom client --name THEIR_NAME --room ${room}`);
+}
+
+export function newLink(room: string, link: string): Line {
+  return line({ event: "room", room, generated: true, link }, `* new end-to-end room ${room}: others join by opening ${link}\n  (or: sealroom client --name THEIR_NAME --link '${link}')`);
+}
+
+export function invite(room: string, link: string): Line {
+  return line({ event: "invite", room, link }, `* invite: ${link}\n  (anyone with this link can join; the secret after # never reaches the server)`);
 }
 
 export function certificateTrusted(core: string, fingerprint: string): Line {
@@ -94,7 +110,7 @@ export function whoList(room: string, s: SessionState, members: Iterable<MemberE
   const all = listed(members);
   const lines = all.map(
     (e) =>
-      `  ${who(e)}${e.self ? " (you)" : ""}  safety ${e.safetyCode}  ${e.verified ? "" : "UNVERIFIED  "}agent ${safe(agentName(e.member.agent))}  id ${shortId(e.member.id)}`,
+      `  ${who(e)}${e.self ? " (you)" : ""}  safety ${e.safetyCode}  ${e.admission?.ok === false ? "NOT ADMITTED BY THE ROOM LINK  " : e.verified ? "" : "UNVERIFIED  "}agent ${safe(agentName(e.member.agent))}  id ${shortId(e.member.id)}`,
   );
   return line(
     { event: "who", room, members: all.map(memberJson) },
@@ -115,6 +131,8 @@ export function whois(e: MemberEntry, fingerprint: string): Line {
 export function message(m: ReceivedMessage): Line {
   const name = safe(displayName(m.name, m.from));
   const base = { event: "message", from: m.from, name: m.name, mid: m.mid, to: m.to, at: m.at, direct: m.direct };
+  // A v2 message whose sender's key never came is not a forgery: say so differently.
+  if (!m.ok && m.reason.startsWith("no key yet")) return line({ ...base, verified: false, reason: m.reason, noKey: true }, `* a message from ${name} could not be read (${safe(m.reason)})`);
   if (!m.ok) return line({ ...base, verified: false, reason: m.reason }, `WARNING: unverifiable message from ${name} (${safe(m.reason)}); not shown`);
   const label = `<${name}>${m.direct ? " (direct)" : ""} `;
   return line({ ...base, verified: true, text: m.text, ts: m.ts }, label + indentLines(safe(m.text, true), " ".repeat(label.length)));
@@ -155,6 +173,10 @@ export function commandError(message: string): Line {
   return line({ event: "commandError", message }, `! ${message}`);
 }
 
+export function notice(text: string): Line {
+  return line({ event: "notice", text }, `* ${safe(text)}`);
+}
+
 export function help(text: string): Line {
   return line({ event: "help", text }, text);
 }
@@ -166,6 +188,20 @@ export function videos(items: VideoItem[]): Line {
     (v) => `  ${safe(v.id)}  "${safe(v.title)}"  ${formatClock(v.durationMs)}  ${v.width}x${v.height}  ${v.fps} fps  ${formatBytes(v.bytes)}`,
   );
   return line({ event: "videos", items }, items.length ? `* ${items.length} video(s):\n${lines.join("\n")}` : "* the server has no videos");
+}
+
+/** `/subs`: the current video's tracks, numbered for `/subs N`. */
+export function subtitleTracks(video: string | null, tracks: readonly SubtitleTrackInfo[]): Line {
+  if (video === null) return line({ event: "subtitleTracks", video, tracks }, "* no stream is playing");
+  if (tracks.length === 0) return line({ event: "subtitleTracks", video, tracks }, `* ${safe(video)} has no subtitles`);
+  const rows = tracks.map((t, i) => `  ${i + 1}  ${safe(t.label)}  [${safe(t.lang)}, ${t.source}]`);
+  return line({ event: "subtitleTracks", video, tracks }, `* subtitles of ${safe(video)} (/subs N, /subs off):\n${rows.join("\n")}`);
+}
+
+/** A chosen track's cues are in (with the reader's warnings, if any). */
+export function subtitlesLoaded(video: string, track: string, cues: number, warnings: readonly string[]): Line {
+  const extra = warnings.length ? ` (${warnings.map((w) => safe(w)).join("; ")})` : "";
+  return line({ event: "subtitles", video, track, cues, warnings }, `* subtitles ready: ${cues} cue(s)${extra}`);
 }
 
 /** A stream's name in a line: its video when watched, else its sid. */

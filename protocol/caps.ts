@@ -7,7 +7,13 @@
 // Browser-safe: no node: imports.
 
 /** The capabilities this implementation knows; each feature adds its own name here. */
-export const KNOWN_CAPS = [] as const satisfies readonly string[];
+export const KNOWN_CAPS = [
+  // Subtitles, posters and library change notes (docs/protocol.md section 2b):
+  // videos.items[].subtitles/poster, subtitles -> subtitleCues, poster, videosChanged.
+  "library2",
+  // Video frames at the small size of a terminal viewer (docs/protocol.md section 2b).
+  "smallVideo",
+] as const satisfies readonly string[];
 
 export type Cap = (typeof KNOWN_CAPS)[number];
 

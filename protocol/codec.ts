@@ -1,5 +1,5 @@
 // CONTROL frame bodies <-> validated messages. Decoding is staged to match
-// PROTOCOL.md section 9: bytes -> JSON object with string `t` (else bad_json),
+// docs/protocol.md section 9: bytes -> JSON object with string `t` (else bad_json),
 // then `t` -> schema (unknown `t`, or fields of the wrong shape).
 
 import type { z } from "zod";
@@ -10,7 +10,7 @@ const encoder = new TextEncoder();
 
 export type RawMessage = { t: string; [k: string]: unknown };
 
-/** What an error's `ref` names (PROTOCOL.md section 9): the mid of a send, else the t. */
+/** What an error's `ref` names (docs/protocol.md section 9): the mid of a send, else the t. */
 export function refOf(raw: RawMessage): string {
   return raw.t === "send" && typeof raw.mid === "string" ? raw.mid : raw.t;
 }

@@ -1,9 +1,9 @@
 // End-to-end crypto on WebCrypto (`globalThis.crypto.subtle`), so the browser
-// and the native client run the very same code (PROTOCOL.md sections 2 and 4).
+// and the native client run the very same code (docs/protocol.md sections 2 and 4).
 
 import { fromBase64, toBase64, toBase64Url, utf8 } from "./base64";
 import { MAX_TEXT_CHARS } from "./limits";
-import { ENVELOPE_ALG, type Envelope, type Hello, type Member } from "./messages";
+import { ENVELOPE_ALG, type AnyEnvelope, type Envelope, type Hello, type Member } from "./messages";
 
 const subtle = globalThis.crypto.subtle;
 
@@ -207,7 +207,7 @@ export type Opened = { ok: true; text: string; ts: number } | { ok: false; reaso
 /** Verifies before decrypting; any failure yields a reason, never text. */
 export async function openEnvelope(
   identity: Identity,
-  p: { room: string; from: string; mid: string; env: Envelope; senderSigKey: string },
+  p: { room: string; from: string; mid: string; env: AnyEnvelope; senderSigKey: string },
 ): Promise<Opened> {
   const { env } = p;
   if (env.alg !== ENVELOPE_ALG) return { ok: false, reason: `unknown algorithm ${env.alg}` };

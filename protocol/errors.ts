@@ -1,4 +1,4 @@
-// Error codes of PROTOCOL.md section 7.
+// Error codes of docs/protocol.md section 7.
 
 export const ERROR_CODES = [
   "bad_frame",
@@ -23,6 +23,14 @@ export const ERROR_CODES = [
   "not_allowed",
   "replaced",
   "internal",
+  // Cap "library2" (docs/protocol.md section 2b).
+  "unknown_track",
+  "bad_subtitles",
+  "no_poster",
+  /** v2: a v1 hello for a v2 room, or a v2 hello for a v1 room (docs/protocol.md section 12). */
+  "version",
+  /** v2: the hello's admission proof or room binding does not verify. */
+  "not_admitted",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -1,4 +1,4 @@
-// Length-prefixed frames (PROTOCOL.md section 1):
+// Length-prefixed frames (docs/protocol.md section 1):
 //   u32 BE length (kind + body) | u8 kind | body
 // The decoder is streaming: TCP may split or merge frames arbitrarily, and it
 // never buffers more than one frame (at most maxFrame + 4 bytes).

@@ -8,6 +8,12 @@
 import { openEnvelope, type Identity } from "./crypto";
 import type { Members } from "./members";
 import type { ServerMessageOf } from "./messages";
+import { ENVELOPE_V2_ALG } from "./e2e/algs";
+
+/** v2 rooms: opens sender-key envelopes (protocol/e2e/groupSession.ts); null holds a message until its key arrives. */
+export interface InboxV2 {
+  open(m: ServerMessageOf<"msg">): Promise<{ ok: true; text: string; ts: number } | { ok: false; reason: string } | null>;
+}
 
 interface ReceivedBase {
   from: string;
@@ -33,6 +39,7 @@ export class Inbox {
     private readonly identity: Identity,
     private readonly room: string,
     private readonly maxSeen: number,
+    private readonly v2: InboxV2 | null = null,
   ) {}
 
   /**
@@ -44,12 +51,18 @@ export class Inbox {
     const seen = this.seen.get(key);
     if (seen === "ok") return null;
     const sender = members.get(m.from);
-    const direct = members.isDirect(m.from, m.to);
+    // v2: an empty `to` is a message to the whole room (docs/protocol.md section 12).
+    const direct = m.env.alg === ENVELOPE_V2_ALG && m.to.length === 0 ? false : members.isDirect(m.from, m.to);
     const base: ReceivedBase = { from: m.from, name: sender?.member.name ?? null, mid: m.mid, to: m.to, at: m.at, direct };
     let result: ReceivedMessage;
     if (!sender) result = { ...base, ok: false, reason: "sender is not a member of this room" };
+    else if (sender.admission?.ok === false) result = { ...base, ok: false, reason: sender.admission.reason };
     else if (!sender.verified) result = { ...base, ok: false, reason: "sender's keys do not verify" };
-    else {
+    else if (m.env.alg === ENVELOPE_V2_ALG) {
+      const opened = this.v2 ? await this.v2.open(m) : { ok: false as const, reason: "a v2 message in a v1 room" };
+      if (opened === null) return null;
+      result = { ...base, ...opened };
+    } else {
       const opened = await openEnvelope(this.identity, {
         room: this.room,
         from: m.from,

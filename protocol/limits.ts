@@ -1,4 +1,4 @@
-// Protocol defaults (PROTOCOL.md section 8). Every one is overridable in the
+// Protocol defaults (docs/protocol.md section 8). Every one is overridable in the
 // server's config; clients learn the ones that concern them from `welcome`.
 
 export const PROTOCOL_VERSION = 1;
@@ -52,6 +52,12 @@ export const DEFAULT_LIMITS = {
   dedupePerMember: 1_000,
   dedupeMembers: 100_000,
   maxStreams: 64,
+  /** v2 rooms: a sender-key envelope, flat whatever the room size (4,000 characters of JSON-escaped text fit). */
+  maxEnvelopeV2: 49_152,
+  /** v2: how old a hello's admission proof may be (clients make a fresh one per connection). */
+  admissionMaxAgeMs: 10 * 60_000,
+  /** v2: room ids remembered as v2 (room id -> verification key) by the in-memory registry. */
+  maxV2Rooms: 100_000,
 } as const;
 
 export type Limits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };

@@ -15,6 +15,8 @@ export interface MemberEntry {
   verified: boolean;
   safetyCode: string;
   self: boolean;
+  /** v2 rooms only: whether the member's admission proof checked out, and why not ("not admitted by the room link"). Unadmitted members are not `verified`. */
+  admission?: { ok: true } | { ok: false; reason: string };
 }
 
 /** Verifies an announced member; `self` is our own identity. */

@@ -1,4 +1,4 @@
-// Every message of PROTOCOL.md as a runtime schema and a static type. Both
+// Every message of docs/protocol.md as a runtime schema and a static type. Both
 // directions are validated: the server trusts nothing a client sends, and
 // clients trust nothing the server (or a bridge) relays.
 
@@ -6,6 +6,7 @@ import { z } from "zod";
 import { isBase64 } from "./base64";
 import { ID_RE } from "./names";
 import { MAX_CAP_CHARS, MAX_CAPS } from "./caps";
+import { EnvelopeV2Wire, KeyDistributionWire, MAX_KEY_DISTS, MemberV2Wire } from "./e2e/wire";
 
 const b64 = z.string().refine(isBase64, "not base64");
 const id = z.string().regex(ID_RE, "not a member id");
@@ -24,6 +25,10 @@ export const Envelope = z.object({
   sig: b64,
 });
 export type Envelope = z.infer<typeof Envelope>;
+/** v2 rooms: one ciphertext under the sender's chain, one signature (docs/protocol.md section 12). */
+export const AnyEnvelope = z.discriminatedUnion("alg", [Envelope, EnvelopeV2Wire]);
+export type AnyEnvelope = z.infer<typeof AnyEnvelope>;
+export type EnvelopeV2 = z.infer<typeof EnvelopeV2Wire>;
 
 // ---- client to server -------------------------------------------------------
 
@@ -54,9 +59,12 @@ export const Send = z.object({
     .min(1)
     .refine((a) => new Set(a).size === a.length, "duplicate recipient")
     .optional(),
-  env: Envelope,
+  env: AnyEnvelope,
 });
 export type Send = z.infer<typeof Send>;
+
+/** v2: chain keys, each wrapped for one member, routed like direct messages. */
+export const SendKeys = z.object({ t: z.literal("keys"), dists: z.array(KeyDistributionWire).min(1).max(MAX_KEY_DISTS) });
 
 export const VideosRequest = z.object({ t: z.literal("videos") });
 
@@ -78,15 +86,23 @@ export const Control = z
   .refine((c) => c.action !== "seek" || c.toMs !== undefined, "seek needs toMs");
 export type Control = z.infer<typeof Control>;
 
+/** Cap "library2": the cues of one subtitle track of a video (answered by subtitleCues pages). */
+export const SubtitlesRequest = z.object({ t: z.literal("subtitles"), video: z.string().min(1).max(255), track: z.string().min(1).max(300) });
+/** Cap "library2": the poster frame of a video (answered by poster). */
+export const PosterRequest = z.object({ t: z.literal("poster"), video: z.string().min(1).max(255) });
+
 export const CLIENT_SCHEMAS = {
   hello: Hello,
   ping: Ping,
   pong: Pong,
   quit: Quit,
   send: Send,
+  keys: SendKeys,
   videos: VideosRequest,
   play: Play,
   control: Control,
+  subtitles: SubtitlesRequest,
+  poster: PosterRequest,
 } as const;
 
 export type ClientMessage = { [K in keyof typeof CLIENT_SCHEMAS]: z.infer<(typeof CLIENT_SCHEMAS)[K]> }[keyof typeof CLIENT_SCHEMAS];
@@ -101,6 +117,8 @@ export const Member = z.object({
   encKeySig: b64,
   agent: z.string().optional(),
   since: z.number(),
+  /** v2 rooms only: the member's v2 keys and admission proof, checked by every member. */
+  v2: MemberV2Wire.optional(),
 });
 export type Member = z.infer<typeof Member>;
 
@@ -142,10 +160,11 @@ export const Msg = z.object({
   from: id,
   mid,
   to: z.array(id),
-  env: Envelope,
+  env: AnyEnvelope,
   at: z.number(),
 });
 export type Msg = z.infer<typeof Msg>;
+export const KeysMsg = z.object({ t: z.literal("keys"), dist: KeyDistributionWire, at: z.number().finite().min(0) });
 export const Ack = z.object({ t: z.literal("ack"), mid, delivered: z.number().int().min(0) });
 export const ErrorMsg = z.object({
   t: z.literal("error"),
@@ -155,6 +174,35 @@ export const ErrorMsg = z.object({
   fatal: z.boolean(),
 });
 export type ErrorMsg = z.infer<typeof ErrorMsg>;
+export const SubtitleTrackInfo = z.object({
+  id: z.string().min(1).max(300),
+  lang: z.string().max(35),
+  label: z.string().max(200),
+  source: z.enum(["file", "embedded"]),
+  default: z.literal(true).optional(),
+  forced: z.literal(true).optional(),
+});
+export type SubtitleTrackInfo = z.infer<typeof SubtitleTrackInfo>;
+export const CueSpanWire = z.object({ text: z.string(), italic: z.literal(true).optional(), bold: z.literal(true).optional() });
+/** One cue: plain text (never markup) shown from startMs until endMs of the stream clock. */
+export const CueWire = z.object({ startMs: ms, endMs: ms, text: z.string().max(10_000), spans: z.array(CueSpanWire).max(256).optional(), top: z.literal(true).optional() });
+export type CueWire = z.infer<typeof CueWire>;
+/** Cap "library2": one page of a track's cues; a track is pages 0..pages-1, in order. */
+export const SubtitleCues = z.object({
+  t: z.literal("subtitleCues"),
+  video: z.string(),
+  track: z.string(),
+  page: z.number().int().min(0),
+  pages: z.number().int().min(1).max(10_000),
+  cues: z.array(CueWire),
+  warnings: z.array(z.string().max(500)).max(16).optional(),
+});
+export type SubtitleCues = z.infer<typeof SubtitleCues>;
+/** Cap "library2": a poster JPEG, base64. */
+export const PosterMsg = z.object({ t: z.literal("poster"), video: z.string(), key: z.string().max(64), mime: z.literal("image/jpeg"), data: b64 });
+export type PosterMsg = z.infer<typeof PosterMsg>;
+/** Cap "library2": the library folder changed; ask for `videos` again. */
+export const VideosChanged = z.object({ t: z.literal("videosChanged") });
 export const VideoItem = z.object({
   id: z.string(),
   title: z.string(),
@@ -163,6 +211,10 @@ export const VideoItem = z.object({
   height: z.number().int().positive(),
   fps: z.number().positive(),
   bytes: z.number().int().min(0),
+  /** Cap "library2" only. */
+  subtitles: z.array(SubtitleTrackInfo).max(64).optional(),
+  /** Cap "library2" only: a version key of the poster to ask for, null when there is none. */
+  poster: z.string().max(64).nullable().optional(),
 });
 export type VideoItem = z.infer<typeof VideoItem>;
 export const VideosList = z.object({ t: z.literal("videos"), items: z.array(VideoItem) });
@@ -188,6 +240,7 @@ export const SERVER_SCHEMAS = {
   joined: Joined,
   left: Left,
   msg: Msg,
+  keys: KeysMsg,
   ack: Ack,
   error: ErrorMsg,
   ping: Ping,
@@ -197,6 +250,9 @@ export const SERVER_SCHEMAS = {
   streamState: StreamState,
   streamEnd: StreamEnd,
   streamStats: StreamStats,
+  subtitleCues: SubtitleCues,
+  poster: PosterMsg,
+  videosChanged: VideosChanged,
 } as const;
 
 export type ServerMessage = { [K in keyof typeof SERVER_SCHEMAS]: z.infer<(typeof SERVER_SCHEMAS)[K]> }[keyof typeof SERVER_SCHEMAS];

@@ -1,4 +1,4 @@
-// Names and rooms (PROTOCOL.md sections 2 and 9).
+// Names and rooms (docs/protocol.md sections 2 and 9).
 
 const NAME_RE = /^[\p{L}\p{N}_.\- ]+$/u;
 const ROOM_RE = /^[A-Za-z0-9_-]{1,64}$/;

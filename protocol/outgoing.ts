@@ -11,7 +11,7 @@ import { utf8Length } from "./codec";
 import { sealEnvelope, type Identity } from "./crypto";
 import { MAX_TEXT_CHARS } from "./limits";
 import type { Members } from "./members";
-import type { ClientMessageOf, Envelope, ErrorMsg } from "./messages";
+import type { AnyEnvelope, ClientMessageOf, EnvelopeV2, ErrorMsg } from "./messages";
 
 /** The welcomed connection the queue may send on. */
 export interface OutgoingLink {
@@ -40,6 +40,8 @@ export interface OutgoingOptions {
   acked(mid: string, delivered: number): void;
   failed(mid: string, code: string, message: string): void;
   log(message: string): void;
+  /** v2 rooms: seals a room message once under the sender chain (protocol/e2e/groupSession.ts), resealed on each send. */
+  sealRoom?: (p: { mid: string; text: string; ts: number; recipients: readonly string[] }) => Promise<EnvelopeV2>;
 }
 
 interface Pending {
@@ -51,7 +53,9 @@ interface Pending {
   /** False for a room message written while alone: acknowledged locally with 0. */
   hadRecipients: boolean;
   sealedFor: string[] | null;
-  env: Envelope | null;
+  env: AnyEnvelope | null;
+  /** Written for the whole room (no `to`). */
+  room: boolean;
   /** Generation of the connection it was last sent on; 0 = not sent on any. */
   sentGen: number;
   retries: number;
@@ -112,6 +116,7 @@ export class Outgoing {
       hadRecipients: intended === null || intended.length > 0,
       sealedFor: null,
       env: null,
+      room: to === undefined,
       sentGen: 0,
       retries: 0,
     });
@@ -140,7 +145,7 @@ export class Outgoing {
       p.sentGen = 0;
       const present = this.o.members.recipientIds();
       p.intended = (p.intended ?? []).filter((id) => present.has(id));
-      this.kick();
+      void this.kick();
       return;
     }
     this.fail(p, e.code, e.message);
@@ -161,7 +166,7 @@ export class Outgoing {
       else p.sentGen = 0;
     }
     this.hold = { gen, until: Date.now() + this.o.rateLimitRetryMs };
-    this.kick(this.o.rateLimitRetryMs);
+    void this.kick(this.o.rateLimitRetryMs);
   }
 
   /** True while connection `gen` is paused after a rate_limited; a flush is then due at its end. */
@@ -172,7 +177,7 @@ export class Outgoing {
       this.hold = null;
       return false;
     }
-    this.kick(left);
+    void this.kick(left);
     return true;
   }
 
@@ -231,7 +236,7 @@ export class Outgoing {
         // rather than lose the message for them (a mid is delivered only once).
         const waited = Date.now() - link.onlineAt;
         if (waited < this.o.recipientWaitMs) {
-          this.kick(this.o.recipientWaitMs - waited);
+          void this.kick(this.o.recipientWaitMs - waited);
           return;
         }
         p.intended = here;
@@ -245,12 +250,17 @@ export class Outgoing {
         }
         continue;
       }
-      if (!p.env || !sameMembers(p.sealedFor, here)) {
+      const v2 = p.room && this.o.sealRoom !== undefined;
+      if (!p.env || !sameMembers(p.sealedFor, here) || v2) {
         const recipients = here.map((id) => ({ id, encKey: this.o.members.get(id)!.member.encKey }));
-        let env: Envelope;
+        let env: AnyEnvelope;
         try {
-          env = await sealEnvelope(this.o.identity, { room: this.o.room, mid: p.mid, text: p.text, ts: p.ts, recipients });
+          env = v2
+            ? await this.o.sealRoom!({ mid: p.mid, text: p.text, ts: p.ts, recipients: here })
+            : await sealEnvelope(this.o.identity, { room: this.o.room, mid: p.mid, text: p.text, ts: p.ts, recipients });
         } catch (err) {
+          // The connection went while v2 keys were being sent: this goes again on the next.
+          if (v2 && this.o.link()?.gen !== link.gen) return;
           this.fail(p, "internal", `sealing failed: ${(err as Error).message}`);
           continue;
         }
@@ -265,7 +275,9 @@ export class Outgoing {
       }
       // Sealing took time: the connection may have gone, or the ack come.
       if (this.o.link()?.gen !== link.gen || !this.pending.has(p.mid) || this.held(link.gen)) return;
-      if (link.send({ t: "send", mid: p.mid, to: here, env: p.env })) p.sentGen = link.gen;
+      // A v2 room message goes to the whole room without a `to` list, so it stays flat in a room of 500.
+      const send = v2 ? { t: "send" as const, mid: p.mid, env: p.env } : { t: "send" as const, mid: p.mid, to: here, env: p.env };
+      if (link.send(send)) p.sentGen = link.gen;
     }
   }
 }

@@ -17,12 +17,16 @@ import { MemoryKeyStore, type KeyStore } from "./keyContinuity";
 import { DEFAULT_LIMITS } from "./limits";
 import { Link, type Conn } from "./link";
 import { continuityChange, memberEntry, Members, type MemberEntry } from "./members";
-import { Control, Play, type ErrorMsg, type LeftReason, type Member, type ServerMessage, type ServerMessageOf, type StreamEndReason, type StreamInfo, type Welcome } from "./messages";
+import { Control, Play, PosterRequest, SubtitlesRequest, type ErrorMsg, type LeftReason, type Member, type ServerMessage, type ServerMessageOf, type StreamEndReason, type StreamInfo, type Welcome } from "./messages";
 import { isRoom, nameProblem } from "./names";
 import { Outgoing, type OutgoingLink } from "./outgoing";
 import { ReceiveQueue } from "./receiveQueue";
 import { NO_RETRY_CODES, SESSION_DEFAULTS, type LogLevel, type SessionEvents, type SessionLimits, type SessionOptions, type SessionState } from "./sessionTypes";
 import { Streams } from "./streams";
+import { fromBase64 } from "./base64";
+import { SubtitlePages } from "./subtitlePages";
+import { GROUP_SESSION_LIMITS, GroupSession } from "./e2e/groupSession";
+import { SENDER_KEY_LIMITS } from "./e2e/senderKeys";
 
 // What other code imports from here, wherever it now lives.
 export type { Connector, Transport, TransportHandlers } from "./transport";
@@ -46,6 +50,9 @@ export class ClientSession {
   private readonly _streams = new Streams();
   private readonly outgoing: Outgoing;
   private readonly received: Inbox;
+  private readonly subtitlePages = new SubtitlePages();
+  /** v2 rooms (opened from a room link): sender keys and admission; null in a v1 room. */
+  readonly e2e: GroupSession | null = null;
 
   constructor(opts: SessionOptions) {
     const problem = nameProblem(opts.name);
@@ -79,10 +86,23 @@ export class ClientSession {
       disconnected: (d) => this.events.emit("disconnected", d),
       closed: (reason, error) => {
         this.outgoing.cancelTimer();
+        this.e2e?.close();
         this.events.emit("closed", { reason, error });
       },
     });
-    this.received = new Inbox(this.identity, this.room, opts.maxSeen ?? SESSION_DEFAULTS.maxSeen);
+    if (opts.roomKeys) {
+      if (opts.roomKeys.room !== opts.room) throw new Error("bad room: the room link's secret is for another room");
+      this.e2e = new GroupSession(this.identity, opts.roomKeys, {
+        sendKeys: (dists) => {
+          const conn = this.link.current;
+          return !!conn?.welcomed && this.link.send(conn, { t: "keys", dists });
+        },
+        retry: (m) => this.queue.enqueue(() => this.onMsg(m)),
+        log: (message) => log("warn", message),
+      }, SENDER_KEY_LIMITS, { ...GROUP_SESSION_LIMITS, ...opts.v2Limits });
+    }
+    const e2e = this.e2e;
+    this.received = new Inbox(this.identity, this.room, opts.maxSeen ?? SESSION_DEFAULTS.maxSeen, e2e);
     this.outgoing = new Outgoing({
       identity: this.identity,
       room: this.room,
@@ -96,6 +116,7 @@ export class ClientSession {
       acked: (mid, delivered) => this.events.emit("ack", { mid, delivered }),
       failed: (mid, code, message) => this.events.emit("sendFailed", { mid, code, message }),
       log: (message) => log("warn", message),
+      ...(e2e ? { sealRoom: (p: Parameters<GroupSession["seal"]>[0]) => e2e.seal(p) } : {}),
     });
   }
 
@@ -186,6 +207,9 @@ export class ClientSession {
         return this.onMsg(msg);
       case "ack":
         return this.outgoing.onAck(msg.mid, msg.delivered);
+      case "keys":
+        if (!this.e2e) return this.events.emit("invalid", { reason: "keys in a v1 room" });
+        return this.e2e.onKeys(msg.dist);
       case "error":
         return this.onError(conn, msg);
       case "ping":
@@ -208,12 +232,25 @@ export class ClientSession {
         return this.endStream(msg.sid, msg.reason);
       case "streamStats":
         return this.events.emit("streamStats", { sid: msg.sid, sent: msg.sent, dropped: msg.dropped });
+      case "subtitleCues": {
+        const track = this.subtitlePages.accept(msg);
+        if (track) this.events.emit("subtitles", track);
+        return;
+      }
+      case "poster": {
+        const jpeg = fromBase64(msg.data);
+        if (jpeg) this.events.emit("poster", { video: msg.video, key: msg.key, mime: msg.mime, jpeg });
+        return;
+      }
+      case "videosChanged":
+        return this.events.emit("videosChanged", {});
     }
   }
 
   private async onChallenge(conn: Conn, c: ServerMessageOf<"challenge">): Promise<void> {
     if (conn.welcomed) return this.events.emit("invalid", { reason: "challenge after welcome" });
-    const hello = await makeHello(this.identity, { nonce: c.nonce, room: this.room, name: this.name, agent: this.agent, caps: this.caps });
+    let hello = await makeHello(this.identity, { nonce: c.nonce, room: this.room, name: this.name, agent: this.agent, caps: this.caps });
+    if (this.e2e) hello = await this.e2e.hello(hello, c.nonce);
     this.link.send(conn, hello);
   }
 
@@ -229,7 +266,8 @@ export class ClientSession {
       this.events.emit("error", error);
       return this.link.drop(conn, message);
     }
-    const entries = await Promise.all(w.members.map((m) => memberEntry(m, this.identity)));
+    this.e2e?.welcomed();
+    const entries = await Promise.all(w.members.map((m) => this.entryOf(m)));
     if (!conn.alive || conn !== this.link.current) return;
     this._members.reset(entries);
     this._limits = w.limits;
@@ -252,8 +290,16 @@ export class ClientSession {
     }
   }
 
-  private async onJoined(m: Member): Promise<void> {
+  /** A member as announced, checked; in a v2 room also against the room link (unadmitted: not verified, flagged). */
+  private async entryOf(m: Member): Promise<MemberEntry> {
     const entry = await memberEntry(m, this.identity);
+    if (!this.e2e) return entry;
+    const admission = await this.e2e.checkMember(m);
+    return { ...entry, verified: entry.verified && admission.ok, admission };
+  }
+
+  private async onJoined(m: Member): Promise<void> {
+    const entry = await this.entryOf(m);
     const again = this._members.add(entry);
     this.events.emit("joined", { entry, again });
     await this.checkContinuity(entry);
@@ -263,6 +309,7 @@ export class ClientSession {
 
   private onLeft(id: string, reason: LeftReason): void {
     const entry = this._members.remove(id);
+    this.e2e?.memberLeft(id);
     this.outgoing.memberLeft(id, this.link.generation);
     this.events.emit("left", { id, reason, entry });
     void this.outgoing.kick();
@@ -324,6 +371,16 @@ export class ClientSession {
   /** Asks for the catalogue; the answer comes as a `videos` event. */
   requestVideos(): void {
     this.link.send(this.requireOnline(), { t: "videos" });
+  }
+
+  /** Cap "library2": asks for the cues of one subtitle track; the answer is a `subtitles` event (or an `error` with ref "subtitles"). */
+  requestSubtitles(video: string, track: string): void {
+    this.link.send(this.requireOnline(), SubtitlesRequest.parse({ t: "subtitles", video, track }));
+  }
+
+  /** Cap "library2": asks for a video's poster; the answer is a `poster` event (or an `error` with ref "poster"). */
+  requestPoster(video: string): void {
+    this.link.send(this.requireOnline(), PosterRequest.parse({ t: "poster", video }));
   }
 
   play(video: string, scope: "self" | "room", fromMs?: number): void {

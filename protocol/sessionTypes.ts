@@ -9,6 +9,9 @@ import type { KeyChange, KeyStore } from "./keyContinuity";
 import { CLIENT_PING_MS } from "./limits";
 import type { MemberEntry } from "./members";
 import type { ErrorMsg, LeftReason, StreamEndReason, StreamInfo, VideoItem, Welcome } from "./messages";
+import type { SubtitleTrackCues } from "./subtitlePages";
+import type { GroupSessionLimits } from "./e2e/groupSession";
+import type { RoomKeys } from "./e2e/roomSecret";
 import type { Connector } from "./transport";
 
 export type SessionState = "connecting" | "online" | "reconnecting" | "closed";
@@ -42,6 +45,12 @@ export interface SessionEvents {
   streamEnd: { sid: number; reason: StreamEndReason | "disconnected" };
   streamStats: { sid: number; sent: number; dropped: number };
   frame: { sid: number; frame: number; ptsMs: number; jpeg: Uint8Array };
+  /** Cap "library2": a whole subtitle track, once its last page is in. */
+  subtitles: SubtitleTrackCues;
+  /** Cap "library2": a poster JPEG. */
+  poster: { video: string; key: string; mime: "image/jpeg"; jpeg: Uint8Array };
+  /** Cap "library2": the library changed; ask for videos again. */
+  videosChanged: Record<string, never>;
 }
 
 export type LogLevel = "debug" | "info" | "warn";
@@ -72,6 +81,10 @@ export interface SessionOptions {
   /** (from, mid) pairs remembered to drop repeats. */
   maxSeen?: number;
   random?: () => number;
+  /** v2: the keys derived from the room link's secret; the room must be the one they name (docs/protocol.md section 12). */
+  roomKeys?: RoomKeys;
+  /** v2: the early-message queue's bounds (protocol/e2e/groupSession.ts GROUP_SESSION_LIMITS). */
+  v2Limits?: Partial<GroupSessionLimits>;
 }
 
 /** Hello rejections and other fatal errors that would only repeat on reconnect. */
@@ -84,6 +97,8 @@ export const NO_RETRY_CODES: ReadonlySet<string> = new Set([
   "unsupported_version",
   "bad_hello",
   "replaced",
+  "version",
+  "not_admitted",
 ]);
 
 export const SESSION_DEFAULTS = {

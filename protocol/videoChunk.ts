@@ -1,4 +1,4 @@
-// VIDEO chunk header (PROTOCOL.md section 6): sid, frame, ptsMs, part, parts.
+// VIDEO chunk header (docs/protocol.md section 6): sid, frame, ptsMs, part, parts.
 
 import { VIDEO_CHUNK_HEADER } from "./limits";
 

@@ -222,7 +222,7 @@ export class Connection implements MemberPeer {
     this.state = "verifying";
     this.held = [];
     this.socket.pause();
-    verifyHello(raw, this.nonce)
+    verifyHello(raw, this.nonce, { admissionMaxAgeMs: this.deps.limits.admissionMaxAgeMs })
       .then((v) => {
         if (this.state === "closed") return;
         this.deps.hub.join(this, v);

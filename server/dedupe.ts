@@ -1,5 +1,5 @@
 // Remembers accepted mids per member so a resent `send` is acknowledged again
-// but never delivered twice (PROTOCOL.md section 4). Bounded twice: the last
+// but never delivered twice (docs/protocol.md section 4). Bounded twice: the last
 // `perMember` mids of each member, and the caches of at most `members`
 // members, least recently active dropped first.
 

@@ -1,4 +1,4 @@
-// Checks a `hello` against the challenge (PROTOCOL.md section 2), in the order
+// Checks a `hello` against the challenge (docs/protocol.md section 2), in the order
 // of section 9's table. Pure apart from signature verification; the room
 // checks (name_taken, room_full) belong to the hub.
 
@@ -8,19 +8,23 @@ import { ProtocolError } from "../protocol/errors";
 import { Hello } from "../protocol/messages";
 import { isRoom, nameProblem } from "../protocol/names";
 import { PROTOCOL_VERSION } from "../protocol/limits";
+import { verifyHelloV2, type HelloV2 } from "./admission";
 import { memberIdOf, parseRsaSpki, verifyPss } from "./keys";
 
 export interface VerifiedHello {
   hello: Hello;
   id: string;
+  /** A v2 hello (v: 2) whose admission checked out. */
+  v2?: HelloV2;
 }
 
 const fatal = (code: ConstructorParameters<typeof ProtocolError>[0], message: string) =>
   new ProtocolError(code, message, true, "hello");
 
-export async function verifyHello(raw: RawMessage, nonce: string): Promise<VerifiedHello> {
+export async function verifyHello(raw: RawMessage, nonce: string, opts: { admissionMaxAgeMs?: number } = {}): Promise<VerifiedHello> {
   // A client of another version may shape its hello differently: judge v first.
-  if (typeof raw.v === "number" && raw.v !== PROTOCOL_VERSION) {
+  // v 2 is v 1 plus the fields of a v2 room (server/admission.ts).
+  if (typeof raw.v === "number" && raw.v !== PROTOCOL_VERSION && raw.v !== 2) {
     throw fatal("unsupported_version", `protocol version ${raw.v} is not supported (this server speaks ${PROTOCOL_VERSION})`);
   }
   const parsed = Hello.safeParse(raw);
@@ -46,5 +50,7 @@ export async function verifyHello(raw: RawMessage, nonce: string): Promise<Verif
   ]);
   if (!proofOk) throw fatal("bad_proof", "proof does not verify with sigKey");
   if (!encSigOk) throw fatal("bad_proof", "encKeySig does not verify with sigKey");
-  return { hello, id: memberIdOf(sigDer) };
+  const id = memberIdOf(sigDer);
+  if (hello.v === 2) return { hello, id, v2: await verifyHelloV2(raw, hello, id, nonce, opts.admissionMaxAgeMs ?? 600_000) };
+  return { hello, id };
 }

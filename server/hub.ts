@@ -1,5 +1,5 @@
 // Room logic: presence, replacement, and routing of end-to-end encrypted
-// messages (PROTOCOL.md sections 2, 4 and 9). Transport-free: it talks to
+// messages (docs/protocol.md sections 2, 4 and 9). Transport-free: it talks to
 // connections only through MemberPeer, so it is testable with plain objects.
 
 import type { RawMessage } from "../protocol/codec";
@@ -9,12 +9,15 @@ import { ProtocolError } from "../protocol/errors";
 import type { Limits } from "../protocol/limits";
 import type { ClientMessageOf, LeftReason, Member, Send, ServerMessage, StreamInfo } from "../protocol/messages";
 import { MidCache } from "./dedupe";
+import { MemoryV2Rooms, type V2RoomRegistry } from "./admission";
 import type { VerifiedHello } from "./handshake";
+import { routeKeys } from "./keyRouting";
 import type { Logger } from "./log";
 import type { MemberPeer, Peer } from "./peer";
 import { SendBudgets, type TokenBucket } from "./ratelimit";
 import { Room } from "./room";
 import { controlFrame, msgFrame } from "./wire";
+import { ENVELOPE_V2_ALG } from "../protocol/e2e/algs";
 
 /** The video side, as the hub sees it (server/video/streams.ts). */
 export interface VideoService {
@@ -24,7 +27,7 @@ export interface VideoService {
   /** The connection is gone or replaced: end its self stream, stop sending. */
   leave(peer: Peer): void;
   roomEmpty(room: string): void;
-  handle(peer: Peer, msg: ClientMessageOf<"videos" | "play" | "control">): void;
+  handle(peer: Peer, msg: ClientMessageOf<"videos" | "play" | "control" | "subtitles" | "poster">): void;
   close(): void;
 }
 
@@ -38,6 +41,8 @@ export class Hub {
     private readonly video: VideoService,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    /** Room id -> verification key of v2 rooms (a durable store may stand behind it). */
+    private readonly v2rooms: V2RoomRegistry = new MemoryV2Rooms(limits.maxV2Rooms),
   ) {
     this.mids = new MidCache(limits.dedupePerMember, limits.dedupeMembers);
     this.budgets = new SendBudgets(limits, limits.dedupeMembers);
@@ -53,8 +58,9 @@ export class Hub {
   }
 
   /** Seats a verified member; throws a fatal ProtocolError when the room refuses. */
-  join(peer: MemberPeer, { hello, id }: VerifiedHello): void {
-    const room = this.rooms.get(hello.room) ?? new Room(hello.room);
+  join(peer: MemberPeer, { hello, id, v2 }: VerifiedHello): void {
+    const room = this.rooms.get(hello.room) ?? new Room(hello.room, this.v2VersionCheck(hello.room, v2?.vk));
+    if ((room.vk !== null) !== (v2 !== undefined)) this.versionMismatch(room.vk !== null);
     const owner = room.nameOwner(hello.name);
     if (owner !== undefined && owner !== id) {
       throw new ProtocolError("name_taken", `the name '${hello.name}' is taken in this room`, true, "hello");
@@ -71,6 +77,7 @@ export class Hub {
       encKeySig: hello.encKeySig,
       ...(hello.agent !== undefined ? { agent: hello.agent } : {}),
       since: previous?.member.since ?? this.now(),
+      ...(v2 ? { v2: v2.member } : {}),
     };
     this.rooms.set(room.name, room);
     room.seat(member, peer);
@@ -80,7 +87,7 @@ export class Hub {
       this.video.leave(previous.peer);
       previous.peer.fail("replaced", "this member connected again elsewhere");
       const p = previous.member;
-      if (p.name !== member.name || p.agent !== member.agent || p.encKey !== member.encKey) {
+      if (p.name !== member.name || p.agent !== member.agent || p.encKey !== member.encKey || p.v2?.dh2 !== member.v2?.dh2) {
         this.broadcast(room, { t: "joined", member }, id);
       }
       this.log.info({ room: room.name, id }, "member replaced its connection");
@@ -97,6 +104,33 @@ export class Hub {
       stream: this.video.roomStream(room.name),
     });
     this.video.join(peer);
+  }
+
+  /**
+   * The verification key a new room gets: a room id known as v2 stays v2 (a
+   * v1 hello there is refused), and a v2 hello makes it v2. Null: a v1 room.
+   */
+  private v2VersionCheck(room: string, vk: string | undefined): string | null {
+    const known = this.v2rooms.get(room);
+    if (known !== undefined) {
+      if (vk === undefined) this.versionMismatch(true);
+      // roomIdFor binds the id to one key: another key cannot pass admission.
+      return known;
+    }
+    if (vk === undefined) return null;
+    this.v2rooms.remember(room, vk);
+    return vk;
+  }
+
+  private versionMismatch(roomIsV2: boolean): never {
+    throw new ProtocolError(
+      "version",
+      roomIsV2
+        ? "this room is end-to-end v2: it opens only from its room link (https://host/r/ROOM#SECRET) in a client that speaks protocol v2"
+        : "this room was created without a room link (protocol v1): a v2 client cannot join it with a secret",
+      true,
+      "hello",
+    );
   }
 
   /** The connection of a seated member ended. */
@@ -116,7 +150,9 @@ export class Hub {
   handle(peer: MemberPeer, raw: RawMessage): void {
     const envJson = raw.t === "send" ? this.envelopeJson(raw) : "";
     const parsed = parseClientMessage(raw);
-    if (parsed.kind === "unknown") {
+    // Cap "library2" messages do not exist for a v1 client, valid or not.
+    const v1Unknown = (raw.t === "subtitles" || raw.t === "poster") && !peer.caps.has("library2");
+    if (parsed.kind === "unknown" || v1Unknown) {
       throw new ProtocolError("unknown_type", `unknown message type '${raw.t}'`, false, raw.t);
     }
     if (parsed.kind === "invalid") {
@@ -135,6 +171,13 @@ export class Hub {
       case "send":
         this.route(peer, msg, envJson);
         return;
+      case "keys": {
+        const room = this.rooms.get(peer.room);
+        if (room) routeKeys(room, peer, msg, this.now());
+        return;
+      }
+      case "subtitles":
+      case "poster":
       case "videos":
       case "play":
       case "control":
@@ -161,6 +204,10 @@ export class Hub {
     if (size > this.limits.maxEnvelope) {
       throw new ProtocolError("too_large", `env is ${size} bytes, over maxEnvelope ${this.limits.maxEnvelope}`, false, refOf(raw));
     }
+    // v2 envelopes are flat (one ciphertext, one signature), so their limit is too.
+    if ((env as { alg?: unknown }).alg === ENVELOPE_V2_ALG && size > this.limits.maxEnvelopeV2) {
+      throw new ProtocolError("too_large", `env is ${size} bytes, over maxEnvelopeV2 ${this.limits.maxEnvelopeV2}`, false, refOf(raw));
+    }
     return json;
   }
 
@@ -174,6 +221,8 @@ export class Hub {
     }
     const room = this.rooms.get(peer.room);
     if (!room) return;
+    const v2env = msg.env.alg === ENVELOPE_V2_ALG;
+    if (v2env && room.vk === null) throw new ProtocolError("bad_request", "a v2 envelope in a v1 room", false, msg.mid);
     const to = msg.to ?? [...room.seats.keys()].filter((id) => id !== from);
     if (to.length > this.limits.maxRecipients) {
       throw new ProtocolError("bad_request", `more than ${this.limits.maxRecipients} recipients`, false, msg.mid);
@@ -183,10 +232,11 @@ export class Hub {
       if (id === from) throw new ProtocolError("bad_request", "to names the sender", false, msg.mid);
       const seat = room.seats.get(id);
       if (!seat) throw new ProtocolError("unknown_recipient", `${id} is not in this room`, false, msg.mid);
-      if (!Object.hasOwn(msg.env.keys, id)) throw new ProtocolError("unknown_recipient", `env.keys has no entry for ${id}`, false, msg.mid);
+      if (msg.env.alg !== ENVELOPE_V2_ALG && !Object.hasOwn(msg.env.keys, id)) throw new ProtocolError("unknown_recipient", `env.keys has no entry for ${id}`, false, msg.mid);
       targets.push(seat.peer);
     }
-    const frame = msgFrame({ t: "msg", from, mid: msg.mid, to, at: this.now() }, envJson);
+    // v2 room messages stay flat: one sent to the whole room says so with an empty `to`, not 499 ids.
+    const frame = msgFrame({ t: "msg", from, mid: msg.mid, to: v2env && !msg.to ? [] : to, at: this.now() }, envJson);
     // The sender pays for its fan-out, so a flood slows the flooder rather
     // than filling its recipients' queues until they are closed.
     if (!peer.chargeSend(frame.length, targets.length, msg.mid)) return;

@@ -1,4 +1,4 @@
-// Public key checks for `hello` (PROTOCOL.md sections 2 and 9), on node:crypto:
+// Public key checks for `hello` (docs/protocol.md sections 2 and 9), on node:crypto:
 // the core only ever verifies, and the native verifier is fast and can run
 // off the event loop.
 

@@ -13,6 +13,8 @@ import { startCore } from "./server";
 import { CLUSTER_FLAGS, CLUSTER_USAGE, clusterConfig, joinCluster } from "./cluster/cli";
 import { isClusterLimit } from "./cluster/limits";
 import { ffmpegPath } from "./video/ffmpeg";
+import { isVideoLimit, VIDEO_LIMITS, type VideoLimits } from "./video/limits";
+import { isLibraryLimit, LIBRARY_DEFAULTS, type LibraryLimits } from "./library/limits";
 
 /** The library shipped with Sealroom, wherever the command is run from. */
 const DEFAULT_VIDEOS = fileURLToPath(new URL("../videos", import.meta.url));
@@ -24,21 +26,32 @@ const USAGE = `Usage: sealroom server [--host H] [--port 7700] [--videos DIR] [-
   --videos DIR        video library (default: the videos/ folder of this install)
   --tls               speak TLS (certificate from --cert/--key, or self-signed in --data-dir)
   --cert FILE, --key FILE   PEM certificate and key for --tls
-  --cache-dir DIR     decoded-frame spill files (default $TMPDIR/sealroom-cache)
+  --cache-dir DIR     decoded-frame spill files and posters (default $TMPDIR/sealroom-cache)
   --data-dir DIR      where a self-signed certificate is kept (default ~/.local/share/sealroom)
   --log-level L       debug | info | warn | error | silent (default info)
-  --limit NAME=N      override a limit (repeatable): ${Object.keys(DEFAULT_LIMITS).join(", ")}
+  --limit NAME=N      override a limit (repeatable): ${Object.keys(DEFAULT_LIMITS).join(", ")};
+                      video: ${Object.keys(VIDEO_LIMITS).join(", ")}
+                      library: ${Object.keys(LIBRARY_DEFAULTS).join(", ")}
 ${CLUSTER_USAGE}`;
 
-export function parseLimits(values: string[] | undefined): Partial<Limits> {
-  const out: Partial<Limits> = {};
+/** `--limit` values split into protocol limits and the video pipeline's own. */
+export function parseAllLimits(values: string[] | undefined): { limits: Partial<Limits>; video: Partial<VideoLimits>; library: Partial<LibraryLimits> } {
+  const limits: Partial<Limits> = {};
+  const video: Partial<VideoLimits> = {};
+  const library: Partial<LibraryLimits> = {};
   for (const v of values ?? []) {
     const m = /^([A-Za-z]+)=(\d+)$/.exec(v);
     if (m && isClusterLimit(m[1])) continue; // the cluster's (cluster/cli.ts)
-    if (!m || !Object.hasOwn(DEFAULT_LIMITS, m[1])) throw new UsageError(`--limit must be NAME=N with a known NAME, got '${v}'`);
-    out[m[1] as keyof Limits] = Number(m[2]);
+    if (m && Object.hasOwn(DEFAULT_LIMITS, m[1])) limits[m[1] as keyof Limits] = Number(m[2]);
+    else if (m && isVideoLimit(m[1])) video[m[1]] = Number(m[2]);
+    else if (m && isLibraryLimit(m[1])) library[m[1]] = Number(m[2]);
+    else throw new UsageError(`--limit must be NAME=N with a known NAME, got '${v}'`);
   }
-  return out;
+  return { limits, video, library };
+}
+
+export function parseLimits(values: string[] | undefined): Partial<Limits> {
+  return parseAllLimits(values).limits;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -64,7 +77,7 @@ export async function main(argv: string[]): Promise<number> {
   if ((values.cert || values.key) && !values.tls) throw new UsageError("--cert and --key go with --tls");
   const host = values.host ?? "127.0.0.1";
   const port = parsePort(values.port, 7700);
-  const limits = parseLimits(values.limit);
+  const { limits, video: videoLimits, library: libraryLimits } = parseAllLimits(values.limit);
   const clusterCfg = clusterConfig(values, values.limit);
   const videos = values.videos !== undefined ? resolve(values.videos) : DEFAULT_VIDEOS;
   if (!existsSync(videos)) throw new UsageError(`--videos: no such directory '${videos}'`);
@@ -104,7 +117,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   let core;
   try {
-    core = await startCore({ host, port, limits, log, ...(tls ? { tls } : {}), videos: { dir: videos, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) } });
+    core = await startCore({ host, port, limits, log, ...(tls ? { tls } : {}), videos: { dir: videos, limits: videoLimits, libraryLimits, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) } });
   } catch (e) {
     await cluster?.close({ store: true });
     process.stderr.write(`sealroom server: cannot listen on ${host}:${port}: ${(e as Error).message}\n`);
@@ -113,7 +126,17 @@ export async function main(argv: string[]): Promise<number> {
   // Handlers first: a supervisor may signal us the instant it reads the line below.
   const stopped = new Promise<number>((resolve) => {
     const shutdown = (code: number = EXIT.ok) => {
-      core.stop().then(() => cluster?.close({ store: true })).then(() => resolve(code));
+      // A stop that fails must still end the process, with the reason.
+      core
+        .stop()
+        .then(() => cluster?.close({ store: true }))
+        .then(
+          () => resolve(code),
+          (e: unknown) => {
+            process.stderr.write(`sealroom server: stopping failed: ${(e as Error).message}\n`);
+            resolve(EXIT.failure);
+          },
+        );
     };
     process.once("SIGINT", () => shutdown());
     process.once("SIGTERM", () => shutdown());

@@ -1,4 +1,4 @@
-// Token buckets for what a client sends (PROTOCOL.md section 8): a steady
+// Token buckets for what a client sends (docs/protocol.md section 8): a steady
 // rate with bursts, counted in frames or in bytes. A connection's buckets share
 // one flood watch, so it hears at most one `rate_limited` a second whichever
 // bucket ran dry, and one that keeps at it for `fatalMs` is told so and closed.

@@ -14,7 +14,11 @@ export class Room {
   readonly seats = new Map<string, Seat>();
   private names = new Map<string, string>();
 
-  constructor(readonly name: string) {}
+  /** v2 rooms (opened from a room link) carry their verification key; fixed at creation. */
+  constructor(
+    readonly name: string,
+    readonly vk: string | null = null,
+  ) {}
 
   get size(): number {
     return this.seats.size;

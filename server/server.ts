@@ -55,7 +55,7 @@ export async function startCore(opts: CoreOptions = {}): Promise<CoreServer> {
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const log = opts.log ?? silentLogger;
   const videoOpts = typeof opts.videos === "string" ? { dir: opts.videos } : opts.videos;
-  const video = opts.video ?? (videoOpts ? createVideoService({ ...videoOpts, log, maxStreams: limits.maxStreams }) : NO_VIDEO);
+  const video = opts.video ?? (videoOpts ? createVideoService({ ...videoOpts, log, maxStreams: limits.maxStreams, maxFrame: limits.maxFrame }) : NO_VIDEO);
   const trusted = opts.trusted ?? isLoopback;
   const hub = new Hub(limits, video, log);
   const conns = new Set<Connection>();

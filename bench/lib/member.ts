@@ -5,6 +5,11 @@
 
 import { KIND_CONTROL, KIND_VIDEO } from "../../protocol/framing";
 import { makeHello, type Identity } from "../../protocol/crypto";
+import { GroupSession, type GroupSessionPort } from "../../protocol/e2e/groupSession";
+import type { RoomKeys } from "../../protocol/e2e/roomSecret";
+
+/** A load-generator member makes its v2 hello only; it never distributes or opens keys. */
+const NO_PORT: GroupSessionPort = { sendKeys: () => true, retry: () => {}, log: () => {} };
 import { connect, controlFrameOf, type Link, type Target } from "./link";
 
 const T_PREFIX = Buffer.from('{"t":"');
@@ -49,7 +54,8 @@ export interface Member {
   close(): void;
 }
 
-export async function joinMember(target: Target, identity: Identity, room: string, name: string, timeoutMs = 30_000): Promise<Member> {
+/** `v2`: the room link's keys; the member sends a v2 hello (protocol v2, docs/protocol.md section 12). */
+export async function joinMember(target: Target, identity: Identity, room: string, name: string, timeoutMs = 30_000, v2?: RoomKeys): Promise<Member> {
   const t0 = performance.now();
   const link = await connect(target, timeoutMs);
   return new Promise((resolve, reject) => {
@@ -80,7 +86,7 @@ export async function joinMember(target: Target, identity: Identity, room: strin
       if (t === "challenge") {
         challengeAt = performance.now();
         const ch = parseBody<{ nonce: string }>(body);
-        void makeHello(identity, { nonce: ch.nonce, room, name, agent: "bench/1" }).then((hello) => {
+        void makeHello(identity, { nonce: ch.nonce, room, name, agent: "bench/1" }).then((h) => (v2 ? new GroupSession(identity, v2, NO_PORT).hello(h, ch.nonce) : h)).then((hello) => {
           helloAt = performance.now();
           m.send(hello);
         }, reject);
@@ -113,13 +119,13 @@ export async function joinMember(target: Target, identity: Identity, room: strin
  * Joins n members into one room, a few at a time (joins broadcast `joined`
  * to everyone already in, so a rush of them is a benchmark of its own).
  */
-export async function joinMany(target: Target, ids: readonly Identity[], room: string, prefix: string, parallel = 16, firstIndex = 0): Promise<Member[]> {
+export async function joinMany(target: Target, ids: readonly Identity[], room: string, prefix: string, parallel = 16, firstIndex = 0, v2?: RoomKeys): Promise<Member[]> {
   const out: Member[] = new Array(ids.length);
   let next = 0;
   const worker = async () => {
     while (next < ids.length) {
       const i = next++;
-      out[i] = await joinMember(target, ids[i], room, `${prefix}${firstIndex + i}`);
+      out[i] = await joinMember(target, ids[i], room, `${prefix}${firstIndex + i}`, 30_000, v2);
     }
   };
   await Promise.all(Array.from({ length: Math.min(parallel, ids.length) }, worker));

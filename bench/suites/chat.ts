@@ -9,7 +9,10 @@
 
 import { randomBytes } from "node:crypto";
 import { openEnvelope, sealEnvelope, type Identity } from "../../protocol/crypto";
-import type { Envelope } from "../../protocol/messages";
+import type { AnyEnvelope } from "../../protocol/messages";
+import { generateSigningKeyPair } from "../../protocol/e2e/primitives";
+import { deriveRoomKeys, generateRoomSecret, parseRoomSecret } from "../../protocol/e2e/roomSecret";
+import { OutboundChain } from "../../protocol/e2e/senderKeys";
 import { identities } from "../lib/keys";
 import type { Transport } from "../lib/link";
 import { joinMany, type Member } from "../lib/member";
@@ -18,7 +21,8 @@ import { startStack } from "./video";
 import { treeRunqWait } from "../lib/procs";
 import { KIND_CONTROL } from "../../protocol/framing";
 
-export type EnvKind = "sealed" | "tiny";
+/** v1 "sealed" (RSA per recipient), v1 "tiny" (routing alone), "v2" (a sender-key envelope in a v2 room). */
+export type EnvKind = "sealed" | "tiny" | "v2";
 
 export interface ChatLevel {
   rate: number;
@@ -57,7 +61,12 @@ export interface ChatRun {
 
 const MID_KEY = Buffer.from('"mid":"');
 
-async function makeEnvelope(kind: EnvKind, sender: Identity, ids: readonly Identity[], room: string): Promise<Envelope> {
+async function makeEnvelope(kind: EnvKind, sender: Identity, ids: readonly Identity[], room: string): Promise<AnyEnvelope> {
+  if (kind === "v2") {
+    // The real sender-key seal: one ciphertext and one signature whatever the room size.
+    const signer = await generateSigningKeyPair();
+    return OutboundChain.create().seal(signer.privateKey, { room, from: sender.id, mid: "template", text: "x".repeat(120), ts: Date.now() });
+  }
   if (kind === "sealed") {
     return sealEnvelope(sender, { room, mid: "template", text: "x".repeat(120), ts: Date.now(), recipients: ids.map((i) => ({ id: i.id, encKey: i.encKey })) });
   }
@@ -172,8 +181,9 @@ export async function chat(opts: { members: number; transport: Transport; env: E
     let members: Member[] = [];
     try {
       const ids = await identities(opts.members);
-      const room = "chat";
-      members = await joinMany(stack.target, ids, room, "c", 16);
+      const keys = opts.env === "v2" ? await deriveRoomKeys((parseRoomSecret(generateRoomSecret()) as { secret: Uint8Array<ArrayBuffer> }).secret) : undefined;
+      const room = keys?.room ?? "chat";
+      members = await joinMany(stack.target, ids, room, "c", 16, 0, keys);
       const env = await makeEnvelope(opts.env, ids[0], ids, room);
       const envJson = Buffer.from(JSON.stringify(env));
       run.envelopeBytes = envJson.length;

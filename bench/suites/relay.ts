@@ -152,7 +152,7 @@ export async function relay(opts: { clip: Clip; websockify: { ok: true; version:
   } finally {
     stopPing();
     for (const m of members) m.close();
-    await Promise.all(relays.map((r) => r.proc?.stop()));
+    await Promise.all(relays.map((r) => r.proc?.stop() ?? Promise.resolve()));
     await stack.stop();
   }
   return result;

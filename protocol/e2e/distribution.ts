@@ -7,7 +7,8 @@ import { isAdmitted, type AdmittedMember } from "./admission";
 import type { Identity2 } from "./identity2";
 import { aesGcmDecrypt, aesGcmEncrypt, concat, ed25519Sign, ed25519Verify, generateAgreementKeyPair, hkdf, utf8, wipe, x25519, type Bytes } from "./primitives";
 
-export const DISTRIBUTION_ALG = "sealroom-skd-v2";
+import { DISTRIBUTION_ALG } from "./algs";
+export { DISTRIBUTION_ALG };
 
 export interface KeyDistribution {
   alg: typeof DISTRIBUTION_ALG;

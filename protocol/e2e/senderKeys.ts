@@ -6,7 +6,8 @@ import { fromBase64, toBase64 } from "../base64";
 import { MAX_TEXT_CHARS } from "../limits";
 import { aesGcmDecrypt, aesGcmEncrypt, ed25519Sign, ed25519Verify, hkdf, hmacSha256, randomBytes, toB64Url, utf8, wipe, type Bytes } from "./primitives";
 
-export const ENVELOPE_V2_ALG = "sealroom-sk-v2";
+import { ENVELOPE_V2_ALG } from "./algs";
+export { ENVELOPE_V2_ALG };
 
 /** Named limits of the sender-key layer (Megolm's defaults for rotation). */
 export const SENDER_KEY_LIMITS = {

@@ -4,8 +4,10 @@
 import { z } from "zod";
 import { isBase64 } from "../base64";
 import { ID_RE } from "../names";
-import { DISTRIBUTION_ALG } from "./distribution";
-import { ENVELOPE_V2_ALG } from "./senderKeys";
+import { DISTRIBUTION_ALG, ENVELOPE_V2_ALG } from "./algs";
+
+/** Distributions in one `keys` message (one per member of a full room). */
+export const MAX_KEY_DISTS = 1024;
 
 const b64 = z.string().refine(isBase64, "not base64");
 const id = z.string().regex(ID_RE, "not a member id");
@@ -34,8 +36,18 @@ export const HelloV2Fields = z.object({
    * or trusting anything, and nobody can open the room id under another key.
    */
   vk: pub32,
+  /** Possession of sig2: its signature over helloV2ProofString(nonce, room, name). */
+  proof2: sig64,
 });
 export type HelloV2Fields = z.infer<typeof HelloV2Fields>;
+
+/** What joined/welcome entries carry of a v2 member, so every member checks every other. */
+export const MemberV2Wire = z.object({ sig2: pub32, dh2: pub32, link: b64, admission: AdmissionProofWire });
+export type MemberV2Wire = z.infer<typeof MemberV2Wire>;
+
+export function helloV2ProofString(nonce: string, room: string, name: string): string {
+  return `sealroom-hello-v2\n${nonce}\n${room}\n${name}`;
+}
 
 /** Chain key ciphertext: 32 bytes plus the 16-byte tag. */
 export const KeyDistributionWire = z.object({
@@ -58,11 +70,4 @@ export const EnvelopeV2Wire = z.object({
   sig: sig64,
 });
 
-/** Client to core: distributions routed like direct messages, several at once after a rotation. */
-export const SendKeys = z.object({
-  t: z.literal("keys"),
-  dists: z.array(KeyDistributionWire).min(1).max(1024),
-});
-
-/** Core to client: one distribution, as sent. */
-export const KeysMsg = z.object({ t: z.literal("keys"), dist: KeyDistributionWire, at: z.number().finite().min(0) });
+// SendKeys and KeysMsg live in ../messages.ts with the other messages.

@@ -1,8 +1,6 @@
-// The library's path rule for files that are not videos (subtitle sidecars):
-// a name must be an entry of the library directory, not hidden, and resolve to
-// a regular file inside the library. The same rule as server/video/catalogue.ts
-// applies to videos; this is its copy for other extensions until the catalogue
-// can share it.
+// The library's path rule for every file it serves (videos in
+// server/video/catalogue.ts, subtitle sidecars): a name must be an entry of the
+// library directory, not hidden, and resolve to a regular file inside the library.
 
 import { lstat, realpath, stat } from "node:fs/promises";
 import { extname, join, sep } from "node:path";

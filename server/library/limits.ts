@@ -27,6 +27,8 @@ export const LIBRARY_DEFAULTS = {
   maxPosterBytes: 1 * MiB,
   /** Quiet time after the last file-system event before one "changed" is emitted. */
   watchDebounceMs: 500,
+  /** Width of the frames sent to viewers with cap "smallVideo" (terminals); height follows the aspect ratio. */
+  smallVideoWidth: 256,
   /** Fallback rescan period for file systems where fs.watch says nothing (network mounts). */
   watchRescanMs: 30_000,
 } as const;
@@ -35,4 +37,8 @@ export type LibraryLimits = { -readonly [K in keyof typeof LIBRARY_DEFAULTS]: nu
 
 export function libraryLimits(overrides: Partial<LibraryLimits> = {}): LibraryLimits {
   return { ...LIBRARY_DEFAULTS, ...overrides };
+}
+
+export function isLibraryLimit(name: string): name is keyof LibraryLimits {
+  return Object.hasOwn(LIBRARY_DEFAULTS, name);
 }

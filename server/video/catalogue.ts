@@ -4,8 +4,9 @@
 // list() uses instead of joining a client string onto a path and hoping.
 
 import type { Dirent } from "node:fs";
-import { lstat, readdir, realpath, stat } from "node:fs/promises";
-import { extname, join, sep } from "node:path";
+import { readdir, realpath } from "node:fs/promises";
+import { extname } from "node:path";
+import { checkLibraryEntry } from "../library/library-entry";
 import { probeVideo } from "./probe";
 import type { ProbeResult } from "./probe";
 import type { Logger, VideoInfo } from "./types";
@@ -78,12 +79,17 @@ export class Catalogue {
 
   /** Rescans the directory every call, so files added or removed while running are seen. */
   async list(): Promise<VideoInfo[]> {
+    return (await this.listResolved()).map((r) => r.info);
+  }
+
+  /** list() with each video's real path and version key (what subtitles and posters need). */
+  async listResolved(): Promise<ResolvedVideo[]> {
     const names = (await this.readNames()).filter(isPlausibleId).sort();
     // Sequential: probes are cached, and a cold library scan should not fork one ffprobe per file at once.
-    const items: VideoInfo[] = [];
+    const items: ResolvedVideo[] = [];
     for (const name of names) {
       const info = await this.lookup(name);
-      if (info) items.push(info.info);
+      if (info) items.push(info);
     }
     // Forget probes of files that are gone, so the cache cannot grow without bound.
     const present = new Set(names);
@@ -128,19 +134,15 @@ export class Catalogue {
   }
 
   private async check(name: string): Promise<Checked> {
-    const candidate = join(this.dir, name);
+    let root: string;
     try {
-      const root = await this.libraryRealPath();
-      const l = await lstat(candidate);
-      if (!l.isFile() && !l.isSymbolicLink()) return { ok: false, why: "not a regular file" };
-      const real = await realpath(candidate);
-      if (!real.startsWith(root + sep)) return { ok: false, why: "symlink leaves the library" };
-      const st = await stat(real);
-      if (!st.isFile()) return { ok: false, why: "not a regular file" };
-      return { ok: true, entry: { path: real, size: st.size, mtimeMs: st.mtimeMs } };
+      root = await this.libraryRealPath();
     } catch (err) {
       return { ok: false, why: (err as NodeJS.ErrnoException).code ?? "unreadable" };
     }
+    // The one path rule of the library (server/library/library-entry.ts), shared with subtitle sidecars.
+    const c = await checkLibraryEntry(this.dir, root, name);
+    return c.ok ? { ok: true, entry: { path: c.file.path, size: c.file.size, mtimeMs: c.file.mtimeMs } } : c;
   }
 
   private libraryRealPath(): Promise<string> {

@@ -1,6 +1,7 @@
 // The frame cache: decode each (video, output size) once, share the result
-// with every stream, and keep total memory under a cap by evicting the least
-// recently used videos that nobody is playing.
+// with every stream, keep total memory and disk under caps by evicting the
+// least recently used videos that nobody is playing, never spill below a
+// free-space floor, and count the ffmpeg decoders against their caps.
 
 import { randomBytes } from "node:crypto";
 import { readdir, rm } from "node:fs/promises";
@@ -8,17 +9,23 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DecodedVideo } from "./decoded";
 import type { DecodedVideoHooks } from "./decoded";
+import { FreeSpace } from "./diskspace";
 import { ffmpegPath } from "./ffmpeg";
+import { VIDEO_LIMITS, type VideoLimits } from "./limits";
 import type { Logger, Size, VideoInfo } from "./types";
 
-export { DecodedVideo } from "./decoded";
+export { DecodedVideo, VideoReader } from "./decoded";
 
 export interface FrameCacheOptions {
   logger: Logger;
-  /** Memory cap over all cached videos, bytes. Default 512 MiB. */
+  /** The video limits (server/video/limits.ts); missing ones take their defaults. */
+  limits?: Partial<VideoLimits>;
+  /** Memory cap over all cached videos, bytes (overrides limits.frameCacheBytes). Default 512 MiB. */
   maxBytes?: number;
-  /** Memory one video may hold before further frames spill to disk. Default 64 MiB. */
+  /** Memory one video may hold before further frames spill to disk (overrides limits.frameCacheVideoBytes). Default 64 MiB. */
   perVideoBytes?: number;
+  /** Spill segment size (tests make it small to see space given back). Default 16 MiB. */
+  spillSegmentBytes?: number;
   /** Where spill files go. Default os.tmpdir()/sealroom-cache. */
   cacheDir?: string;
   /** Output width cap; height follows the aspect ratio. Default 1280. */
@@ -37,9 +44,10 @@ export interface FrameCacheStats {
   diskBytes: number;
   /** ffmpeg processes started since the cache was created. */
   spawns: number;
+  /** ffmpeg processes running (or paused) now. */
+  decoders: number;
 }
 
-const MiB = 1024 * 1024;
 
 /** Source size capped to maxWidth, aspect kept, both sides even (yuv420p needs it). */
 export function outputSize(source: Size, maxWidth: number): Size {
@@ -62,6 +70,13 @@ export class FrameCache {
   private readonly logger: Logger;
   private readonly maxBytes: number;
   private readonly perVideoBytes: number;
+  private readonly limits: VideoLimits;
+  private readonly segmentBytes: number | undefined;
+  private readonly freeSpace: FreeSpace;
+  /** Running decoders, in total and per member that needed them. */
+  private decoderTotal = 0;
+  private readonly decodersBy = new Map<string, number>();
+  private warnedDiskCap = false;
   private readonly maxWidth: number;
   private readonly maxFps: number;
   private readonly quality: number;
@@ -82,14 +97,19 @@ export class FrameCache {
 
   constructor(opts: FrameCacheOptions) {
     this.logger = opts.logger;
-    this.maxBytes = opts.maxBytes ?? 512 * MiB;
-    this.perVideoBytes = opts.perVideoBytes ?? 64 * MiB;
+    this.limits = { ...VIDEO_LIMITS, ...opts.limits };
+    this.segmentBytes = opts.spillSegmentBytes;
+    this.maxBytes = opts.maxBytes ?? this.limits.frameCacheBytes;
+    this.perVideoBytes = opts.perVideoBytes ?? this.limits.frameCacheVideoBytes;
     this.maxWidth = opts.maxWidth ?? 1280;
     this.maxFps = opts.maxFps ?? 60;
     this.quality = opts.quality ?? 5;
     this.cacheDir = opts.cacheDir ?? join(tmpdir(), "sealroom-cache");
     this.spillDir = join(this.cacheDir, `${process.pid}-${randomBytes(4).toString("hex")}`);
-    this.ffmpeg = opts.ffmpeg !== undefined ? Promise.resolve(opts.ffmpeg) : ffmpegPath();
+    this.freeSpace = new FreeSpace(this.cacheDir, this.limits.minFreeDiskBytes, this.logger);
+    // No decoder starts before the first free-space figure: a spill decision needs it.
+    const bin = opts.ffmpeg !== undefined ? Promise.resolve(opts.ffmpeg) : ffmpegPath();
+    this.ffmpeg = Promise.all([bin, this.freeSpace.check()]).then(([b]) => b);
     // Callers see a failure through the video's error; this only stops an unhandled rejection.
     this.ffmpeg.catch(() => {});
     this.hooks = {
@@ -98,6 +118,8 @@ export class FrameCache {
       },
       memory: (_v, delta) => this.memoryChanged(delta),
       settled: (v) => this.settled(v),
+      decoders: (_v, owner, delta) => this.decodersChanged(owner, delta),
+      mayDisk: (_v, bytes) => this.mayDisk(bytes),
     };
     void this.sweepStale();
   }
@@ -139,6 +161,8 @@ export class FrameCache {
       ffmpeg: this.ffmpeg,
       spillPath: join(this.spillDir, `${++this.spillSeq}.frames`),
       memoryBudget: this.perVideoBytes,
+      ...(this.segmentBytes !== undefined ? { segmentBytes: this.segmentBytes } : {}),
+      window: { aheadSec: this.limits.decodeAheadSec, behindSec: this.limits.decodeBehindSec, headSec: this.limits.decodeHeadSec },
       hooks: this.hooks,
     });
     video.refs = 1;
@@ -179,7 +203,22 @@ export class FrameCache {
   get stats(): FrameCacheStats {
     let diskBytes = 0;
     for (const v of this.live) diskBytes += v.diskBytes;
-    return { videos: this.entries.size, bytes: this.bytes, diskBytes, spawns: this.spawns };
+    return { videos: this.entries.size, bytes: this.bytes, diskBytes, spawns: this.spawns, decoders: this.decoderTotal };
+  }
+
+  /**
+   * Why `owner` may not start another decoder now, or null when it may.
+   * `freeing`: a decoder of this owner that the same request ends (a replaced stream's).
+   */
+  decoderRefusal(owner: string, freeing = false): string | null {
+    const credit = freeing ? 1 : 0;
+    if (this.decoderTotal - credit >= this.limits.maxDecoders) {
+      return `the server is at its limit of ${this.limits.maxDecoders} video decoders; join a stream already playing or try later`;
+    }
+    if ((this.decodersBy.get(owner) ?? 0) - credit >= this.limits.maxDecodersPerMember) {
+      return `you already have ${this.limits.maxDecodersPerMember} videos decoding (the limit); stop one first`;
+    }
+    return null;
   }
 
   /** Kills every ffmpeg, deletes spill files. Videos already handed out resolve waits with null. */
@@ -196,6 +235,40 @@ export class FrameCache {
   private touch(id: string, video: DecodedVideo): void {
     this.entries.delete(id);
     this.entries.set(id, video);
+  }
+
+  private decodersChanged(owner: string | null, delta: 1 | -1): void {
+    this.decoderTotal += delta;
+    if (owner === null) return;
+    const n = (this.decodersBy.get(owner) ?? 0) + delta;
+    if (n > 0) this.decodersBy.set(owner, n);
+    else this.decodersBy.delete(owner);
+  }
+
+  /** Disk for one more spilled frame: under the disk cap (evicting idle videos) and above the free-space floor. */
+  private mayDisk(bytes: number): boolean {
+    const cap = this.limits.frameCacheDiskBytes;
+    let used = this.diskCommitted();
+    if (used + bytes > cap) {
+      this.evictWhile(() => this.diskCommitted() + bytes > cap, "evicted for disk");
+      used = this.diskCommitted();
+    }
+    if (used + bytes > cap) {
+      if (!this.warnedDiskCap) {
+        this.warnedDiskCap = true;
+        this.logger.warn({ diskBytes: used, frameCacheDiskBytes: cap }, "frame cache: disk cap reached, frames stay in memory (bounded by the decode window)");
+      }
+      return false;
+    }
+    // Warn again only after usage fell well below the cap, not at every frame that fits again.
+    if (used < cap * 0.9) this.warnedDiskCap = false;
+    return this.freeSpace.allows(bytes);
+  }
+
+  private diskCommitted(): number {
+    let n = 0;
+    for (const v of this.live) n += v.diskCommitted;
+    return n;
   }
 
   private memoryChanged(delta: number): void {
@@ -220,21 +293,27 @@ export class FrameCache {
       this.warnedFull = false;
       return;
     }
-    for (const [id, video] of this.entries) {
-      if (this.bytes <= this.maxBytes) break;
-      if (video.refs > 0) continue;
-      this.entries.delete(id);
-      const freed = video.memoryBytes;
-      this.drop(video, "evicted");
-      this.logger.info(
-        { key: id, freed, bytes: this.bytes, videos: this.entries.size, maxBytes: this.maxBytes },
-        "frame cache: evicted",
-      );
-    }
+    this.evictWhile(() => this.bytes > this.maxBytes, "evicted");
     if (this.bytes > this.maxBytes && !this.warnedFull) {
       // Every video over the cap is being played; per-video budgets still bound each one.
       this.warnedFull = true;
       this.logger.warn({ bytes: this.bytes, maxBytes: this.maxBytes, videos: this.entries.size }, "frame cache over cap, all in use");
+    }
+  }
+
+  /** Evicts unreferenced videos, least recently used first, while `over` holds. */
+  private evictWhile(over: () => boolean, reason: string): void {
+    for (const [id, video] of this.entries) {
+      if (!over()) break;
+      if (video.refs > 0) continue;
+      this.entries.delete(id);
+      const freed = video.memoryBytes;
+      const freedDisk = video.diskCommitted;
+      this.drop(video, reason);
+      this.logger.info(
+        { key: id, freed, freedDisk, bytes: this.bytes, videos: this.entries.size, maxBytes: this.maxBytes },
+        `frame cache: ${reason}`,
+      );
     }
   }
 

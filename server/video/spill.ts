@@ -126,3 +126,115 @@ export class SpillFile {
     this.onError(this.failure);
   }
 }
+
+/** Where a frame lives in a SpillStore: which segment file, and where in it. */
+export interface StoreRef extends SpillRef {
+  segment: number;
+}
+
+interface Segment {
+  file: SpillFile;
+  /** Bytes of frames in it that are still wanted; 0 once every one was freed. */
+  live: number;
+}
+
+/**
+ * Spilled frames of one video in a series of segment files, so space can be
+ * given back: a segment is deleted as soon as every frame in it was freed.
+ * Frames are appended roughly in play order and freed as the viewers move
+ * on, so old segments empty out and the disk holds about the decode window,
+ * not the film.
+ */
+export class SpillStore {
+  private readonly segments = new Map<number, Segment>();
+  private active: { id: number; seg: Segment; bytes: number } | null = null;
+  private nextId = 0;
+  private pending = 0;
+  private disk = 0;
+  private closed = false;
+
+  constructor(
+    private readonly pathOf: (segment: number) => string,
+    private readonly segmentBytes: number,
+    private readonly onWritten: (bytes: number) => void,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  /** Bytes accepted but not yet on disk; counts against memory. */
+  get pendingBytes(): number {
+    return this.pending;
+  }
+
+  /** Bytes in segment files right now (including freed frames of segments not yet emptied). */
+  get bytesOnDisk(): number {
+    return this.disk;
+  }
+
+  get segmentCount(): number {
+    return this.segments.size;
+  }
+
+  append(buf: Buffer): StoreRef {
+    if (!this.active || this.active.bytes >= this.segmentBytes) {
+      const prev = this.active;
+      const id = this.nextId++;
+      const seg: Segment = {
+        file: new SpillFile(
+          this.pathOf(id),
+          (bytes) => {
+            this.pending -= bytes;
+            this.disk += bytes;
+            this.onWritten(bytes);
+          },
+          this.onError,
+        ),
+        live: 0,
+      };
+      this.segments.set(id, seg);
+      this.active = { id, seg, bytes: 0 };
+      // A full segment whose frames were all freed while it was active goes now.
+      // drop() never rejects (dispose swallows close/unlink errors of a spill file).
+      if (prev && prev.seg.live === 0) void this.drop(prev.id);
+    }
+    const { id, seg } = this.active;
+    const ref = { segment: id, ...seg.file.append(buf) };
+    seg.live += buf.length;
+    this.active.bytes += buf.length;
+    this.pending += buf.length;
+    return ref;
+  }
+
+  read(ref: StoreRef): Promise<Buffer> {
+    const seg = this.segments.get(ref.segment);
+    if (!seg) return Promise.reject(new Error("spilled frame was freed"));
+    return seg.file.read(ref);
+  }
+
+  /** The frame is no longer wanted; its segment is deleted once it holds no wanted frame. */
+  free(ref: StoreRef): void {
+    const seg = this.segments.get(ref.segment);
+    if (!seg) return;
+    seg.live -= ref.length;
+    if (seg.live <= 0 && this.active?.id !== ref.segment) void this.drop(ref.segment);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const all = [...this.segments.keys()];
+    this.active = null;
+    await Promise.all(all.map((id) => this.drop(id)));
+  }
+
+  private drop(id: number): Promise<void> {
+    const seg = this.segments.get(id);
+    if (!seg) return Promise.resolve();
+    this.segments.delete(id);
+    const unwritten = seg.file.pendingBytes;
+    this.pending -= unwritten;
+    this.disk -= seg.file.bytesOnDisk;
+    // Not-yet-written bytes are memory the owner counted: hand them back.
+    if (unwritten > 0 && !this.closed) this.onWritten(unwritten);
+    return seg.file.dispose();
+  }
+}

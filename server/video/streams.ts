@@ -1,7 +1,9 @@
-// Streams of a core: `videos`, `play` and `control` (PROTOCOL.md sections 5,
+// Streams of a core: `videos`, `play` and `control` (docs/protocol.md sections 5,
 // 6 and 9). One Pacer per stream drives it; each frame is cut into chunks
 // once and the same Buffers go to every viewer; a viewer that is backed up is
-// skipped a frame rather than buffered.
+// skipped a frame rather than buffered. Each stream reads its video through
+// its own VideoReader, which is how decoding knows how far ahead to go; a
+// play or seek that would need one ffmpeg too many is refused (server_full).
 
 import { FRAME_HEADER, KIND_VIDEO, writeHeader } from "../../protocol/framing";
 import { MAX_CHUNK_BYTES, VIDEO_CHUNK_HEADER } from "../../protocol/limits";
@@ -9,9 +11,11 @@ import type { ClientMessageOf, Control, Play, StreamEndReason, StreamInfo } from
 import { writeChunkHeader } from "../../protocol/videoChunk";
 import type { VideoService } from "../hub";
 import type { Peer, VideoFrameOut, WireChunk } from "../peer";
+import type { LibraryService } from "../library/library-service";
 import type { Catalogue } from "./catalogue";
-import type { DecodedVideo, FrameCache } from "./frames";
+import { outputSize, type DecodedVideo, type FrameCache, type VideoReader } from "./frames";
 import { Pacer } from "./pacer";
+import { SMALL_VIDEO_WIDTH, SmallVariant, type SmallSource } from "./small-variant";
 import type { Frame, Logger } from "./types";
 
 interface Viewer {
@@ -24,8 +28,12 @@ interface Stream {
   info: Omit<StreamInfo, "posMs" | "state">;
   room: string;
   decoded: DecodedVideo;
+  reader: VideoReader;
   pacer: Pacer;
   viewers: Map<number, Viewer>;
+  /** The same stream at the size of cap "smallVideo" viewers; opened when the first one watches (small-variant.ts). */
+  small: SmallVariant | null;
+  source: SmallSource;
 }
 
 export interface StreamManagerOptions {
@@ -35,6 +43,10 @@ export interface StreamManagerOptions {
   maxStreams: number;
   /** streamStats cadence. */
   statsMs?: number;
+  /** Subtitles, posters and library changes for cap "library2" clients. */
+  library?: LibraryService;
+  /** Frame width for cap "smallVideo" viewers (LIBRARY_DEFAULTS.smallVideoWidth). */
+  smallWidth?: number;
 }
 
 /** Cuts one frame into wire chunks: headers are new, JPEG bytes are slices of the cached frame. */
@@ -66,6 +78,9 @@ export class StreamManager implements VideoService {
   constructor(private readonly opts: StreamManagerOptions) {
     this.statsTimer = setInterval(() => this.sendStats(), opts.statsMs ?? 1000);
     this.statsTimer.unref();
+    opts.library?.onChanged(() => {
+      for (const members of this.rooms.values()) for (const p of members.values()) if (p.caps.has("library2")) p.sendControl({ t: "videosChanged" });
+    });
   }
 
   get count(): number {
@@ -101,8 +116,17 @@ export class StreamManager implements VideoService {
     if (s) this.end(s, "stopped");
   }
 
-  handle(peer: Peer, msg: ClientMessageOf<"videos" | "play" | "control">): void {
-    if (msg.t === "videos") {
+  handle(peer: Peer, msg: ClientMessageOf<"videos" | "play" | "control" | "subtitles" | "poster">): void {
+    const library = this.opts.library;
+    if (msg.t === "subtitles" || msg.t === "poster") {
+      if (library) library.handle(peer, msg);
+      else this.refuse(peer, "unknown_video", "this server has no video library", msg.t);
+    } else if (msg.t === "videos" && library && peer.caps.has("library2")) {
+      library.items().then(
+        (items) => peer.sendControl({ t: "videos", items }),
+        (err) => this.internal(peer, "videos", err),
+      );
+    } else if (msg.t === "videos") {
       this.opts.catalogue.list().then(
         (items) => peer.sendControl({ t: "videos", items }),
         (err) => this.internal(peer, "videos", err),
@@ -116,6 +140,7 @@ export class StreamManager implements VideoService {
 
   close(): void {
     clearInterval(this.statsTimer);
+    this.opts.library?.close();
     for (const s of [...this.streams.values()]) this.end(s, "stopped");
     void this.opts.frames.close();
   }
@@ -132,11 +157,27 @@ export class StreamManager implements VideoService {
     if (this.streams.size - (replaced ? 1 : 0) >= this.opts.maxStreams) {
       return this.refuse(peer, "server_full", `the server is at its limit of ${this.opts.maxStreams} streams`, "play");
     }
-    if (replaced) this.end(replaced, "replaced");
 
     const { info, path, key } = resolved;
     const frames = this.opts.frames;
-    const decoded = frames.open(path, key, frames.outputSize(info), info.fps);
+    // A self stream of a small viewer is decoded small from the start: nobody wants the big frames.
+    const smallOnly = msg.scope === "self" && peer.caps.has("smallVideo");
+    const size = smallOnly ? outputSize(frames.outputSize(info), this.opts.smallWidth ?? SMALL_VIDEO_WIDTH) : frames.outputSize(info);
+    const decoded = frames.open(path, key, size, info.fps);
+    const fromMs = Math.min(Math.max(0, msg.fromMs ?? 0), info.durationMs);
+    // Joining frames that are decoded (or being decoded) is free; a new ffmpeg
+    // counts against the caps, less the one the replaced stream would free.
+    if (decoded.needsDecoder(decoded.indexAt(fromMs))) {
+      const freeing = replaced !== undefined && replaced.info.by === peer.memberId && replaced.reader.holdsDecoder;
+      const refusal = frames.decoderRefusal(peer.memberId, freeing);
+      if (refusal !== null) {
+        frames.release(decoded);
+        return this.refuse(peer, "server_full", refusal, "play");
+      }
+    }
+    if (replaced) this.end(replaced, "replaced");
+
+    const reader = decoded.reader(peer.memberId);
     const sid = this.allocSid();
     const stream: Stream = {
       info: {
@@ -151,9 +192,12 @@ export class StreamManager implements VideoService {
       },
       room: peer.room,
       decoded,
+      reader,
       viewers: new Map(),
+      small: null,
+      source: { path, key, info },
       pacer: new Pacer({
-        source: decoded,
+        source: reader,
         durationMs: info.durationMs,
         onFrame: (f) => this.fanOut(stream, f),
         onEnd: (reason) => this.end(stream, reason),
@@ -165,7 +209,6 @@ export class StreamManager implements VideoService {
     if (msg.scope === "self") this.selfStreams.set(peer.connId, stream);
     else this.roomStreams.set(peer.room, stream);
 
-    const fromMs = Math.min(Math.max(0, msg.fromMs ?? 0), info.durationMs);
     stream.pacer.start(fromMs);
     const start = { t: "stream" as const, ...this.infoOf(stream) };
     for (const v of stream.viewers.values()) v.peer.sendControl(start);
@@ -181,7 +224,17 @@ export class StreamManager implements VideoService {
 
   private fanOut(stream: Stream, frame: Frame): void {
     const out = chunkFrame(stream.info.sid, frame);
+    // Cut once per frame for all small viewers; the full frame while the small one is not decoded yet.
+    let small: VideoFrameOut | null | undefined;
     for (const v of stream.viewers.values()) {
+      if (v.peer.caps.has("smallVideo")) {
+        if (small === undefined) small = this.smallFrame(stream, frame);
+        if (small) {
+          if (v.peer.offerVideo(small)) v.sent++;
+          else v.dropped++;
+          continue;
+        }
+      }
       if (v.peer.offerVideo(out)) v.sent++;
       else v.dropped++;
     }
@@ -209,10 +262,18 @@ export class StreamManager implements VideoService {
       case "resume":
         s.pacer.resume();
         break;
-      case "seek":
+      case "seek": {
+        const toMs = Math.min(Math.max(0, msg.toMs ?? 0), s.info.durationMs);
+        // Only when this stream shares its decoder and the target is outside
+        // what is decoded does a seek need another ffmpeg; charged to the stream's starter.
+        if (s.reader.needsDecoder(s.decoded.indexAt(toMs))) {
+          const refusal = this.opts.frames.decoderRefusal(s.info.by);
+          if (refusal !== null) return this.refuse(peer, "server_full", `cannot seek there now: ${refusal}`, "control");
+        }
         for (const v of s.viewers.values()) v.peer.purgeVideo(sid, false);
-        s.pacer.seek(Math.min(Math.max(0, msg.toMs ?? 0), s.info.durationMs));
+        s.pacer.seek(toMs);
         break;
+      }
     }
     const st = this.infoOf(s);
     const state = { t: "streamState" as const, sid, state: st.state, posMs: st.posMs, by: peer.memberId };
@@ -233,8 +294,23 @@ export class StreamManager implements VideoService {
       v.peer.sendControl({ t: "streamEnd", sid, reason });
     }
     s.viewers.clear();
+    s.small?.close();
+    s.reader.close();
     this.opts.frames.release(s.decoded);
     this.opts.log.info({ sid, reason, streams: this.streams.size }, "stream ended");
+  }
+
+  private smallFrame(s: Stream, frame: Frame): VideoFrameOut | null {
+    if (!s.small) {
+      const width = this.opts.smallWidth ?? SMALL_VIDEO_WIDTH;
+      // Not worth a second decoder when the stream is already about that small.
+      if (s.decoded.width <= width) return null;
+      // A second ffmpeg is charged to the stream's starter like a seek would be; refused means full frames.
+      if (this.opts.frames.decoderRefusal(s.info.by) !== null) return null;
+      s.small = new SmallVariant(this.opts.frames, s.source, width, s.info.by);
+    }
+    const f = s.small.frame(frame.index);
+    return f ? chunkFrame(s.info.sid, f) : null;
   }
 
   private sendStats(): void {

@@ -1,6 +1,7 @@
 // One ffmpeg process turning a video file into a stream of baseline JPEG
-// frames at a constant rate. Knows nothing about caching: it reports frames
-// and the end, and can be paused (backpressure) or killed.
+// frames at a constant rate, from the start or from a point in the file.
+// Knows nothing about caching: it reports frames and the end, and can be
+// paused (backpressure) or killed.
 
 import { spawn } from "node:child_process";
 import { JpegSplitter } from "./jpeg";
@@ -13,6 +14,8 @@ export interface TranscodeOptions {
   fps: number;
   /** mjpeg -q:v, 2 (best) .. 31 (worst). */
   quality: number;
+  /** Where the output starts, seconds into the file (0: the beginning). Frame k is at startSec + k/fps. */
+  startSec?: number;
   onFrame(jpeg: Buffer): void;
   /** Called exactly once; null error means ffmpeg finished cleanly. */
   onEnd(error: Error | null): void;
@@ -27,12 +30,18 @@ export interface Transcode {
 
 const STDERR_KEEP = 2048;
 
-export function transcodeArgs(path: string, size: Size, fps: number, quality: number): string[] {
+export function transcodeArgs(path: string, size: Size, fps: number, quality: number, startSec = 0): string[] {
   // fps= first so every later filter runs once per output frame, and the
   // output is constant-rate: frame i is at i/fps, which the cache relies on.
   const vf = `fps=${fps},scale=${size.width}:${size.height}:flags=bicubic,format=yuvj420p`;
+  // -ss before -i: the demuxer jumps to the keyframe before startSec and
+  // ffmpeg decodes (without encoding) only from there to startSec (accurate
+  // seek), so a seek into a two-hour film costs at most one GOP of decoding,
+  // and output timestamps restart at 0 = startSec.
+  const seek = startSec > 0 ? ["-ss", startSec.toFixed(3)] : [];
   return [
     "-hide_banner", "-nostdin", "-loglevel", "error",
+    ...seek,
     // "file:" so a name can never be taken for another protocol.
     "-i", `file:${path}`,
     "-map", "0:v:0", "-an", "-sn", "-dn",
@@ -44,7 +53,8 @@ export function transcodeArgs(path: string, size: Size, fps: number, quality: nu
 }
 
 export function startTranscode(opts: TranscodeOptions): Transcode {
-  const child = spawn(opts.ffmpeg, transcodeArgs(opts.path, opts.size, opts.fps, opts.quality), {
+  const startSec = opts.startSec ?? 0;
+  const child = spawn(opts.ffmpeg, transcodeArgs(opts.path, opts.size, opts.fps, opts.quality, startSec), {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const splitter = new JpegSplitter();
@@ -78,13 +88,21 @@ export function startTranscode(opts: TranscodeOptions): Transcode {
       const detail = stderr.trim().split("\n").slice(-3).join(" | ");
       return end(new Error(`ffmpeg exited with ${code ?? signal}: ${detail || "no output"}`));
     }
-    if (produced === 0) return end(new Error("ffmpeg produced no frames"));
+    // From the start, no frames means a broken file; from a later point it
+    // means the point is at or past the end, which is not an error.
+    if (produced === 0 && startSec === 0) return end(new Error("ffmpeg produced no frames"));
     if (splitter.pendingBytes > 0) return end(new Error("ffmpeg output ended inside a frame"));
     end(null);
   });
 
   return {
     pid: child.pid,
+    // Pausing = no longer reading its stdout: the pipe fills (64 KiB) and
+    // ffmpeg blocks in write(), using no CPU, and resumes by itself when we
+    // read again. Chosen over SIGSTOP/SIGCONT because it needs no signal
+    // bookkeeping and cannot leave a stopped ffmpeg behind if this process
+    // dies (a SIGSTOPped orphan would sit there forever, holding its memory);
+    // the cost is at most a pipe's worth (a frame or two) decoded past the window.
     pause: () => child.stdout.pause(),
     resume: () => child.stdout.resume(),
     kill(reason: string) {

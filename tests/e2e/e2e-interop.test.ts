@@ -81,6 +81,8 @@ describe.skipIf(!hasClient)("browser <-> native client", () => {
   let home: string;
   let room: string;
   let carlId: string;
+  let link: string;
+  const toBridge: string[] = [];
 
   beforeAll(async () => {
     await ensureWebBuilt();
@@ -88,9 +90,13 @@ describe.skipIf(!hasClient)("browser <-> native client", () => {
     browser = await launchChromium();
     home = mkdtempSync(path.join(os.tmpdir(), "sealroom-interop-"));
     alice = await newUser(browser);
-    const link = await createRoom(alice.page, stack.url, "alice");
+    // Everything the page sends the bridge: request URLs and bodies, WebSocket frames.
+    alice.page.on("request", (r) => toBridge.push(r.url() + (r.postData() ?? "")));
+    alice.page.on("websocket", (ws) => ws.on("framesent", (f) => toBridge.push(typeof f.payload === "string" ? f.payload : Buffer.from(f.payload).toString("latin1"))));
+    link = await createRoom(alice.page, stack.url, "alice");
     room = new URL(link).pathname.split("/").pop()!;
-    const proc = spawn(process.execPath, [BIN, "client", "--json", "--name", "carl", "--room", room, "--core", `${stack.core.host}:${stack.core.port}`], {
+    // The terminal client joins the browser's v2 room from the same link.
+    const proc = spawn(process.execPath, [BIN, "client", "--json", "--name", "carl", "--link", link, "--core", `${stack.core.host}:${stack.core.port}`], {
       env: { ...process.env, XDG_CONFIG_HOME: path.join(home, "config") },
       stdio: ["pipe", "pipe", "pipe"],
     });
@@ -108,6 +114,7 @@ describe.skipIf(!hasClient)("browser <-> native client", () => {
   it("sees each other, with the same safety codes on both sides", async () => {
     const w = await carl.next((e) => e.event === "welcome", "welcome");
     carlId = w.id as string;
+    expect(w.room).toBe(room);
     const members = w.members as { id: string; name: string; safety: string; self: boolean }[];
     const aliceInCli = members.find((m) => m.name === "alice")!;
     expect(aliceInCli).toBeTruthy();
@@ -160,6 +167,11 @@ describe.skipIf(!hasClient)("browser <-> native client", () => {
     await alice.page.waitForTimeout(300);
     expect(await bob.page.locator("li.msg", { hasText: "psst carl" }).count()).toBe(0);
     await alice.page.getByRole("button", { name: "Send to everyone" }).first().click();
+    // Two browsers and a terminal in one v2 room from one link: bob's room message reaches both.
+    await bob.page.getByLabel("Message").fill("bob to the room");
+    await bob.page.getByLabel("Message").press("Enter");
+    expect((await carl.next((e) => e.event === "message" && e.text === "bob to the room", "bob's message")).verified).toBe(true);
+    await expect(alice.page.locator("li.msg", { hasText: "bob to the room" }).locator(".badge.ok").textContent()).resolves.toContain("verified");
     await bob.context.close();
   });
 
@@ -184,6 +196,18 @@ describe.skipIf(!hasClient)("browser <-> native client", () => {
     expect(await carl.exited).toBe(0);
     await expect.poll(() => alice.page.locator(`li.member[data-member-id="${carlId}"]`).count()).toBe(0);
     await alice.page.locator(".toasts").getByText("carl left").waitFor();
+  });
+
+  it("the room secret in the link's fragment never reached the bridge", () => {
+    const secret = link.split("#")[1];
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    const std = Buffer.from(secret.replace(/-/g, "+").replace(/_/g, "/"), "base64").toString("base64").slice(0, 20);
+    expect(toBridge.length).toBeGreaterThan(3);
+    expect(toBridge.some((s) => s.includes("sealroom-skd-v2") || s.includes("sealroom-sk-v2"))).toBe(true);
+    for (const s of toBridge) {
+      expect(s.includes(secret)).toBe(false);
+      expect(s.includes(std)).toBe(false);
+    }
   });
 
   it("logged no console errors", () => {

@@ -5,6 +5,7 @@
 import type { Browser } from "playwright";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sealEnvelope } from "../../protocol/crypto";
+import { parseRoomLink } from "../../protocol/e2e/roomSecret";
 import { createRoom, ensureWebBuilt, joinByLink, launchChromium, newUser, selfId, startStack, type Stack, type User } from "../helpers/browser";
 import { join } from "../helpers/wire";
 
@@ -42,7 +43,8 @@ describe("web app through bridge and core", () => {
     alice = await user();
     bob = await user();
     link = await createRoom(alice.page, stack.url, "alice");
-    expect(link).toMatch(/\/r\/[0-9A-Za-z]{16}$/);
+    // A v2 room: the id is bound to the key the secret derives, the secret is in the fragment only.
+    expect(link).toMatch(/\/r\/[A-Za-z0-9_-]{22}#[A-Za-z0-9_-]{22}$/);
     // "Copy share link" puts exactly that link on the clipboard.
     await alice.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: stack.url });
     await alice.page.getByRole("button", { name: "Copy share link" }).click();
@@ -146,8 +148,10 @@ describe("web app through bridge and core", () => {
     // A raw protocol peer seals a real message for alice, then alters the
     // ciphertext after signing: the server routes it (shape is fine), alice
     // must refuse it.
-    const room = new URL(link).pathname.split("/").pop()!;
-    const mallory = await join(stack.core.port, { name: "mallory", room });
+    const parsed = await parseRoomLink(link);
+    if (!parsed.ok) throw new Error(parsed.reason);
+    const room = parsed.room;
+    const mallory = await join(stack.core.port, { name: "mallory", room, v2: parsed.keys });
     try {
       const aliceId = await selfId(alice.page);
       const aliceMember = mallory.welcome.members.find((m) => m.id === aliceId)!;

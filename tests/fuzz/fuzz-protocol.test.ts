@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { isBase64 } from "../../protocol/base64";
 import { decodeRaw, parseClientMessage, parseServerMessage, type RawMessage } from "../../protocol/codec";
 import { FrameDecoder, FrameError, KIND_CONTROL, KIND_VIDEO, encodeFrame } from "../../protocol/framing";
-import { CLIENT_SCHEMAS, SERVER_SCHEMAS } from "../../protocol/messages";
+import { CLIENT_SCHEMAS, SERVER_SCHEMAS, type Envelope } from "../../protocol/messages";
 import { ID_RE } from "../../protocol/names";
 import { FrameAssembler, writeChunkHeader } from "../../protocol/videoChunk";
 import { Fuzz } from "../helpers/fuzz-mutate";
@@ -251,9 +251,9 @@ describe("message validators", () => {
       const r = parseClientMessage(raw.raw);
       expect(r.kind).toBe(kind);
       if (r.kind !== "ok" || r.msg.t !== "send") continue;
-      expect(Object.keys(r.msg.env.keys).every((k) => ID_RE.test(k))).toBe(true);
-      expect(Object.hasOwn(r.msg.env.keys, "__proto__")).toBe(false);
-      expect(Object.getPrototypeOf(r.msg.env.keys)).toBe(Object.prototype);
+      expect(Object.keys((r.msg.env as Envelope).keys).every((k) => ID_RE.test(k))).toBe(true);
+      expect(Object.hasOwn((r.msg.env as Envelope).keys, "__proto__")).toBe(false);
+      expect(Object.getPrototypeOf((r.msg.env as Envelope).keys)).toBe(Object.prototype);
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });

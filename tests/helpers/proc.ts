@@ -48,7 +48,7 @@ export function runSealroom(args: string[], opts: SpawnOptions & { nodeArgs?: st
           reject(new Error(`timed out waiting for ${re}; stdout: ${out}; stderr: ${err}`));
         }, timeoutMs);
         listeners.add(check);
-        exited.then(() => {
+        void exited.then(() => {
           check();
           if (listeners.has(check)) {
             listeners.delete(check);

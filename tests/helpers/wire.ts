@@ -8,6 +8,8 @@ import { decodeRaw } from "../../protocol/codec";
 import { FrameDecoder, KIND_CONTROL, KIND_VIDEO, encodeFrame } from "../../protocol/framing";
 import { generateIdentity, makeHello, type Identity } from "../../protocol/crypto";
 import type { ServerMessage, Welcome } from "../../protocol/messages";
+import { GroupSession } from "../../protocol/e2e/groupSession";
+import type { RoomKeys } from "../../protocol/e2e/roomSecret";
 
 export type Received = { t: string; [k: string]: unknown };
 
@@ -179,11 +181,16 @@ export async function identity(i: number): Promise<Identity> {
 }
 
 /** Joins a room directly (a port) or through a bridge (its ws:// URL). */
-export async function join(to: number | string, p: { name: string; room: string; id?: Identity; agent?: string; ws?: WebSocket.ClientOptions }): Promise<{ peer: WirePeer; welcome: Welcome; identity: Identity }> {
+/** `v2`: the room link's keys, for a v2 hello (a raw peer that knows the secret). */
+export async function join(
+  to: number | string,
+  p: { name: string; room: string; id?: Identity; agent?: string; ws?: WebSocket.ClientOptions; caps?: string[]; v2?: RoomKeys },
+): Promise<{ peer: WirePeer; welcome: Welcome; identity: Identity }> {
   const peer = typeof to === "number" ? await WirePeer.connect(to) : await WirePeer.connectWs(to, p.ws);
   const ch = await peer.nextT("challenge");
   const id = p.id ?? (await generateIdentity({ extractable: true }));
-  peer.send(await makeHello(id, { nonce: ch.nonce, room: p.room, name: p.name, ...(p.agent ? { agent: p.agent } : {}) }));
+  const hello = await makeHello(id, { nonce: ch.nonce, room: p.room, name: p.name, ...(p.agent ? { agent: p.agent } : {}), ...(p.caps ? { caps: p.caps } : {}) });
+  peer.send(p.v2 ? await new GroupSession(id, p.v2, { sendKeys: () => true, retry: () => {}, log: () => {} }).hello(hello, ch.nonce) : hello);
   const welcome = await peer.nextT("welcome");
   return { peer, welcome, identity: id };
 }

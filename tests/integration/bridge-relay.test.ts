@@ -88,14 +88,14 @@ class WsPeer {
 }
 
 /** A TCP server speaking framing, for cores that misbehave on purpose. */
-async function fakeCore(onSocket: (s: net.Socket) => void): Promise<{ port: number; sockets: net.Socket[]; accepted: () => number; stop: () => Promise<void> }> {
+async function fakeCore(onSocket: (s: net.Socket) => unknown): Promise<{ port: number; sockets: net.Socket[]; accepted: () => number; stop: () => Promise<void> }> {
   const sockets: net.Socket[] = [];
   let accepted = 0;
   const server = net.createServer((s) => {
     accepted++;
     sockets.push(s);
     s.on("error", () => {});
-    onSocket(s);
+    void onSocket(s);
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   return {

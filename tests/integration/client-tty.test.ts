@@ -161,3 +161,87 @@ describe.skipIf(!TMUX || !hasVideo)("client watch mode in a real terminal (tmux)
     }
   });
 });
+
+describe.skipIf(!TMUX || !hasVideo)("subtitles in the terminal watch mode (tmux)", { timeout: 60_000 }, () => {
+  let core: Awaited<ReturnType<typeof startCore>>;
+  let home: string;
+  const term = new Tmux();
+  const again = new Tmux();
+  beforeAll(async () => {
+    home = mkdtempSync(path.join(os.tmpdir(), "sealroom-tty-subs-"));
+    const lib = path.join(home, "videos");
+    mkdirSync(lib);
+    await fs.copyFile(path.join(VIDEOS, "sample.mp4"), path.join(lib, "sample.mp4"));
+    writeFileSync(path.join(lib, "sample.en.srt"), "1\n00:00:00,000 --> 00:00:05,000\nFirst line, <b>bold</b>\n\n2\n00:00:05,000 --> 00:00:10,000\n<script>second</script> line\n");
+    writeFileSync(path.join(lib, "sample.fr.srt"), "1\n00:00:00,000 --> 00:00:10,000\nBonjour\n");
+    core = await startCore({ videos: { dir: lib, cacheDir: path.join(home, "cache") } } as Parameters<typeof startCore>[0]);
+  });
+  afterAll(async () => {
+    term.kill();
+    again.kill();
+    await core?.stop();
+    await fs.rm(home, { recursive: true, force: true });
+  });
+
+  it("/subs lists and chooses a track; its cue is the line under the status, timed by the stream", async () => {
+    const cmd = `exec '${process.execPath}' '${BIN}' client --name tv --room subs --core 127.0.0.1:${core.port} --identity '${path.join(home, "id.json")}' 2>/dev/null`;
+    term.start(cmd, 80, 24);
+    const screen = () => term.capture();
+    /** The row under the watch status line. */
+    const subLine = () => {
+      const lines = screen().split("\n");
+      const i = lines.findIndex((l) => / · drawn \d+ · /.test(l));
+      return i >= 0 ? lines[i + 1] : undefined;
+    };
+    try {
+      await until(() => (screen().includes("nobody else is here yet") ? true : undefined), "the welcome");
+      term.type("/play sample.mp4");
+      await until(() => (screen().includes("* sample.mp4 playing at") ? true : undefined), "the stream");
+      term.type("/pause");
+      term.type("/seek 0:01");
+      term.type("/subs");
+      await until(() => (screen().includes("* subtitles of sample.mp4") ? true : undefined), "the track list");
+      expect(screen()).toMatch(/ 1 {2}English {2}\[en, file\]/);
+      expect(screen()).toMatch(/ 2 {2}French {2}\[fr, file\]/);
+      term.type("/subs en");
+      await until(() => (screen().includes("* subtitles ready: 2 cue(s)") ? true : undefined), "the cues");
+      // From 0:01, playing: the first cue now, the second one at 0:05 by itself.
+      term.type("/resume");
+      term.type("/watch");
+      const rows = await until(() => {
+        const lines = screen().split("\n");
+        const i = lines.findIndex((l) => / · drawn \d+ · /.test(l));
+        return i >= 0 && lines[i].startsWith("playing") && lines[i + 1]?.includes("First line, bold") && pictureRows(term.capture(true)) >= 20 ? lines : undefined;
+      }, "the picture and the subtitle line");
+      const i = rows.findIndex((l) => / · drawn \d+ · /.test(l));
+      expect(i).toBe(22); // status on row 23, subtitle on row 24 of 24
+      expect(rows[i]).toMatch(/^playing sample\.mp4 0:0[1-4]\//);
+      mkdirSync(SHOTS, { recursive: true });
+      writeFileSync(path.join(SHOTS, "terminal-subtitles.txt"), screen());
+      writeFileSync(path.join(SHOTS, "terminal-subtitles.ans"), term.capture(true));
+      // Markup stays text; terminal controls never reach the screen.
+      await until(() => (subLine()?.includes("<script>second</script> line") ? true : undefined), "the second cue at 0:05", 10_000);
+      // A seek back brings the first cue back.
+      term.keys(["q"]);
+      await until(() => (screen().includes("* back to chat") ? true : undefined), "the chat");
+      term.type("/seek 0:02");
+      term.type("/watch");
+      await until(() => (subLine()?.includes("First line, bold") ? true : undefined), "the first cue after the seek");
+      term.keys(["q"]);
+      term.type("/quit");
+      await until(() => (term.paneDead() ? true : undefined), "the client to exit");
+      // The next run remembers the choice (language and source, beside the identity).
+      again.start(cmd, 80, 24);
+      const screen2 = () => again.capture();
+      await until(() => (screen2().includes("nobody else is here yet") ? true : undefined), "the welcome again");
+      again.type("/play sample.mp4");
+      await until(() => (screen2().includes("* subtitles ready: 2 cue(s)") ? true : undefined), "the remembered track");
+      again.type("/subs off");
+      await until(() => (screen2().includes("* subtitles off") ? true : undefined), "subtitles off");
+      again.type("/quit");
+      await until(() => (again.paneDead() ? true : undefined), "the client to exit");
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\nscreen:\n${screen()}`);
+    }
+  });
+});

@@ -1,4 +1,4 @@
-// Every condition of PROTOCOL.md section 9 gets its code and fatality, and a
+// Every condition of docs/protocol.md section 9 gets its code and fatality, and a
 // bystander pair in another room keeps chatting throughout.
 
 import { generateKeyPairSync, randomBytes } from "node:crypto";
@@ -130,8 +130,9 @@ describe("hello errors are fatal", () => {
     await fatalError(a.peer, "bad_hello");
   });
 
-  it("v other than 1 -> unsupported_version", async () => {
-    await fatalError(await helloWith({ v: 2 }), "unsupported_version");
+  it("v other than 1 and 2 -> unsupported_version; v 2 without its fields -> bad_hello", async () => {
+    await fatalError(await helloWith({ v: 3 }), "unsupported_version");
+    await fatalError(await helloWith({ v: 2 }), "bad_hello");
   });
 
   it("keys outside the rules -> bad_key", async () => {

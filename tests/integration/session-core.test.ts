@@ -66,7 +66,7 @@ describe("session against the real core", () => {
     s.start();
     try {
       await until(() => s.state === "online", "online");
-      const mid = await s.sendText("exactly once");
+      const mid = s.sendText("exactly once");
       await until(() => welcomes.length === 2, "reconnect");
       await until(() => acks.length === 1, "ack after resend");
       expect(acks[0]).toEqual({ mid, delivered: 1 });

@@ -64,7 +64,11 @@ describe("sync sample", () => {
     const meanBelowCode = (f: Uint8Array) => {
       let s = 0;
       let n = 0;
-      for (let y = h / 2; y < h; y += 4) for (let x = 0; x < w; x += 4) (s += f[(y * w + x) * 4]!), n++;
+      for (let y = h / 2; y < h; y += 4)
+        for (let x = 0; x < w; x += 4) {
+          s += f[(y * w + x) * 4]!;
+          n++;
+        }
       return s / n;
     };
     frames.forEach((f, i) => {

@@ -34,6 +34,8 @@ describe("parseClientArgs", () => {
       json: false,
       script: null,
       record: null,
+      secret: null,
+      webOrigin: "http://127.0.0.1:7780",
     });
   });
 
@@ -55,6 +57,8 @@ describe("parseClientArgs", () => {
       json: true,
       script: "s.txt",
       record: "frames",
+      secret: null,
+      webOrigin: "http://[::1]:7780",
     });
     expect(parse("--name", "bob", "--tls")).toMatchObject({ tls: true, pin: null });
   });
@@ -74,6 +78,19 @@ describe("parseClientArgs", () => {
     expect(usageError(["--name", "a", "--core", "a:1,b"])).toBe("--core must be HOST:PORT, got 'b'");
     expect(usageError(["--name", "a", "--core", "a:1,A:1"])).toBe("--core lists A:1 twice");
     expect(usageError(["--name", "a", "--core", Array.from({ length: 65 }, (_, i) => `h:${i + 1}`).join(",")])).toBe("--core takes at most 64 cores, got 65");
+  });
+
+  it("takes a room link, or a room with its secret, or --new-link; refuses mixes with one line each", () => {
+    const secret = "A".repeat(22);
+    expect(parse("--name", "a", "--link", `https://h.example:7780/r/room1#${secret}`)).toMatchObject({ room: "room1", secret, webOrigin: "https://h.example:7780" });
+    expect(parse("--name", "a", "--room", "room1", "--secret", secret, "--web", "https://w.example/")).toMatchObject({ room: "room1", secret, webOrigin: "https://w.example" });
+    expect(parse("--name", "a", "--new-link")).toMatchObject({ room: null, secret: "new" });
+    expect(usageError(["--name", "a", "--link", "https://h/r/room1"])).toMatch(/secret after # is missing/);
+    expect(usageError(["--name", "a", "--link", "nonsense"])).toMatch(/^--link must be a room link/);
+    expect(usageError(["--name", "a", "--link", `https://h/r/a#${secret}`, "--room", "b"])).toBe("--room and --link name different rooms");
+    expect(usageError(["--name", "a", "--secret", secret])).toBe("--secret needs --room (or use --link)");
+    expect(usageError(["--name", "a", "--new-link", "--room", "r"])).toMatch(/^--new-link makes a new room/);
+    expect(usageError(["--name", "a", "--web", "ftp://x"])).toMatch(/^--web must be an origin/);
   });
 
   it("answers help for --help and -h, before checking anything else", () => {

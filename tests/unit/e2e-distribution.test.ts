@@ -146,8 +146,9 @@ describe("wire schemas", () => {
     expect(EnvelopeV2Wire.safeParse({ ...env, sig: toBase64(new Uint8Array(63)) }).success).toBe(false);
     expect(EnvelopeV2Wire.safeParse({ ...env, epoch: "short" }).success).toBe(false);
     expect(AdmissionProofWire.safeParse(alice.proof).success).toBe(true);
-    const hello = { v: 2, sig2: alice.me.sig2, dh2: alice.me.dh2, link: alice.me.link, admission: alice.proof, vk: toBase64(keys.verificationKey) };
+    const hello = { v: 2, sig2: alice.me.sig2, dh2: alice.me.dh2, link: alice.me.link, admission: alice.proof, vk: toBase64(keys.verificationKey), proof2: env.sig };
     expect(HelloV2Fields.safeParse(hello).success).toBe(true);
+    expect(HelloV2Fields.safeParse({ ...hello, proof2: undefined }).success).toBe(false);
     expect(HelloV2Fields.safeParse({ ...hello, v: 1 }).success).toBe(false);
     expect(HelloV2Fields.safeParse({ ...hello, admission: undefined }).success).toBe(false);
     expect(HelloV2Fields.safeParse({ ...hello, vk: undefined }).success).toBe(false);

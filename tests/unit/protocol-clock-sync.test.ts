@@ -21,7 +21,10 @@ function simulate(seed: number, pings: number, trueOffset: number, opts: { spike
     let up = 60 + 40 * r();
     let down = 60 + 40 * r();
     // Asymmetric spikes: one direction queues for 100-400 ms now and then.
-    if (opts.spikes && r() < 0.2) (r() < 0.5 ? (up += 100 + 300 * r()) : (down += 100 + 300 * r()));
+    if (opts.spikes && r() < 0.2) {
+      if (r() < 0.5) up += 100 + 300 * r();
+      else down += 100 + 300 * r();
+    }
     const sent = local;
     const core = coreAt(sent + up);
     const recv = sent + up + down;

@@ -7,7 +7,7 @@ import { decodeRaw, encodeJson, parseClientMessage } from "../../protocol/codec"
 import { generateIdentity, helloProofString, openEnvelope, sealEnvelope, verifyPss, type Identity } from "../../protocol/crypto";
 import { KIND_CONTROL, KIND_VIDEO } from "../../protocol/framing";
 import { MemoryKeyStore } from "../../protocol/keyContinuity";
-import type { ClientMessage, ClientMessageOf, Member } from "../../protocol/messages";
+import type { ClientMessage, ClientMessageOf, Envelope, Member } from "../../protocol/messages";
 import { ClientSession, type Connector, type SessionEvents, type SessionOptions, type TransportHandlers } from "../../protocol/session";
 import { writeChunkHeader } from "../../protocol/videoChunk";
 
@@ -207,7 +207,7 @@ describe("handshake and members", () => {
     s.sendText("to the room");
     const send = await core.last.next("send");
     expect(send.to).toEqual([carol.id]);
-    expect(Object.keys(send.env.keys)).toEqual([carol.id]);
+    expect(Object.keys((send.env as Envelope).keys)).toEqual([carol.id]);
   });
 
   it("marks a member whose id is not the hash of its sigKey as unverified", async () => {
@@ -409,7 +409,7 @@ describe("sending, pending and resend", () => {
     const resealed = await link2.next("send", 1);
     expect(resealed.mid).toBe(mid);
     expect(resealed.to).toEqual([bob.id]);
-    expect(Object.keys(resealed.env.keys)).toEqual([bob.id]);
+    expect(Object.keys((resealed.env as Envelope).keys)).toEqual([bob.id]);
     expect(resealed.env.ct).not.toBe(resend.env.ct);
     const opened = await openEnvelope(bob, { room: ROOM, from: alice.id, mid, env: resealed.env, senderSigKey: alice.sigKey });
     expect(opened).toMatchObject({ ok: true, text: "to both" });

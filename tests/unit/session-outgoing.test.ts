@@ -6,7 +6,7 @@
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { generateIdentity, openEnvelope, type Identity } from "../../protocol/crypto";
 import { memberEntry, Members } from "../../protocol/members";
-import type { ClientMessageOf, Member } from "../../protocol/messages";
+import type { ClientMessageOf, Envelope, Member } from "../../protocol/messages";
 import { Outgoing, sameMembers, type OutgoingOptions } from "../../protocol/outgoing";
 
 const ROOM = "outroom";
@@ -139,7 +139,7 @@ describe("Outgoing", () => {
     await h.q.kick();
     expect(h.sent).toHaveLength(2);
     expect(h.sent[1].msg).toMatchObject({ mid, to: [bob.id] });
-    expect(Object.keys(h.sent[1].msg.env.keys)).toEqual([bob.id]);
+    expect(Object.keys((h.sent[1].msg.env as Envelope).keys)).toEqual([bob.id]);
     h.q.onError({ t: "error", code: "unknown_recipient", message: "gone again", ref: mid, fatal: false }, 1);
     expect(h.failures).toEqual([{ mid, code: "unknown_recipient", message: "gone again" }]);
     expect(h.q.size).toBe(0);

@@ -166,7 +166,7 @@ describe("members store", () => {
     const { s, members } = make();
     s.welcome([carol(), me(), bob({ agent: undefined })]);
     expect(members.members.map((m) => m.name)).toEqual(["alice", "bob", "carol"]);
-    expect(members.members[1]).toEqual({ id: BOB, name: "bob", agent: "unknown", sigKey: "sig-bob", safety: "code-bob", since: 100, self: false, verified: true });
+    expect(members.members[1]).toEqual({ id: BOB, name: "bob", agent: "unknown", sigKey: "sig-bob", safety: "code-bob", since: 100, self: false, verified: true, notAdmitted: null });
     expect(members.others.map((m) => m.id)).toEqual([BOB, CAROL]);
   });
 

@@ -6,9 +6,11 @@
 
 import type { Identity } from "../../../protocol/crypto";
 import { ClientSession } from "../../../protocol/session";
+import type { RoomKeys } from "../../../protocol/e2e/roomSecret";
 import { LocalKeyStore } from "./keyMemory";
 import { ChatStore } from "./stores/chat.svelte";
 import { ConnectionStore } from "./stores/connection.svelte";
+import { LibraryStore } from "./stores/library.svelte";
 import { MembersStore } from "./stores/members.svelte";
 import { NoticesStore } from "./stores/notices.svelte";
 import { WatchingStore } from "./stores/watching.svelte";
@@ -25,10 +27,12 @@ export class RoomStore {
   readonly chat: ChatStore;
   readonly notices: NoticesStore;
   readonly watching: WatchingStore;
+  readonly library: LibraryStore;
 
   private session: ClientSession;
 
-  constructor(p: { identity: Identity; room: string; name: string; url?: string }) {
+  /** `roomKeys`: a v2 room opened from its link (web/src/lib/roomLink.ts). */
+  constructor(p: { identity: Identity; room: string; name: string; url?: string; roomKeys?: RoomKeys }) {
     this.room = p.room;
     this.name = p.name;
     this.selfId = p.identity.id;
@@ -39,6 +43,8 @@ export class RoomStore {
       agent: AGENT,
       connect: webSocketConnector(p.url),
       keyStore: new LocalKeyStore(),
+      caps: ["library2"],
+      ...(p.roomKeys ? { roomKeys: p.roomKeys } : {}),
     });
     // Listeners run in this order on every event: the connection's phase is
     // current before the library is asked for on welcome.
@@ -47,6 +53,7 @@ export class RoomStore {
     this.chat = new ChatStore(this.session, this.members, { id: this.selfId, name: p.name });
     this.notices = new NoticesStore(this.session, this.members, this.chat);
     this.watching = new WatchingStore(this.session, this.connection, this.notices);
+    this.library = new LibraryStore(this.session, () => this.connection.phase === "online", () => this.watching.loadVideos());
   }
 
   start(): void {

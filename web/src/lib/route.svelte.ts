@@ -64,8 +64,9 @@ class ShareOrigin {
 
 const share = new ShareOrigin();
 
+/** With the v2 secret of this page's fragment, when it has one: the link carries the secret, never a request. */
 export function shareLink(room: string): string {
-  return `${share.origin}${roomPath(room)}`;
+  return `${share.origin}${roomPath(room)}${location.hash}`;
 }
 
 class Router {
@@ -77,9 +78,11 @@ class Router {
     });
   }
 
+  /** `path` may end in a v2 link's #secret: it stays in the address bar, never in a request. */
   go(path: string): void {
-    if (path !== location.pathname) history.pushState(null, "", path);
-    this.route = parseRoute(path);
+    const url = new URL(path, location.href);
+    if (url.pathname !== location.pathname || url.hash !== location.hash) history.pushState(null, "", url.pathname + url.hash);
+    this.route = parseRoute(url.pathname);
   }
 }
 

@@ -1,5 +1,5 @@
 // The browser end of the bridge: one binary WebSocket message is one protocol
-// frame without its length prefix (kind byte + body), PROTOCOL.md section 1.
+// frame without its length prefix (kind byte + body), docs/protocol.md section 1.
 // The session above decides what to send and when to reconnect; this only
 // moves frames and reports the close once.
 

@@ -15,6 +15,8 @@ export interface MemberView {
   since: number;
   self: boolean;
   verified: boolean;
+  /** v2 rooms: why the room link did not admit this member (never given a key); null when admitted or in a v1 room. */
+  notAdmitted: string | null;
 }
 
 /** The part of the session this store listens to and reads. */
@@ -75,5 +77,6 @@ function toView(e: MemberEntry): MemberView {
     since: e.member.since,
     self: e.self,
     verified: e.verified,
+    notAdmitted: e.admission?.ok === false ? e.admission.reason : null,
   };
 }

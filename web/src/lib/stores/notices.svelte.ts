@@ -42,7 +42,8 @@ export class NoticesStore {
     });
     session.on("joined", ({ entry, again }) => {
       if (!again) this.toast(`${entry.member.name} joined`, entry.verified ? "info" : "warn");
-      if (!entry.verified) this.toast(`${entry.member.name}'s keys do not verify: nothing will be sent to them.`, "bad");
+      if (entry.admission?.ok === false) this.toast(`${entry.member.name} is not admitted by the room link: nothing will be sent to them.`, "bad");
+      else if (!entry.verified) this.toast(`${entry.member.name}'s keys do not verify: nothing will be sent to them.`, "bad");
     });
     session.on("left", ({ id, reason, entry }) => {
       const name = entry?.member.name ?? members.nameOf(id);
@@ -51,6 +52,8 @@ export class NoticesStore {
     session.on("error", (e) => {
       // Errors about a send are shown on the message; fatal ones by the banner.
       if (e.fatal || chat.isAbout(e.ref)) return;
+      // A video without a poster shows a placeholder; saying so in a toast per video would be noise.
+      if (e.ref === "poster") return;
       this.toast(e.message || e.code, "bad");
     });
     session.on("keyChanged", (k) => {
