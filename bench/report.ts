@@ -2,6 +2,7 @@
 // Also runnable alone to re-render from a results file:
 //   node --import tsx bench/report.ts bench/results/latest-full.json
 
+import type { DurableResult } from "./suites/durable";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -40,6 +41,8 @@ export interface Results {
   idle: IdleMemory | null;
   /** End-to-end v2 client cost (bench/suites/e2e.ts); absent in older results. */
   e2e?: E2eCost | null;
+  /** The durable room log (bench/suites/durable.ts); absent in results made before it. */
+  durable?: DurableResult;
   targets: TargetCheck[];
   commands: Record<string, string>;
 }

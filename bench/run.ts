@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only chat,e2e,video,relay,decode,setup]`
+// `npm run bench [-- --quick] [-- --only chat,e2e,video,relay,decode,setup,durable]`
 // Runs every suite against real processes on this machine, prints as it
 // goes, writes bench/results/<mode>-<date>.json (and latest-<mode>.json) and
 // regenerates docs/benchmarks.md and docs/benchmarks.svg from it.
@@ -17,6 +17,7 @@ import { decodeCost, slope, type DecodeResult } from "./suites/decode";
 import { relay, type RelayResult } from "./suites/relay";
 import { connectionSetup, idleMemory, ttff, type IdleMemory, type SetupResult, type TtffResult } from "./suites/setup";
 import { fanout, type FanoutRun } from "./suites/video";
+import { durable } from "./suites/durable";
 import { writeReport, type Results, type TargetCheck } from "./report";
 
 const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" } }, allowPositionals: false });
@@ -58,6 +59,7 @@ const P = quick
         { members: 500, transport: "bridge", env: "v2", rates: [10, 100] },
       ],
       e2eSamples: 200,
+      durable: { rates: [1000], reps: 1, resumeMessages: 10_000 },
     }
   : {
       clipS: 10,
@@ -92,6 +94,7 @@ const P = quick
         { members: 500, transport: "bridge", env: "v2", rates: [10, 20, 50, 100, 200] },
       ],
       e2eSamples: 1000,
+      durable: { rates: [200, 500, 1000], reps: 3, resumeMessages: 10_000 },
     };
 
 async function main(): Promise<void> {
@@ -166,6 +169,12 @@ async function main(): Promise<void> {
     log(`    idle members: ${res.idle.members} in ${res.idle.rooms} rooms: ${res.idle.perMemberKiB.median.toFixed(1)} KiB each (marginal ${res.idle.marginalKiB.median.toFixed(1)}), RSS ${res.idle.baselineMiB.toFixed(0)} -> ${res.idle.afterMiB.toFixed(0)} MiB`);
   }
 
+  if (want("durable")) {
+    log("\n[6] the durable room log: SQLite vs memory store, resume, store size");
+    mark("durable");
+    res.durable = await durable({ videos: emptyLib, durationMs: P.chatMs, ...P.durable, log });
+  }
+
   res.targets = checkTargets(res);
   res.durationS = Math.round((performance.now() - t0) / 1000);
   log("\ntargets:");
@@ -173,8 +182,13 @@ async function main(): Promise<void> {
   const dir = join(ROOT, "bench", "results");
   mkdirSync(dir, { recursive: true });
   const stamp = started.toISOString().replace(/[:.]/g, "-").slice(0, 19);
-  const file = join(dir, `${res.mode}-${stamp}.json`);
+  const file = join(dir, only ? `${res.mode}-only-${[...only].join("+")}-${stamp}.json` : `${res.mode}-${stamp}.json`);
   writeFileSync(file, JSON.stringify(res, null, 1));
+  if (only) {
+    // A partial run does not replace the full results or the report made from them.
+    log(`\nwrote ${file} (--only: latest-${res.mode}.json and docs/benchmarks.md left as they were)`);
+    return;
+  }
   writeFileSync(join(dir, `latest-${res.mode}.json`), JSON.stringify(res, null, 1));
   writeReport(res, file);
   log(`\nwrote ${file}, docs/benchmarks.md, docs/benchmarks.svg in ${res.durationS} s`);
@@ -182,6 +196,12 @@ async function main(): Promise<void> {
 
 function checkTargets(r: Results): TargetCheck[] {
   const out: TargetCheck[] = [];
+  if (r.durable) {
+    const sq = r.durable.chat.find((c) => c.store === "sqlite")?.run.summary.find((x) => x.rate === 1000);
+    out.push({ name: "chat 10 members 1,000 msg/s, durable SQLite store: p99", target: "< 20 ms", value: sq ? `${sq.p99.median.toFixed(1)} ms` : "n/a", met: sq ? sq.p99.median < 20 : null });
+    const rs = r.durable.resume[0];
+    out.push({ name: `resume of ${rs?.messages ?? 10_000} missed messages`, target: "< 1 s", value: rs ? `${rs.ms.toFixed(0)} ms` : "n/a", met: rs ? rs.ms < 1000 : null });
+  }
   const fan = (h: string, t: string) => r.fanout.find((f) => f.clip.startsWith(h) && f.transport === t);
   const thr = (t: string) => r.relay?.throughput.find((x) => x.transport === t);
   const lat = (t: string) => r.relay?.latency.find((x) => x.transport === t);

@@ -130,7 +130,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     process.stdout.write(`  nats-server with JetStream on ${nats.url} (store in ${nats.dir})\n`);
   }
-  const coreArgs = (i: number) => ["server", "--host", host, ...(nats ? demoCoreArgs(i, corePort, nats.url) : ["--port", String(corePort)]), "--videos", videos, "--log-level", "warn", ...coreTls];
+  // The core keeps its room log in the same data dir as the certificate (a cluster keeps it on JetStream).
+  const coreData = values["data-dir"] !== undefined && !nats ? ["--data-dir", values["data-dir"]] : [];
+  const coreArgs = (i: number) => ["server", "--host", host, ...(nats ? demoCoreArgs(i, corePort, nats.url) : ["--port", String(corePort)]), "--videos", videos, "--log-level", "warn", ...coreTls, ...coreData];
   const cores = Array.from({ length: clusterSize ?? 1 }, (_, i) => run(clusterSize === null ? "core" : `core${i + 1}`, coreArgs(i)));
   const children: Child[] = [...cores];
   const exited = (c: Child) => (c.proc.exitCode !== null || c.proc.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.proc.once("exit", () => r())));

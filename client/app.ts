@@ -173,7 +173,10 @@ export class ClientApp {
     s.on("joined", ({ entry, again }) => this.print(...render.joined(entry, again)));
     s.on("left", ({ id, reason, entry }) => this.print(render.left(id, reason, entry)));
     s.on("message", (m) => this.print(render.message(m)));
-    s.on("ack", ({ mid, delivered }) => this.print(render.ack(mid, delivered)));
+    s.on("ack", ({ mid, delivered, seq }) => this.print(render.ack(mid, delivered, seq)));
+    s.on("delivered", (d) => this.print(render.delivered(d)));
+    s.on("presence", ({ id, state, entry }) => this.print(render.presence(id, state, entry)));
+    s.on("historyGap", (g) => this.print(render.historyGap(g)));
     s.on("sendFailed", (f) => this.print(render.sendFailed(f)));
     s.on("error", (e) => {
       this.print(render.error(e));

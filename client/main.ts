@@ -17,6 +17,7 @@ import { ClientApp } from "./app";
 import { parseClientArgs, USAGE, type ClientConfig } from "./args";
 import { ExitPolicy, FIRST_CONNECT_ATTEMPTS, fileExit, identityExit, type Exit } from "./exitPolicy";
 import { loadOrCreateIdentity } from "./identityFile";
+import { cursorsPathFor, FileCursorStore } from "./cursorFile";
 import { FileKeyStore, knownKeysPathFor } from "./knownKeys";
 import { handleLines } from "./lineInput";
 import { JsonOutput, PlainOutput, TerminalUi, type Output } from "./output";
@@ -69,6 +70,8 @@ export async function main(argv: string[]): Promise<number> {
     room,
     agent: CLIENT_AGENT,
     keyStore: new FileKeyStore(knownKeysPathFor(config.identityFile), warn),
+    // Cap durable: resume from the last seq kept beside the identity.
+    cursors: new FileCursorStore(cursorsPathFor(config.identityFile), warn),
     connect: failoverConnector(
       config.cores.map((c) => {
         const trust = coreTrust(pins, c.text, (fp) => show(out, render.certificateTrusted(c.text, fp)));

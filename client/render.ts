@@ -27,6 +27,7 @@ export function memberJson(e: MemberEntry) {
     agent: e.member.agent ?? null,
     self: e.self,
     ...(e.admission ? { admitted: e.admission.ok } : {}),
+    ...(e.member.presence === "away" ? { presence: "away" } : {}),
   };
 }
 
@@ -110,7 +111,7 @@ export function whoList(room: string, s: SessionState, members: Iterable<MemberE
   const all = listed(members);
   const lines = all.map(
     (e) =>
-      `  ${who(e)}${e.self ? " (you)" : ""}  safety ${e.safetyCode}  ${e.admission?.ok === false ? "NOT ADMITTED BY THE ROOM LINK  " : e.verified ? "" : "UNVERIFIED  "}agent ${safe(agentName(e.member.agent))}  id ${shortId(e.member.id)}`,
+      `  ${who(e)}${e.self ? " (you)" : ""}${e.member.presence === "away" ? " (away)" : ""}  safety ${e.safetyCode}  ${e.admission?.ok === false ? "NOT ADMITTED BY THE ROOM LINK  " : e.verified ? "" : "UNVERIFIED  "}agent ${safe(agentName(e.member.agent))}  id ${shortId(e.member.id)}`,
   );
   return line(
     { event: "who", room, members: all.map(memberJson) },
@@ -130,7 +131,7 @@ export function whois(e: MemberEntry, fingerprint: string): Line {
 
 export function message(m: ReceivedMessage): Line {
   const name = safe(displayName(m.name, m.from));
-  const base = { event: "message", from: m.from, name: m.name, mid: m.mid, to: m.to, at: m.at, direct: m.direct };
+  const base = { event: "message", from: m.from, name: m.name, mid: m.mid, to: m.to, at: m.at, direct: m.direct, ...(m.seq !== undefined ? { seq: m.seq } : {}) };
   // A v2 message whose sender's key never came is not a forgery: say so differently.
   if (!m.ok && m.reason.startsWith("no key yet")) return line({ ...base, verified: false, reason: m.reason, noKey: true }, `* a message from ${name} could not be read (${safe(m.reason)})`);
   if (!m.ok) return line({ ...base, verified: false, reason: m.reason }, `WARNING: unverifiable message from ${name} (${safe(m.reason)}); not shown`);
@@ -142,8 +143,23 @@ export function sent(mid: string, text: string, to: string[] | null): Line {
   return line({ event: "sent", mid, text, to }, null);
 }
 
-export function ack(mid: string, delivered: number): Line {
-  return line({ event: "ack", mid, delivered }, null);
+export function ack(mid: string, delivered: number, seq?: number): Line {
+  return line({ event: "ack", mid, delivered, ...(seq !== undefined ? { seq } : {}) }, null);
+}
+
+/** Cap durable: recipients that opened a message so far. */
+export function delivered(d: SessionEvents["delivered"]): Line {
+  return line({ event: "delivered", mid: d.mid, seq: d.seq, delivered: d.delivered, of: d.of }, `* your message (seq ${d.seq}) was delivered to ${d.delivered} of ${d.of}`);
+}
+
+/** Cap durable: a member's connection went or came back; it stays a member while away. */
+export function presence(id: string, state: "online" | "away", entry: MemberEntry | null): Line {
+  return line({ event: "presence", id, state }, `* ${who(entry, id)} is ${state === "away" ? "away (messages are kept for them)" : "back"}`);
+}
+
+/** Cap durable: part of what was sent while away is past retention. */
+export function historyGap(g: SessionEvents["historyGap"]): Line {
+  return line({ event: "historyGap", from: g.from, to: g.to }, `* history gap: some messages sent while you were away are no longer kept (log entries ${g.from}-${g.to})`);
 }
 
 export function sendFailed(f: SessionEvents["sendFailed"]): Line {

@@ -13,6 +13,10 @@ export const KNOWN_CAPS = [
   "library2",
   // Video frames at the small size of a terminal viewer (docs/protocol.md section 2b).
   "smallVideo",
+  // The durable room log (docs/protocol.md section 2c): msg.seq, ack.seq,
+  // hello.resume, resumed / historyGap, receipt / delivered, presence and
+  // away members in welcome. One name, because the parts only make sense together.
+  "durable",
 ] as const satisfies readonly string[];
 
 export type Cap = (typeof KNOWN_CAPS)[number];

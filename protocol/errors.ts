@@ -31,6 +31,9 @@ export const ERROR_CODES = [
   "version",
   /** v2: the hello's admission proof or room binding does not verify. */
   "not_admitted",
+  // durable log (docs/protocol.md section 2c): the message was not stored, so no ack; resend later
+  "store_full",
+  "store_failed",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

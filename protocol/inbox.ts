@@ -25,6 +25,8 @@ interface ReceivedBase {
   at: number;
   /** True when `to` leaves out some other member present. */
   direct: boolean;
+  /** Cap durable: the message's place in the room log. */
+  seq?: number;
 }
 
 export type ReceivedMessage = ReceivedBase & ({ ok: true; text: string; ts: number } | { ok: false; reason: string });

@@ -69,6 +69,16 @@ export class Members {
     return again;
   }
 
+  /** Cap durable: a member's connection came or went (it stays a member). */
+  setPresence(id: string, state: "online" | "away"): void {
+    const e = this.map.get(id);
+    if (!e) return;
+    const member = { ...e.member };
+    if (state === "away") member.presence = "away";
+    else delete member.presence;
+    this.map.set(id, { ...e, member });
+  }
+
   /** The entry that was removed, null when the id was not present. */
   remove(id: string): MemberEntry | null {
     const entry = this.map.get(id) ?? null;

@@ -44,6 +44,8 @@ export const Hello = z.object({
   agent: z.string().max(64).optional(),
   /** Capabilities beyond v1 the client understands (protocol/caps.ts); unknown names are ignored. */
   caps: z.array(z.string().min(1).max(MAX_CAP_CHARS)).max(MAX_CAPS).optional(),
+  /** Cap "durable": the last seq this client has of `room` (docs/protocol.md section 2c). */
+  resume: z.object({ room: z.string().max(64), seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict().optional(),
 });
 export type Hello = z.infer<typeof Hello>;
 
@@ -67,6 +69,10 @@ export type Send = z.infer<typeof Send>;
 export const SendKeys = z.object({ t: z.literal("keys"), dists: z.array(KeyDistributionWire).min(1).max(MAX_KEY_DISTS) });
 
 export const VideosRequest = z.object({ t: z.literal("videos") });
+
+/** Cap "durable": this member has opened these messages (seqs of its room); the core relays counts to the sender. */
+export const Receipt = z.object({ t: z.literal("receipt"), seqs: z.array(z.number().int().min(1).max(Number.MAX_SAFE_INTEGER)).min(1).max(256) });
+export type Receipt = z.infer<typeof Receipt>;
 
 export const Play = z.object({
   t: z.literal("play"),
@@ -98,6 +104,7 @@ export const CLIENT_SCHEMAS = {
   quit: Quit,
   send: Send,
   keys: SendKeys,
+  receipt: Receipt,
   videos: VideosRequest,
   play: Play,
   control: Control,
@@ -119,6 +126,8 @@ export const Member = z.object({
   since: z.number(),
   /** v2 rooms only: the member's v2 keys and admission proof, checked by every member. */
   v2: MemberV2Wire.optional(),
+  /** Cap "durable" only: an away member is still a member (seal for it); absent means online. */
+  presence: z.enum(["online", "away"]).optional(),
 });
 export type Member = z.infer<typeof Member>;
 
@@ -162,10 +171,26 @@ export const Msg = z.object({
   to: z.array(id),
   env: AnyEnvelope,
   at: z.number(),
+  /** Cap "durable": the message's place in the room log. */
+  seq: z.number().int().min(1).optional(),
 });
 export type Msg = z.infer<typeof Msg>;
 export const KeysMsg = z.object({ t: z.literal("keys"), dist: KeyDistributionWire, at: z.number().finite().min(0) });
-export const Ack = z.object({ t: z.literal("ack"), mid, delivered: z.number().int().min(0) });
+/** `seq` (cap "durable"): the message is stored under it; `delivered` counts the recipients online when it was. */
+export const Ack = z.object({ t: z.literal("ack"), mid, delivered: z.number().int().min(0), seq: z.number().int().min(1).optional() });
+// ---- cap "durable" (docs/protocol.md section 2c) ----
+export const Presence = z.object({ t: z.literal("presence"), id, state: z.enum(["online", "away"]) });
+export const Delivered = z.object({
+  t: z.literal("delivered"),
+  mid,
+  seq: z.number().int().min(1),
+  delivered: z.number().int().min(0),
+  of: z.number().int().min(0),
+});
+/** The replay after hello.resume is complete: everything up to `seq` has been sent. */
+export const Resumed = z.object({ t: z.literal("resumed"), seq: z.number().int().min(0) });
+/** Entries from..to of the log are gone (retention) before the replay: messages may be missing there. */
+export const HistoryGap = z.object({ t: z.literal("historyGap"), from: z.number().int().min(1), to: z.number().int().min(0) });
 export const ErrorMsg = z.object({
   t: z.literal("error"),
   code: z.string(),
@@ -242,6 +267,10 @@ export const SERVER_SCHEMAS = {
   msg: Msg,
   keys: KeysMsg,
   ack: Ack,
+  presence: Presence,
+  delivered: Delivered,
+  resumed: Resumed,
+  historyGap: HistoryGap,
   error: ErrorMsg,
   ping: Ping,
   pong: Pong,

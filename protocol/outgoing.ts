@@ -37,7 +37,7 @@ export interface OutgoingOptions {
   link(): OutgoingLink | null;
   /** The server's limit on a sealed envelope, as of now. */
   maxEnvelope(): number;
-  acked(mid: string, delivered: number): void;
+  acked(mid: string, delivered: number, seq?: number): void;
   failed(mid: string, code: string, message: string): void;
   log(message: string): void;
   /** v2 rooms: seals a room message once under the sender chain (protocol/e2e/groupSession.ts), resealed on each send. */
@@ -123,10 +123,10 @@ export class Outgoing {
     return mid;
   }
 
-  /** The server took it: it will not be sent again. */
-  onAck(mid: string, delivered: number): void {
+  /** The server took it (cap durable: stored under `seq`): it will not be sent again. */
+  onAck(mid: string, delivered: number, seq?: number): void {
     if (!this.pending.delete(mid)) return;
-    this.o.acked(mid, delivered);
+    this.o.acked(mid, delivered, seq);
   }
 
   /**
@@ -139,6 +139,12 @@ export class Outgoing {
     if (e.ref === undefined) return;
     const p = this.pending.get(e.ref);
     if (!p) return;
+    if (e.code === "store_full" || e.code === "store_failed") {
+      // Not stored, so not acknowledged: it stays pending and goes again (same mid) after a pause.
+      p.sentGen = 0;
+      void this.kick(this.o.rateLimitRetryMs);
+      return;
+    }
     if (e.code === "unknown_recipient") {
       if (++p.retries > this.o.maxSendRetries) return this.fail(p, e.code, e.message);
       // Someone left meanwhile: seal again, same mid, for whoever is still here.

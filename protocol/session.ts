@@ -21,6 +21,7 @@ import { Control, Play, PosterRequest, SubtitlesRequest, type ErrorMsg, type Lef
 import { isRoom, nameProblem } from "./names";
 import { Outgoing, type OutgoingLink } from "./outgoing";
 import { ReceiveQueue } from "./receiveQueue";
+import { MemoryCursorStore, ResumeState } from "./resume";
 import { NO_RETRY_CODES, SESSION_DEFAULTS, type LogLevel, type SessionEvents, type SessionLimits, type SessionOptions, type SessionState } from "./sessionTypes";
 import { Streams } from "./streams";
 import { fromBase64 } from "./base64";
@@ -53,6 +54,8 @@ export class ClientSession {
   private readonly subtitlePages = new SubtitlePages();
   /** v2 rooms (opened from a room link): sender keys and admission; null in a v1 room. */
   readonly e2e: GroupSession | null = null;
+  /** Cap durable (docs/protocol.md section 2c): cursor, repeats by seq, receipts. Null for a v1 session. */
+  private readonly resume: ResumeState | null;
 
   constructor(opts: SessionOptions) {
     const problem = nameProblem(opts.name);
@@ -62,7 +65,11 @@ export class ClientSession {
     this.name = opts.name;
     this.room = opts.room;
     this.agent = opts.agent;
-    this.caps = opts.caps ?? [];
+    const durable = opts.cursors !== undefined || opts.durable === true;
+    this.caps = durable && !(opts.caps ?? []).includes("durable") ? [...(opts.caps ?? []), "durable"] : (opts.caps ?? []);
+    this.resume = durable
+      ? new ResumeState(opts.cursors ?? new MemoryCursorStore(), opts.room, (seqs) => this.sendReceipt(seqs), (m) => (opts.log ?? (() => {}))("warn", m))
+      : null;
     this.keyStore = opts.keyStore ?? new MemoryKeyStore();
     const log = (this.log = opts.log ?? (() => {}));
     this.events = new Emitter<SessionEvents>((event, err) => log("warn", `listener for ${event} threw: ${String(err)}`));
@@ -87,6 +94,7 @@ export class ClientSession {
       closed: (reason, error) => {
         this.outgoing.cancelTimer();
         this.e2e?.close();
+        this.resume?.stop();
         this.events.emit("closed", { reason, error });
       },
     });
@@ -113,7 +121,7 @@ export class ClientSession {
       rateLimitRetryMs: SESSION_DEFAULTS.rateLimitRetryMs,
       link: () => this.outgoingLink(),
       maxEnvelope: () => this._limits.maxEnvelope,
-      acked: (mid, delivered) => this.events.emit("ack", { mid, delivered }),
+      acked: (mid, delivered, seq) => this.events.emit("ack", { mid, delivered, ...(seq !== undefined ? { seq } : {}) }),
       failed: (mid, code, message) => this.events.emit("sendFailed", { mid, code, message }),
       log: (message) => log("warn", message),
       ...(e2e ? { sealRoom: (p: Parameters<GroupSession["seal"]>[0]) => e2e.seal(p) } : {}),
@@ -206,10 +214,20 @@ export class ClientSession {
       case "msg":
         return this.onMsg(msg);
       case "ack":
-        return this.outgoing.onAck(msg.mid, msg.delivered);
+        return this.outgoing.onAck(msg.mid, msg.delivered, msg.seq);
       case "keys":
         if (!this.e2e) return this.events.emit("invalid", { reason: "keys in a v1 room" });
         return this.e2e.onKeys(msg.dist);
+      case "presence":
+        this._members.setPresence(msg.id, msg.state);
+        return this.events.emit("presence", { id: msg.id, state: msg.state, entry: this._members.get(msg.id) ?? null });
+      case "delivered":
+        return this.events.emit("delivered", { mid: msg.mid, seq: msg.seq, delivered: msg.delivered, of: msg.of });
+      case "resumed":
+        this.resume?.resumed(msg.seq);
+        return this.events.emit("resumed", { seq: msg.seq });
+      case "historyGap":
+        return this.events.emit("historyGap", { from: msg.from, to: msg.to });
       case "error":
         return this.onError(conn, msg);
       case "ping":
@@ -251,7 +269,9 @@ export class ClientSession {
     if (conn.welcomed) return this.events.emit("invalid", { reason: "challenge after welcome" });
     let hello = await makeHello(this.identity, { nonce: c.nonce, room: this.room, name: this.name, agent: this.agent, caps: this.caps });
     if (this.e2e) hello = await this.e2e.hello(hello, c.nonce);
-    this.link.send(conn, hello);
+    await this.resume?.load();
+    const resume = this.resume?.hello();
+    this.link.send(conn, resume ? { ...hello, resume } : hello);
   }
 
   private async onWelcome(conn: Conn, w: Welcome): Promise<void> {
@@ -316,8 +336,26 @@ export class ClientSession {
   }
 
   private async onMsg(m: ServerMessageOf<"msg">): Promise<void> {
+    // Durable: a seq this client already has is a repeat (a replay overlapping what came live).
+    if (m.seq !== undefined && this.resume?.has(m.seq)) return;
     const result = await this.received.open(m, this._members);
-    if (result) this.events.emit("message", result);
+    if (result) this.events.emit("message", m.seq !== undefined ? { ...result, seq: m.seq } : result);
+    if (m.seq !== undefined && this.resume) {
+      this.resume.advance(m.seq);
+      if (result?.ok) this.resume.opened(m.seq);
+    }
+  }
+
+  /** A receipt batch on the current connection; false when offline. */
+  private sendReceipt(seqs: number[]): boolean {
+    const conn = this.link.current;
+    if (!conn?.alive || !conn.welcomed) return false;
+    return this.link.send(conn, { t: "receipt", seqs });
+  }
+
+  /** The last seq of this room this client has (cap durable), null before any. */
+  get cursor(): number | null {
+    return this.resume?.seq ?? null;
   }
 
   private onError(conn: Conn, e: ErrorMsg): void {

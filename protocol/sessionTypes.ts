@@ -13,6 +13,7 @@ import type { SubtitleTrackCues } from "./subtitlePages";
 import type { GroupSessionLimits } from "./e2e/groupSession";
 import type { RoomKeys } from "./e2e/roomSecret";
 import type { Connector } from "./transport";
+import type { CursorStore } from "./resume";
 
 export type SessionState = "connecting" | "online" | "reconnecting" | "closed";
 
@@ -28,7 +29,16 @@ export interface SessionEvents {
   joined: { entry: MemberEntry; again: boolean };
   left: { id: string; reason: LeftReason; entry: MemberEntry | null };
   message: ReceivedMessage;
-  ack: { mid: string; delivered: number };
+  /** `seq` (cap durable): the message is stored under it; an ack means stored. */
+  ack: { mid: string; delivered: number; seq?: number };
+  /** Cap durable: recipients that opened message `mid` so far, of `of`. */
+  delivered: { mid: string; seq: number; delivered: number; of: number };
+  /** Cap durable: a member's connection came or went; it stays a member while away. */
+  presence: { id: string; state: "online" | "away"; entry: MemberEntry | null };
+  /** Cap durable: the replay after a reconnect is complete. */
+  resumed: { seq: number };
+  /** Cap durable: log entries from..to were gone (retention) before the replay: messages may be missing there. */
+  historyGap: { from: number; to: number };
   /** A send given up on: it will not be delivered. */
   sendFailed: { mid: string; code: string; message: string };
   /** Every `error` from the server, as received. */
@@ -63,6 +73,10 @@ export interface SessionOptions {
   agent: string;
   /** Capabilities beyond v1 this client declares in hello (protocol/caps.ts). */
   caps?: readonly string[];
+  /** Cap durable with cursors kept here between runs (protocol/resume.ts): resume after a reconnect or restart. */
+  cursors?: CursorStore;
+  /** Cap durable with cursors in memory only (resume across reconnects of this session). */
+  durable?: boolean;
   connect: Connector;
   /** Backoff bounds; false: never reconnect. Default 250 ms .. 15 s. */
   reconnect?: BackoffOptions | false;

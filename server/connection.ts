@@ -225,7 +225,7 @@ export class Connection implements MemberPeer {
     verifyHello(raw, this.nonce, { admissionMaxAgeMs: this.deps.limits.admissionMaxAgeMs })
       .then((v) => {
         if (this.state === "closed") return;
-        this.deps.hub.join(this, v);
+        return this.deps.hub.join(this, v);
       })
       .catch((e) => this.error(e))
       .finally(() => {

@@ -12,6 +12,8 @@ import { isLoopback } from "../common/net";
 import { startCore } from "./server";
 import { CLUSTER_FLAGS, CLUSTER_USAGE, clusterConfig, joinCluster } from "./cluster/cli";
 import { isClusterLimit } from "./cluster/limits";
+import { DEFAULT_STORE_LIMITS, storeLimits, type StoreLimits } from "./store/limits";
+import { StoreError } from "./store/roomStore";
 import { ffmpegPath } from "./video/ffmpeg";
 import { isVideoLimit, VIDEO_LIMITS, type VideoLimits } from "./video/limits";
 import { isLibraryLimit, LIBRARY_DEFAULTS, type LibraryLimits } from "./library/limits";
@@ -27,11 +29,13 @@ const USAGE = `Usage: sealroom server [--host H] [--port 7700] [--videos DIR] [-
   --tls               speak TLS (certificate from --cert/--key, or self-signed in --data-dir)
   --cert FILE, --key FILE   PEM certificate and key for --tls
   --cache-dir DIR     decoded-frame spill files and posters (default $TMPDIR/sealroom-cache)
-  --data-dir DIR      where a self-signed certificate is kept (default ~/.local/share/sealroom)
+  --data-dir DIR      the room log (rooms.db) and a self-signed certificate (default ~/.local/share/sealroom)
+  --store KIND        sqlite (default: durable, in --data-dir) | memory (nothing survives a restart)
   --log-level L       debug | info | warn | error | silent (default info)
   --limit NAME=N      override a limit (repeatable): ${Object.keys(DEFAULT_LIMITS).join(", ")};
-                      video: ${Object.keys(VIDEO_LIMITS).join(", ")}
-                      library: ${Object.keys(LIBRARY_DEFAULTS).join(", ")}
+                      video: ${Object.keys(VIDEO_LIMITS).join(", ")};
+                      library: ${Object.keys(LIBRARY_DEFAULTS).join(", ")};
+                      the room store's: ${Object.keys(DEFAULT_STORE_LIMITS).join(", ")}
 ${CLUSTER_USAGE}`;
 
 /** `--limit` values split into protocol limits and the video pipeline's own. */
@@ -45,6 +49,7 @@ export function parseAllLimits(values: string[] | undefined): { limits: Partial<
     if (m && Object.hasOwn(DEFAULT_LIMITS, m[1])) limits[m[1] as keyof Limits] = Number(m[2]);
     else if (m && isVideoLimit(m[1])) video[m[1]] = Number(m[2]);
     else if (m && isLibraryLimit(m[1])) library[m[1]] = Number(m[2]);
+    else if (m && Object.hasOwn(DEFAULT_STORE_LIMITS, m[1])) continue; // parseStoreLimits takes it
     else throw new UsageError(`--limit must be NAME=N with a known NAME, got '${v}'`);
   }
   return { limits, video, library };
@@ -52,6 +57,16 @@ export function parseAllLimits(values: string[] | undefined): { limits: Partial<
 
 export function parseLimits(values: string[] | undefined): Partial<Limits> {
   return parseAllLimits(values).limits;
+}
+
+/** The store's share of --limit (retention, away grace, group commit). */
+export function parseStoreLimits(values: string[] | undefined): Partial<StoreLimits> {
+  const out: Partial<StoreLimits> = {};
+  for (const v of values ?? []) {
+    const m = /^([A-Za-z]+)=(\d+)$/.exec(v);
+    if (m && Object.hasOwn(DEFAULT_STORE_LIMITS, m[1])) out[m[1] as keyof StoreLimits] = Number(m[2]);
+  }
+  return out;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -63,6 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     cert: { type: "string" },
     key: { type: "string" },
     "data-dir": { type: "string" },
+    store: { type: "string" },
     "cache-dir": { type: "string" },
     "log-level": { type: "string" },
     limit: { type: "string", multiple: true },
@@ -78,7 +94,17 @@ export async function main(argv: string[]): Promise<number> {
   const host = values.host ?? "127.0.0.1";
   const port = parsePort(values.port, 7700);
   const { limits, video: videoLimits, library: libraryLimits } = parseAllLimits(values.limit);
+  const storeLimitsOver = parseStoreLimits(values.limit);
+  try {
+    storeLimits(storeLimitsOver);
+  } catch (e) {
+    throw new UsageError(`--limit: ${(e as Error).message}`);
+  }
+  const storeKind = values.store ?? "sqlite";
+  if (storeKind !== "sqlite" && storeKind !== "memory") throw new UsageError(`--store must be sqlite or memory, got '${storeKind}'`);
+  const dataDir = resolve(values["data-dir"] ?? defaultDataDir());
   const clusterCfg = clusterConfig(values, values.limit);
+  if (clusterCfg && values.store !== undefined) throw new UsageError("--store goes without --cluster (a cluster keeps its room log on JetStream)");
   const videos = values.videos !== undefined ? resolve(values.videos) : DEFAULT_VIDEOS;
   if (!existsSync(videos)) throw new UsageError(`--videos: no such directory '${videos}'`);
   try {
@@ -97,7 +123,7 @@ export async function main(argv: string[]): Promise<number> {
         tls = { cert: readFileSync(values.cert, "utf8"), key: readFileSync(values.key, "utf8") };
         process.stdout.write(`certificate SHA-256 fingerprint: ${fingerprintOf(tls.cert)}\n`);
       } else {
-        const dir = values["data-dir"] ?? defaultDataDir();
+        const dir = dataDir;
         const c = await loadOrCreateCert(dir);
         tls = { cert: c.certPem, key: c.keyPem };
         process.stdout.write(`${c.created ? "made a self-signed certificate" : "using the certificate"} in ${dir}\ncertificate SHA-256 fingerprint: ${c.fingerprint256}\n`);
@@ -110,16 +136,32 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   // The node name is claimed before anything listens: a second core with a live name is refused here.
-  const cluster = clusterCfg ? await joinCluster(clusterCfg, {}) : null;
+  const cluster = clusterCfg ? await joinCluster(clusterCfg, storeLimitsOver) : null;
   if (cluster && "code" in cluster) {
     process.stderr.write(`sealroom server: ${cluster.message}\n`);
     return cluster.code;
   }
   let core;
   try {
-    core = await startCore({ host, port, limits, log, ...(tls ? { tls } : {}), videos: { dir: videos, limits: videoLimits, libraryLimits, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) } });
+    core = await startCore({
+      host,
+      port,
+      limits,
+      log,
+      ...(tls ? { tls } : {}),
+      videos: { dir: videos, limits: videoLimits, libraryLimits, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) },
+      // In a worker thread: commits (and their fsyncs) off the event loop that paces video.
+      store: cluster ? cluster.store : storeKind === "memory" ? "memory" : { sqlite: dataDir, worker: true },
+      storeLimits: storeLimitsOver,
+      ...(cluster ? { cluster } : {}),
+    });
   } catch (e) {
     await cluster?.close({ store: true });
+    if (e instanceof StoreError || e instanceof RangeError) {
+      // locked (another core), corrupt, unknown_schema, a bad store limit: one line, exit 73.
+      process.stderr.write(`sealroom server: ${e.message}\n`);
+      return EXIT.cantCreate;
+    }
     process.stderr.write(`sealroom server: cannot listen on ${host}:${port}: ${(e as Error).message}\n`);
     return EXIT.cantCreate;
   }

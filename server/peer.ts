@@ -56,6 +56,10 @@ export interface MemberPeer extends Peer {
   chargeSend(bytes: number, recipients: number, mid: string): boolean;
   /** Binds the connection to its member after a successful hello. */
   admit(memberId: string, room: string, caps: ReadonlySet<Cap>): void;
+  /** True once the connection is gone (a hub await may outlive it). */
+  readonly isClosed?: boolean;
+  /** Bytes queued for it (a replay waits while this is high). */
+  readonly queuedBytes?: number;
   /** Ends the connection with a fatal error; the hub has already dropped it. */
   fail(code: "replaced" | "internal", message: string): void;
 }

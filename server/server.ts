@@ -10,6 +10,12 @@ import { Hub, type VideoService } from "./hub";
 import { isLoopback } from "../common/net";
 import { silentLogger, type Logger } from "./log";
 import { createVideoService, type VideoServiceOptions } from "./video/service";
+import { MemoryStore } from "./store/memoryStore";
+import type { StoreLimits } from "./store/limits";
+import type { RoomStore } from "./store/roomStore";
+import { SqliteStore } from "./store/sqliteStore";
+import { WorkerStore } from "./store/workerStore";
+import { PersistedStreams } from "./streamState";
 
 export const SERVER_VERSION = "sealroom/0.1.0";
 
@@ -26,6 +32,14 @@ export interface CoreOptions {
   log?: Logger;
   /** Sweep interval for timeouts; tests shorten it together with the timeouts. */
   sweepMs?: number;
+  /**
+   * The room log (docs/protocol.md section 2c): "memory" (the default here;
+   * `sealroom server` defaults to sqlite), { sqlite: dataDir } (worker: in a
+   * worker thread, as `sealroom server` runs it), or a store
+   * the caller made (it is closed with the core).
+   */
+  store?: "memory" | { sqlite: string; worker?: boolean } | RoomStore;
+  storeLimits?: Partial<StoreLimits>;
 }
 
 export interface CoreServer {
@@ -57,7 +71,17 @@ export async function startCore(opts: CoreOptions = {}): Promise<CoreServer> {
   const videoOpts = typeof opts.videos === "string" ? { dir: opts.videos } : opts.videos;
   const video = opts.video ?? (videoOpts ? createVideoService({ ...videoOpts, log, maxStreams: limits.maxStreams, maxFrame: limits.maxFrame }) : NO_VIDEO);
   const trusted = opts.trusted ?? isLoopback;
-  const hub = new Hub(limits, video, log);
+  // Opening the SQLite store throws StoreError (locked, corrupt, unknown_schema): before anything listens.
+  const store: RoomStore =
+    opts.store === undefined || opts.store === "memory"
+      ? new MemoryStore({ limits: opts.storeLimits })
+      : "sqlite" in opts.store
+        ? opts.store.worker
+          ? await WorkerStore.open(opts.store.sqlite, { ...(opts.storeLimits ? { limits: opts.storeLimits } : {}) })
+          : new SqliteStore(opts.store.sqlite, { limits: opts.storeLimits })
+        : opts.store;
+  const streams = new PersistedStreams(video, store, log);
+  const hub = new Hub(limits, streams, log, Date.now, store);
   const conns = new Set<Connection>();
   const perAddress = new Map<string, number>();
   let nextId = 1;
@@ -116,6 +140,11 @@ export async function startCore(opts: CoreOptions = {}): Promise<CoreServer> {
       server.off("error", reject);
       resolve();
     });
+  }).catch(async (e: unknown) => {
+    clearInterval(sweep);
+    streams.close();
+    await store.close().catch(() => {});
+    throw e;
   });
   const addr = server.address() as net.AddressInfo;
   log.info({ host: addr.address, port: addr.port, tls: !!opts.tls }, "core listening");
@@ -137,9 +166,10 @@ export async function startCore(opts: CoreOptions = {}): Promise<CoreServer> {
       stopping ??= (async () => {
         clearInterval(sweep);
         const closed = new Promise<void>((r) => server.close(() => r()));
-        video.close();
+        streams.close();
         for (const c of [...conns]) c.closeWith("internal", "server is shutting down", undefined, "closed");
         await closed;
+        await store.close().catch(() => {});
         log.info({}, "core stopped");
       })();
       return stopping;

@@ -183,6 +183,8 @@ export interface CoreSpawnOptions {
   cpuProfDir?: string;
   /** Extra node flags for the core, e.g. V8 heap settings to compare. */
   nodeArgs?: string[];
+  /** The room log: memory (default, as the benches measured before it), or SQLite in this dir. */
+  store?: "memory" | { sqlite: string };
 }
 
 export async function startCoreProc(o: CoreSpawnOptions): Promise<CoreProc> {
@@ -190,6 +192,7 @@ export async function startCoreProc(o: CoreSpawnOptions): Promise<CoreProc> {
   const nodeArgs = [...(o.nodeArgs ?? SERVER_NODE_FLAGS), ...(o.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", o.cpuProfDir] : [])];
   const limits = Object.entries(o.limits ?? {}).flatMap(([k, v]) => ["--limit", `${k}=${v}`]);
   const args = [...nodeArgs, BIN, "server", "--host", "127.0.0.1", "--port", "0", "--videos", o.videos, "--cache-dir", o.cacheDir, "--log-level", "warn", ...limits];
+  args.push(...(o.store && o.store !== "memory" ? ["--store", "sqlite", "--data-dir", o.store.sqlite] : ["--store", "memory"]));
   const { proc, match } = await spawnProc("core", process.execPath, args, /core listening on ([\d.]+):(\d+)/);
   return Object.assign(proc, { host: match[1], port: Number(match[2]) });
 }

@@ -173,11 +173,11 @@ async function runLevel(members: Member[], envJson: Buffer, rate: number, durati
   };
 }
 
-export async function chat(opts: { members: number; transport: Transport; env: EnvKind; rates: readonly number[]; durationMs: number; reps: number; videos: string; log: (s: string) => void; cpuProfDir?: string }): Promise<ChatRun> {
+export async function chat(opts: { members: number; transport: Transport; env: EnvKind; rates: readonly number[]; durationMs: number; reps: number; videos: string; log: (s: string) => void; cpuProfDir?: string; store?: "memory" | { sqlite: string } }): Promise<ChatRun> {
   const run: ChatRun = { members: opts.members, transport: opts.transport, env: opts.env, envelopeBytes: 0, reps: [], summary: [], maxRateP99Under50: 0 };
   for (let rep = 0; rep < opts.reps; rep++) {
     // A fresh core per repetition: a failed level may have closed members.
-    const stack = await startStack(opts.videos, opts.transport, opts.cpuProfDir ? { cpuProfDir: opts.cpuProfDir } : {});
+    const stack = await startStack(opts.videos, opts.transport, { ...(opts.cpuProfDir ? { cpuProfDir: opts.cpuProfDir } : {}), ...(opts.store ? { store: opts.store } : {}) });
     let members: Member[] = [];
     try {
       const ids = await identities(opts.members);

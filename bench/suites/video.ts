@@ -60,9 +60,9 @@ export interface Stack {
 }
 
 /** A fresh core (with its own cache dir) and, for relayed transports, the relay in front of it. */
-export async function startStack(videos: string, transport: Transport, extra: { limits?: Record<string, number>; cpuProfDir?: string } = {}): Promise<Stack> {
+export async function startStack(videos: string, transport: Transport, extra: { limits?: Record<string, number>; cpuProfDir?: string; store?: "memory" | { sqlite: string } } = {}): Promise<Stack> {
   const cacheDir = mkdtempSync(join(tmpdir(), "sealroom-bench-cache-"));
-  const core = await startCoreProc({ videos, cacheDir, limits: { ...CORE_LIMITS, ...extra.limits }, ...(extra.cpuProfDir ? { cpuProfDir: extra.cpuProfDir } : {}) });
+  const core = await startCoreProc({ videos, cacheDir, limits: { ...CORE_LIMITS, ...extra.limits }, ...(extra.cpuProfDir ? { cpuProfDir: extra.cpuProfDir } : {}), ...(extra.store ? { store: extra.store } : {}) });
   let relay: RelayProc | null = null;
   if (transport === "bridge") relay = await startBridgeProc(core);
   if (transport === "websockify") relay = await startWebsockify(core);

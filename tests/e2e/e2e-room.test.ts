@@ -116,16 +116,19 @@ describe("web app through bridge and core", () => {
     await alice.page.getByRole("button", { name: "Send to everyone" }).first().click();
     await expect(alice.page.locator("#composer-to").textContent()).resolves.toContain("to: everyone");
     await carol.context.close();
-    await expect.poll(() => alice.page.locator("li.member").count()).toBe(2);
+    // A closed browser is away, still a member (messages are kept for it), no longer online.
+    await expect.poll(() => alice.page.locator("li.member:not(.away)").count()).toBe(2);
+    await expect.poll(() => alice.page.locator("li.member.away", { hasText: "carol" }).count()).toBe(1);
   });
 
-  it("turns a closed tab into `left` for the others", async () => {
+  it("turns a closed tab into `away` for the others", async () => {
     const dave = await user();
     await joinByLink(dave.page, link, "dave");
-    await expect.poll(() => bob.page.locator("li.member").count()).toBe(3);
+    await expect.poll(() => bob.page.locator("li.member:not(.away)").count()).toBe(3);
     await dave.page.close();
-    await expect.poll(() => bob.page.locator("li.member").count()).toBe(2);
-    await bob.page.locator(".toasts").getByText(/dave (disconnected|left)/).waitFor();
+    await expect.poll(() => bob.page.locator("li.member:not(.away)").count()).toBe(2);
+    await expect.poll(() => bob.page.locator("li.member.away", { hasText: "dave" }).count()).toBe(1);
+    await bob.page.locator(".toasts").getByText(/dave is away/).waitFor();
   });
 
   it("comes back as the same member after a reload", async () => {
@@ -135,7 +138,7 @@ describe("web app through bridge and core", () => {
     const inAt = await bob.page.evaluate(() => performance.getEntriesByName("sealroom:welcome")[0]?.startTime ?? NaN);
     console.log(`share link, returning (reload, keys from IndexedDB): navigation start -> in the room ${inAt.toFixed(0)} ms`);
     expect(inAt).toBeGreaterThan(0);
-    await expect.poll(() => bob.page.locator("li.member").count()).toBe(2);
+    await expect.poll(() => bob.page.locator("li.member:not(.away)").count()).toBe(2);
     expect(await selfId(bob.page)).toBe(before);
     // Alice still has exactly one bob, and can still talk to him.
     await expect.poll(() => alice.page.locator("li.member", { hasText: "bob" }).count()).toBe(1);
@@ -178,7 +181,7 @@ describe("web app through bridge and core", () => {
     await joinByLink(first.page, link, "erin");
     await expect.poll(() => alice.page.locator("li.member", { hasText: "erin" }).count()).toBe(1);
     await first.context.close();
-    await expect.poll(() => alice.page.locator("li.member", { hasText: "erin" }).count()).toBe(0);
+    await expect.poll(() => alice.page.locator("li.member:not(.away)", { hasText: "erin" }).count()).toBe(0);
     // Another browser profile means other keys under the same name.
     const second = await user();
     await joinByLink(second.page, link, "erin");

@@ -177,7 +177,7 @@ describe("sealroom client against the real core", { timeout: 90_000 }, () => {
     expect(whois.fingerprint).toMatch(/^([0-9a-f]{4} ){15}[0-9a-f]{4}$/);
   });
 
-  it("others see left with reason quit after /quit (exit 0) and closed after SIGKILL", async () => {
+  it("others see left with reason quit after /quit (exit 0) and away after SIGKILL (cap durable)", async () => {
     const alice = await joined("alice", "room3");
     const bob = await joined("bob", "room3");
     const carol = await joined("carol", "room3");
@@ -186,7 +186,9 @@ describe("sealroom client against the real core", { timeout: 90_000 }, () => {
     expect(await alice.c.ev("left", { id: bob.id })).toMatchObject({ reason: "quit", name: "bob" });
     expect((await bob.c.exited).code).toBe(0);
     carol.c.proc.kill("SIGKILL");
-    expect(await alice.c.ev("left", { id: carol.id })).toMatchObject({ reason: "closed", name: "carol" });
+    // Killed is not gone: carol stays a member, away (the client declares cap durable).
+    expect(await alice.c.ev("presence", { id: carol.id })).toMatchObject({ state: "away" });
+    expect(alice.c.all("left", { id: carol.id })).toHaveLength(0);
   });
 
   it("at end of input delivers what was typed, then exits 0", async () => {

@@ -1,7 +1,8 @@
 // The server never sees plaintext: a message carrying a unique marker goes
 // through a real core process, and the marker appears in nothing it received
 // (recorded by a relay in front of it), nothing it logged (at debug level) and
-// nothing it held (a heap snapshot taken while the members are connected).
+// nothing it held (a heap snapshot taken while the members are connected),
+// nor in its room log on disk (rooms.db and its WAL under --data-dir).
 
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -23,7 +24,7 @@ const received: Buffer[] = [];
 const dir = mkdtempSync(pathJoin(tmpdir(), "sealroom-plain-"));
 
 beforeAll(async () => {
-  server = runSealroom(["server", "--port", "0", "--log-level", "debug"], { cwd: dir, nodeArgs: ["--heapsnapshot-signal=SIGUSR2"] });
+  server = runSealroom(["server", "--port", "0", "--log-level", "debug", "--data-dir", pathJoin(dir, "data")], { cwd: dir, nodeArgs: ["--heapsnapshot-signal=SIGUSR2"] });
   const port = Number((await server.waitFor(/listening on [^:]+:(\d+)/))[1]);
   relay = net.createServer((c) => {
     const up = net.connect(port, "127.0.0.1");
@@ -113,7 +114,12 @@ it("a unique marker never reaches the server in any form", async () => {
   const logs = Buffer.from(server.stdout() + server.stderr());
   expect(logs.includes("routed")).toBe(true); // debug logging was on
 
+  // the room log on disk: the ciphertext is there (so this looks at the right bytes), the marker is not
+  const stored = Buffer.concat(readdirSync(pathJoin(dir, "data")).filter((f) => f.startsWith("rooms.db")).map((f) => readFileSync(pathJoin(dir, "data", f))));
+  const ct = received.length > 0 ? (await b.peer.next((m) => m.t === "msg" && m.mid === "p2")).env as { ct: string } : null;
+  expect(stored.includes(Buffer.from(ct!.ct.slice(0, 40))), "the stored log holds the ciphertext").toBe(true);
   for (const enc of encodings(marker)) {
+    expect(stored.includes(enc), `stored ${enc}`).toBe(false);
     expect(bytesIn.includes(enc), `received ${enc}`).toBe(false);
     expect(logs.includes(enc), `logged ${enc}`).toBe(false);
     expect(heap.includes(enc), `held ${enc}`).toBe(false);

@@ -134,9 +134,9 @@ function send(mid: string, env: Envelope, to?: string[]): RawMessage {
 }
 
 /** The ProtocolError `fn` throws (fails the test when it throws nothing or something else). */
-function refusal(fn: () => void): ProtocolError {
+async function refusal(fn: () => unknown): Promise<ProtocolError> {
   try {
-    fn();
+    await fn();
   } catch (err) {
     expect(err).toBeInstanceOf(ProtocolError);
     return err as ProtocolError;
@@ -156,11 +156,14 @@ function makeHub(limits: Partial<Limits> = {}): Hub {
 }
 
 /** Seats a fresh peer for `id` and returns it. */
-function seat(id: string, name: string, room = "lobby"): FakePeer {
+async function seat(id: string, name: string, room = "lobby"): Promise<FakePeer> {
   const p = new FakePeer();
-  hub.join(p, hello(id, name, room));
+  await hub.join(p, hello(id, name, room));
   return p;
 }
+
+/** Lets the room log's append (and the delivery after it) settle. */
+const settle = () => new Promise((r) => setImmediate(r));
 
 beforeEach(() => {
   clock = NOW;
@@ -168,10 +171,10 @@ beforeEach(() => {
 });
 
 describe("Hub: joining", () => {
-  it("admits the peer, welcomes it with the members and limits, then hands it to video", () => {
+  it("admits the peer, welcomes it with the members and limits, then hands it to video", async () => {
     video.stream = null;
     const a = new FakePeer();
-    hub.join(a, hello(ALICE, "Alice", "lobby", { agent: "test/1" }));
+    await hub.join(a, hello(ALICE, "Alice", "lobby", { agent: "test/1" }));
     expect(a.memberId).toBe(ALICE);
     expect(a.room).toBe("lobby");
     expect(a.controls).toHaveLength(1);
@@ -192,10 +195,10 @@ describe("Hub: joining", () => {
     expect(hub.roomCount).toBe(1);
   });
 
-  it("tells the members already there `joined`, and lists them all in the newcomer's welcome", () => {
-    const a = seat(ALICE, "Alice");
+  it("tells the members already there `joined`, and lists them all in the newcomer's welcome", async () => {
+    const a = await seat(ALICE, "Alice");
     clock += 5_000;
-    const b = seat(BOB, "Bob");
+    const b = await seat(BOB, "Bob");
     expect(a.received()).toEqual([{ t: "joined", member: { id: BOB, name: "Bob", encKey: "RU5D", sigKey: "U0lH", encKeySig: "U0lHUw==", since: NOW + 5_000 } }]);
     expect(b.frames).toHaveLength(0);
     const w = b.controls[0];
@@ -206,25 +209,25 @@ describe("Hub: joining", () => {
     ]);
   });
 
-  it("passes the room's stream into the welcome", () => {
+  it("passes the room's stream into the welcome", async () => {
     const stream: StreamInfo = { sid: 7, video: "clip", scope: "room", by: ALICE, width: 64, height: 36, fps: 30, durationMs: 1000, posMs: 400, state: "playing" };
     video.stream = stream;
-    const b = seat(BOB, "Bob");
+    const b = await seat(BOB, "Bob");
     expect(b.controls[0]).toMatchObject({ t: "welcome", stream });
   });
 
-  it("keeps rooms apart", () => {
-    const a = seat(ALICE, "Alice", "one");
-    const b = seat(BOB, "Bob", "two");
+  it("keeps rooms apart", async () => {
+    const a = await seat(ALICE, "Alice", "one");
+    const b = await seat(BOB, "Bob", "two");
     expect(a.frames).toHaveLength(0);
     expect(b.controls[0]).toMatchObject({ t: "welcome", room: "two", members: [{ id: BOB }] });
     expect(hub.roomCount).toBe(2);
   });
 
-  it("refuses a name another member holds (case-insensitively) with a fatal name_taken, telling no one", () => {
-    const a = seat(ALICE, "Alice");
+  it("refuses a name another member holds (case-insensitively) with a fatal name_taken, telling no one", async () => {
+    const a = await seat(ALICE, "Alice");
     const intruder = new FakePeer();
-    const err = refusal(() => hub.join(intruder, hello(BOB, "ALICE")));
+    const err = await refusal(() => hub.join(intruder, hello(BOB, "ALICE")));
     expect(err.code).toBe("name_taken");
     expect(err.fatal).toBe(true);
     expect(err.ref).toBe("hello");
@@ -233,16 +236,16 @@ describe("Hub: joining", () => {
     expect(a.frames).toHaveLength(0);
     expect(video.calls.filter((c) => c.startsWith("join"))).toEqual([`join ${a.connId}`]);
     // The name is free in another room.
-    expect(() => seat(BOB, "Alice", "elsewhere")).not.toThrow();
+    await expect(seat(BOB, "Alice", "elsewhere")).resolves.toBeDefined();
   });
 
-  it("refuses a member past maxMembersPerRoom with a fatal room_full, but still lets a seated one reconnect", () => {
+  it("refuses a member past maxMembersPerRoom with a fatal room_full, but still lets a seated one reconnect", async () => {
     makeHub({ maxMembersPerRoom: 2 });
-    const a = seat(ALICE, "Alice");
-    seat(BOB, "Bob");
+    const a = await seat(ALICE, "Alice");
+    await seat(BOB, "Bob");
     a.clear();
     const c = new FakePeer();
-    const err = refusal(() => hub.join(c, hello(CAROL, "Carol")));
+    const err = await refusal(() => hub.join(c, hello(CAROL, "Carol")));
     expect(err.code).toBe("room_full");
     expect(err.fatal).toBe(true);
     expect(err.message).toContain("2 members");
@@ -250,20 +253,20 @@ describe("Hub: joining", () => {
     expect(a.frames).toHaveLength(0);
     // Bob connecting again takes his own seat, so the full room does not refuse him.
     const b2 = new FakePeer();
-    hub.join(b2, hello(BOB, "Bob"));
+    await hub.join(b2, hello(BOB, "Bob"));
     expect(b2.controls[0]).toMatchObject({ t: "welcome", id: BOB });
   });
 });
 
 describe("Hub: replacing a connection", () => {
-  it("fails the old connection with `replaced`, tells the others nothing, and keeps the member's `since`", () => {
-    const a = seat(ALICE, "Alice");
-    const b1 = seat(BOB, "Bob");
+  it("fails the old connection with `replaced`, tells the others nothing, and keeps the member's `since`", async () => {
+    const a = await seat(ALICE, "Alice");
+    const b1 = await seat(BOB, "Bob");
     a.clear();
     video.calls.length = 0;
     clock += 60_000;
     const b2 = new FakePeer();
-    hub.join(b2, hello(BOB, "Bob"));
+    await hub.join(b2, hello(BOB, "Bob"));
 
     expect(b1.failures).toEqual([{ code: "replaced", message: expect.any(String) as string }]);
     expect(b2.failures).toHaveLength(0);
@@ -280,30 +283,31 @@ describe("Hub: replacing a connection", () => {
     expect(hub.roomCount).toBe(1);
     // Messages now reach the new connection only.
     hub.handle(a, send("m1", envelope([BOB])));
+    await settle();
     expect(b1.frames).toHaveLength(0);
     expect(b2.received().map((m) => m.t)).toEqual(["msg"]);
   });
 
-  it("announces the replacement as `joined` when the member's name or key changed", () => {
-    const a = seat(ALICE, "Alice");
-    seat(BOB, "Bob");
+  it("announces the replacement as `joined` when the member's name or key changed", async () => {
+    const a = await seat(ALICE, "Alice");
+    await seat(BOB, "Bob");
     a.clear();
-    hub.join(new FakePeer(), hello(BOB, "Robert"));
+    await hub.join(new FakePeer(), hello(BOB, "Robert"));
     expect(a.received()).toEqual([{ t: "joined", member: expect.objectContaining({ id: BOB, name: "Robert", since: NOW }) as unknown }]);
     a.clear();
-    hub.join(new FakePeer(), hello(BOB, "Robert", "lobby", { encKey: "TkVX" }));
+    await hub.join(new FakePeer(), hello(BOB, "Robert", "lobby", { encKey: "TkVX" }));
     expect(a.received()).toEqual([{ t: "joined", member: expect.objectContaining({ id: BOB, encKey: "TkVX" }) as unknown }]);
     // Bob's old name is free again.
-    expect(() => seat(CAROL, "Bob")).not.toThrow();
+    await expect(seat(CAROL, "Bob")).resolves.toBeDefined();
   });
 });
 
 describe("Hub: leaving", () => {
   for (const reason of ["quit", "timeout", "closed", "error"] as const satisfies readonly LeftReason[]) {
-    it(`tells the others \`left\` with reason ${reason} and lets video stop serving the peer`, () => {
-      const a = seat(ALICE, "Alice");
-      const b = seat(BOB, "Bob");
-      const c = seat(CAROL, "Carol");
+    it(`tells the others \`left\` with reason ${reason} and lets video stop serving the peer`, async () => {
+      const a = await seat(ALICE, "Alice");
+      const b = await seat(BOB, "Bob");
+      const c = await seat(CAROL, "Carol");
       a.clear();
       b.clear();
       video.calls.length = 0;
@@ -313,14 +317,14 @@ describe("Hub: leaving", () => {
       expect(c.frames).toHaveLength(0);
       expect(video.calls).toEqual([`leave ${c.connId}`]);
       // The seat and the name are free.
-      const w = seat(DAVE, "Carol").controls[0];
+      const w = (await seat(DAVE, "Carol")).controls[0];
       if (w.t !== "welcome") throw new Error("not a welcome");
       expect(w.members.map((m) => m.id)).toEqual([ALICE, BOB, DAVE]);
     });
   }
 
-  it("ignores a peer that was never seated", () => {
-    const a = seat(ALICE, "Alice");
+  it("ignores a peer that was never seated", async () => {
+    const a = await seat(ALICE, "Alice");
     a.clear();
     const stranger = new FakePeer();
     stranger.admit(BOB, "lobby", new Set());
@@ -329,10 +333,10 @@ describe("Hub: leaving", () => {
     expect(video.calls).not.toContain(`leave ${stranger.connId}`);
   });
 
-  it("drops a room once its last member left, and tells video the room is empty", () => {
-    const a = seat(ALICE, "Alice");
-    const b = seat(BOB, "Bob");
-    seat(CAROL, "Carol", "other");
+  it("drops a room once its last member left, and tells video the room is empty", async () => {
+    const a = await seat(ALICE, "Alice");
+    const b = await seat(BOB, "Bob");
+    await seat(CAROL, "Carol", "other");
     expect(hub.roomCount).toBe(2);
     hub.leave(a, "quit");
     expect(hub.roomCount).toBe(2);
@@ -341,7 +345,7 @@ describe("Hub: leaving", () => {
     expect(hub.roomCount).toBe(1);
     expect(video.calls.at(-1)).toBe("roomEmpty lobby");
     // Coming back makes a new, empty room: nobody from before is listed.
-    const w = seat(DAVE, "Dave").controls[0];
+    const w = (await seat(DAVE, "Dave")).controls[0];
     if (w.t !== "welcome") throw new Error("not a welcome");
     expect(w.members.map((m) => m.id)).toEqual([DAVE]);
   });
@@ -349,25 +353,27 @@ describe("Hub: leaving", () => {
 
 describe("Hub: routing `send`", () => {
   let a: FakePeer, b: FakePeer, c: FakePeer;
-  beforeEach(() => {
-    a = seat(ALICE, "Alice");
-    b = seat(BOB, "Bob");
-    c = seat(CAROL, "Carol");
+  beforeEach(async () => {
+    a = await seat(ALICE, "Alice");
+    b = await seat(BOB, "Bob");
+    c = await seat(CAROL, "Carol");
     for (const p of [a, b, c]) p.clear();
     clock = NOW + 42;
   });
 
-  it("delivers to the named recipients only, as a `msg` carrying the envelope as sent, and acks the count", () => {
+  it("delivers to the named recipients only, as a `msg` carrying the envelope as sent, and acks the count", async () => {
     const env = envelope([BOB]);
     hub.handle(a, send("m-1", env, [BOB]));
+    await settle();
     expect(b.received()).toEqual([{ t: "msg", from: ALICE, mid: "m-1", to: [BOB], at: NOW + 42, env }]);
     expect(c.frames).toHaveLength(0);
     expect(a.frames).toHaveLength(0);
     expect(a.controls).toEqual([{ t: "ack", mid: "m-1", delivered: 1 }]);
   });
 
-  it("encodes a message once: the same Buffer object goes to every recipient", () => {
+  it("encodes a message once: the same Buffer object goes to every recipient", async () => {
     hub.handle(a, send("m-2", envelope([BOB, CAROL])));
+    await settle();
     expect(b.frames).toHaveLength(1);
     expect(c.frames).toHaveLength(1);
     expect(b.frames[0]).toBe(c.frames[0]);
@@ -377,15 +383,16 @@ describe("Hub: routing `send`", () => {
     expect(a.charges).toEqual([{ bytes: b.frames[0].length, recipients: 2, mid: "m-2" }]);
   });
 
-  it("forwards envelope fields this version does not know, byte for byte", () => {
+  it("forwards envelope fields this version does not know, byte for byte", async () => {
     const env = { ...envelope([BOB]), future: { x: [1, 2] } };
     hub.handle(a, { t: "send", mid: "m-f", to: [BOB], env });
+    await settle();
     const body = b.frames[0].subarray(FRAME_HEADER).toString("utf8");
     expect(body.endsWith(`,"env":${JSON.stringify(env)}}`)).toBe(true);
   });
 
-  it("refuses a recipient not in the room with unknown_recipient, delivering to no one", () => {
-    const err = refusal(() => hub.handle(a, send("m-3", envelope([BOB, DAVE]), [BOB, DAVE])));
+  it("refuses a recipient not in the room with unknown_recipient, delivering to no one", async () => {
+    const err = await refusal(() => hub.handle(a, send("m-3", envelope([BOB, DAVE]), [BOB, DAVE])));
     expect(err.code).toBe("unknown_recipient");
     expect(err.fatal).toBe(false);
     expect(err.ref).toBe("m-3");
@@ -395,17 +402,19 @@ describe("Hub: routing `send`", () => {
     expect(a.charges).toHaveLength(0);
   });
 
-  it("refuses a recipient the envelope has no key for with unknown_recipient", () => {
-    const err = refusal(() => hub.handle(a, send("m-4", envelope([BOB]), [BOB, CAROL])));
+  it("refuses a recipient the envelope has no key for with unknown_recipient", async () => {
+    const err = await refusal(() => hub.handle(a, send("m-4", envelope([BOB]), [BOB, CAROL])));
     expect(err.code).toBe("unknown_recipient");
     expect(err.message).toContain(`env.keys has no entry for ${CAROL}`);
     expect(b.frames).toHaveLength(0);
     expect(c.frames).toHaveLength(0);
   });
 
-  it("acks a repeated mid again with the first count and does not deliver it twice", () => {
+  it("acks a repeated mid again with the first count and does not deliver it twice", async () => {
     hub.handle(a, send("dup", envelope([BOB, CAROL])));
+    await settle();
     hub.handle(a, send("dup", envelope([BOB, CAROL])));
+    await settle();
     expect(b.frames).toHaveLength(1);
     expect(c.frames).toHaveLength(1);
     expect(a.controls).toEqual([
@@ -415,12 +424,14 @@ describe("Hub: routing `send`", () => {
     expect(a.charges).toHaveLength(1);
     // Mids are per sender: Bob may use the same one.
     hub.handle(b, send("dup", envelope([ALICE]), [ALICE]));
+    await settle();
     expect(a.received().map((m) => [m.t, m.from])).toEqual([["msg", BOB]]);
   });
 
-  it("delivers nothing and acks nothing when the sender's budget refuses, and does not remember the mid", () => {
+  it("delivers nothing and acks nothing when the sender's budget refuses, and does not remember the mid", async () => {
     a.budgetOk = false;
     hub.handle(a, send("m-5", envelope([BOB, CAROL])));
+    await settle();
     expect(a.charges).toEqual([{ bytes: expect.any(Number) as number, recipients: 2, mid: "m-5" }]);
     expect(b.frames).toHaveLength(0);
     expect(c.frames).toHaveLength(0);
@@ -428,11 +439,12 @@ describe("Hub: routing `send`", () => {
     // Refused is not done: once the budget allows, the same mid goes out.
     a.budgetOk = true;
     hub.handle(a, send("m-5", envelope([BOB, CAROL])));
+    await settle();
     expect(b.frames).toHaveLength(1);
     expect(a.controls).toEqual([{ t: "ack", mid: "m-5", delivered: 2 }]);
   });
 
-  it("refuses malformed sends with a non-fatal bad_request naming the mid", () => {
+  it("refuses malformed sends with a non-fatal bad_request naming the mid", async () => {
     const cases: Array<[RawMessage, string]> = [
       [{ t: "send", mid: "m-6", to: [BOB] }, "m-6"], // no env
       [{ t: "send", mid: "m-7", to: [BOB], env: { ...envelope([BOB]), alg: "rot13" } }, "m-7"],
@@ -441,7 +453,7 @@ describe("Hub: routing `send`", () => {
       [{ t: "send", mid: "has space", to: [BOB], env: envelope([BOB]) }, "has space"],
     ];
     for (const [raw, ref] of cases) {
-      const err = refusal(() => hub.handle(a, raw));
+      const err = await refusal(() => hub.handle(a, raw));
       expect(err.code, JSON.stringify(raw)).toBe("bad_request");
       expect(err.fatal).toBe(false);
       expect(err.ref).toBe(ref);
@@ -450,28 +462,28 @@ describe("Hub: routing `send`", () => {
     expect(a.controls).toHaveLength(0);
   });
 
-  it("refuses a send that names its sender, or more than maxRecipients, with bad_request", () => {
-    const self = refusal(() => hub.handle(a, send("m-10", envelope([ALICE, BOB]), [BOB, ALICE])));
+  it("refuses a send that names its sender, or more than maxRecipients, with bad_request", async () => {
+    const self = await refusal(() => hub.handle(a, send("m-10", envelope([ALICE, BOB]), [BOB, ALICE])));
     expect(self.code).toBe("bad_request");
     expect(self.message).toContain("names the sender");
     expect(b.frames).toHaveLength(0);
 
     makeHub({ maxRecipients: 1 });
-    const [x, y] = [seat(ALICE, "Alice"), seat(BOB, "Bob")];
-    seat(CAROL, "Carol");
+    const [x, y] = [await seat(ALICE, "Alice"), await seat(BOB, "Bob")];
+    await seat(CAROL, "Carol");
     y.clear();
-    const many = refusal(() => hub.handle(x, send("m-11", envelope([BOB, CAROL]))));
+    const many = await refusal(() => hub.handle(x, send("m-11", envelope([BOB, CAROL]))));
     expect(many.code).toBe("bad_request");
     expect(many.message).toContain("more than 1 recipients");
     expect(y.frames).toHaveLength(0);
   });
 
-  it("refuses an envelope over maxEnvelope with too_large", () => {
+  it("refuses an envelope over maxEnvelope with too_large", async () => {
     makeHub({ maxEnvelope: 300 });
-    const [x, y] = [seat(ALICE, "Alice"), seat(BOB, "Bob")];
+    const [x, y] = [await seat(ALICE, "Alice"), await seat(BOB, "Bob")];
     y.clear();
     const env = { ...envelope([BOB]), ct: "A".repeat(400) };
-    const err = refusal(() => hub.handle(x, send("m-12", env, [BOB])));
+    const err = await refusal(() => hub.handle(x, send("m-12", env, [BOB])));
     expect(err.code).toBe("too_large");
     expect(err.ref).toBe("m-12");
     expect(y.frames).toHaveLength(0);
@@ -479,15 +491,15 @@ describe("Hub: routing `send`", () => {
 });
 
 describe("Hub: other messages", () => {
-  it("answers ping with pong, refuses a second hello fatally and an unknown type not, and passes video requests on", () => {
-    const a = seat(ALICE, "Alice");
+  it("answers ping with pong, refuses a second hello fatally and an unknown type not, and passes video requests on", async () => {
+    const a = await seat(ALICE, "Alice");
     a.clear();
     hub.handle(a, { t: "ping", ts: 123 });
     expect(a.controls).toEqual([{ t: "pong", ts: 123 }]);
 
-    const again = refusal(() => hub.handle(a, { ...hello(ALICE, "Alice").hello }));
+    const again = await refusal(() => hub.handle(a, { ...hello(ALICE, "Alice").hello }));
     expect([again.code, again.fatal]).toEqual(["bad_hello", true]);
-    const unknown = refusal(() => hub.handle(a, { t: "teleport" }));
+    const unknown = await refusal(() => hub.handle(a, { t: "teleport" }));
     expect([unknown.code, unknown.fatal]).toEqual(["unknown_type", false]);
 
     hub.handle(a, { t: "play", video: "clip", scope: "room" });

@@ -166,7 +166,7 @@ describe("members store", () => {
     const { s, members } = make();
     s.welcome([carol(), me(), bob({ agent: undefined })]);
     expect(members.members.map((m) => m.name)).toEqual(["alice", "bob", "carol"]);
-    expect(members.members[1]).toEqual({ id: BOB, name: "bob", agent: "unknown", sigKey: "sig-bob", safety: "code-bob", since: 100, self: false, verified: true, notAdmitted: null });
+    expect(members.members[1]).toEqual({ id: BOB, name: "bob", agent: "unknown", sigKey: "sig-bob", safety: "code-bob", since: 100, self: false, verified: true, notAdmitted: null, away: false });
     expect(members.others.map((m) => m.id)).toEqual([BOB, CAROL]);
   });
 
@@ -256,6 +256,38 @@ describe("chat store", () => {
     expect(chat.isAbout("mid-520")).toBe(true);
     expect(chat.isAbout("mid-1")).toBe(false);
     expect(chat.isAbout(undefined)).toBe(false);
+  });
+});
+
+describe("durable: away members, delivered N of M, history gap", () => {
+  it("an away member stays listed, marked away, and comes back", () => {
+    const { s, members } = make();
+    s.welcome([me(), bob(), carol()]);
+    const e = s.members.get(BOB)!;
+    s.members.set(BOB, { ...e, member: { ...e.member, presence: "away" } });
+    s.emit("presence", { id: BOB, state: "away", entry: s.members.get(BOB)! });
+    expect(members.members.find((m) => m.id === BOB)?.away).toBe(true);
+    s.members.set(BOB, e);
+    s.emit("presence", { id: BOB, state: "online", entry: e });
+    expect(members.members.find((m) => m.id === BOB)?.away).toBe(false);
+  });
+
+  it("a sent message shows delivered to n of m as receipts come; a history gap is a marker; a repeat is shown once", () => {
+    const { s, chat } = make();
+    s.welcome([me(), bob(), carol()]);
+    chat.send("hello");
+    const mid = s.sends[0].mid;
+    s.emit("ack", { mid, delivered: 2, seq: 7 });
+    s.emit("delivered", { mid, seq: 7, delivered: 1, of: 2 });
+    expect(chat.messages[0].opened).toEqual({ delivered: 1, of: 2 });
+    s.emit("delivered", { mid, seq: 7, delivered: 2, of: 2 });
+    expect(chat.messages[0].opened).toEqual({ delivered: 2, of: 2 });
+    s.emit("historyGap", { from: 3, to: 5 });
+    expect(chat.messages.at(-1)?.status).toBe("gap");
+    const m = { from: BOB, name: "bob", mid: "x1", to: [SELF], at: 1, direct: false, ok: true as const, text: "hi", ts: 1, seq: 9 };
+    s.emit("message", m);
+    s.emit("message", m);
+    expect(chat.messages.filter((x) => x.mid === "x1")).toHaveLength(1);
   });
 });
 

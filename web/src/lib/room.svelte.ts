@@ -7,6 +7,7 @@
 import type { Identity } from "../../../protocol/crypto";
 import { ClientSession } from "../../../protocol/session";
 import type { RoomKeys } from "../../../protocol/e2e/roomSecret";
+import { LocalCursorStore } from "./cursors";
 import { LocalKeyStore } from "./keyMemory";
 import { ChatStore } from "./stores/chat.svelte";
 import { ConnectionStore } from "./stores/connection.svelte";
@@ -45,6 +46,8 @@ export class RoomStore {
       keyStore: new LocalKeyStore(),
       caps: ["library2"],
       ...(p.roomKeys ? { roomKeys: p.roomKeys } : {}),
+      // Cap durable: resume after a reload from the cursor kept in localStorage.
+      cursors: new LocalCursorStore(p.identity.id),
     });
     // Listeners run in this order on every event: the connection's phase is
     // current before the library is asked for on welcome.

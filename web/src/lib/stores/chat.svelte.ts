@@ -6,7 +6,7 @@
 import type { ClientSession, ReceivedMessage } from "../../../../protocol/session";
 import type { MembersStore } from "./members.svelte";
 
-export type ChatStatus = "pending" | "sent" | "failed" | "received";
+export type ChatStatus = "pending" | "sent" | "failed" | "received" | "gap";
 
 export interface ChatItem {
   key: string;
@@ -23,10 +23,14 @@ export interface ChatItem {
   status: ChatStatus;
   delivered: number | null;
   failure: string | null;
+  /** Cap durable: recipients that opened it, of how many (the sender's view). */
+  opened?: { delivered: number; of: number };
 }
 
 /** The part of the session this store listens to and calls. */
 export type ChatSession = Pick<ClientSession, "on" | "sendText">;
+
+let gapSeq = 0;
 
 const MAX_MESSAGES = 500;
 
@@ -48,6 +52,26 @@ export class ChatStore {
         item.delivered = delivered;
       }
     });
+    session.on("delivered", ({ mid, delivered, of }) => {
+      const item = this.messages.findLast((x) => x.mid === mid && x.mine);
+      if (item) item.opened = { delivered, of };
+    });
+    session.on("historyGap", () =>
+      this.push({
+        key: `gap-${++gapSeq}`,
+        mid: null,
+        from: "",
+        fromName: "",
+        mine: false,
+        to: null,
+        text: "Some messages sent while you were away are no longer kept on the server (history gap).",
+        problem: null,
+        ts: Date.now(),
+        status: "gap",
+        delivered: null,
+        failure: null,
+      }),
+    );
     session.on("sendFailed", ({ mid, message }) => {
       const item = this.messages.findLast((x) => x.mid === mid);
       if (item) markFailed(item, message);
@@ -86,6 +110,8 @@ export class ChatStore {
   }
 
   private onMessage(m: ReceivedMessage): void {
+    // Shown once: a repeat of a mid already shown (the session dedupes too; this covers a store replay).
+    if (this.messages.some((x) => x.key === `${m.from}/${m.mid}`)) return;
     this.push({
       key: `${m.from}/${m.mid}`,
       mid: m.mid,

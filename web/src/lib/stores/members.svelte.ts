@@ -17,6 +17,8 @@ export interface MemberView {
   verified: boolean;
   /** v2 rooms: why the room link did not admit this member (never given a key); null when admitted or in a v1 room. */
   notAdmitted: string | null;
+  /** Cap durable: still a member without a connection (messages are kept for it). */
+  away: boolean;
 }
 
 /** The part of the session this store listens to and reads. */
@@ -34,6 +36,7 @@ export class MembersStore {
     session.on("welcome", (w) => this.setMembers(w.members));
     session.on("joined", () => this.setMembers(session.members.values()));
     session.on("left", () => this.setMembers(session.members.values()));
+    session.on("presence", () => this.setMembers(session.members.values()));
   }
 
   nameOf(id: string): string {
@@ -78,5 +81,6 @@ function toView(e: MemberEntry): MemberView {
     self: e.self,
     verified: e.verified,
     notAdmitted: e.admission?.ok === false ? e.admission.reason : null,
+    away: e.member.presence === "away",
   };
 }

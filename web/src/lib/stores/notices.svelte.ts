@@ -49,6 +49,11 @@ export class NoticesStore {
       const name = entry?.member.name ?? members.nameOf(id);
       this.toast(`${name} ${leftWords(reason)}`, reason === "quit" ? "info" : "warn");
     });
+    // Cap durable: away is not gone (messages are kept for them).
+    session.on("presence", ({ id, state, entry }) => {
+      const name = entry?.member.name ?? members.nameOf(id);
+      this.toast(state === "away" ? `${name} is away (messages are kept for them)` : `${name} is back`, "info");
+    });
     session.on("error", (e) => {
       // Errors about a send are shown on the message; fatal ones by the banner.
       if (e.fatal || chat.isAbout(e.ref)) return;

@@ -1,0 +1,253 @@
+// The durable half of the hub (docs/protocol.md section 2c): rooms reloaded
+// from the store after a restart, the replay a `hello.resume` asks for,
+// receipts relayed to the sender, and the expiry of members away too long.
+// The hub keeps routing and presence broadcasts; this keeps what needs the store.
+
+import type { Cap } from "../protocol/caps";
+import { ProtocolError } from "../protocol/errors";
+import type { Hello, Member } from "../protocol/messages";
+import type { Logger } from "./log";
+import type { MemberPeer } from "./peer";
+import { Room } from "./room";
+import { resumeCheck, StoreError, type RoomStore, type StoredEntry } from "./store/roomStore";
+import { msgFrame } from "./wire";
+
+export const DURABLE: Cap = "durable";
+
+/** Replay pages wait while this much is queued for the connection, so a long replay never trips maxQueuedControlBytes. */
+const REPLAY_QUEUE_BYTES = 2 * 1_048_576;
+const REPLAY_PAGE = 500;
+/** Live frames held per resuming connection; past this the replay reads the store again instead. */
+const MAX_HELD = 2_000;
+
+interface Held {
+  frames: { seq: number; frame: Buffer }[];
+  overflow: boolean;
+}
+
+export interface DurableDeps {
+  store: RoomStore;
+  log: Logger;
+  now: () => number;
+  /** effectiveAwayGraceMs of the store limits. */
+  awayGraceMs: number;
+  /** A member away longer than the grace is gone: the hub removes it and tells the room. */
+  expired(room: string, id: string): void;
+}
+
+export function isDurable(peer: MemberPeer): boolean {
+  return peer.caps.has(DURABLE);
+}
+
+/** The `msg` frame of a stored entry for a client with cap durable. */
+export function durableMsgFrame(e: StoredEntry): Buffer {
+  return msgFrame({ t: "msg", from: e.from, mid: e.mid, to: [...e.to], at: e.at, seq: e.seq }, e.env);
+}
+
+export class Durable {
+  private readonly resuming = new Map<MemberPeer, Held>();
+  private readonly loading = new Map<string, Promise<Room>>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(private readonly d: DurableDeps) {}
+
+  get store(): RoomStore {
+    return this.d.store;
+  }
+
+  /** A room not in memory: its members come back from the store, all away, until they reconnect. */
+  loadRoom(name: string, vk: string | null = null): Promise<Room> {
+    let p = this.loading.get(name);
+    if (!p) {
+      p = this.d.store.members(name).then(
+        (records) => {
+          const room = new Room(name, vk);
+          for (const r of records) {
+            const m: Member = {
+              id: r.id,
+              name: r.name,
+              encKey: r.encKey,
+              sigKey: r.sigKey,
+              encKeySig: r.encKeySig,
+              since: r.joinedAt,
+            };
+            if (r.agent !== undefined) m.agent = r.agent;
+            room.seat(m, null, r.lastSeen);
+            this.scheduleExpiry(name, r.id, r.lastSeen);
+          }
+          return room;
+        },
+        (e) => {
+          this.d.log.error({ room: name, err: String(e) }, "room store: cannot load the room");
+          throw new ProtocolError("internal", "the room store failed; try again", true, "hello");
+        },
+      );
+      this.loading.set(name, p);
+      const forget = () => this.loading.delete(name);
+      p.then(forget, forget);
+    }
+    return p;
+  }
+
+  /** Joined or back: stored (or refreshed), and no longer expiring. */
+  seated(room: string, m: Member): void {
+    this.cancelExpiry(room, m.id);
+    const now = this.d.now();
+    this.d.store
+      .putMember(room, {
+        id: m.id,
+        name: m.name,
+        encKey: m.encKey,
+        sigKey: m.sigKey,
+        encKeySig: m.encKeySig,
+        ...(m.agent !== undefined ? { agent: m.agent } : {}),
+        joinedAt: m.since,
+        lastSeen: now,
+      })
+      .catch((e) => this.d.log.warn({ room, id: m.id, err: String(e) }, "room store: member not stored"));
+  }
+
+  /** Records lastSeen now; `away`: the connection is gone, so the grace starts. */
+  wentAway(room: string, id: string, away = true): void {
+    const now = this.d.now();
+    this.d.store
+      .memberSeen(room, id, now)
+      .catch((e) => this.d.log.warn({ room, id, err: String(e) }, "room store: memberSeen failed"));
+    if (away) this.scheduleExpiry(room, id, now);
+  }
+
+  left(room: string, id: string): void {
+    this.cancelExpiry(room, id);
+    this.d.store
+      .memberLeft(room, id)
+      .catch((e) => this.d.log.warn({ room, id, err: String(e) }, "room store: memberLeft failed"));
+  }
+
+  private scheduleExpiry(room: string, id: string, since: number): void {
+    this.cancelExpiry(room, id);
+    const key = `${room}\n${id}`;
+    const wait = Math.max(0, since + this.d.awayGraceMs - this.d.now());
+    // setTimeout holds at most 2^31-1 ms (24.8 days); a longer grace re-arms.
+    const t = setTimeout(
+      () => {
+        this.timers.delete(key);
+        if (since + this.d.awayGraceMs > this.d.now()) return this.scheduleExpiry(room, id, since);
+        this.d.store.memberLeft(room, id).catch(() => {});
+        this.d.expired(room, id);
+      },
+      Math.min(wait, 0x7fffffff),
+    );
+    t.unref();
+    this.timers.set(key, t);
+  }
+
+  private cancelExpiry(room: string, id: string): void {
+    const key = `${room}\n${id}`;
+    const t = this.timers.get(key);
+    if (t) clearTimeout(t);
+    this.timers.delete(key);
+  }
+
+  /**
+   * Live messages for a peer whose replay is under way are held here (and sent
+   * after the replay, those it did not already bring), so nothing falls between
+   * the last page read and the switch to live. False: not resuming, send now.
+   */
+  hold(peer: MemberPeer, seq: number, frame: Buffer): boolean {
+    const h = this.resuming.get(peer);
+    if (!h) return false;
+    if (h.frames.length < MAX_HELD) h.frames.push({ seq, frame });
+    else h.overflow = true; // still in the store: the replay reads again
+    return true;
+  }
+
+  /**
+   * Replays what `peer` missed after its cursor, in seq order, then `resumed`
+   * (without a cursor: just `resumed` with the room's last seq, its starting point).
+   */
+  async resume(
+    peer: MemberPeer & { readonly queuedBytes?: number; readonly isClosed?: boolean },
+    asked: Hello["resume"],
+  ): Promise<void> {
+    const room = peer.room;
+    const store = this.d.store;
+    const held: Held = { frames: [], overflow: false };
+    this.resuming.set(peer, held);
+    try {
+      const range = await store.seqRange(room);
+      // No cursor yet (a first join): nothing to replay, but the client learns where the log is.
+      let cursor = asked ?? { room, seq: range.last };
+      if (cursor.room !== room) {
+        peer.sendControl({
+          t: "error",
+          code: "bad_request",
+          message: `resume names room '${cursor.room}', not this one`,
+          ref: "resume",
+          fatal: false,
+        });
+        cursor = { room, seq: range.last };
+      } else {
+        const check = resumeCheck(cursor.seq, range);
+        if (check === "future") {
+          peer.sendControl({
+            t: "error",
+            code: "bad_request",
+            message: `resume seq ${cursor.seq} is past this room's last (${range.last})`,
+            ref: "resume",
+            fatal: false,
+          });
+          cursor = { room, seq: range.last };
+        } else if (check === "gap") {
+          peer.sendControl({ t: "historyGap", from: cursor.seq + 1, to: range.oldest - 1 });
+        }
+      }
+      let at = cursor.seq;
+      let last = Math.max(at, range.last);
+      for (;;) {
+        while ((peer.queuedBytes ?? 0) > REPLAY_QUEUE_BYTES && !peer.isClosed)
+          await new Promise((r) => setTimeout(r, 5));
+        if (peer.isClosed) return;
+        const page = await store.readAfter(room, peer.memberId, at, REPLAY_PAGE);
+        for (const e of page) peer.sendFrame(durableMsgFrame(e));
+        if (page.length > 0) at = page[page.length - 1].seq;
+        if (page.length === REPLAY_PAGE) continue;
+        if (!held.overflow) break;
+        held.overflow = false;
+        held.frames = [];
+      }
+      last = Math.max(last, at);
+      for (const f of held.frames) {
+        if (f.seq <= at) continue;
+        peer.sendFrame(f.frame);
+        last = Math.max(last, f.seq);
+      }
+      peer.sendControl({ t: "resumed", seq: last });
+    } catch (e) {
+      this.d.log.warn({ room, id: peer.memberId, err: String(e) }, "resume failed");
+      peer.sendControl({
+        t: "error",
+        code: e instanceof StoreError && e.code === "store_full" ? "store_full" : "store_failed",
+        message: "the room log could not be read; reconnect to resume",
+        ref: "resume",
+        fatal: false,
+      });
+    } finally {
+      this.resuming.delete(peer);
+    }
+  }
+
+  /** A recipient says it has opened these: counted once each; the sender hears of new ones. */
+  async receipts(
+    peer: MemberPeer,
+    seqs: readonly number[],
+    senderPeer: (id: string) => MemberPeer | null,
+  ): Promise<void> {
+    for (const seq of new Set(seqs)) {
+      const r = await this.d.store.markDelivered(peer.room, seq, peer.memberId);
+      if (!r || !r.added) continue;
+      const to = senderPeer(r.from);
+      if (to && isDurable(to))
+        to.sendControl({ t: "delivered", mid: r.mid, seq, delivered: r.delivered, of: r.recipients });
+    }
+  }
+}
