@@ -18,7 +18,8 @@ export function routeKeys(room: Room, peer: MemberPeer, msg: ClientMessageOf<"ke
     if (dist.room !== room.name) throw new ProtocolError("bad_request", "keys: a distribution for another room", false, "keys");
     if (dist.to === from) throw new ProtocolError("bad_request", "keys: a distribution to the sender", false, "keys");
     const seat = room.seats.get(dist.to);
-    if (!seat || !seat.member.v2) continue;
+    // an away member has no connection (and no fresh key to wrap for): skipped, as one gone
+    if (!seat || !seat.member.v2 || !seat.peer) continue;
     out.push({ peer: seat.peer, frame: controlFrame({ t: "keys", dist, at: now }) });
   }
   const bytes = out.reduce((n, o) => n + o.frame.length, 0);
