@@ -119,7 +119,8 @@ export class Hub implements HubSide {
     }
     if (!room.seats.has(id) && room.size >= this.limits.maxMembersPerRoom) {
       const away = room.longestAway();
-      if (away === undefined) throw new ProtocolError("room_full", `room is full (${this.limits.maxMembersPerRoom} members)`, true, "hello");
+      // a seat without a connection here may be a member online on another core: not away, not evicted
+      if (away === undefined || this.cluster?.onlineElsewhere(room.name, away)) throw new ProtocolError("room_full", `room is full (${this.limits.maxMembersPerRoom} members)`, true, "hello");
       this.expired(room.name, away, "closed");
     }
     const previous = room.seats.get(id);
