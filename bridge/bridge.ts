@@ -1,5 +1,6 @@
 // The bridge: one HTTP(S) server that serves the web app and upgrades `/ws`
-// to a WebSocket relayed to the one configured core (docs/protocol.md section 10).
+// to a WebSocket relayed to the configured core (or one of a cluster's cores,
+// bridge/dial.ts makeFailoverDialer) (docs/protocol.md section 10).
 //
 // Every request first has its Host checked against the allow-list (421,
 // against DNS rebinding; bridge/hosts.ts). Upgrade checks, in order, all
@@ -17,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { WebSocketServer } from "ws";
 import { DEFAULT_LIMITS } from "../protocol/limits";
 import { AddressCounter, addressKey } from "./addresses";
-import { makeDialer, type CoreTarget } from "./dial";
+import { makeFailoverDialer, targetText, type CoreTarget } from "./dial";
 import { canonicalPattern, certificateNames, checkHost, defaultAllowedHosts } from "./hosts";
 import { checkOrigin, normalizeOrigin } from "./origin";
 import { TrustedProxies } from "./proxy";
@@ -50,6 +51,8 @@ export interface BridgeOptions {
   host?: string;
   port?: number;
   core?: CoreTarget;
+  /** A cluster's cores (`--core A,B,C`): relays spread over them and fail over in turn; overrides `core`. */
+  cores?: readonly CoreTarget[];
   /** Serve HTTPS with this certificate and key (PEM). */
   tls?: { certPem: string; keyPem: string } | null;
   /** Extra Origins allowed to open WebSockets (besides same-host). */
@@ -95,16 +98,17 @@ export interface RunningBridge {
 
 export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBridge> {
   const cfg = { ...BRIDGE_DEFAULTS, ...definedOnly(opts) };
-  const core: CoreTarget = opts.core ?? BRIDGE_DEFAULTS.core;
+  const cores: readonly CoreTarget[] = opts.cores?.length ? opts.cores : [opts.core ?? BRIDGE_DEFAULTS.core];
   const allowed = new Set<string>();
   for (const o of opts.allowOrigins ?? []) {
     const n = normalizeOrigin(o);
     if (n === null) throw new Error(`not an http(s) origin: '${o}'`);
     allowed.add(n);
   }
-  const dial = makeDialer(core, cfg.connectTimeoutMs);
   const log = throttled(opts.log ?? (() => {}), LOG_EVERY_MS);
-  const relayOpts = { ...cfg, onCoreTrouble: (m: string) => log(`${m} (core ${core.host}:${core.port})`) };
+  const dial = makeFailoverDialer(cores, cfg.connectTimeoutMs, { onFailover: (t, reason) => log(`core ${targetText(t)} failed (${reason}); trying the next`) });
+  const coresText = cores.map(targetText).join(",");
+  const relayOpts = { ...cfg, onCoreTrouble: (m: string) => log(`${m} (core ${coresText})`) };
   const serveStatic = createStaticHandler({
     root: opts.web ?? DEFAULT_WEB_DIR,
     ...(opts.csp !== undefined ? { csp: opts.csp } : {}),

@@ -1,7 +1,8 @@
-// Connects to the bridge's one configured core: plain TCP, or TLS verified
-// either by the system CAs or by a pinned SHA-256 certificate fingerprint
-// (for a core with a self-signed certificate). The target comes from the
-// bridge's configuration only; nothing a client sends reaches this module.
+// Connects to the bridge's configured core (or one of its configured cores,
+// failing over in turn): plain TCP, or TLS verified either by the system CAs
+// or by a pinned SHA-256 certificate fingerprint (for a core with a
+// self-signed certificate). Targets come from the bridge's configuration
+// only; nothing a client sends reaches this module.
 
 import { connect as netConnect, isIP, type Socket } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
@@ -26,6 +27,72 @@ export type Dialer = (signal: AbortSignal) => Promise<Socket>;
 
 export function makeDialer(target: CoreTarget, timeoutMs: number): Dialer {
   return (signal) => dial(target, timeoutMs, signal);
+}
+
+export interface FailoverOptions {
+  /** A core that refused a dial or closed a relay first is tried last for this long. */
+  downMs?: number;
+  /** Told when a dial had to skip a core (for the operator's log). */
+  onFailover?: (from: CoreTarget, reason: string) => void;
+  /** The connector of one target (tests swap it); default: dial() above. */
+  dialOne?: (target: CoreTarget, timeoutMs: number, signal: AbortSignal) => Promise<Socket>;
+  now?: () => number;
+}
+
+export const FAILOVER_DOWN_MS = 5_000;
+
+/**
+ * A cluster of cores (`--core A,B,C`): each dial starts at the next core in
+ * turn (so relays spread over the cores), skips to the next on a failed
+ * connect, and tries cores that failed or closed a relay recently only after
+ * the others. A browser whose core died reconnects through the bridge and so
+ * lands on a live core; the session resumes from its cursor there.
+ */
+export function makeFailoverDialer(targets: readonly CoreTarget[], timeoutMs: number, opts: FailoverOptions = {}): Dialer {
+  if (targets.length === 0) throw new RangeError("no core to dial");
+  if (targets.length === 1 && !opts.dialOne) return makeDialer(targets[0], timeoutMs);
+  const downMs = opts.downMs ?? FAILOVER_DOWN_MS;
+  const now = opts.now ?? Date.now;
+  const one = opts.dialOne ?? dial;
+  const downUntil = targets.map(() => 0);
+  /** The core the last dial went to: the next starts after it, so a dead core's share spreads over the live ones. */
+  let last = targets.length - 1;
+  const markDown = (i: number) => (downUntil[i] = now() + downMs);
+  return async (signal) => {
+    const start = (last + 1) % targets.length;
+    const order = targets.map((_, k) => (start + k) % targets.length);
+    const t = now();
+    // Stable: live cores in turn first, then the recently failed ones in turn.
+    order.sort((a, b) => Number(downUntil[a] > t) - Number(downUntil[b] > t));
+    // taken now, not after the connect: dials made at the same moment still go to different cores
+    last = order[0];
+    const failures: string[] = [];
+    for (const i of order) {
+      if (signal.aborted) throw new DialError("aborted");
+      try {
+        const sock = await one(targets[i], timeoutMs, signal);
+        if (i !== order[0]) last = i;
+        // The core ended the connection first (it is stopping, or died): dial others first for a while.
+        sock.once("end", () => {
+          if (!sock.writableEnded) markDown(i);
+        });
+        sock.once("error", () => markDown(i));
+        return sock;
+      } catch (e) {
+        if (signal.aborted) throw e;
+        markDown(i);
+        const reason = (e as Error).message;
+        failures.push(`${targetText(targets[i])} ${reason}`);
+        opts.onFailover?.(targets[i], reason);
+      }
+    }
+    throw new DialError(`all ${targets.length} cores failed: ${failures.join(", ")}`);
+  };
+}
+
+/** "host:port" ("[v6]:port"), as flags and logs write it. */
+export function targetText(t: { host: string; port: number }): string {
+  return `${t.host.includes(":") ? `[${t.host}]` : t.host}:${t.port}`;
 }
 
 function dial(target: CoreTarget, timeoutMs: number, signal: AbortSignal): Promise<Socket> {

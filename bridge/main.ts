@@ -4,11 +4,12 @@ import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
-import { parseFlags, parseHostPort, parsePort, UsageError } from "../common/args";
+import { parseCoreList, parseFlags, parsePort, UsageError } from "../common/args";
 import { EXIT } from "../common/exit";
 import { DEFAULT_ALT_NAMES, defaultDataDir, loadOrCreateCert, normalizeFingerprint } from "../common/tls";
 import { isLoopback } from "../common/net";
 import { BRIDGE_DEFAULTS, DEFAULT_WEB_DIR, startBridge, type BridgeOptions } from "./bridge";
+import { targetText } from "./dial";
 import { canonicalPattern } from "./hosts";
 import { normalizeOrigin } from "./origin";
 import { parseCidr } from "./proxy";
@@ -18,11 +19,14 @@ const D = BRIDGE_DEFAULTS;
 
 const USAGE = `Usage: sealroom bridge [flags]
 
-Serves the web app and relays browser WebSockets at /ws to one core.
+Serves the web app and relays browser WebSockets at /ws to one core (or to
+one of a cluster's cores: --core A:7700,B:7700 spreads them and fails over).
 
   --host H              address to listen on (default ${D.host}; 0.0.0.0 for all interfaces)
   --port N              HTTP(S) port (default ${D.port}; 0 picks a free one)
-  --core HOST:PORT      the core to relay to (default ${D.core.host}:${D.core.port})
+  --core HOST:PORT      the core to relay to (default ${D.core.host}:${D.core.port}); a comma-separated
+                        list for a cluster (sealroom server --cluster): each WebSocket goes to the next
+                        core in turn, skipping one that does not answer or just closed
   --core-tls            connect to the core with TLS (verified by the system CAs)
   --core-pin SHA256     accept exactly the core certificate with this SHA-256 fingerprint (implies --core-tls)
   --https               serve HTTPS (certificate from --cert/--key, else self-signed in --data-dir)
@@ -74,7 +78,7 @@ export function parseBridgeArgs(argv: string[]): Parsed | "help" {
   if (values.help) return "help";
   const host = values.host ?? D.host;
   if (host === "" || /\s/.test(host)) throw new UsageError(`--host must be an address or name, got '${host}'`);
-  const core = values.core === undefined ? { ...D.core } : parseHostPort(values.core, "--core");
+  const cores = values.core === undefined ? [{ ...D.core }] : parseCoreList(values.core, "--core");
   let pin: string | null = null;
   if (values["core-pin"] !== undefined) {
     pin = normalizeFingerprint(values["core-pin"]);
@@ -106,7 +110,8 @@ export function parseBridgeArgs(argv: string[]): Parsed | "help" {
       // "localhost" may resolve to ::1 alone; bind the address browsers try first.
       host: host === "localhost" ? "127.0.0.1" : host,
       port: parsePort(values.port, D.port),
-      core: { ...core, tls: values["core-tls"] === true || pin !== null, pin },
+      core: { ...cores[0], tls: values["core-tls"] === true || pin !== null, pin },
+      ...(cores.length > 1 ? { cores: cores.map((c) => ({ ...c, tls: values["core-tls"] === true || pin !== null, pin })) } : {}),
       allowOrigins,
       allowHosts,
       trustProxies,
@@ -184,7 +189,8 @@ export async function main(argv: string[]): Promise<number> {
   if (bridge.host === "0.0.0.0" || bridge.host === "::") {
     for (const a of lanAddresses()) out(`  also reachable at ${scheme}://${a.includes(":") ? `[${a}]` : a}:${bridge.port}`);
   }
-  out(`relaying ${bridge.url.replace(/^http/, "ws")}/ws to core ${options.core!.host}:${options.core!.port}${options.core!.tls ? " (TLS)" : ""}`);
+  const coreList = (options.cores ?? [options.core!]).map(targetText).join(", ");
+  out(`relaying ${bridge.url.replace(/^http/, "ws")}/ws to core${options.cores ? "s" : ""} ${coreList}${options.core!.tls ? " (TLS)" : ""}`);
   if (fingerprint) out(`certificate SHA-256 fingerprint: ${fingerprint}`);
   if (!existsSync(join(parsed.web, "index.html"))) warn(`warning: no web app in ${parsed.web}; run npm run build:web (pages answer 503 until then)`);
   if (!parsed.https && !isLoopback(bridge.host)) {

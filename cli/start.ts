@@ -14,6 +14,8 @@ import { DEFAULT_ALT_NAMES, defaultDataDir, fingerprintOf, loadOrCreateCert } fr
 import { listInterfaces, reachableHosts } from "../bridge/shareOrigin";
 import { startBanner, startTargets } from "./startBanner";
 import { qrLines } from "./qr";
+import { demoCoreArgs, parseClusterCount, startDemoNats } from "./startCluster";
+import { findNatsServer, NATS_MISSING, type NatsServer } from "../common/nats";
 
 const USAGE = `Usage: sealroom start [--host H] [--core-port 7700] [--port 7780] [--videos DIR] [--https]
 
@@ -33,6 +35,9 @@ where to go. Stop with Ctrl-C.
   --cert FILE --key FILE  PEM certificate and private key for --https
   --data-dir DIR    where the self-signed certificate is kept (default ${defaultDataDir()})
   --no-qr           no QR code of the share link
+  --cluster N       a local demo cluster: nats-server with JetStream (the nats-server package; its
+                    store in --data-dir/nats), N cores on consecutive ports from --core-port joined
+                    to it as core1..coreN, and the bridge relaying to all of them
 `;
 
 interface Child {
@@ -67,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
     key: { type: "string" },
     "data-dir": { type: "string" },
     "no-qr": { type: "boolean" },
+    cluster: { type: "string" },
   });
   if (values.help) {
     process.stdout.write(USAGE);
@@ -80,6 +86,12 @@ export async function main(argv: string[]): Promise<number> {
   if ((values.cert === undefined) !== (values.key === undefined)) throw new UsageError("--cert and --key go together");
   if (values.cert !== undefined && !values.https) throw new UsageError("--cert and --key go with --https");
   const wildcard = host === "0.0.0.0" || host === "::";
+  const clusterSize = parseClusterCount(values.cluster);
+  if (clusterSize !== null && findNatsServer() === null) {
+    // before building anything: the one thing this machine lacks is named at once
+    process.stderr.write(`sealroom start: ${NATS_MISSING}\n`);
+    return EXIT.unavailable;
+  }
 
   // One certificate for the core's TLS and the bridge's HTTPS, so there is one
   // fingerprint to compare and the bridge can pin the core with it.
@@ -108,28 +120,46 @@ export async function main(argv: string[]): Promise<number> {
 
   // Warnings only on this console: `sealroom server` alone logs every event as JSON.
   const coreTls = tls ? ["--tls", "--cert", tls.cert, "--key", tls.key] : [];
-  // The core keeps its room log in the same data dir as the certificate.
-  const coreData = values["data-dir"] !== undefined ? ["--data-dir", values["data-dir"]] : [];
-  const core = run("core", ["server", "--host", host, "--port", String(corePort), "--videos", videos, "--log-level", "warn", ...coreTls, ...coreData]);
-  const children: Child[] = [core];
-  const stopAll = () => {
+  let nats: NatsServer | null = null;
+  if (clusterSize !== null) {
+    try {
+      nats = await startDemoNats(values["data-dir"] ?? defaultDataDir());
+    } catch (e) {
+      process.stderr.write(`sealroom start: ${(e as Error).message}\n`);
+      return EXIT.unavailable;
+    }
+    process.stdout.write(`  nats-server with JetStream on ${nats.url} (store in ${nats.dir})\n`);
+  }
+  // The core keeps its room log in the same data dir as the certificate (a cluster keeps it on JetStream).
+  const coreData = values["data-dir"] !== undefined && !nats ? ["--data-dir", values["data-dir"]] : [];
+  const coreArgs = (i: number) => ["server", "--host", host, ...(nats ? demoCoreArgs(i, corePort, nats.url) : ["--port", String(corePort)]), "--videos", videos, "--log-level", "warn", ...coreTls, ...coreData];
+  const cores = Array.from({ length: clusterSize ?? 1 }, (_, i) => run(clusterSize === null ? "core" : `core${i + 1}`, coreArgs(i)));
+  const children: Child[] = [...cores];
+  const exited = (c: Child) => (c.proc.exitCode !== null || c.proc.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.proc.once("exit", () => r())));
+  /** Stops every child; nats-server last, so the cores say goodbye (presence) through it first. */
+  const stopAll = async () => {
     for (const c of children) if (c.proc.exitCode === null) c.proc.kill("SIGTERM");
+    await Promise.all(children.map(exited));
+    await nats?.stop();
   };
-  process.once("SIGINT", stopAll);
-  process.once("SIGTERM", stopAll);
+  process.once("SIGINT", () => void stopAll());
+  process.once("SIGTERM", () => void stopAll());
   let coreAt: string;
+  let coresPorts: () => string[] = () => [];
   let url: string;
   try {
-    coreAt = await core.ready;
-    const corePortNow = coreAt.slice(coreAt.lastIndexOf(":") + 1);
+    const coresAt = await Promise.all(cores.map((c) => c.ready));
+    coreAt = coresAt[0];
+    coresPorts = () => coresAt.map((a) => a.slice(a.lastIndexOf(":") + 1));
     const dialHost = wildcard ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
     const bridgeTls = tls ? ["--https", "--cert", tls.cert, "--key", tls.key, "--core-pin", tls.fingerprint] : [];
-    const bridge = run("bridge", ["bridge", "--host", host, "--port", String(webPort), "--core", `${dialHost}:${corePortNow}`, ...bridgeTls]);
+    const coreList = coresAt.map((a) => `${dialHost}:${a.slice(a.lastIndexOf(":") + 1)}`).join(",");
+    const bridge = run("bridge", ["bridge", "--host", host, "--port", String(webPort), "--core", coreList, ...bridgeTls]);
     children.push(bridge);
     url = await bridge.ready;
   } catch (e) {
     process.stderr.write(`sealroom start: ${(e as Error).message}\n`);
-    stopAll();
+    await stopAll();
     return EXIT.cantCreate;
   }
   const targets = startTargets({
@@ -140,9 +170,13 @@ export async function main(argv: string[]): Promise<number> {
     ifaces: listInterfaces(),
     hostname: hostname(),
   });
+  // With a cluster the terminal client gets every core too, and fails over among them.
+  const coreHost = targets.core.slice(0, targets.core.lastIndexOf(":"));
+  const terminalCores = clusterSize === null ? targets.core : coresPorts().map((p) => `${coreHost}:${p}`).join(",");
   process.stdout.write(
     startBanner({
       ...targets,
+      core: terminalCores,
       local: url,
       https: tls !== null,
       fingerprint: tls?.fingerprint ?? null,
@@ -150,9 +184,28 @@ export async function main(argv: string[]): Promise<number> {
       qr: tls && targets.shareUrls.length && !values["no-qr"] ? qrLines(targets.shareUrls[0]) : null,
     }),
   );
-  const codes = await Promise.all(children.map((c) => new Promise<number | null>((r) => (c.proc.exitCode !== null ? r(c.proc.exitCode) : c.proc.on("exit", (code) => {
-    stopAll();
-    r(code);
-  })))));
-  return codes.every((c) => c === 0 || c === null) ? EXIT.ok : EXIT.failure;
+  // Alone, either child ending ends the run. In a cluster a core may die (that is what failover is for):
+  // the run ends when the bridge, nats-server or the last core does.
+  let failed = false;
+  await new Promise<void>((done) => {
+    let coresLeft = cores.length;
+    for (const c of children) {
+      void exited(c).then(() => {
+        if (c.proc.exitCode !== 0 && c.proc.exitCode !== null) failed = true;
+        const isCore = cores.includes(c);
+        if (isCore && clusterSize !== null && --coresLeft > 0) {
+          if (c.proc.exitCode !== 0) process.stderr.write(`sealroom start: ${c.name} exited (${c.proc.signalCode ?? c.proc.exitCode}); the bridge fails over to the other cores\n`);
+          return;
+        }
+        done();
+      });
+    }
+    void nats?.died.then((why) => {
+      process.stderr.write(`sealroom start: ${why}\n`);
+      failed = true;
+      done();
+    });
+  });
+  await stopAll();
+  return failed ? EXIT.failure : EXIT.ok;
 }

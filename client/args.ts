@@ -1,7 +1,7 @@
 // `sealroom client` flags -> a checked ClientConfig, or a one-line UsageError.
 // Pure: nothing is opened or created here (main.ts does that).
 
-import { parseFlags, parseHostPort, UsageError } from "../common/args";
+import { parseCoreList, parseFlags, UsageError } from "../common/args";
 import { normalizeFingerprint } from "../common/tls";
 import { canonicalName, isRoom, nameProblem } from "../protocol/names";
 import { defaultIdentityPath } from "./identityFile";
@@ -18,7 +18,9 @@ export const USAGE = `Usage: sealroom client --name NAME [--room ROOM | --link U
   --new-link          make a new v2 room and print its link (see /invite)
   --web ORIGIN        where the web app is, for the link /invite prints (default:
                       --link's origin, else http://CORE_HOST:7780)
-  --core HOST:PORT    the core server (default 127.0.0.1:7700)
+  --core HOST:PORT    the core server (default 127.0.0.1:7700); a comma-separated list
+                      for a cluster (A:7700,B:7700): when one closes or does not answer,
+                      the next is dialed and the session resumes there
   --identity FILE     your key pair (default $XDG_CONFIG_HOME/sealroom/identity-<name>.json,
                       created with mode 0600 on first use); the ids you have seen per
                       room and name are kept beside it (known-<name>.json) to warn
@@ -47,9 +49,12 @@ export interface ClientConfig {
   name: string;
   /** Null: none given, a new random room is made and printed. */
   room: string | null;
+  /** The first of `cores`. */
   core: { host: string; port: number };
-  /** "host:port" ("[v6]:port"), as printed and as the key certificates are remembered under. */
+  /** "host:port" ("[v6]:port") of `core`, as printed and as the key certificates are remembered under. */
   coreText: string;
+  /** Every --core given, in order (one unless a cluster's list): dialed in turn. */
+  cores: { host: string; port: number; text: string }[];
   identityFile: string;
   /** --tls, or implied by --pin. */
   tls: boolean;
@@ -100,7 +105,8 @@ export function parseClientArgs(argv: string[], env: NodeJS.ProcessEnv = process
   const problem = nameProblem(name);
   if (problem) throw new UsageError(`--name: ${problem}`);
   if (values.room !== undefined && !isRoom(values.room)) throw new UsageError("--room must be 1 to 64 characters of A-Z a-z 0-9 _ -");
-  const core = parseHostPort(values.core ?? DEFAULT_CORE, "--core");
+  const cores = parseCoreList(values.core ?? DEFAULT_CORE, "--core").map((c) => ({ ...c, text: hostPortText(c) }));
+  const core = { host: cores[0].host, port: cores[0].port };
   const link = values.link !== undefined ? splitRoomLink(values.link) : null;
   if (link && values.room !== undefined && values.room !== link.room) throw new UsageError("--room and --link name different rooms");
   if (link && values.secret !== undefined) throw new UsageError("--secret and --link: give one of them");
@@ -114,7 +120,8 @@ export function parseClientArgs(argv: string[], env: NodeJS.ProcessEnv = process
     name,
     room: link?.room ?? values.room ?? null,
     core,
-    coreText: `${core.host.includes(":") ? `[${core.host}]` : core.host}:${core.port}`,
+    coreText: cores[0].text,
+    cores,
     identityFile: values.identity ?? defaultIdentityPath(name, env),
     tls: values.tls === true || values.pin !== undefined,
     pin: values.pin ?? null,
@@ -124,4 +131,8 @@ export function parseClientArgs(argv: string[], env: NodeJS.ProcessEnv = process
     secret: link?.secret ?? values.secret ?? (values["new-link"] ? "new" : null),
     webOrigin: (values.web ?? link?.origin ?? `http://${core.host.includes(":") ? `[${core.host}]` : core.host}:7780`).replace(/\/+$/, ""),
   };
+}
+
+function hostPortText(c: { host: string; port: number }): string {
+  return `${c.host.includes(":") ? `[${c.host}]` : c.host}:${c.port}`;
 }

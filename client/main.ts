@@ -15,7 +15,7 @@ import { UsageError } from "../common/args";
 import { ClientSession } from "../protocol/session";
 import { ClientApp } from "./app";
 import { parseClientArgs, USAGE, type ClientConfig } from "./args";
-import { ExitPolicy, fileExit, identityExit, type Exit } from "./exitPolicy";
+import { ExitPolicy, FIRST_CONNECT_ATTEMPTS, fileExit, identityExit, type Exit } from "./exitPolicy";
 import { loadOrCreateIdentity } from "./identityFile";
 import { cursorsPathFor, FileCursorStore } from "./cursorFile";
 import { FileKeyStore, knownKeysPathFor } from "./knownKeys";
@@ -23,7 +23,7 @@ import { handleLines } from "./lineInput";
 import { JsonOutput, PlainOutput, TerminalUi, type Output } from "./output";
 import { FrameRecorder } from "./recorder";
 import * as render from "./render";
-import { tcpConnector, type TcpOptions } from "./tcp";
+import { failoverConnector, tcpConnector, type TcpOptions } from "./tcp";
 import { corePins, coreTrust } from "./tofu";
 import { decodeJpeg } from "./tty/jpeg";
 import { ttyOut, WatchView } from "./tty/watchView";
@@ -59,7 +59,9 @@ export async function main(argv: string[]): Promise<number> {
   const invite = v2 ? roomLink(config.webOrigin, room, v2.secret) : null;
   if (config.room === null) show(out, invite ? render.newLink(room, invite) : render.newRoom(room));
 
-  const trust = coreTrust(corePins(config.identityFile, warn), config.coreText, (fp) => show(out, render.certificateTrusted(config.coreText, fp)));
+  // Certificates are trusted on first use per core: each of a cluster's cores is remembered under its own host:port.
+  const pins = corePins(config.identityFile, warn);
+  const coresText = config.cores.map((c) => c.text).join(",");
   // Set once the run is under way; the connector may call it on any attempt.
   let untrusted: (message: string) => void = () => {};
   const session = new ClientSession({
@@ -70,7 +72,12 @@ export async function main(argv: string[]): Promise<number> {
     keyStore: new FileKeyStore(knownKeysPathFor(config.identityFile), warn),
     // Cap durable: resume from the last seq kept beside the identity.
     cursors: new FileCursorStore(cursorsPathFor(config.identityFile), warn),
-    connect: tcpConnector(tcpOptions(config, trust, (m) => untrusted(m))),
+    connect: failoverConnector(
+      config.cores.map((c) => {
+        const trust = coreTrust(pins, c.text, (fp) => show(out, render.certificateTrusted(c.text, fp)));
+        return tcpConnector(tcpOptions(config, c, trust, (m) => untrusted(m)));
+      }),
+    ),
     // Subtitles always; small frames only where they are drawn here and not recorded.
     // Sound is recorded (--record) and its track shown, never played; the clock times each frame's presentation.
     caps: [...(interactive && !files.recorder ? ["library2", "smallVideo"] : ["library2"]), "audio", "clock"],
@@ -82,7 +89,7 @@ export async function main(argv: string[]): Promise<number> {
   const app = new ClientApp({
     session,
     out,
-    core: config.coreText,
+    core: coresText,
     subtitles,
     ...(invite ? { invite } : {}),
     ...(files.recorder ? { recorder: files.recorder } : {}),
@@ -95,7 +102,8 @@ export async function main(argv: string[]): Promise<number> {
     ui,
     source: files.script ?? process.stdin,
     recorder: files.recorder,
-    policy: new ExitPolicy(config.coreText),
+    // Before the first welcome, every core of the list gets a try (at least three attempts in all).
+    policy: new ExitPolicy(coresText, Math.max(FIRST_CONNECT_ATTEMPTS, config.cores.length)),
     onUntrusted: (f) => (untrusted = f),
   });
 }
@@ -152,8 +160,8 @@ async function openFiles(config: ClientConfig): Promise<Opened | Exit> {
   }
 }
 
-function tcpOptions(config: ClientConfig, trust: TrustOnFirstUse, onUntrusted: (message: string) => void): TcpOptions {
-  const { host, port } = config.core;
+function tcpOptions(config: ClientConfig, core: { host: string; port: number }, trust: TrustOnFirstUse, onUntrusted: (message: string) => void): TcpOptions {
+  const { host, port } = core;
   if (!config.tls) return { host, port };
   return { host, port, tls: { trust, ...(config.pin !== null ? { pin: config.pin } : {}) }, onUntrusted };
 }

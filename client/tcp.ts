@@ -1,5 +1,7 @@
 // The native client's transport: TCP (or TLS) to the core, frames decoded
-// with the shared streaming decoder. Everything above it is protocol/session.
+// with the shared streaming decoder; with a cluster's list of cores, each
+// attempt after a close goes to the next one. Everything above it is
+// protocol/session (which reconnects with backoff and resumes from its cursor).
 
 import net from "node:net";
 import tls from "node:tls";
@@ -94,5 +96,28 @@ export function tcpConnector(opts: TcpOptions): Connector {
         setTimeout(() => socket.destroy(), 2_000).unref();
       },
     };
+  };
+}
+
+/**
+ * A cluster's cores (`--core A,B,C`): every attempt uses the current core, and
+ * once a connection to it closes (refused, timed out, or lost after it was up)
+ * the next attempt goes to the next core in the list. The session's own
+ * reconnect (backoff, resume from the cursor, mid dedupe) does the rest.
+ */
+export function failoverConnector(connectors: readonly Connector[], onDial?: (index: number) => void): Connector {
+  if (connectors.length === 0) throw new RangeError("no core to connect to");
+  if (connectors.length === 1 && !onDial) return connectors[0];
+  let current = 0;
+  return (h) => {
+    const mine = current;
+    onDial?.(mine);
+    return connectors[mine]({
+      ...h,
+      onClose: (reason) => {
+        if (current === mine) current = (mine + 1) % connectors.length;
+        h.onClose(reason);
+      },
+    });
   };
 }

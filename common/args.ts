@@ -28,3 +28,20 @@ export function parseHostPort(value: string, flag: string): { host: string; port
   if (!m || Number(m[3]) > 65535) throw new UsageError(`${flag} must be HOST:PORT, got '${value}'`);
   return { host: m[1] ?? m[2], port: Number(m[3]) };
 }
+
+/** HOST:PORT[,HOST:PORT...]: a cluster's cores (`--core A:7700,B:7700`), each once, at most 64. */
+export function parseCoreList(value: string, flag: string): { host: string; port: number }[] {
+  const parts = value.split(",").map((p) => p.trim());
+  if (parts.length > 64) throw new UsageError(`${flag} takes at most 64 cores, got ${parts.length}`);
+  const out = parts.map((p) => {
+    if (p === "") throw new UsageError(`${flag} must be HOST:PORT or a comma-separated list of them, got '${value}'`);
+    return parseHostPort(p, flag);
+  });
+  const seen = new Set<string>();
+  for (const c of out) {
+    const k = `${c.host.toLowerCase()}:${c.port}`;
+    if (seen.has(k)) throw new UsageError(`${flag} lists ${c.host}:${c.port} twice`);
+    seen.add(k);
+  }
+  return out;
+}

@@ -141,6 +141,11 @@ export class Durable {
     this.timers.set(key, t);
   }
 
+  /** Online on another core of a cluster: not expiring here. */
+  keep(room: string, id: string): void {
+    this.cancelExpiry(room, id);
+  }
+
   private cancelExpiry(room: string, id: string): void {
     const key = `${room}\n${id}`;
     const t = this.timers.get(key);

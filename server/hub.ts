@@ -19,7 +19,8 @@ import { SendBudgets, type TokenBucket } from "./ratelimit";
 import { Room } from "./room";
 import { MemoryStore } from "./store/memoryStore";
 import { effectiveAwayGraceMs, storeLimits } from "./store/limits";
-import { StoreError, type RoomStore } from "./store/roomStore";
+import { StoreError, type MemberRecord, type RoomStore, type StoredEntry } from "./store/roomStore";
+import type { CrossCore, HubSide } from "./cluster/crossCore";
 import { controlFrame, msgFrame } from "./wire";
 import { ENVELOPE_V2_ALG } from "../protocol/e2e/algs";
 
@@ -37,7 +38,7 @@ export interface VideoService {
   load?(room: string): Promise<void>;
 }
 
-export class Hub {
+export class Hub implements HubSide {
   private rooms = new Map<string, Room>();
   private mids: MidCache;
   /** The seq of each remembered mid, for the ack of a resend to a durable client. */
@@ -45,6 +46,12 @@ export class Hub {
   private budgets: SendBudgets;
   /** The room log and what needs it (server/delivery.ts). */
   readonly durable: Durable;
+  /** In a cluster (server/cluster/crossCore.ts): rooms span cores; null alone. */
+  private cluster: CrossCore | null = null;
+  /** Per connection, sends appended but not yet acked by JetStream (bounded by clusterAckPending). */
+  private awaitingAck = new WeakMap<MemberPeer, number>();
+  /** The `to` on the wire of an own append when it differs from the stored recipients (flat v2). */
+  private wireTo = new WeakMap<StoredEntry, string[]>();
 
   constructor(
     private readonly limits: Limits,
@@ -65,6 +72,16 @@ export class Hub {
     setInterval(() => {
       for (const room of this.rooms.values()) for (const [id, seat] of room.seats) if (seat.peer) this.durable.wentAway(room.name, id, false);
     }, Math.max(1_000, Math.min(3_600_000, Math.floor(grace / 4)))).unref();
+  }
+
+  /** Joins a cluster: before the core listens (server.ts). */
+  attachCluster(c: CrossCore): void {
+    this.cluster = c;
+  }
+
+  /** Online on this core or (in a cluster) on another. */
+  private isOnline(room: string, id: string, seat: { peer: MemberPeer | null }): boolean {
+    return seat.peer !== null || (this.cluster?.onlineElsewhere(room, id) ?? false);
   }
 
   /** A member's send buckets, the same for each of its connections (server/ratelimit.ts). */
@@ -88,17 +105,22 @@ export class Hub {
       if (peer.isClosed) return;
       room = this.rooms.get(hello.room) ?? loaded;
       this.rooms.set(room.name, room);
+      // In a cluster: hear the room's seq notes, seat members online on other cores.
+      if (this.cluster) await this.cluster.openRoom(room.name);
+      if (peer.isClosed) return;
     }
     if ((room.vk !== null) !== (v2 !== undefined)) this.versionMismatch(room.vk !== null);
     const owner = room.nameOwner(hello.name);
     if (owner !== undefined && owner !== id) {
       // An away member's name goes to whoever claims it while it is away (it is removed).
-      if (room.seats.get(owner)?.peer) throw new ProtocolError("name_taken", `the name '${hello.name}' is taken in this room`, true, "hello");
+      const ownerSeat = room.seats.get(owner);
+      if (ownerSeat && this.isOnline(room.name, owner, ownerSeat)) throw new ProtocolError("name_taken", `the name '${hello.name}' is taken in this room`, true, "hello");
       this.expired(room.name, owner, "closed");
     }
     if (!room.seats.has(id) && room.size >= this.limits.maxMembersPerRoom) {
       const away = room.longestAway();
-      if (away === undefined) throw new ProtocolError("room_full", `room is full (${this.limits.maxMembersPerRoom} members)`, true, "hello");
+      // a seat without a connection here may be a member online on another core: not away, not evicted
+      if (away === undefined || this.cluster?.onlineElsewhere(room.name, away)) throw new ProtocolError("room_full", `room is full (${this.limits.maxMembersPerRoom} members)`, true, "hello");
       this.expired(room.name, away, "closed");
     }
     const previous = room.seats.get(id);
@@ -116,6 +138,7 @@ export class Hub {
     room.seat(member, peer);
     peer.admit(id, room.name, knownCaps(hello.caps));
     this.durable.seated(room.name, member);
+    this.cluster?.online(room.name, id);
 
     if (previous && !previous.peer) {
       // Back from away: v1 clients were told it left; durable ones that it is away.
@@ -142,7 +165,9 @@ export class Hub {
       t: "welcome",
       id,
       room: room.name,
-      members: durable ? [...room.seats.values()].map((s) => (s.peer ? s.member : { ...s.member, presence: "away" as const })) : room.onlineMembers(),
+      members: durable
+        ? [...room.seats.values()].map((s) => (this.isOnline(room.name, s.member.id, s) ? s.member : { ...s.member, presence: "away" as const }))
+        : [...room.seats.values()].filter((s) => this.isOnline(room.name, s.member.id, s)).map((s) => s.member),
       limits: { maxFrame: this.limits.maxFrame, maxEnvelope: this.limits.maxEnvelope, maxRecipients: this.limits.maxRecipients },
       stream: this.video.roomStream(room.name),
     });
@@ -186,18 +211,28 @@ export class Hub {
     if (reason === "quit") {
       if (!room.unseat(id, peer)) return;
       this.durable.left(room.name, id);
+      this.cluster?.left(room.name, id);
       this.broadcast(room, { t: "left", id, reason });
       this.log.info({ room: room.name, id, reason, members: room.size }, "member left");
     } else {
       // Membership outlives the connection: away until it returns, quits or the grace ends.
       if (!room.away(id, peer, this.now())) return;
       this.durable.wentAway(room.name, id);
+      this.cluster?.away(room.name, id);
       this.tell(room, id, { t: "left", id, reason }, { t: "presence", id, state: "away" });
       this.log.info({ room: room.name, id, reason, online: room.onlineCount }, "member away");
     }
     this.video.leave(peer);
     if (room.onlineCount === 0) this.video.roomEmpty(room.name);
-    if (room.size === 0) this.rooms.delete(room.name);
+    this.dropIfIdle(room);
+  }
+
+  /** Alone: a room without members goes. In a cluster: one without members on this core (the store and the other cores keep it). */
+  private dropIfIdle(room: Room): void {
+    if (room.size === 0 || (this.cluster && room.onlineCount === 0)) {
+      this.rooms.delete(room.name);
+      this.cluster?.closeRoom(room.name);
+    }
   }
 
   /** An away member is no longer one (grace over, name or seat taken): durable clients hear it left. */
@@ -207,7 +242,7 @@ export class Hub {
     this.durable.left(roomName, id);
     this.tell(room, id, null, { t: "left", id, reason });
     this.log.info({ room: roomName, id, reason }, "away member removed");
-    if (room.size === 0) this.rooms.delete(roomName);
+    this.dropIfIdle(room);
   }
 
   /** To every other online member: `v1` to clients without cap durable, `durable` to those with it (null: nothing). */
@@ -307,6 +342,10 @@ export class Hub {
     if (!room) return;
     const v2env = msg.env.alg === ENVELOPE_V2_ALG;
     if (v2env && room.vk === null) throw new ProtocolError("bad_request", "a v2 envelope in a v1 room", false, msg.mid);
+    if (this.cluster?.isCutOff) {
+      // Not into the void: nothing is stored while the log is out of reach, so there is no ack.
+      throw new ProtocolError("store_failed", "this core is cut off from the cluster's room log; not acknowledged, send it again when it is back", false, msg.mid);
+    }
     const done = this.mids.get(from, msg.mid);
     if (done !== undefined) {
       // A resend: acknowledged again, never delivered twice.
@@ -338,6 +377,13 @@ export class Hub {
     const frame = msgFrame({ t: "msg", from, mid: msg.mid, to: wireTo, at }, envJson);
     // The sender pays for its fan-out, so a flood slows the flooder rather
     // than filling its recipients' queues until they are closed.
+    if (this.cluster) {
+      const n = this.awaitingAck.get(peer) ?? 0;
+      if (n >= this.cluster.ackPendingMax) {
+        // Memory per connection stays bounded while JetStream is slow: not stored, the client sends it again.
+        throw new ProtocolError("store_failed", `${n} sends already wait for the cluster's room log (clusterAckPending); not acknowledged, send it again`, false, msg.mid);
+      }
+    }
     if (!peer.chargeSend(frame.length, to.length, msg.mid)) return;
     this.store(peer, room.name, msg.mid, to, wireTo, envJson, at, frame);
   }
@@ -349,26 +395,31 @@ export class Hub {
    */
   private store(peer: MemberPeer, roomName: string, mid: string, to: string[], wireTo: string[], envJson: string, at: number, v1Frame: Buffer): void {
     const from = peer.memberId;
+    if (this.cluster) this.awaitingAck.set(peer, (this.awaitingAck.get(peer) ?? 0) + 1);
+    const settled = () => {
+      if (this.cluster) this.awaitingAck.set(peer, (this.awaitingAck.get(peer) ?? 1) - 1);
+    };
     this.durable.store.append(roomName, { from, mid, to, env: envJson, at }).then(
       (r) => {
+        settled();
         if (r.duplicate) {
+          // In a cluster the first copy may have come through a core that died before its note: read up to it.
+          this.cluster?.seen(roomName, r.seq);
           // Stored before a restart (the mid caches are empty again): ack, no delivery.
           peer.sendControl({ t: "ack", mid, delivered: this.mids.get(from, mid) ?? 0, ...(isDurable(peer) ? { seq: r.seq } : {}) });
           return;
         }
-        const room = this.rooms.get(roomName);
-        let dFrame: Buffer | null = null;
-        let delivered = 0;
-        for (const id of to) {
-          const p = room?.seats.get(id)?.peer;
-          if (!p) continue;
-          if (isDurable(p)) {
-            dFrame ??= durableMsgFrame({ from, mid, to: wireTo, env: envJson, at, seq: r.seq });
-            if (!this.durable.hold(p, r.seq, dFrame)) p.sendFrame(dFrame);
-          } else {
-            p.sendFrame(v1Frame);
-          }
-          delivered++;
+        const entry: StoredEntry = { from, mid, to, env: envJson, at, seq: r.seq };
+        // v2 room messages without `to` go out flat (to []), also when delivered through the cluster's order
+        if (wireTo !== to) this.wireTo.set(entry, wireTo);
+        let delivered: number;
+        if (this.cluster) {
+          // In seq order with what other cores stored; handed to recipients online on any core.
+          this.cluster.appended(roomName, entry);
+          const room = this.rooms.get(roomName);
+          delivered = room ? to.filter((id) => { const s = room.seats.get(id); return s !== undefined && this.isOnline(roomName, id, s); }).length : 0;
+        } else {
+          delivered = this.deliverLocal(roomName, entry, v1Frame);
         }
         this.mids.record(from, mid, delivered);
         this.seqs.record(from, mid, r.seq);
@@ -376,11 +427,84 @@ export class Hub {
         this.log.debug({ room: roomName, from, mid, seq: r.seq, recipients: to.length, online: delivered }, "stored and routed");
       },
       (e) => {
+        settled();
         const code = e instanceof StoreError && e.code === "store_full" ? "store_full" : "store_failed";
         this.log.warn({ room: roomName, from, mid, err: String(e) }, "message not stored");
         peer.sendControl({ t: "error", code, message: e instanceof StoreError ? `${e.message}; not acknowledged, send it again later` : "the room log failed; send it again later", ref: mid, fatal: false });
       },
     );
+  }
+
+  /** A stored entry to this core's online recipients (durable clients: held while their replay runs). */
+  deliverLocal(roomName: string, e: StoredEntry, v1Frame?: Buffer): number {
+    const room = this.rooms.get(roomName);
+    if (!room) return 0;
+    let dFrame: Buffer | null = null;
+    let v1: Buffer | null = v1Frame ?? null;
+    let delivered = 0;
+    for (const id of e.to) {
+      const p = room.seats.get(id)?.peer;
+      if (!p) continue;
+      if (isDurable(p)) {
+        dFrame ??= durableMsgFrame({ ...e, to: this.wireTo.get(e) ?? e.to });
+        if (!this.durable.hold(p, e.seq, dFrame)) p.sendFrame(dFrame);
+      } else {
+        v1 ??= msgFrame({ t: "msg", from: e.from, mid: e.mid, to: [...e.to], at: e.at }, e.env);
+        p.sendFrame(v1);
+      }
+      delivered++;
+    }
+    return delivered;
+  }
+
+  // ---- a cluster's other cores (server/cluster/crossCore.ts HubSide) ----------------
+
+  /** Online on another core: seated here without a connection; this core's members hear joined / online. */
+  remoteOnline(roomName: string, r: MemberRecord): void {
+    const room = this.rooms.get(roomName);
+    if (!room) return;
+    const seat = room.seats.get(r.id);
+    if (seat?.peer) return; // connected here too: whichever connection closes goes away, the other stays
+    const member: Member = { id: r.id, name: r.name, encKey: r.encKey, sigKey: r.sigKey, encKeySig: r.encKeySig, ...(r.agent !== undefined ? { agent: r.agent } : {}), since: r.joinedAt };
+    const owner = room.nameOwner(member.name);
+    if (owner !== undefined && owner !== r.id && !room.seats.get(owner)?.peer) this.expired(roomName, owner, "closed");
+    room.seat(member, null, this.now());
+    this.durable.keep(roomName, r.id);
+    if (!seat) {
+      this.broadcast(room, { t: "joined", member }, r.id);
+    } else {
+      const p = seat.member;
+      const same = p.name === member.name && p.agent === member.agent && p.encKey === member.encKey;
+      this.tell(room, r.id, { t: "joined", member }, same ? { t: "presence", id: r.id, state: "online" } : { t: "joined", member });
+    }
+  }
+
+  /** Its last connection anywhere closed: v1 clients hear it left, durable ones that it is away. */
+  remoteAway(roomName: string, id: string): void {
+    const room = this.rooms.get(roomName);
+    const seat = room?.seats.get(id);
+    if (!room || !seat || seat.peer) return;
+    seat.awaySince = this.now();
+    this.durable.wentAway(roomName, id);
+    this.tell(room, id, { t: "left", id, reason: "closed" }, { t: "presence", id, state: "away" });
+  }
+
+  /** It quit on another core. */
+  remoteLeft(roomName: string, id: string): void {
+    const room = this.rooms.get(roomName);
+    if (!room || !room.unseat(id, null)) return;
+    this.durable.keep(roomName, id);
+    this.broadcast(room, { t: "left", id, reason: "quit" });
+    this.dropIfIdle(room);
+  }
+
+  /** Cut off from NATS (or back): every member here is told; sends are refused meanwhile (route). */
+  cutOff(down: boolean): void {
+    const msg: ServerMessage = down
+      ? { t: "error", code: "store_failed", message: "this core is cut off from the cluster: messages are not accepted until it is back", ref: "cluster", fatal: false }
+      : { t: "error", code: "store_failed", message: "this core is back in the cluster: messages are accepted again; resend what was refused", ref: "cluster", fatal: false };
+    const frame = controlFrame(msg);
+    for (const room of this.rooms.values()) for (const seat of room.seats.values()) seat.peer?.sendFrame(frame);
   }
 
   private broadcast(room: Room, msg: ServerMessage, except?: string): void {

@@ -10,6 +10,8 @@ import { DEFAULT_LIMITS, type Limits } from "../protocol/limits";
 import { createLogger, type LogLevel } from "./log";
 import { isLoopback } from "../common/net";
 import { startCore } from "./server";
+import { CLUSTER_FLAGS, CLUSTER_USAGE, clusterConfig, joinCluster } from "./cluster/cli";
+import { isClusterLimit } from "./cluster/limits";
 import { DEFAULT_STORE_LIMITS, storeLimits, type StoreLimits } from "./store/limits";
 import { StoreError } from "./store/roomStore";
 import { ffmpegPath } from "./video/ffmpeg";
@@ -34,7 +36,7 @@ const USAGE = `Usage: sealroom server [--host H] [--port 7700] [--videos DIR] [-
                       video: ${Object.keys(VIDEO_LIMITS).join(", ")};
                       library: ${Object.keys(LIBRARY_DEFAULTS).join(", ")};
                       the room store's: ${Object.keys(DEFAULT_STORE_LIMITS).join(", ")}
-`;
+${CLUSTER_USAGE}`;
 
 /** `--limit` values split into protocol limits and the video pipeline's own. */
 export function parseAllLimits(values: string[] | undefined): { limits: Partial<Limits>; video: Partial<VideoLimits>; library: Partial<LibraryLimits> } {
@@ -43,6 +45,7 @@ export function parseAllLimits(values: string[] | undefined): { limits: Partial<
   const library: Partial<LibraryLimits> = {};
   for (const v of values ?? []) {
     const m = /^([A-Za-z]+)=(\d+)$/.exec(v);
+    if (m && isClusterLimit(m[1])) continue; // the cluster's (cluster/cli.ts)
     if (m && Object.hasOwn(DEFAULT_LIMITS, m[1])) limits[m[1] as keyof Limits] = Number(m[2]);
     else if (m && isVideoLimit(m[1])) video[m[1]] = Number(m[2]);
     else if (m && isLibraryLimit(m[1])) library[m[1]] = Number(m[2]);
@@ -79,6 +82,7 @@ export async function main(argv: string[]): Promise<number> {
     "cache-dir": { type: "string" },
     "log-level": { type: "string" },
     limit: { type: "string", multiple: true },
+    ...CLUSTER_FLAGS,
   });
   if (values.help) {
     process.stdout.write(USAGE);
@@ -99,6 +103,8 @@ export async function main(argv: string[]): Promise<number> {
   const storeKind = values.store ?? "sqlite";
   if (storeKind !== "sqlite" && storeKind !== "memory") throw new UsageError(`--store must be sqlite or memory, got '${storeKind}'`);
   const dataDir = resolve(values["data-dir"] ?? defaultDataDir());
+  const clusterCfg = clusterConfig(values, values.limit);
+  if (clusterCfg && values.store !== undefined) throw new UsageError("--store goes without --cluster (a cluster keeps its room log on JetStream)");
   const videos = values.videos !== undefined ? resolve(values.videos) : DEFAULT_VIDEOS;
   if (!existsSync(videos)) throw new UsageError(`--videos: no such directory '${videos}'`);
   try {
@@ -129,6 +135,12 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
+  // The node name is claimed before anything listens: a second core with a live name is refused here.
+  const cluster = clusterCfg ? await joinCluster(clusterCfg, storeLimitsOver) : null;
+  if (cluster && "code" in cluster) {
+    process.stderr.write(`sealroom server: ${cluster.message}\n`);
+    return cluster.code;
+  }
   let core;
   try {
     core = await startCore({
@@ -139,10 +151,12 @@ export async function main(argv: string[]): Promise<number> {
       ...(tls ? { tls } : {}),
       videos: { dir: videos, limits: videoLimits, libraryLimits, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) },
       // In a worker thread: commits (and their fsyncs) off the event loop that paces video.
-      store: storeKind === "memory" ? "memory" : { sqlite: dataDir, worker: true },
+      store: cluster ? cluster.store : storeKind === "memory" ? "memory" : { sqlite: dataDir, worker: true },
       storeLimits: storeLimitsOver,
+      ...(cluster ? { cluster } : {}),
     });
   } catch (e) {
+    await cluster?.close({ store: true });
     if (e instanceof StoreError || e instanceof RangeError) {
       // locked (another core), corrupt, unknown_schema, a bad store limit: one line, exit 73.
       process.stderr.write(`sealroom server: ${e.message}\n`);
@@ -153,22 +167,32 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Handlers first: a supervisor may signal us the instant it reads the line below.
   const stopped = new Promise<number>((resolve) => {
-    const shutdown = () => {
+    const shutdown = (code: number = EXIT.ok) => {
       // A stop that fails must still end the process, with the reason.
-      core.stop().then(
-        () => resolve(EXIT.ok),
-        (e: unknown) => {
-          process.stderr.write(`sealroom server: stopping failed: ${(e as Error).message}\n`);
-          resolve(EXIT.failure);
-        },
-      );
+      core
+        .stop()
+        .then(() => cluster?.close({ store: true }))
+        .then(
+          () => resolve(code),
+          (e: unknown) => {
+            process.stderr.write(`sealroom server: stopping failed: ${(e as Error).message}\n`);
+            resolve(EXIT.failure);
+          },
+        );
     };
-    process.once("SIGINT", shutdown);
-    process.once("SIGTERM", shutdown);
+    process.once("SIGINT", () => shutdown());
+    process.once("SIGTERM", () => shutdown());
+    // Cut off from NATS longer than presenceTtlMs and the name taken meanwhile: another core is this node now.
+    cluster?.presence.events.once("lost-node", () => {
+      process.stderr.write(`sealroom server: lost the node name ${cluster.node} (cut off from NATS longer than presenceTtlMs, and another core took it); stopping\n`);
+      shutdown(EXIT.failure);
+    });
   });
   if (!values.tls && !isLoopback(host)) {
     process.stderr.write(`sealroom server: warning: listening on ${host} without --tls; traffic metadata is visible on the network\n`);
   }
+  // Its own line, before the listening line (which scripts read the port from, up to its last colon).
+  if (cluster) process.stdout.write(`sealroom core is cluster node ${cluster.node} on ${clusterCfg!.url}\n`);
   process.stdout.write(`sealroom core listening on ${core.host}:${core.port}${tls ? " (TLS)" : ""}\n`);
   return stopped;
 }

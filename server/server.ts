@@ -16,6 +16,8 @@ import type { RoomStore } from "./store/roomStore";
 import { SqliteStore } from "./store/sqliteStore";
 import { WorkerStore } from "./store/workerStore";
 import { PersistedStreams } from "./streamState";
+import { CrossCore } from "./cluster/crossCore";
+import type { ClusterNode } from "./cluster/node";
 
 export const SERVER_VERSION = "sealroom/0.1.0";
 
@@ -40,6 +42,8 @@ export interface CoreOptions {
    */
   store?: "memory" | { sqlite: string; worker?: boolean } | RoomStore;
   storeLimits?: Partial<StoreLimits>;
+  /** A cluster node (server/cluster/node.ts): its JetStream store is the room log and rooms span its cores. */
+  cluster?: ClusterNode;
 }
 
 export interface CoreServer {
@@ -82,6 +86,13 @@ export async function startCore(opts: CoreOptions = {}): Promise<CoreServer> {
         : opts.store;
   const streams = new PersistedStreams(video, store, log);
   const hub = new Hub(limits, streams, log, Date.now, store);
+  // Before anything listens: every member this core seats is in the cluster's presence.
+  let cross: CrossCore | null = null;
+  if (opts.cluster) {
+    cross = new CrossCore(opts.cluster, hub, log);
+    hub.attachCluster(cross);
+    await cross.start();
+  }
   const conns = new Set<Connection>();
   const perAddress = new Map<string, number>();
   let nextId = 1;
@@ -143,6 +154,7 @@ export async function startCore(opts: CoreOptions = {}): Promise<CoreServer> {
   }).catch(async (e: unknown) => {
     clearInterval(sweep);
     streams.close();
+    cross?.close();
     await store.close().catch(() => {});
     throw e;
   });
@@ -169,6 +181,7 @@ export async function startCore(opts: CoreOptions = {}): Promise<CoreServer> {
         streams.close();
         for (const c of [...conns]) c.closeWith("internal", "server is shutting down", undefined, "closed");
         await closed;
+        cross?.close();
         await store.close().catch(() => {});
         log.info({}, "core stopped");
       })();

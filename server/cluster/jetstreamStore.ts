@@ -115,6 +115,8 @@ export class JetStreamStore implements RoomStore {
   private jsmP: Promise<JetStreamManager>;
   private kvP: Promise<{ mids: KV; receipts: KV; members: KV; streams: KV }>;
   private made = new Map<string, Promise<void>>();
+  /** Streams known to exist (read, not made, by this core). */
+  private seen = new Set<string>();
   private closed = false;
   private inflight = new Set<Promise<unknown>>();
   private sweepTimer: NodeJS.Timeout;
@@ -289,6 +291,56 @@ export class JetStreamStore implements RoomStore {
     });
   }
 
+  /**
+   * Cluster only (not the port): the entries with seq in (after, upTo] for any
+   * recipient, in order, at most maxReadBatch; seqs no longer retained are
+   * skipped. Cross-core delivery reads this after a seq note; a short run is
+   * direct gets by seq (one request each, in parallel), a long one a consumer.
+   */
+  readRoom(room: string, after: number, upTo: number): Promise<StoredEntry[]> {
+    return this.op(() => checkRoom(room), async () => {
+      const from = Math.max(1, Math.floor(after) + 1);
+      const to = Math.min(Math.floor(upTo), from + this.limits.maxReadBatch - 1);
+      if (to < from) return [];
+      if (to - from < 64) {
+        const got = await Promise.all(Array.from({ length: to - from + 1 }, (_, i) => this.entry(room, from + i)));
+        return got.filter((e): e is StoredEntry => e !== null);
+      }
+      const out: StoredEntry[] = [];
+      const consumer = await this.js.consumers.get(this.streamName(room), { opt_start_seq: from, deliver_policy: DeliverPolicy.StartSequence });
+      try {
+        let next = from;
+        while (next <= to) {
+          const batch = await consumer.fetch({ max_messages: Math.min(256, to - next + 1), expires: 2_000 });
+          let got = 0;
+          for await (const m of batch) {
+            got++;
+            if (m.seq > to) break;
+            next = m.seq + 1;
+            out.push(parsePayload(m.data, m.seq));
+          }
+          if (got === 0) break;
+        }
+      } finally {
+        await consumer.delete().catch(() => {});
+      }
+      return out;
+    });
+  }
+
+  /** Cluster only: one member's record (a member that came online on another core), or null. */
+  member(room: string, id: string): Promise<MemberRecord | null> {
+    return this.op(() => {
+      checkRoom(room);
+      checkId(id, "member id");
+    }, async () => {
+      const g = await (await this.kvP).members.get(`${roomToken(room)}.${id}`);
+      if (!g || g.operation !== "PUT") return null;
+      const m = JSON.parse(dec.decode(g.value)) as MemberRecord;
+      return m.lastSeen >= this.now() - effectiveAwayGraceMs(this.limits) ? m : null;
+    });
+  }
+
   seqRange(room: string): Promise<SeqRange> {
     return this.op(() => checkRoom(room), () => this.range(room));
   }
@@ -343,10 +395,17 @@ export class JetStreamStore implements RoomStore {
       checkId(recipient, "recipient");
     }, async () => {
       if (!Number.isSafeInteger(seq) || seq < 1) return null;
-      const r = await this.range(room);
-      if (seq < r.oldest || seq > r.last) return null;
+      // One direct get, not the range (a stream info and a walk): an entry gone by count or bytes
+      // is not there, one gone by age is judged by its own `at`, as the range would. A direct get
+      // on a stream that does not exist finds no responder and waits out its timeout: ask once.
+      const name = this.streamName(room);
+      if (!this.made.has(name) && !this.seen.has(name)) {
+        const r = await this.range(room);
+        if (r.last === 0 || seq > r.last) return null;
+        this.seen.add(name);
+      }
       const e = await this.entry(room, seq);
-      if (!e || !e.to.includes(recipient)) return null;
+      if (!e || e.at < this.now() - this.limits.retentionAgeMs || !e.to.includes(recipient)) return null;
       const kv = (await this.kvP).receipts;
       const key = `${roomToken(room)}.${seq}`;
       for (let attempt = 0; ; attempt++) {

@@ -9,6 +9,7 @@
 //   n.<node>                  the node's claim: created with kv.create (refused while it is fresh)
 //   m.<roomToken>.<id>.<node> one member online on one core: {room, id, node, state}
 
+import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { StorageType } from "@nats-io/jetstream";
@@ -67,6 +68,8 @@ export class Presence {
   readonly events = new EventEmitter();
   private kv!: KV;
   private claimRev = 0;
+  /** This process's claim, told apart from another core's with the same name (a CAS that timed out may still have landed). */
+  private readonly incarnation = randomUUID();
   private mine = new Map<string, Value>(); // key -> value this core refreshes
   private beat: NodeJS.Timeout | null = null;
   private closed = false;
@@ -93,7 +96,7 @@ export class Presence {
     }
     p.kv = await new Kvm(opts.nc).create(`sr_${p.ns}_presence`, { history: 1, ttl: l.presenceTtlMs, replicas: opts.replicas ?? 1, storage: StorageType.File });
     try {
-      p.claimRev = await p.kv.create(`n.${opts.node}`, enc.encode(JSON.stringify({ node: opts.node, since: Date.now() })));
+      p.claimRev = await p.kv.create(`n.${opts.node}`, p.claim());
     } catch {
       throw new NodeNameTaken(opts.node, l.presenceTtlMs);
     }
@@ -197,23 +200,44 @@ export class Presence {
     if (this.closed) return;
     try {
       // CAS on our own claim: fails if the claim expired and another core took the name
-      this.claimRev = await this.kv.update(`n.${this.node}`, enc.encode(JSON.stringify({ node: this.node, since: Date.now() })), this.claimRev);
+      this.claimRev = await this.kv.update(`n.${this.node}`, this.claim(), this.claimRev);
     } catch (e) {
       if (this.closed) return;
       const taken = await this.kv.get(`n.${this.node}`).catch(() => undefined);
       if (taken === undefined) return; // NATS unreachable: the link reports it; retry next beat
-      if (taken && taken.operation === "PUT" && taken.revision !== this.claimRev) {
-        this.events.emit("lost-node", e);
-        return;
-      }
-      try {
-        this.claimRev = await this.kv.create(`n.${this.node}`, enc.encode(JSON.stringify({ node: this.node, since: Date.now() })));
-      } catch {
-        this.events.emit("lost-node", e);
-        return;
+      if (taken && taken.operation === "PUT") {
+        // Still ours: our own update applied after the client gave up on its reply (NATS slow or
+        // frozen), or one that never landed. Only another core's claim means the name is lost.
+        if (!this.isMine(taken)) {
+          this.events.emit("lost-node", e);
+          return;
+        }
+        this.claimRev = taken.revision;
+      } else {
+        // expired (we were cut off longer than the TTL) and nobody took it: claim it again
+        try {
+          this.claimRev = await this.kv.create(`n.${this.node}`, this.claim());
+        } catch (err) {
+          // taken in the same instant by someone else, or NATS went away again: look once more next beat
+          const now = await this.kv.get(`n.${this.node}`).catch(() => undefined);
+          if (now && now.operation === "PUT" && !this.isMine(now)) this.events.emit("lost-node", err);
+          return;
+        }
       }
     }
     await Promise.all([...this.mine].map(([k, v]) => this.kv.put(k, enc.encode(JSON.stringify(v))))).catch(() => {});
+  }
+
+  private claim(): Uint8Array {
+    return enc.encode(JSON.stringify({ node: this.node, since: Date.now(), inst: this.incarnation }));
+  }
+
+  private isMine(e: KvEntry): boolean {
+    try {
+      return (JSON.parse(dec.decode(e.value)) as { inst?: unknown }).inst === this.incarnation;
+    } catch {
+      return false;
+    }
   }
 
   /** Clean stop: this core's members go away at once (not after the TTL), and the name is free. */

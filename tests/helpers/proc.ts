@@ -20,7 +20,7 @@ export interface Proc {
 export function runSealroom(args: string[], opts: SpawnOptions & { nodeArgs?: string[]; bin?: string } = {}): Proc {
   // A core defaults to the SQLite room log in ~/.local/share/sealroom, which one
   // core at a time may hold: tests that name no store get the memory one.
-  if (args[0] === "server" && !args.includes("--store") && !args.includes("--data-dir") && !args.includes("--help")) args = [...args, "--store", "memory"];
+  if (args[0] === "server" && !args.includes("--store") && !args.includes("--data-dir") && !args.includes("--cluster") && !args.includes("--help")) args = [...args, "--store", "memory"];
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.bin ?? BIN, ...args], { stdio: ["pipe", "pipe", "pipe"], ...opts });
   let out = "";
   let err = "";

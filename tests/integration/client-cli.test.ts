@@ -331,3 +331,51 @@ describe("reconnect", { timeout: 90_000 }, () => {
     }
   });
 });
+
+describe("--core A,B: failover", { timeout: 60_000 }, () => {
+  it("connects past a core that is not listening to the next in the list", async () => {
+    const dead = await freePort();
+    const c = client(["--name", "ivy", "--room", "fo1", "--core", `127.0.0.1:${dead},${coreAddr}`]);
+    const w = await c.ev("welcome");
+    expect(w.room).toBe("fo1");
+    expect(c.all("disconnected")).toHaveLength(1);
+  });
+
+  it("when its core stops, a client is back on the next core within 5 s and what it sent meanwhile arrives once", async () => {
+    const a = await startCore();
+    const b = await startCore();
+    try {
+      const list = `127.0.0.1:${a.port},127.0.0.1:${b.port}`;
+      const alice = client(["--name", "alice", "--room", "fo2", "--core", list]);
+      await alice.ev("welcome");
+      const bob = client(["--name", "bob", "--room", "fo2", "--core", list]);
+      await bob.ev("welcome");
+      await alice.ev("joined", { name: "bob" });
+      expect(a.connections).toBe(2);
+      const t0 = Date.now();
+      await a.stop();
+      await alice.ev("disconnected");
+      alice.send("during the failover");
+      await alice.next((e) => e.event === "welcome" && e.reconnected === true, "alice back", 5_000);
+      await bob.next((e) => e.event === "welcome" && e.reconnected === true, "bob back", 5_000);
+      const took = Date.now() - t0;
+      expect(took).toBeLessThan(5_000);
+      expect(b.connections).toBe(2);
+      await bob.ev("message", { text: "during the failover" }, undefined, 10_000);
+      alice.send("after");
+      await bob.ev("message", { text: "after" });
+      expect(bob.all("message", { text: "during the failover" })).toHaveLength(1);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
+
+  it("exits 69 naming every core when none answers, after trying each", async () => {
+    const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const down = client(["--name", "alice", "--room", "r", "--core", ports.map((p) => `127.0.0.1:${p}`).join(",")]);
+    const { code } = await down.exited;
+    expect(code).toBe(69);
+    expect(down.stderr).toContain(`core unreachable at ${ports.map((p) => `127.0.0.1:${p}`).join(",")} after 4 attempts`);
+  });
+});

@@ -27,6 +27,7 @@ describe("parseClientArgs", () => {
       room: null,
       core: { host: "127.0.0.1", port: 7700 },
       coreText: "127.0.0.1:7700",
+      cores: [{ host: "127.0.0.1", port: 7700, text: "127.0.0.1:7700" }],
       identityFile: "/cfg/sealroom/identity-alice.json",
       tls: false,
       pin: null,
@@ -49,6 +50,7 @@ describe("parseClientArgs", () => {
       room: "r_1-x",
       core: { host: "::1", port: 7701 },
       coreText: "[::1]:7701",
+      cores: [{ host: "::1", port: 7701, text: "[::1]:7701" }],
       identityFile: "/k/id.json",
       tls: true,
       pin,
@@ -59,6 +61,23 @@ describe("parseClientArgs", () => {
       webOrigin: "http://[::1]:7780",
     });
     expect(parse("--name", "bob", "--tls")).toMatchObject({ tls: true, pin: null });
+  });
+
+  it("takes a cluster's cores as a comma-separated --core, in order", () => {
+    const c = parse("--name", "bob", "--core", "10.0.0.1:7700, [::1]:7701,core-c.example:7702");
+    expect(c).toMatchObject({
+      core: { host: "10.0.0.1", port: 7700 },
+      coreText: "10.0.0.1:7700",
+      cores: [
+        { host: "10.0.0.1", port: 7700, text: "10.0.0.1:7700" },
+        { host: "::1", port: 7701, text: "[::1]:7701" },
+        { host: "core-c.example", port: 7702, text: "core-c.example:7702" },
+      ],
+    });
+    expect(usageError(["--name", "a", "--core", "a:1,,b:2"])).toBe("--core must be HOST:PORT or a comma-separated list of them, got 'a:1,,b:2'");
+    expect(usageError(["--name", "a", "--core", "a:1,b"])).toBe("--core must be HOST:PORT, got 'b'");
+    expect(usageError(["--name", "a", "--core", "a:1,A:1"])).toBe("--core lists A:1 twice");
+    expect(usageError(["--name", "a", "--core", Array.from({ length: 65 }, (_, i) => `h:${i + 1}`).join(",")])).toBe("--core takes at most 64 cores, got 65");
   });
 
   it("takes a room link, or a room with its secret, or --new-link; refuses mixes with one line each", () => {
