@@ -67,7 +67,7 @@ describe("makeFailoverDialer", () => {
   });
 
   it("marks a core down when it ends a relayed connection first, not when the bridge ended it", async () => {
-    let now = 0;
+    const now = 0;
     const s = scripted(new Set([A, B]));
     const dial = makeFailoverDialer([A, B], 1000, { dialOne: s.dialOne, downMs: 5000, now: () => now });
     const first = (await dial(signal())) as unknown as FakeSock; // A
