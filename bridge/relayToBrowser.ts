@@ -5,7 +5,7 @@
 // bytes queued, the core socket is paused (the core then sees a slow reader
 // and applies its own limits); it resumes once the queue is down to half.
 
-import { FrameDecoder, FrameError, KIND_AUDIO, KIND_CONTROL, KIND_VIDEO, type Frame } from "../protocol/framing";
+import { FrameDecoder, FrameError, KIND_AUDIO, KIND_CONTROL, KIND_VIDEO, type WireFrame } from "../protocol/framing";
 
 /** The WebSocket, as far as this direction needs it. */
 export interface BrowserSender {
@@ -102,7 +102,7 @@ export class ToBrowser {
   }
 
   // A field, not a method: handed to every decoder.push without a new closure.
-  private readonly send = (frame: Frame): void => {
+  private readonly send = (frame: WireFrame): void => {
     if (this.ws.readyState !== this.ws.OPEN) return;
     this.ws.send(withKind(frame), { binary: true });
     this.frames++;
@@ -137,7 +137,7 @@ export class ToBrowser {
  * as a view just past the kind byte of the same buffer, so this is free; the
  * check keeps it correct if that ever changes.
  */
-export function withKind(frame: Frame): Uint8Array {
+export function withKind(frame: WireFrame): Uint8Array {
   const { body, kind } = frame;
   if (body.byteOffset > 0) {
     const view = new Uint8Array(body.buffer, body.byteOffset - 1, body.length + 1);

@@ -105,7 +105,7 @@ export class ClientApp {
     if (!v) return;
     const held = this.opts.tty!.chat.heldCount;
     const news = held ? ` · ${held} new line(s)` : "";
-    v.setStatus(`${this.watching.status() ?? "no stream"} · drawn ${v.drawnFps()}${news} · any key: chat`);
+    v.setStatus(`${this.watching.status({ sound: false }) ?? "no stream"} · drawn ${v.drawnFps()}${news} · any key: chat`);
   }
 
   /** The view's subtitle line, for whoever times the cues; ignored when not watching. */

@@ -1,6 +1,6 @@
 // What a line of input means. Pure: parsing here, acting in app.ts.
 
-import { parseClock } from "./format";
+import { parseClock } from "./terminalText";
 
 export type Command =
   | { kind: "say"; text: string }

@@ -7,7 +7,7 @@ import { agentName, compareMembers, displayName, leftWords, shortId, streamEndWo
 import { formatBytes, formatClock } from "../protocol/format";
 import type { LeftReason, StreamInfo, SubtitleTrackInfo, VideoItem } from "../protocol/messages";
 import type { MemberEntry, ReceivedMessage, SessionEvents, SessionState } from "../protocol/session";
-import { indentLines, safe } from "./format";
+import { indentLines, safe } from "./terminalText";
 import type { EventJson } from "./output";
 
 /** One thing to print, in both forms. */

@@ -4,7 +4,7 @@
 
 import { formatClock } from "../protocol/format";
 import type { StreamInfo } from "../protocol/messages";
-import { safe } from "./format";
+import { safe } from "./terminalText";
 
 export interface Watched {
   info: StreamInfo;
@@ -94,12 +94,16 @@ export class WatchedStreams {
     return w.frameTimes.filter((t) => now - t <= FPS_WINDOW_MS).length;
   }
 
-  /** The status line for the current stream; null when there is none. */
-  status(): string | null {
+  /**
+   * The status line for the current stream; null when there is none. With
+   * `sound`, the audio track too (the chat prompt has room for it; the
+   * picture's one line under a small terminal does not).
+   */
+  status(opts: { sound?: boolean } = { sound: true }): string | null {
     const w = this.currentSid === null ? undefined : this.watched.get(this.currentSid);
     if (!w) return null;
     const icon = w.info.state === "playing" ? "playing" : "paused";
-    const sound = w.audioTrack === undefined ? "" : w.audioTrack === null ? ", no sound" : `, audio track ${w.audioTrack + 1} (not played)`;
+    const sound = !opts.sound || w.audioTrack === undefined ? "" : w.audioTrack === null ? ", no sound" : `, audio track ${w.audioTrack + 1} (not played)`;
     return `${icon} ${safe(w.info.video)} ${formatClock(w.lastPtsMs)}/${formatClock(w.info.durationMs)} ${this.fps(w)} fps, ${w.dropped} dropped${sound}`;
   }
 }

@@ -9,7 +9,7 @@ export const KIND_VIDEO = 0x02;
 export const KIND_AUDIO = 0x03;
 export const FRAME_HEADER = 5;
 
-export interface Frame {
+export interface WireFrame {
   kind: number;
   /** A view into the received bytes; copy it if you keep it past the callback. */
   body: Uint8Array;
@@ -67,7 +67,7 @@ export class FrameDecoder {
    * the first protocol violation, judged as early as the header allows, and
    * keeps throwing it afterwards: a broken stream cannot be resynchronised.
    */
-  push(data: Uint8Array, onFrame: (frame: Frame) => void): void {
+  push(data: Uint8Array, onFrame: (frame: WireFrame) => void): void {
     if (this.failed) throw this.failed;
     let buf: Uint8Array;
     if (this.buffered === 0) {

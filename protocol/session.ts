@@ -23,7 +23,7 @@ import { Outgoing, type OutgoingLink } from "./outgoing";
 import { ReceiveQueue } from "./receiveQueue";
 import { MemoryCursorStore, ResumeState } from "./resume";
 import { NO_RETRY_CODES, SESSION_DEFAULTS, type LogLevel, type SessionEvents, type SessionLimits, type SessionOptions, type SessionState } from "./sessionTypes";
-import { Streams } from "./streams";
+import { Streams } from "./watchedStreams";
 import { SubtitlePages } from "./subtitlePages";
 import { GROUP_SESSION_LIMITS, GroupSession } from "./e2e/groupSession";
 import { SENDER_KEY_LIMITS } from "./e2e/senderKeys";

@@ -9,6 +9,7 @@ import type { KeyChange, KeyStore } from "./keyContinuity";
 import { CLIENT_PING_MS } from "./limits";
 import type { MemberEntry } from "./members";
 import type { ErrorMsg, LeftReason, StreamEndReason, StreamInfo, VideoItem, Welcome } from "./messages";
+import type { ReceivedFrame } from "./videoChunk";
 import type { SubtitleTrackCues } from "./subtitlePages";
 import type { GroupSessionLimits } from "./e2e/groupSession";
 import type { RoomKeys } from "./e2e/roomSecret";
@@ -54,7 +55,7 @@ export interface SessionEvents {
   streamState: { sid: number; state: "playing" | "paused"; posMs: number; by: string };
   streamEnd: { sid: number; reason: StreamEndReason | "disconnected" };
   streamStats: { sid: number; sent: number; dropped: number };
-  frame: { sid: number; frame: number; ptsMs: number; jpeg: Uint8Array };
+  frame: ReceivedFrame;
   /** Cap "library2": a whole subtitle track, once its last page is in. */
   subtitles: SubtitleTrackCues;
   /** Cap "library2": a poster JPEG. */

@@ -39,11 +39,19 @@ export function readChunk(body: Uint8Array): { header: ChunkHeader; data: Uint8A
  * frame of the same sid begins before it completes, so memory stays at one
  * frame per stream whatever arrives.
  */
+/** A whole JPEG a client received: one video frame of stream `sid`. */
+export interface ReceivedFrame {
+  sid: number;
+  frame: number;
+  ptsMs: number;
+  jpeg: Uint8Array;
+}
+
 export class FrameAssembler {
   private current = new Map<number, { frame: number; ptsMs: number; parts: Uint8Array[]; next: number; bytes: number }>();
 
   /** Returns the joined JPEG when the chunk completes its frame. */
-  push(body: Uint8Array): { sid: number; frame: number; ptsMs: number; jpeg: Uint8Array } | null {
+  push(body: Uint8Array): ReceivedFrame | null {
     const c = readChunk(body);
     if (!c) return null;
     const { sid, frame, ptsMs, part, parts } = c.header;

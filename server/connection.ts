@@ -7,14 +7,14 @@ import type { Socket } from "node:net";
 import type { Cap } from "../protocol/caps";
 import { decodeRaw, refOf, type RawMessage } from "../protocol/codec";
 import { ProtocolError, type ErrorCode } from "../protocol/errors";
-import { FrameDecoder, FrameError, KIND_CONTROL, type Frame } from "../protocol/framing";
+import { FrameDecoder, FrameError, KIND_CONTROL, type WireFrame } from "../protocol/framing";
 import { PROTOCOL_VERSION, type Limits } from "../protocol/limits";
 import { Ping, type LeftReason, type ServerMessage } from "../protocol/messages";
 import { verifyHello } from "./handshake";
 import type { Hub } from "./hub";
 import type { Logger } from "./log";
 import { Outbox } from "./outbox";
-import type { AudioPacketOut, MemberPeer, VideoFrameOut } from "./peer";
+import type { AudioPacketOut, MemberPeer, VideoFrameOut } from "./ports";
 import { connectionLimiters, sendCosts, type RateLimiter } from "./ratelimit";
 import { controlFrame } from "./wire";
 
@@ -49,7 +49,7 @@ export class Connection implements MemberPeer {
   private lastByteAt: number;
   private partialSince = 0;
   /** Frames that arrived while the hello was being verified. */
-  private held: Frame[] | null = null;
+  private held: WireFrame[] | null = null;
   private readonly now: () => number;
 
   constructor(
@@ -178,7 +178,7 @@ export class Connection implements MemberPeer {
     else if (!wasPending || completed > 0) this.partialSince = now;
   }
 
-  private onFrame(frame: Frame, now: number): void {
+  private onFrame(frame: WireFrame, now: number): void {
     if (this.state === "closed") return;
     if (this.held) {
       // Bounded: the socket is paused while verifying, so only the rest of

@@ -7,7 +7,7 @@ import type { Cap } from "../protocol/caps";
 import { ProtocolError } from "../protocol/errors";
 import type { Hello, Member } from "../protocol/messages";
 import type { Logger } from "./log";
-import type { MemberPeer } from "./peer";
+import type { MemberPeer } from "./ports";
 import { Room } from "./room";
 import { resumeCheck, StoreError, type RoomStore, type StoredEntry } from "./store/roomStore";
 import { msgFrame } from "./wire";

@@ -7,14 +7,14 @@ import { knownCaps } from "../protocol/caps";
 import { parseClientMessage, refOf } from "../protocol/codec";
 import { ProtocolError } from "../protocol/errors";
 import type { Limits } from "../protocol/limits";
-import type { ClientMessageOf, LeftReason, Member, Send, ServerMessage, StreamInfo } from "../protocol/messages";
+import type { LeftReason, Member, Send, ServerMessage } from "../protocol/messages";
 import { MidCache } from "./dedupe";
 import { MemoryV2Rooms, type V2RoomRegistry } from "./admission";
 import { Durable, durableMsgFrame, isDurable } from "./delivery";
 import type { VerifiedHello } from "./handshake";
 import { routeKeys } from "./keyRouting";
 import type { Logger } from "./log";
-import type { MemberPeer, Peer } from "./peer";
+import type { MemberPeer, VideoService } from "./ports";
 import { SendBudgets, type TokenBucket } from "./ratelimit";
 import { Room } from "./room";
 import { MemoryStore } from "./store/memoryStore";
@@ -23,20 +23,6 @@ import { StoreError, type MemberRecord, type RoomStore, type StoredEntry } from 
 import type { CrossCore, HubSide } from "./cluster/crossCore";
 import { controlFrame, msgFrame } from "./wire";
 import { ENVELOPE_V2_ALG } from "../protocol/e2e/algs";
-
-/** The video side, as the hub sees it (server/video/streams.ts). */
-export interface VideoService {
-  roomStream(room: string): StreamInfo | null;
-  /** After `welcome`: a late joiner starts receiving the room's stream. */
-  join(peer: Peer): void;
-  /** The connection is gone or replaced: end its self stream, stop sending. */
-  leave(peer: Peer): void;
-  roomEmpty(room: string): void;
-  handle(peer: Peer, msg: ClientMessageOf<"videos" | "play" | "control" | "subtitles" | "poster" | "audioTrack">): void;
-  close(): void;
-  /** A room just loaded from the store after a restart (server/streamState.ts restores its stream). */
-  load?(room: string): Promise<void>;
-}
 
 export class Hub implements HubSide {
   private rooms = new Map<string, Room>();

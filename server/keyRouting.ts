@@ -4,7 +4,7 @@
 
 import { ProtocolError } from "../protocol/errors";
 import type { ClientMessageOf } from "../protocol/messages";
-import type { MemberPeer } from "./peer";
+import type { MemberPeer } from "./ports";
 import type { Room } from "./room";
 import { controlFrame } from "./wire";
 

@@ -2,7 +2,7 @@
 // chat never waits behind a frame; video is offered a whole frame at a time
 // and skipped for a viewer that is backed up, so nothing grows without bound.
 
-import type { AudioPacketOut, VideoFrameOut, WireChunk } from "./peer";
+import type { AudioPacketOut, VideoFrameOut, WireChunk } from "./ports";
 import { Queue } from "./queue";
 
 /** The part of a socket the outbox needs (net.Socket and tls.TLSSocket fit). */

@@ -3,7 +3,7 @@
 
 import type { Member } from "../protocol/messages";
 import { nameKey } from "../protocol/names";
-import type { MemberPeer } from "./peer";
+import type { MemberPeer } from "./ports";
 
 export interface Seat {
   member: Member;

@@ -9,9 +9,8 @@
 // stopped forgets it.
 
 import type { ClientMessageOf, StreamInfo } from "../protocol/messages";
-import type { VideoService } from "./hub";
 import type { Logger } from "./log";
-import type { Peer } from "./peer";
+import type { Peer, VideoService } from "./ports";
 import type { RoomStore, RoomStreamRecord } from "./store/roomStore";
 
 const SYNC_MS = 1_000;

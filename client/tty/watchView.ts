@@ -5,7 +5,7 @@
 // never decoded), so a slow terminal gets fewer frames, never a queue.
 // Terminal and time behind the `Out` and `Clock` ports.
 
-import { safe } from "../format";
+import { safe } from "../terminalText";
 import { Bytes, encodeCells, toCells } from "./halfBlock";
 import { downscale, fit, type Fit } from "./scale";
 

@@ -8,9 +8,9 @@
 
 import { createHash } from "node:crypto";
 import type { ServerMessage, VideoItem } from "../../protocol/messages";
-import type { Peer } from "../peer";
+import type { Peer } from "../ports";
 import type { Catalogue, ResolvedVideo } from "../video/catalogue";
-import type { Logger } from "../video/types";
+import type { Logger } from "../log";
 import { cuePages } from "./cue-pages";
 import { JobLimiter } from "./job-limiter";
 import { LibraryWatcher } from "./library-watcher";

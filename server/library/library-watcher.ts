@@ -8,7 +8,7 @@ import { watch, type FSWatcher } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { VIDEO_EXTENSIONS } from "../video/catalogue";
-import type { Logger } from "../video/types";
+import type { Logger } from "../log";
 import { LIBRARY_DEFAULTS } from "./limits";
 import { SUBTITLE_EXTENSIONS } from "./sidecars";
 

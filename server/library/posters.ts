@@ -8,7 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ffmpegPath } from "../video/ffmpeg";
-import type { Logger } from "../video/types";
+import type { Logger } from "../log";
 import { JobLimiter } from "./job-limiter";
 import { libraryLimits, type LibraryLimits } from "./limits";
 import { runTool } from "./run-tool";

@@ -6,7 +6,7 @@
 import type { Dirent } from "node:fs";
 import { readdir, realpath } from "node:fs/promises";
 import { ffmpegPath } from "../video/ffmpeg";
-import type { Logger } from "../video/types";
+import type { Logger } from "../log";
 import { extractArgs, probeSubtitleStreams, type EmbeddedStream } from "./embedded-subs";
 import { JobLimiter } from "./job-limiter";
 import { languageLabel } from "./language";

@@ -11,7 +11,7 @@ import { FRAME_HEADER, KIND_AUDIO, writeHeader } from "../../protocol/framing";
 import type { AudioInfo } from "../../protocol/messages";
 import type { AudioLease, AudioPacketCache } from "../audio/cache";
 import { selectTrack, type AudioTrack } from "../audio/tracks";
-import type { Peer } from "../peer";
+import type { Peer } from "../ports";
 
 /** Packets go out this far ahead of the frame being sent: the client's audio buffer. */
 export const AUDIO_LEAD_MS = 120;

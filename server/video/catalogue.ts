@@ -9,7 +9,8 @@ import { extname } from "node:path";
 import { checkLibraryEntry } from "../library/library-entry";
 import { probeVideo } from "./probe";
 import type { ProbeResult } from "./probe";
-import type { Logger, VideoInfo } from "./types";
+import type { VideoInfo } from "./types";
+import type { Logger } from "../log";
 
 export const VIDEO_EXTENSIONS: ReadonlySet<string> = new Set(["mp4", "mkv", "webm", "mov", "m4v", "avi"]);
 

@@ -10,7 +10,7 @@ import type { StoreRef } from "./spill";
 import { SpillStore } from "./spill";
 import type { Transcode } from "./transcode";
 import { startTranscode } from "./transcode";
-import type { Frame, Size } from "./types";
+import type { VideoFrame, Size } from "./types";
 
 /** Spilled frames queued for disk beyond this pause ffmpeg, so a slow disk cannot fill memory. */
 const SPILL_PENDING_HIGH = 8 * 1024 * 1024;
@@ -66,9 +66,9 @@ export interface DecodedVideoHooks {
   mayDisk?(video: DecodedVideo, bytes: number): boolean;
 }
 
-type Slot = Frame | StoreRef;
+type Slot = VideoFrame | StoreRef;
 
-function inMemory(slot: Slot): slot is Frame {
+function inMemory(slot: Slot): slot is VideoFrame {
   return "jpeg" in slot;
 }
 
@@ -107,7 +107,7 @@ export class DecodedVideo {
   refs = 0;
 
   private readonly slots = new Map<number, Slot>();
-  private readonly waiters = new Map<number, Array<(f: Frame | null) => void>>();
+  private readonly waiters = new Map<number, Array<(f: VideoFrame | null) => void>>();
   private readonly cursors = new Set<Cursor>();
   private readonly decoders = new Set<Decoder>();
   private readonly win: DecodeWindow;
@@ -220,7 +220,7 @@ export class DecodedVideo {
   }
 
   /** The frame if it is decoded and in memory; spilled frames need waitFor. */
-  get(index: number): Frame | undefined {
+  get(index: number): VideoFrame | undefined {
     const slot = this.slots.get(index);
     return slot && inMemory(slot) ? slot : undefined;
   }
@@ -231,7 +231,7 @@ export class DecodedVideo {
    * Asking through the video itself (not a reader) decodes sequentially from
    * the start up to what was asked for: for whole-video consumers.
    */
-  waitFor(index: number): Promise<Frame | null> {
+  waitFor(index: number): Promise<VideoFrame | null> {
     if (Number.isInteger(index) && index > this.demand && !this.disposed) {
       this.demand = index;
       this.plan();
@@ -292,7 +292,7 @@ export class DecodedVideo {
   // ---- readers (used by VideoReader) ---------------------------------------------------
 
   /** @internal */
-  frame(index: number): Promise<Frame | null> {
+  frame(index: number): Promise<VideoFrame | null> {
     if (!Number.isInteger(index) || index < 0 || this.disposed) return Promise.resolve(null);
     const slot = this.slots.get(index);
     if (slot) return inMemory(slot) ? Promise.resolve(slot) : this.readSpilled(index, slot);
@@ -492,7 +492,7 @@ export class DecodedVideo {
       this.plan();
       return;
     }
-    const frame: Frame = { index, ptsMs: this.ptsOf(index), jpeg };
+    const frame: VideoFrame = { index, ptsMs: this.ptsOf(index), jpeg };
     const spill = this.memBytes + jpeg.length > this.params.memoryBudget && (this.params.hooks.mayDisk?.(this, jpeg.length) ?? true);
     if (!spill) {
       // Within the budget, or the disk is refused: memory then, bounded by the windows.
@@ -553,7 +553,7 @@ export class DecodedVideo {
   }
 
   private flushWaiters(which: (index: number) => boolean): void {
-    const out: Array<(f: Frame | null) => void> = [];
+    const out: Array<(f: VideoFrame | null) => void> = [];
     for (const [i, list] of this.waiters) {
       if (!which(i)) continue;
       this.waiters.delete(i);
@@ -562,7 +562,7 @@ export class DecodedVideo {
     for (const resolve of out) resolve(null);
   }
 
-  private async readSpilled(index: number, ref: StoreRef): Promise<Frame | null> {
+  private async readSpilled(index: number, ref: StoreRef): Promise<VideoFrame | null> {
     const store = this.store;
     if (!store) return null;
     try {
@@ -605,12 +605,12 @@ export class VideoReader implements FrameSource {
     return this.video.indexAt(ms);
   }
 
-  get(index: number): Frame | undefined {
+  get(index: number): VideoFrame | undefined {
     this.video.moveCursor(this.cursor, index);
     return this.video.get(index);
   }
 
-  waitFor(index: number): Promise<Frame | null> {
+  waitFor(index: number): Promise<VideoFrame | null> {
     if (this.cursor.closed) return Promise.resolve(null);
     this.video.moveCursor(this.cursor, index);
     return this.video.frame(index);

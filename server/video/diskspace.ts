@@ -5,7 +5,7 @@
 
 import { statfs } from "node:fs/promises";
 import { dirname } from "node:path";
-import type { Logger } from "./types";
+import type { Logger } from "../log";
 
 const RECHECK_MS = 1000;
 

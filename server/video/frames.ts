@@ -12,7 +12,8 @@ import type { DecodedVideoHooks } from "./decoded";
 import { FreeSpace } from "./diskspace";
 import { ffmpegPath } from "./ffmpeg";
 import { VIDEO_LIMITS, type VideoLimits } from "./limits";
-import type { Logger, Size, VideoInfo } from "./types";
+import type { Size, VideoInfo } from "./types";
+import type { Logger } from "../log";
 
 export { DecodedVideo, VideoReader } from "./decoded";
 

@@ -3,7 +3,7 @@
 // lateness does not accumulate. Pure logic: the clock and timers are
 // injectable, and frames come from any FrameSource (normally a DecodedVideo).
 
-import type { Frame } from "./types";
+import type { VideoFrame } from "./types";
 
 export interface FrameSource {
   /** Known once the source will produce no more frames. */
@@ -12,9 +12,9 @@ export interface FrameSource {
   ptsOf(index: number): number;
   indexAt(ms: number): number;
   /** Synchronous fast path for frames already in memory. */
-  get(index: number): Frame | undefined;
+  get(index: number): VideoFrame | undefined;
   /** Resolves null when the frame will never exist. Must not reject. */
-  waitFor(index: number): Promise<Frame | null>;
+  waitFor(index: number): Promise<VideoFrame | null>;
 }
 
 export interface Clock {
@@ -35,7 +35,7 @@ export type EndReason = "finished" | "error";
 export interface PacerOptions {
   source: FrameSource;
   /** Called from a timer; it must not throw (an exception would be uncaught). */
-  onFrame(frame: Frame): void;
+  onFrame(frame: VideoFrame): void;
   /** Once, after the last frame's display time has passed, or when the source failed. */
   onEnd(reason: EndReason): void;
   /** Video length; positions are clamped to it. Defaults to the source's frame count. */
@@ -65,7 +65,7 @@ export class Pacer {
   /** Set while waiting for the transcode to produce frame `next`: the clock stands still meanwhile. */
   private waitingFor: number | null = null;
   private timer: unknown = null;
-  private prefetched: { index: number; frame: Promise<Frame | null> } | null = null;
+  private prefetched: { index: number; frame: Promise<VideoFrame | null> } | null = null;
   /** Bumped by every control call, so an async wait from before it is ignored. */
   private generation = 0;
   readonly stats: PacerStats = { emitted: 0, skipped: 0, stalls: 0 };
@@ -234,7 +234,7 @@ export class Pacer {
     return this.source.ptsOf(index + 1) - this.source.ptsOf(index);
   }
 
-  private emit(frame: Frame): void {
+  private emit(frame: VideoFrame): void {
     this.next = frame.index + 1;
     this.stats.emitted++;
     this.opts.onFrame(frame);

@@ -10,8 +10,8 @@ import { AudioProbeCache } from "../audio/probeCache";
 import { Catalogue } from "./catalogue";
 import { FrameCache, type FrameCacheOptions } from "./frames";
 import { VIDEO_LIMITS } from "./limits";
-import { StreamManager } from "./streams";
-import type { Logger } from "./types";
+import { StreamManager } from "./streamManager";
+import type { Logger } from "../log";
 
 export interface VideoServiceOptions extends Omit<FrameCacheOptions, "logger"> {
   dir: string;

@@ -5,7 +5,7 @@
 // every other variant, shared by every small viewer of the stream.
 
 import { outputSize, type DecodedVideo, type FrameCache, type VideoReader } from "./frames";
-import type { Frame } from "./types";
+import type { VideoFrame } from "./types";
 
 /** LIBRARY_DEFAULTS.smallVideoWidth; the frames' height follows the aspect ratio. */
 export const SMALL_VIDEO_WIDTH = 256;
@@ -36,7 +36,7 @@ export class SmallVariant {
   }
 
   /** The frame at `index` if it is decoded; asking moves this variant's decoder along with the stream. */
-  frame(index: number): Frame | null {
+  frame(index: number): VideoFrame | null {
     if (this.closed) return null;
     return this.reader.get(index) ?? null;
   }

@@ -1,13 +1,6 @@
 // Shared shapes of the video pipeline. Kept free of Node imports so the stream
 // manager and tests can depend on them without pulling in child_process.
 
-/** The subset of pino's API the pipeline uses; a real pino logger satisfies it. */
-export interface Logger {
-  warn(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  debug(obj: object, msg: string): void;
-}
-
 export interface Size {
   width: number;
   height: number;
@@ -28,7 +21,7 @@ export interface VideoInfo extends MediaInfo {
 }
 
 /** One decoded frame: a baseline JPEG and its time from the start of the video. */
-export interface Frame {
+export interface VideoFrame {
   index: number;
   ptsMs: number;
   jpeg: Buffer;

@@ -165,8 +165,8 @@ describe("a watch party with sound, in sync", () => {
       };
     });
     await joinByLink(bob, viaProxy.toString(), "bob");
-    const room = new URL(link).pathname.split("/").pop()!;
-    carol = spawn(process.execPath, [BIN, "client", "--json", "--name", "carol", "--room", room, "--core", `${stack.core.host}:${stack.core.port}`, "--record", rec], {
+    // The room link (with its secret: rooms are end-to-end v2) admits the terminal client too.
+    carol = spawn(process.execPath, [BIN, "client", "--json", "--name", "carol", "--link", link, "--core", `${stack.core.host}:${stack.core.port}`, "--record", rec], {
       env: { ...process.env, XDG_CONFIG_HOME: path.join(dir, "config") },
       stdio: ["pipe", "pipe", "pipe"],
     });

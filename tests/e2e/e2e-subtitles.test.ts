@@ -46,7 +46,7 @@ let bob: User;
 const overlay = (p: Page) => p.locator(`${ROOM} [data-testid="subtitles"]`);
 
 async function seek(p: Page, ms: number): Promise<void> {
-  await p.locator(`${ROOM} input[type="range"]`).fill(String(ms));
+  await p.locator(`${ROOM} input.seek`).fill(String(ms));
 }
 
 beforeAll(async () => {

@@ -8,7 +8,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { makeSelfSigned } from "../../common/tls";
 import { parseCommand, resolveTarget } from "../../client/commands";
-import { parseClock, safe } from "../../client/format";
+import { parseClock, safe } from "../../client/terminalText";
 import { formatClock } from "../../protocol/format";
 import { defaultIdentityPath, IdentityFileError, loadIdentity, loadOrCreateIdentity } from "../../client/identityFile";
 import { FileKeyStore, knownKeysPathFor } from "../../client/knownKeys";

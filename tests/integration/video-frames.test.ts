@@ -7,7 +7,7 @@ import { Catalogue } from "../../server/video/catalogue";
 import { FrameCache, outputSize } from "../../server/video/frames";
 import type { DecodedVideo } from "../../server/video/frames";
 import { readJpegInfo } from "../../server/video/jpeg";
-import type { Frame } from "../../server/video/types";
+import type { VideoFrame } from "../../server/video/types";
 import { recordingLogger, type LogLine } from "../helpers/log";
 
 
@@ -28,9 +28,9 @@ async function untilDone(v: DecodedVideo): Promise<void> {
   await v.waitFor(1e9);
 }
 
-async function allFrames(v: DecodedVideo): Promise<Frame[]> {
+async function allFrames(v: DecodedVideo): Promise<VideoFrame[]> {
   await untilDone(v);
-  const out: Frame[] = [];
+  const out: VideoFrame[] = [];
   for (let i = 0; i < (v.frameCount ?? 0); i++) {
     const f = await v.waitFor(i);
     if (!f) throw new Error(`frame ${i} missing`);

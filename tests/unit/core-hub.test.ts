@@ -9,9 +9,9 @@ import { FRAME_HEADER, KIND_CONTROL } from "../../protocol/framing";
 import { DEFAULT_LIMITS, type Limits } from "../../protocol/limits";
 import { ENVELOPE_ALG, type ClientMessageOf, type Envelope, type LeftReason, type ServerMessage, type StreamInfo } from "../../protocol/messages";
 import type { VerifiedHello } from "../../server/handshake";
-import { Hub, type VideoService } from "../../server/hub";
+import { Hub } from "../../server/hub";
 import { silentLogger } from "../../server/log";
-import type { MemberPeer, Peer, VideoFrameOut } from "../../server/peer";
+import type { MemberPeer, Peer, VideoFrameOut, VideoService } from "../../server/ports";
 
 /** A member id: 22 characters of the id alphabet. */
 const idOf = (who: string) => who.padEnd(22, "x");

@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from "vitest";
 import { Outbox, type Sink } from "../../server/outbox";
-import type { AudioPacketOut, VideoFrameOut } from "../../server/peer";
+import type { AudioPacketOut, VideoFrameOut } from "../../server/ports";
 
 class FakeSink implements Sink {
   written: Buffer[] = [];

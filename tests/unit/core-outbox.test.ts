@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from "vitest";
 import { Outbox, type Sink } from "../../server/outbox";
-import type { VideoFrameOut } from "../../server/peer";
+import type { VideoFrameOut } from "../../server/ports";
 
 class FakeSink implements Sink {
   written: Buffer[] = [];

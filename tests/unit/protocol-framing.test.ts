@@ -1,12 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decodeRaw, parseClientMessage } from "../../protocol/codec";
-import { FrameDecoder, FrameError, KIND_CONTROL, KIND_VIDEO, encodeFrame, type Frame } from "../../protocol/framing";
+import { FrameDecoder, FrameError, KIND_CONTROL, KIND_VIDEO, encodeFrame, type WireFrame } from "../../protocol/framing";
 import { FrameAssembler, writeChunkHeader } from "../../protocol/videoChunk";
 
 const kinds = new Set([KIND_CONTROL, KIND_VIDEO]);
 const collect = (d: FrameDecoder, chunks: Uint8Array[]) => {
-  const out: Frame[] = [];
+  const out: WireFrame[] = [];
   for (const c of chunks) d.push(c, (f) => out.push({ kind: f.kind, body: f.body.slice() }));
   return out;
 };

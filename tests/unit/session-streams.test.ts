@@ -1,9 +1,9 @@
-// Unit tests of protocol/streams.ts without a session: which streams are
+// Unit tests of protocol/watchedStreams.ts without a session: which streams are
 // watched, and which joined frames get through.
 
 import { describe, expect, it } from "vitest";
 import type { StreamInfo } from "../../protocol/messages";
-import { Streams } from "../../protocol/streams";
+import { Streams } from "../../protocol/watchedStreams";
 import { writeChunkHeader } from "../../protocol/videoChunk";
 
 function info(sid: number): StreamInfo {

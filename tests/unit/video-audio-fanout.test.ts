@@ -10,7 +10,7 @@ import type { ServerMessage } from "../../protocol/messages";
 import { AudioPacketCache } from "../../server/audio/cache";
 import type { AudioDecodeSink } from "../../server/audio/decode";
 import type { AudioTrack } from "../../server/audio/tracks";
-import type { AudioPacketOut, Peer } from "../../server/peer";
+import type { AudioPacketOut, Peer } from "../../server/ports";
 import { StreamAudio } from "../../server/video/audioFanout";
 
 const HEAD = Buffer.concat([Buffer.from("OpusHead"), Buffer.from([1, 2, 0x38, 0x01, 0x80, 0xbb, 0, 0, 0, 0, 0])]);

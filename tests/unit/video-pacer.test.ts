@@ -6,7 +6,7 @@ import { makeClip } from "../../scripts/make-sample";
 import { FrameCache } from "../../server/video/frames";
 import { Pacer } from "../../server/video/pacer";
 import type { Clock, EndReason, FrameSource } from "../../server/video/pacer";
-import type { Frame } from "../../server/video/types";
+import type { VideoFrame } from "../../server/video/types";
 import { silentLogger } from "../../server/log";
 
 /** Manual clock: timers fire only inside advance(), optionally late by `jitter()` ms. */
@@ -54,7 +54,7 @@ class ArraySource implements FrameSource {
   readonly fps = 30;
   available: number;
   error: Error | null = null;
-  private readonly waiters: Array<{ i: number; resolve: (f: Frame | null) => void }> = [];
+  private readonly waiters: Array<{ i: number; resolve: (f: VideoFrame | null) => void }> = [];
   constructor(
     readonly total: number,
     private readonly opts: { available?: number; spilled?: boolean } = {},
@@ -72,13 +72,13 @@ class ArraySource implements FrameSource {
     if (this.ptsOf(i + 1) <= ms) i++;
     return this.frameCount === undefined ? i : Math.min(i, this.frameCount - 1);
   }
-  frame(i: number): Frame {
+  frame(i: number): VideoFrame {
     return { index: i, ptsMs: this.ptsOf(i), jpeg: Buffer.from([i & 0xff]) };
   }
-  get(i: number): Frame | undefined {
+  get(i: number): VideoFrame | undefined {
     return !this.opts.spilled && i < this.available ? this.frame(i) : undefined;
   }
-  waitFor(i: number): Promise<Frame | null> {
+  waitFor(i: number): Promise<VideoFrame | null> {
     if (i < this.available) return Promise.resolve(this.frame(i));
     if (this.frameCount !== undefined) return Promise.resolve(null);
     return new Promise((resolve) => this.waiters.push({ i, resolve }));

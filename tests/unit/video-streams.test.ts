@@ -1,4 +1,4 @@
-// StreamManager (server/video/streams.ts) without sockets or ffmpeg: fake
+// StreamManager (server/video/streamManager.ts) without sockets or ffmpeg: fake
 // peers, a fake catalogue, a fake frame cache whose videos hold N tiny JPEGs
 // at 30 fps, and Vitest's fake timers as the pacers' clock (realClock reads
 // performance.now and setTimeout, both faked), advanced by hand.
@@ -9,12 +9,12 @@ import { FRAME_HEADER, KIND_VIDEO } from "../../protocol/framing";
 import { MAX_CHUNK_BYTES } from "../../protocol/limits";
 import type { ServerMessage } from "../../protocol/messages";
 import { readChunk } from "../../protocol/videoChunk";
-import type { Peer, VideoFrameOut } from "../../server/peer";
+import type { Peer, VideoFrameOut } from "../../server/ports";
 import type { Catalogue, ResolvedVideo } from "../../server/video/catalogue";
 import type { DecodedVideo, FrameCache, VideoReader } from "../../server/video/frames";
 import type { FrameSource } from "../../server/video/pacer";
-import { StreamManager } from "../../server/video/streams";
-import type { Frame, Size, VideoInfo } from "../../server/video/types";
+import { StreamManager } from "../../server/video/streamManager";
+import type { VideoFrame, Size, VideoInfo } from "../../server/video/types";
 import { recordingLogger } from "../helpers/log";
 
 const FPS = 30;
@@ -87,11 +87,11 @@ class FakeReader implements FrameSource {
     return this.video.indexAt(ms);
   }
   // As VideoReader: a closed reader still returns frames in memory, and waits resolve null.
-  get(index: number): Frame | undefined {
+  get(index: number): VideoFrame | undefined {
     if (this.closed) this.readsAfterClose++;
     return this.video.frames[index];
   }
-  waitFor(index: number): Promise<Frame | null> {
+  waitFor(index: number): Promise<VideoFrame | null> {
     if (this.closed) return Promise.resolve(null);
     return Promise.resolve(this.video.frames[index] ?? null);
   }
@@ -110,7 +110,7 @@ class FakeVideo {
   readonly width = 64;
   readonly height = 36;
   readonly fps = FPS;
-  readonly frames: Frame[];
+  readonly frames: VideoFrame[];
   readonly readers: FakeReader[] = [];
   refs = 0;
   /** The reader whose start spawned the running ffmpeg, if one runs. */

@@ -5,6 +5,7 @@
 
 import { streamEndWords } from "../../../../protocol/describe";
 import type { StreamInfo, VideoItem } from "../../../../protocol/messages";
+import type { ReceivedFrame } from "../../../../protocol/videoChunk";
 import type { ClientSession, SessionEvents } from "../../../../protocol/session";
 import type { ConnectionStore } from "./connection.svelte";
 import type { NoticesStore } from "./notices.svelte";
@@ -30,7 +31,7 @@ export interface EndedStream {
   reason: string;
 }
 
-export type FrameListener = (f: { frame: number; ptsMs: number; jpeg: Uint8Array }) => void;
+export type FrameListener = (f: ReceivedFrame) => void;
 export type AudioListener = (e: { kind: "info"; info: SessionEvents["audioInfo"] } | { kind: "packet"; packet: SessionEvents["audio"] }) => void;
 
 /** The stream clock as the core last announced it ("clock" cap); mutated in place, read per frame. */

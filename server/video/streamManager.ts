@@ -5,21 +5,19 @@
 // its own VideoReader, which is how decoding knows how far ahead to go; a
 // play or seek that would need one ffmpeg too many is refused (server_full).
 
-import { FRAME_HEADER, KIND_VIDEO, writeHeader } from "../../protocol/framing";
-import { MAX_CHUNK_BYTES, VIDEO_CHUNK_HEADER } from "../../protocol/limits";
 import type { AudioTrackChoice, ClientMessageOf, Control, Play, StreamEndReason, StreamInfo, VideoItem } from "../../protocol/messages";
 import type { AudioPacketCache } from "../audio/cache";
 import type { AudioProbeCache, AudioSummary } from "../audio/probeCache";
 import { StreamAudio } from "./audioFanout";
-import { writeChunkHeader } from "../../protocol/videoChunk";
-import type { VideoService } from "../hub";
-import type { Peer, VideoFrameOut, WireChunk } from "../peer";
+import type { Peer, VideoFrameOut, VideoService } from "../ports";
+import { chunkFrame } from "../wire";
 import type { LibraryService } from "../library/library-service";
 import type { Catalogue } from "./catalogue";
 import { outputSize, type DecodedVideo, type FrameCache, type VideoReader } from "./frames";
 import { Pacer } from "./pacer";
 import { SMALL_VIDEO_WIDTH, SmallVariant, type SmallSource } from "./small-variant";
-import type { Frame, Logger } from "./types";
+import type { VideoFrame } from "./types";
+import type { Logger } from "../log";
 
 interface Viewer {
   peer: Peer;
@@ -68,23 +66,6 @@ function audioField(a: AudioSummary): NonNullable<VideoItem["audio"]> {
     tracks: a.tracks.map((t) => ({ index: t.index, language: t.language, title: t.title, codec: t.codec, channels: t.channels, downmix: t.downmix, problem: t.problem })),
     noSound: a.noSound,
   };
-}
-
-/** Cuts one frame into wire chunks: headers are new, JPEG bytes are slices of the cached frame. */
-export function chunkFrame(sid: number, frame: Frame): VideoFrameOut {
-  const jpeg = frame.jpeg;
-  const parts = Math.max(1, Math.ceil(jpeg.length / MAX_CHUNK_BYTES));
-  const chunks: WireChunk[] = [];
-  let bytes = 0;
-  for (let part = 0; part < parts; part++) {
-    const data = jpeg.subarray(part * MAX_CHUNK_BYTES, Math.min(jpeg.length, (part + 1) * MAX_CHUNK_BYTES));
-    const head = Buffer.allocUnsafe(FRAME_HEADER + VIDEO_CHUNK_HEADER);
-    writeHeader(head, KIND_VIDEO, VIDEO_CHUNK_HEADER + data.length);
-    writeChunkHeader(head, { sid, frame: frame.index, ptsMs: Math.round(frame.ptsMs), part, parts }, FRAME_HEADER);
-    chunks.push({ head, data });
-    bytes += head.length + data.length;
-  }
-  return { sid, frame: frame.index, chunks, bytes };
 }
 
 export class StreamManager implements VideoService {
@@ -259,7 +240,7 @@ export class StreamManager implements VideoService {
     return this.nextSid;
   }
 
-  private fanOut(stream: Stream, frame: Frame): void {
+  private fanOut(stream: Stream, frame: VideoFrame): void {
     // Sound first: its packets up to this frame + the lead, on the same anchor.
     stream.audio?.tick(frame.ptsMs);
     if (stream.pacer.anchorMs !== stream.clockSent) this.sendClock(stream);
@@ -373,7 +354,7 @@ export class StreamManager implements VideoService {
     this.opts.log.info({ sid, reason, streams: this.streams.size }, "stream ended");
   }
 
-  private smallFrame(s: Stream, frame: Frame): VideoFrameOut | null {
+  private smallFrame(s: Stream, frame: VideoFrame): VideoFrameOut | null {
     if (!s.small) {
       const width = this.opts.smallWidth ?? SMALL_VIDEO_WIDTH;
       // Not worth a second decoder when the stream is already about that small.

@@ -8,14 +8,7 @@
 // Browser-safe: no node: imports.
 
 import type { StreamInfo } from "./messages";
-import { FrameAssembler, readChunk } from "./videoChunk";
-
-export interface VideoFrame {
-  sid: number;
-  frame: number;
-  ptsMs: number;
-  jpeg: Uint8Array;
-}
+import { FrameAssembler, readChunk, type ReceivedFrame } from "./videoChunk";
 
 export class Streams {
   private map = new Map<number, StreamInfo>();
@@ -47,7 +40,7 @@ export class Streams {
   }
 
   /** Takes one video chunk; the whole frame once its last chunk is in. */
-  push(body: Uint8Array): VideoFrame | null {
+  push(body: Uint8Array): ReceivedFrame | null {
     const c = readChunk(body);
     if (!c || !this.map.has(c.header.sid)) return null;
     return this.assembler.push(body);

@@ -1,9 +1,10 @@
-// What room and stream logic may do with a connection, without knowing it is
-// a socket. The connection (server/connection.ts) implements it; unit tests
+// The ports of the core's logic: what room and stream logic may do with a
+// connection without knowing it is a socket, and the video side as the hub
+// sees it. The connection (server/connection.ts) implements it; unit tests
 // can use a plain object.
 
 import type { Cap } from "../protocol/caps";
-import type { ServerMessage } from "../protocol/messages";
+import type { ClientMessageOf, ServerMessage, StreamInfo } from "../protocol/messages";
 
 /**
  * One chunk of a video frame on the wire: `head` is the 5-byte frame header
@@ -77,4 +78,18 @@ export interface MemberPeer extends Peer {
   readonly queuedBytes?: number;
   /** Ends the connection with a fatal error; the hub has already dropped it. */
   fail(code: "replaced" | "internal", message: string): void;
+}
+
+/** The video side, as the hub sees it (implemented by server/video/streamManager.ts). */
+export interface VideoService {
+  roomStream(room: string): StreamInfo | null;
+  /** After `welcome`: a late joiner starts receiving the room's stream. */
+  join(peer: Peer): void;
+  /** The connection is gone or replaced: end its self stream, stop sending. */
+  leave(peer: Peer): void;
+  roomEmpty(room: string): void;
+  handle(peer: Peer, msg: ClientMessageOf<"videos" | "play" | "control" | "subtitles" | "poster" | "audioTrack">): void;
+  close(): void;
+  /** A room just loaded from the store after a restart (server/streamState.ts restores its stream). */
+  load?(room: string): Promise<void>;
 }
