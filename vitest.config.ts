@@ -20,13 +20,20 @@ const shared = {
 // project compiles them as the browser gets them (client output, real $state
 // proxies), while imports still resolve for Node. Only svelte(), never
 // svelteTesting(), which would make `ws` resolve to its browser stub.
-const svelteStores = svelte({ configFile: false, compilerOptions: { runes: true }, dynamicCompileOptions: () => ({ generate: "client" }) });
+const svelteStores = svelte({
+  configFile: false,
+  compilerOptions: { runes: true },
+  dynamicCompileOptions: () => ({ generate: "client" }),
+});
 
 export default defineConfig({
   test: {
     maxWorkers: 2,
     projects: [
-      { plugins: [svelteStores], test: { ...shared, name: "unit", include: ["tests/unit/**/*.test.ts"], sequence: { groupOrder: 0 } } },
+      {
+        plugins: [svelteStores],
+        test: { ...shared, name: "unit", include: ["tests/unit/**/*.test.ts"], sequence: { groupOrder: 0 } },
+      },
       {
         test: {
           ...shared,

@@ -27,7 +27,9 @@ function childCpu(bin: string, args: string[]): Promise<number> {
 
 function oggBytes(bin: string, file: string): Promise<Buffer> {
   return new Promise((res, rej) =>
-    execFile(bin, opusArgs(file, 0), { encoding: "buffer", maxBuffer: 64 << 20 }, (err, out) => (err ? rej(err) : res(out))),
+    execFile(bin, opusArgs(file, 0), { encoding: "buffer", maxBuffer: 64 << 20 }, (err, out) =>
+      err ? rej(err) : res(out),
+    ),
   );
 }
 
@@ -40,11 +42,44 @@ async function main(): Promise<void> {
     // The sync sample's picture is flat and cheap to decode; a moving 720p H.264 + AAC clip is closer to a film.
     const real = join(dir, "real.mp4");
     await new Promise<void>((res, rej) =>
-      execFile(bin, ["-v", "error", "-y", "-f", "lavfi", "-i", `testsrc2=size=1280x720:rate=30:duration=${seconds}`, "-f", "lavfi", "-i", `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-ac", "2", real], (e) => (e ? rej(e) : res())),
+      execFile(
+        bin,
+        [
+          "-v",
+          "error",
+          "-y",
+          "-f",
+          "lavfi",
+          "-i",
+          `testsrc2=size=1280x720:rate=30:duration=${seconds}`,
+          "-f",
+          "lavfi",
+          "-i",
+          `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
+          "-c:v",
+          "libx264",
+          "-preset",
+          "veryfast",
+          "-crf",
+          "23",
+          "-pix_fmt",
+          "yuv420p",
+          "-c:a",
+          "aac",
+          "-b:a",
+          "128k",
+          "-ac",
+          "2",
+          real,
+        ],
+        (e) => (e ? rej(e) : res()),
+      ),
     );
     const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-    for (const [name, f] of [["sync sample 640x360", file], ["testsrc2 720p H.264 + AAC", real]] as const) {
+    for (const [name, f] of [
+      ["sync sample 640x360", file],
+      ["testsrc2 720p H.264 + AAC", real],
+    ] as const) {
       const video: number[] = [];
       const audio: number[] = [];
       for (let i = 0; i < 3; i++) {
@@ -53,7 +88,9 @@ async function main(): Promise<void> {
       }
       const v = med(video);
       const a = med(audio);
-      console.log(`${name}, ${seconds} s: decode CPU video (MJPEG 640x360 q5) ${v.toFixed(2)} s, audio (Opus 96k) ${a.toFixed(2)} s, audio/video ${((100 * a) / v).toFixed(1)}%`);
+      console.log(
+        `${name}, ${seconds} s: decode CPU video (MJPEG 640x360 q5) ${v.toFixed(2)} s, audio (Opus 96k) ${a.toFixed(2)} s, audio/video ${((100 * a) / v).toFixed(1)}%`,
+      );
     }
 
     const ogg = await oggBytes(bin, file);
@@ -66,7 +103,9 @@ async function main(): Promise<void> {
       d.end();
     }
     const ns = Number(process.hrtime.bigint() - t0) / packets;
-    console.log(`demux: ${packets / rounds} packets (${ogg.length} bytes Ogg) in 64 KiB chunks: ${(ns / 1000).toFixed(2)} µs per packet`);
+    console.log(
+      `demux: ${packets / rounds} packets (${ogg.length} bytes Ogg) in 64 KiB chunks: ${(ns / 1000).toFixed(2)} µs per packet`,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

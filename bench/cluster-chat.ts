@@ -15,7 +15,13 @@ import { ClientSession } from "../protocol/session";
 import { startNats } from "../common/nats";
 import { cpuMsOf, sleep, spawnCore, stopProc, type Spawned } from "../tests/helpers/security-support";
 
-const { values } = parseArgs({ options: { rate: { type: "string", default: "20" }, seconds: { type: "string", default: "10" }, receivers: { type: "string", default: "9" } } });
+const { values } = parseArgs({
+  options: {
+    rate: { type: "string", default: "20" },
+    seconds: { type: "string", default: "10" },
+    receivers: { type: "string", default: "9" },
+  },
+});
 const RATE = Number(values.rate);
 const SECONDS = Number(values.seconds);
 const RECEIVERS = Number(values.receivers);
@@ -27,7 +33,15 @@ const pct = (xs: number[], p: number) => {
 const f = (ms: number) => `${ms.toFixed(1)} ms`;
 
 async function session(identity: Identity, name: string, room: string, ports: number[]): Promise<ClientSession> {
-  const s = new ClientSession({ identity, name, room, agent: "bench", durable: true, connect: failoverConnector(ports.map((port) => tcpConnector({ host: "127.0.0.1", port }))), recipientWaitMs: 0 });
+  const s = new ClientSession({
+    identity,
+    name,
+    room,
+    agent: "bench",
+    durable: true,
+    connect: failoverConnector(ports.map((port) => tcpConnector({ host: "127.0.0.1", port }))),
+    recipientWaitMs: 0,
+  });
   s.start();
   return s;
 }
@@ -41,11 +55,22 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
 }
 
 /** One sender, receivers on the given cores; returns latencies (ms) over all deliveries and CPU ms per core. */
-async function measure(label: string, room: string, senderPort: number, receiverPorts: number[], ids: Identity[], procs: Spawned[]): Promise<{ lat: number[]; cpu: number[]; sent: number }> {
+async function measure(
+  label: string,
+  room: string,
+  senderPort: number,
+  receiverPorts: number[],
+  ids: Identity[],
+  procs: Spawned[],
+): Promise<{ lat: number[]; cpu: number[]; sent: number }> {
   const sender = await session(ids[0], "sender", room, [senderPort]);
   const receivers = await Promise.all(receiverPorts.map((p, i) => session(ids[i + 1], `r${i}`, room, [p])));
   const all = [sender, ...receivers];
-  await until(() => all.every((s) => s.state === "online" && s.members.size === all.length), 60_000, `${label}: everyone in the room`);
+  await until(
+    () => all.every((s) => s.state === "online" && s.members.size === all.length),
+    60_000,
+    `${label}: everyone in the room`,
+  );
   const sentAt = new Map<string, number>();
   const lat: number[] = [];
   for (const r of receivers) {
@@ -81,13 +106,29 @@ const ids = await Promise.all(Array.from({ length: RECEIVERS + 1 }, () => genera
 const nats = await startNats();
 const single = await spawnCore(["--port", "0", "--store", "memory"]);
 const cores: Spawned[] = [];
-for (let i = 0; i < 3; i++) cores.push(await spawnCore(["--port", "0", "--cluster", nats.url, "--node", `b${i}`, "--cluster-namespace", `bench${process.pid}`]));
+for (let i = 0; i < 3; i++)
+  cores.push(
+    await spawnCore([
+      "--port",
+      "0",
+      "--cluster",
+      nats.url,
+      "--node",
+      `b${i}`,
+      "--cluster-namespace",
+      `bench${process.pid}`,
+    ]),
+  );
 try {
   const rows: string[] = [];
   const one = await measure("single core", "bench-single", single.port, [single.port], ids, [single]);
   const same = await measure("same core", "bench-same", cores[0].port, [cores[0].port], ids, cores);
   const cross = await measure("cross core", "bench-cross", cores[0].port, [cores[1].port], ids, cores);
-  for (const [name, r] of [["single core (memory store, no NATS)", one], ["cluster, same core", same], ["cluster, cross core", cross]] as const) {
+  for (const [name, r] of [
+    ["single core (memory store, no NATS)", one],
+    ["cluster, same core", same],
+    ["cluster, cross core", cross],
+  ] as const) {
     rows.push(`| ${name} | ${r.lat.length} of ${r.sent} | ${f(pct(r.lat, 50))} | ${f(pct(r.lat, 99))} |`);
   }
   // fan-out: receivers spread over the three cores, sender on c0
@@ -101,10 +142,16 @@ try {
   console.log(`\nchat latency, ${RATE} msg/s for ${SECONDS} s, 1 sender -> 1 receiver (sendText to message event):\n`);
   console.log("| path | delivered | p50 | p99 |\n|---|---|---|---|");
   for (const r of rows) console.log(r);
-  console.log(`\nfan-out: 1 sender on c0, ${RECEIVERS} receivers spread over c0, c1, c2 (${RECEIVERS / 3} each), ${RATE} msg/s for ${SECONDS} s: ${fan.lat.length} of ${fan.sent * RECEIVERS} deliveries, p50 ${f(pct(fan.lat, 50))}, p99 ${f(pct(fan.lat, 99))}`);
-  console.log(`\n| process | CPU ms while chatting | CPU ms idle, same ${SECONDS} s | (chatting - idle) per message sent | per delivery |\n|---|---|---|---|---|`);
+  console.log(
+    `\nfan-out: 1 sender on c0, ${RECEIVERS} receivers spread over c0, c1, c2 (${RECEIVERS / 3} each), ${RATE} msg/s for ${SECONDS} s: ${fan.lat.length} of ${fan.sent * RECEIVERS} deliveries, p50 ${f(pct(fan.lat, 50))}, p99 ${f(pct(fan.lat, 99))}`,
+  );
+  console.log(
+    `\n| process | CPU ms while chatting | CPU ms idle, same ${SECONDS} s | (chatting - idle) per message sent | per delivery |\n|---|---|---|---|---|`,
+  );
   ["c0 (sender's core, 3 receivers)", "c1 (3 receivers)", "c2 (3 receivers)", "nats-server"].forEach((name, i) =>
-    console.log(`| ${name} | ${fan.cpu[i]} | ${idle[i]} | ${((fan.cpu[i] - idle[i]) / fan.sent).toFixed(2)} ms | ${((fan.cpu[i] - idle[i]) / fan.sent / (i < 3 ? RECEIVERS / 3 : RECEIVERS)).toFixed(2)} ms |`),
+    console.log(
+      `| ${name} | ${fan.cpu[i]} | ${idle[i]} | ${((fan.cpu[i] - idle[i]) / fan.sent).toFixed(2)} ms | ${((fan.cpu[i] - idle[i]) / fan.sent / (i < 3 ? RECEIVERS / 3 : RECEIVERS)).toFixed(2)} ms |`,
+    ),
   );
 } finally {
   await stopProc(single);

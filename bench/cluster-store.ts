@@ -17,14 +17,22 @@ import type { RoomStore } from "../server/store/roomStore";
 import { SqliteStore } from "../server/store/sqliteStore";
 import { startNats } from "../tests/helpers/nats";
 
-const { values } = parseArgs({ options: { rate: { type: "string", default: "1000" }, seconds: { type: "string", default: "3" } } });
+const { values } = parseArgs({
+  options: { rate: { type: "string", default: "1000" }, seconds: { type: "string", default: "3" } },
+});
 const RATE = Number(values.rate);
 const SECONDS = Number(values.seconds);
 const id = (s: string) => s.padEnd(22, "x").slice(0, 22);
 const FROM = id("sender");
 const TO = Array.from({ length: 9 }, (_x, i) => id(`member${i}`));
 // about the size of a sealed 10-member chat envelope
-const ENV = JSON.stringify({ alg: "RSA-OAEP-256+A256GCM", iv: "A".repeat(16), ct: "c".repeat(200), keys: Object.fromEntries(TO.map((t) => [t, "k".repeat(342)])), sig: "s".repeat(342) });
+const ENV = JSON.stringify({
+  alg: "RSA-OAEP-256+A256GCM",
+  iv: "A".repeat(16),
+  ct: "c".repeat(200),
+  keys: Object.fromEntries(TO.map((t) => [t, "k".repeat(342)])),
+  sig: "s".repeat(342),
+});
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -36,7 +44,11 @@ const cpuTicks = (pid: number) => {
 };
 
 /** Open loop: one append every 1/RATE s, latency from its scheduled time (no coordinated omission). */
-async function run(store: RoomStore, room: string, after?: (seq: number) => void): Promise<{ p50: number; p99: number; max: number; cpuMsPer1k: number; n: number }> {
+async function run(
+  store: RoomStore,
+  room: string,
+  after?: (seq: number) => void,
+): Promise<{ p50: number; p99: number; max: number; cpuMsPer1k: number; n: number }> {
   const n = RATE * SECONDS;
   const lat: number[] = [];
   const t0 = performance.now();
@@ -56,13 +68,21 @@ async function run(store: RoomStore, room: string, after?: (seq: number) => void
   }
   await Promise.all(pending);
   const c = process.cpuUsage(c0);
-  return { p50: pct(lat, 50), p99: pct(lat, 99), max: Math.max(...lat), cpuMsPer1k: ((c.user + c.system) / 1000 / n) * 1000, n };
+  return {
+    p50: pct(lat, 50),
+    p99: pct(lat, 99),
+    max: Math.max(...lat),
+    cpuMsPer1k: ((c.user + c.system) / 1000 / n) * 1000,
+    n,
+  };
 }
 
 const f = (x: number) => x.toFixed(2);
 async function main(): Promise<void> {
   const log = (s: string) => process.stdout.write(s + "\n");
-  log(`append at ${RATE} msg/s for ${SECONDS} s, envelope ${ENV.length} B, 9 recipients (open loop, latency from the scheduled time)`);
+  log(
+    `append at ${RATE} msg/s for ${SECONDS} s, envelope ${ENV.length} B, 9 recipients (open loop, latency from the scheduled time)`,
+  );
   const dir = mkdtempSync(join(tmpdir(), "sealroom-bench-cluster-"));
   const nats = await startNats();
   try {
@@ -82,16 +102,23 @@ async function main(): Promise<void> {
       ["sqlite (WAL, synchronous=FULL, group commit 2 ms)", sql],
       ["jetstream (file store, R1, loopback)", jet],
     ] as const;
-    for (const [name, r] of rows) log(`${name.padEnd(52)} p50 ${f(r.p50)} ms  p99 ${f(r.p99)} ms  max ${f(r.max)} ms  p99/memory ${f(r.p99 / mem.p99)}  core CPU ${f(r.cpuMsPer1k)} ms/1k appends`);
+    for (const [name, r] of rows)
+      log(
+        `${name.padEnd(52)} p50 ${f(r.p50)} ms  p99 ${f(r.p99)} ms  max ${f(r.max)} ms  p99/memory ${f(r.p99 / mem.p99)}  core CPU ${f(r.cpuMsPer1k)} ms/1k appends`,
+      );
     log(`nats-server CPU during the jetstream run: ${f(natsCpuMsPer1k)} ms per 1k appends`);
     log(`p50 ratio jetstream/sqlite ${f(jet.p50 / sql.p50)}, p99 ratio jetstream/sqlite ${f(jet.p99 / sql.p99)}`);
 
     // resume: a member reads 10,000 missed entries in pages of maxReadBatch
     const R = 10_000;
-    await Promise.all(Array.from({ length: R }, (_x, i) => js.append("resume", { from: FROM, mid: `r${i}`, to: TO, env: ENV, at: Date.now() })));
+    await Promise.all(
+      Array.from({ length: R }, (_x, i) =>
+        js.append("resume", { from: FROM, mid: `r${i}`, to: TO, env: ENV, at: Date.now() }),
+      ),
+    );
     const tr = performance.now();
     let got = 0;
-    for (let cursor = 0; ; ) {
+    for (let cursor = 0; ;) {
       const page = await js.readAfter("resume", TO[0], cursor, 1_000);
       if (page.length === 0) break;
       got += page.length;
@@ -132,7 +159,9 @@ async function main(): Promise<void> {
       a.notifySeq("xcore", r.seq);
       await heard;
     }
-    log(`cross-core (A appends to JetStream, notifies; B's bus hears) p50 ${f(pct(appendToB, 50))} ms  p99 ${f(pct(appendToB, 99))} ms; the note alone p50 ${f(pct(notifyLat, 50))} ms  p99 ${f(pct(notifyLat, 99))} ms (${N} sequential)`);
+    log(
+      `cross-core (A appends to JetStream, notifies; B's bus hears) p50 ${f(pct(appendToB, 50))} ms  p99 ${f(pct(appendToB, 99))} ms; the note alone p50 ${f(pct(notifyLat, 50))} ms  p99 ${f(pct(notifyLat, 99))} ms (${N} sequential)`,
+    );
     a.close();
     b.close();
     await js.close();

@@ -32,7 +32,9 @@ const FILM_S = 7200;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function run(bin: string, args: string[]): Promise<void> {
-  return new Promise((res, rej) => execFile(bin, args, { timeout: 600_000 }, (err, _o, e) => (err ? rej(new Error(e || err.message)) : res())));
+  return new Promise((res, rej) =>
+    execFile(bin, args, { timeout: 600_000 }, (err, _o, e) => (err ? rej(new Error(e || err.message)) : res())),
+  );
 }
 
 async function film(bin: string): Promise<{ dir: string; id: string; path: string }> {
@@ -42,11 +44,44 @@ async function film(bin: string): Promise<{ dir: string; id: string; path: strin
   const id = "film.mp4";
   const path = join(dir, id);
   if (!existsSync(base)) {
-    await run(bin, ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:duration=60",
-      "-c:v", "libx264", "-preset", "veryfast", "-crf", "28", "-g", String(GOP), "-pix_fmt", "yuv420p", base]);
+    await run(bin, [
+      "-hide_banner",
+      "-loglevel",
+      "error",
+      "-y",
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc2=size=1280x720:rate=30:duration=60",
+      "-c:v",
+      "libx264",
+      "-preset",
+      "veryfast",
+      "-crf",
+      "28",
+      "-g",
+      String(GOP),
+      "-pix_fmt",
+      "yuv420p",
+      base,
+    ]);
   }
   if (!existsSync(path)) {
-    await run(bin, ["-hide_banner", "-loglevel", "error", "-y", "-stream_loop", String(FILM_S / 60 - 1), "-i", base, "-c", "copy", "-movflags", "+faststart", path]);
+    await run(bin, [
+      "-hide_banner",
+      "-loglevel",
+      "error",
+      "-y",
+      "-stream_loop",
+      String(FILM_S / 60 - 1),
+      "-i",
+      base,
+      "-c",
+      "copy",
+      "-movflags",
+      "+faststart",
+      path,
+    ]);
   }
   return { dir, id, path };
 }
@@ -91,8 +126,26 @@ const bin = await ffmpegPath();
 const f = await film(bin);
 const cost60 = await realTimeCost(bin, f.path, 60);
 const cacheDir = mkdtempSync(join(tmpdir(), "sealroom-ahead-"));
-const extraLimits = (process.env.BENCH_LIMITS ?? "").split(/\s+/).filter(Boolean).flatMap((l) => ["--limit", l]);
-const args = [...SERVER_NODE_FLAGS, join(CORE_ROOT, "bin/sealroom"), "server", "--host", "127.0.0.1", "--port", "0", "--videos", f.dir, "--cache-dir", cacheDir, "--log-level", "warn", ...extraLimits];
+const extraLimits = (process.env.BENCH_LIMITS ?? "")
+  .split(/\s+/)
+  .filter(Boolean)
+  .flatMap((l) => ["--limit", l]);
+const args = [
+  ...SERVER_NODE_FLAGS,
+  join(CORE_ROOT, "bin/sealroom"),
+  "server",
+  "--host",
+  "127.0.0.1",
+  "--port",
+  "0",
+  "--videos",
+  f.dir,
+  "--cache-dir",
+  cacheDir,
+  "--log-level",
+  "warn",
+  ...extraLimits,
+];
 const { proc: core, match } = await spawnProc("core", process.execPath, args, /core listening on ([\d.]+):(\d+)/);
 const port = Number(match[2]);
 const [id] = await identities(1);
@@ -164,10 +217,14 @@ for (let s = 0; s < PLAY_S; s++) {
 const cpuPlay = last - cpu0;
 const framesPlayed = frames;
 const statsPlayed = lastStats;
-const windows5 = perSec.map((_, i) => perSec.slice(i, i + 5)).filter((w) => w.length === 5).map((w) => w.reduce((a, b) => a + b, 0) / 5);
+const windows5 = perSec
+  .map((_, i) => perSec.slice(i, i + 5))
+  .filter((w) => w.length === 5)
+  .map((w) => w.reduce((a, b) => a + b, 0) / 5);
 
 // (c) seeks anywhere in the film.
-const seekTargets = process.env.BENCH_SEEKS === "0" ? [] : [3_600_000, 600_000, 7_150_000, 1_800_000, 5_400_000, 30_000, 4_321_000];
+const seekTargets =
+  process.env.BENCH_SEEKS === "0" ? [] : [3_600_000, 600_000, 7_150_000, 1_800_000, 5_400_000, 30_000, 4_321_000];
 const seeks: Array<{ toMs: number; ms: number | string }> = [];
 for (const toMs of seekTargets) {
   const ms = await firstFrame(() => m.send({ t: "control", sid, action: "seek", toMs }), toMs);

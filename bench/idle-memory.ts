@@ -15,18 +15,28 @@ const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // As `bin/sealroom server` runs, unless CORE_NODE_ARGS says otherwise ("" for V8's defaults).
-const nodeArgs = process.env.CORE_NODE_ARGS !== undefined ? process.env.CORE_NODE_ARGS.split(" ").filter(Boolean) : [...SERVER_NODE_FLAGS];
-const core = runSealroom(["server", "--port", "0", "--log-level", "warn", "--limit", "maxConnectionsPerAddress=100000"], { nodeArgs });
+const nodeArgs =
+  process.env.CORE_NODE_ARGS !== undefined
+    ? process.env.CORE_NODE_ARGS.split(" ").filter(Boolean)
+    : [...SERVER_NODE_FLAGS];
+const core = runSealroom(
+  ["server", "--port", "0", "--log-level", "warn", "--limit", "maxConnectionsPerAddress=100000"],
+  { nodeArgs },
+);
 const port = Number((await core.waitFor(/listening on [^:]+:(\d+)/))[1]);
 const pid = core.child.pid!;
 const ids = await Promise.all(Array.from({ length: 10 }, () => generateIdentity({ extractable: true })));
 await sleep(1500);
 const steps: { members: number; rssKiB: number }[] = [{ members: 0, rssKiB: rssKiB(pid) }];
 const peers: WirePeer[] = [];
-for (let n = 0; n < total; ) {
+for (let n = 0; n < total;) {
   const batch = [];
   for (let k = 0; k < 50 && n < total; k++, n++) {
-    batch.push(join(port, { name: `m${n % 10}`, room: `room${Math.floor(n / 10)}`, id: ids[n % 10] }).then((m) => peers.push(m.peer)));
+    batch.push(
+      join(port, { name: `m${n % 10}`, room: `room${Math.floor(n / 10)}`, id: ids[n % 10] }).then((m) =>
+        peers.push(m.peer),
+      ),
+    );
   }
   await Promise.all(batch);
   if (n % 1000 === 0) {
@@ -41,7 +51,13 @@ clearInterval(keep);
 const first = steps[0];
 const last = steps.at(-1)!;
 const mid = steps.find((s) => s.members === total / 2) ?? first;
-console.log(JSON.stringify({ steps, perMemberKiB: (last.rssKiB - first.rssKiB) / total, marginalKiB: (last.rssKiB - mid.rssKiB) / (total - mid.members) }));
+console.log(
+  JSON.stringify({
+    steps,
+    perMemberKiB: (last.rssKiB - first.rssKiB) / total,
+    marginalKiB: (last.rssKiB - mid.rssKiB) / (total - mid.members),
+  }),
+);
 for (const p of peers) p.close();
 core.child.kill("SIGTERM");
 await core.exited;

@@ -64,7 +64,17 @@ if (what === "video") {
   await stack.stop();
 } else {
   const empty = mkdtempSync(join(tmpdir(), "sealroom-prof-lib-"));
-  await chat({ members: 100, transport: "tcp", env: "sealed", rates: [50, 100], durationMs: 5000, reps: 1, videos: empty, log: console.log, cpuProfDir: prof });
+  await chat({
+    members: 100,
+    transport: "tcp",
+    env: "sealed",
+    rates: [50, 100],
+    durationMs: 5000,
+    reps: 1,
+    videos: empty,
+    log: console.log,
+    cpuProfDir: prof,
+  });
 }
 console.log(`core self time, top functions (${prof}):`);
 for (const l of top(prof)) console.log(l);

@@ -61,7 +61,11 @@ const pct = (x: number, d = 1) => `${(x * 100).toFixed(d)}%`;
 const ms = (s: Spread, d = 1) => fmtSpread(s, d, "ms");
 
 function table(head: string[], rows: (string | number)[][]): string {
-  return [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+  return [
+    `| ${head.join(" | ")} |`,
+    `|${head.map(() => "---").join("|")}|`,
+    ...rows.map((r) => `| ${r.join(" | ")} |`),
+  ].join("\n");
 }
 
 export function markdown(r: Results, resultsFile: string): string {
@@ -83,12 +87,22 @@ export function markdown(r: Results, resultsFile: string): string {
         ["CPU", `${m.cpuModel}, ${m.cores} cores, ${m.memGiB} GiB`],
         ["OS", m.kernel],
         ["Node", m.node],
-        ["packages", Object.entries(m.packages).map(([k, v]) => `${k} ${v}`).join(", ")],
+        [
+          "packages",
+          Object.entries(m.packages)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(", "),
+        ],
         ["ffmpeg", m.ffmpeg],
         ["websockify", m.websockify ?? "not available"],
         ["commit", m.gitCommit],
         ["load average at start", m.loadAvgAtStart.join(", ")],
-        ["load average per suite", Object.entries(r.loadAvg).map(([k, v]) => `${k}: ${v[0]}`).join("; ")],
+        [
+          "load average per suite",
+          Object.entries(r.loadAvg)
+            .map(([k, v]) => `${k}: ${v[0]}`)
+            .join("; "),
+        ],
       ],
     ),
     "",
@@ -104,7 +118,13 @@ export function markdown(r: Results, resultsFile: string): string {
   );
 
   out.push(`## Targets`, "");
-  out.push(table(["target", "goal", "measured", ""], r.targets.map((t) => [t.name, t.target, t.value, t.met === null ? "n/a" : t.met ? "**met**" : "**missed**"])), "");
+  out.push(
+    table(
+      ["target", "goal", "measured", ""],
+      r.targets.map((t) => [t.name, t.target, t.value, t.met === null ? "n/a" : t.met ? "**met**" : "**missed**"]),
+    ),
+    "",
+  );
 
   if (r.chat.length) {
     out.push(`## 1. Chat latency`, "");
@@ -116,28 +136,98 @@ export function markdown(r: Results, resultsFile: string): string {
         `which alone caps 10 members at 500 msg/s). A level fails when p99 >= 50 ms, a message is lost, or a member is closed; the ladder stops at the first failure.`,
       "",
     );
-    out.push(table(["members", "path", "envelope", "env bytes", "highest rate with p99 < 50 ms"], r.chat.map((c) => [c.members, c.transport, c.env, c.envelopeBytes, `${c.maxRateP99Under50} msg/s`])), "");
+    out.push(
+      table(
+        ["members", "path", "envelope", "env bytes", "highest rate with p99 < 50 ms"],
+        r.chat.map((c) => [c.members, c.transport, c.env, c.envelopeBytes, `${c.maxRateP99Under50} msg/s`]),
+      ),
+      "",
+    );
     const rows: (string | number)[][] = [];
     for (const c of r.chat) {
       for (const s of c.summary) {
         const levels = c.reps.map((ls) => ls.find((l) => l.rate === s.rate)).filter((x) => !!x);
         const l = levels[Math.floor(levels.length / 2)]!;
-        rows.push([c.members, c.transport, c.env, s.rate, ms(s.p50), ms(s.p99), `${l.deliveryP50.toFixed(1)} / ${l.deliveryP99.toFixed(1)}`, `${l.fanoutMBps.toFixed(0)}`, pct(l.coreCpu, 0), l.relayCpu === null ? "" : pct(l.relayCpu, 0), pct(l.loadgenCpu, 0), `${(l.coreRunqWait * 1000).toFixed(0)}`, s.passedAll ? "pass" : "FAIL"]);
+        rows.push([
+          c.members,
+          c.transport,
+          c.env,
+          s.rate,
+          ms(s.p50),
+          ms(s.p99),
+          `${l.deliveryP50.toFixed(1)} / ${l.deliveryP99.toFixed(1)}`,
+          `${l.fanoutMBps.toFixed(0)}`,
+          pct(l.coreCpu, 0),
+          l.relayCpu === null ? "" : pct(l.relayCpu, 0),
+          pct(l.loadgenCpu, 0),
+          `${(l.coreRunqWait * 1000).toFixed(0)}`,
+          s.passedAll ? "pass" : "FAIL",
+        ]);
       }
     }
-    out.push(table(["members", "path", "env", "msg/s", "p50 to all", "p99 to all", "per delivery p50 / p99 ms", "fan-out MB/s", "core CPU", "bridge CPU", "loadgen CPU", "core run-queue wait ms/s", ""], rows), "");
+    out.push(
+      table(
+        [
+          "members",
+          "path",
+          "env",
+          "msg/s",
+          "p50 to all",
+          "p99 to all",
+          "per delivery p50 / p99 ms",
+          "fan-out MB/s",
+          "core CPU",
+          "bridge CPU",
+          "loadgen CPU",
+          "core run-queue wait ms/s",
+          "",
+        ],
+        rows,
+      ),
+      "",
+    );
     if (r.crypto.length) {
-      out.push(`Client-side crypto per message (WebCrypto in Node, RSA-2048; the sender seals once for all recipients, each recipient opens once):`, "");
-      out.push(table(["recipients", "seal (sender)", "open (each recipient)", "envelope bytes"], r.crypto.map((c) => [c.recipients, ms(c.sealMs, 2), ms(c.openMs, 2), c.envelopeBytes])), "");
+      out.push(
+        `Client-side crypto per message (WebCrypto in Node, RSA-2048; the sender seals once for all recipients, each recipient opens once):`,
+        "",
+      );
+      out.push(
+        table(
+          ["recipients", "seal (sender)", "open (each recipient)", "envelope bytes"],
+          r.crypto.map((c) => [c.recipients, ms(c.sealMs, 2), ms(c.openMs, 2), c.envelopeBytes]),
+        ),
+        "",
+      );
     }
   }
   if (r.e2e) {
     const e = r.e2e;
-    out.push(`End-to-end v2 (sender keys, docs/security.md section 10), client side; the "v2" chat rows above are its envelopes through the core:`, "");
+    out.push(
+      `End-to-end v2 (sender keys, docs/security.md section 10), client side; the "v2" chat rows above are its envelopes through the core:`,
+      "",
+    );
     const br = "error" in e.chromium ? null : e.chromium;
-    out.push(table(["", "seal per message", "open per message"], [["Node", ms(e.node.sealMs, 3), ms(e.node.openMs, 3)], ["Chromium", br ? ms(br.sealMs, 3) : "not measured", br ? ms(br.openMs, 3) : ""]]), "");
-    out.push(table(["members", "v1 envelope bytes", "v2 envelope bytes"], e.envelopes.map((x) => [x.members, x.v1Bytes, x.v2Bytes])), "");
-    out.push(`One rotation in a 500-member room (one sender): ${e.rotation500.wrapMs} ms to wrap 499 chain keys, ${e.rotation500.bytes} bytes through the core (${e.rotation500.perMemberBytes} per member); a member opens its distribution in ${e.rotation500.openOneMs.toFixed(3)} ms.`, "");
+    out.push(
+      table(
+        ["", "seal per message", "open per message"],
+        [
+          ["Node", ms(e.node.sealMs, 3), ms(e.node.openMs, 3)],
+          ["Chromium", br ? ms(br.sealMs, 3) : "not measured", br ? ms(br.openMs, 3) : ""],
+        ],
+      ),
+      "",
+    );
+    out.push(
+      table(
+        ["members", "v1 envelope bytes", "v2 envelope bytes"],
+        e.envelopes.map((x) => [x.members, x.v1Bytes, x.v2Bytes]),
+      ),
+      "",
+    );
+    out.push(
+      `One rotation in a 500-member room (one sender): ${e.rotation500.wrapMs} ms to wrap 499 chain keys, ${e.rotation500.bytes} bytes through the core (${e.rotation500.perMemberBytes} per member); a member opens its distribution in ${e.rotation500.openOneMs.toFixed(3)} ms.`,
+      "",
+    );
   }
 
   if (r.fanout.length) {
@@ -148,12 +238,59 @@ export function markdown(r: Results, resultsFile: string): string {
         `CPU is CPU-seconds per second over the stream (100% = one core); RSS is the peak.`,
       "",
     );
-    out.push(table(["stream", "path", "most viewers passing", "warm-up decode ms"], r.fanout.map((f) => [f.clip, f.transport, `${f.maxViewers}${f.levels.every((l) => l.passed) ? " (all levels passed; more not tried)" : ""}`, f.warmupDecodeMs.toFixed(0)])), "");
+    out.push(
+      table(
+        ["stream", "path", "most viewers passing", "warm-up decode ms"],
+        r.fanout.map((f) => [
+          f.clip,
+          f.transport,
+          `${f.maxViewers}${f.levels.every((l) => l.passed) ? " (all levels passed; more not tried)" : ""}`,
+          f.warmupDecodeMs.toFixed(0),
+        ]),
+      ),
+      "",
+    );
     const rows: (string | number)[][] = [];
     for (const f of r.fanout)
       for (const l of f.levels)
-        rows.push([f.clip, f.transport, l.viewers, `${l.viewersAt99}/${l.viewers}`, pct(l.minOnTime), `${l.latenessP50.toFixed(0)} / ${l.latenessP99.toFixed(0)}`, l.deliveredMBps.toFixed(1), pct(l.coreCpu, 0), l.coreRssMiB.toFixed(0), l.relayCpu === null ? "" : pct(l.relayCpu, 0), l.relayRssMiB === null ? "" : l.relayRssMiB.toFixed(0), pct(l.loadgenCpu, 0), (l.coreRunqWait * 1000).toFixed(0), l.passed ? "pass" : "FAIL"]);
-    out.push(table(["stream", "path", "viewers", "at >= 99%", "worst viewer", "lateness p50 / p99 ms", "delivered MB/s", "core CPU", "core RSS MiB", "bridge CPU", "bridge RSS MiB", "loadgen CPU", "core run-queue wait ms/s", ""], rows), "");
+        rows.push([
+          f.clip,
+          f.transport,
+          l.viewers,
+          `${l.viewersAt99}/${l.viewers}`,
+          pct(l.minOnTime),
+          `${l.latenessP50.toFixed(0)} / ${l.latenessP99.toFixed(0)}`,
+          l.deliveredMBps.toFixed(1),
+          pct(l.coreCpu, 0),
+          l.coreRssMiB.toFixed(0),
+          l.relayCpu === null ? "" : pct(l.relayCpu, 0),
+          l.relayRssMiB === null ? "" : l.relayRssMiB.toFixed(0),
+          pct(l.loadgenCpu, 0),
+          (l.coreRunqWait * 1000).toFixed(0),
+          l.passed ? "pass" : "FAIL",
+        ]);
+    out.push(
+      table(
+        [
+          "stream",
+          "path",
+          "viewers",
+          "at >= 99%",
+          "worst viewer",
+          "lateness p50 / p99 ms",
+          "delivered MB/s",
+          "core CPU",
+          "core RSS MiB",
+          "bridge CPU",
+          "bridge RSS MiB",
+          "loadgen CPU",
+          "core run-queue wait ms/s",
+          "",
+        ],
+        rows,
+      ),
+      "",
+    );
   }
 
   if (r.relay) {
@@ -166,8 +303,55 @@ export function markdown(r: Results, resultsFile: string): string {
         `websockify ${rl.websockify ?? ""} relays raw TCP bytes in WebSocket messages (the client re-frames the stream); it forks one process per connection, and its CPU is summed over them.`,
       "",
     );
-    out.push(table(["path", "ping RTT median", "RTT p99", "added vs direct", "RTT ratio to direct"], rl.latency.map((l) => [l.transport, ms(l.rttMedian, 3), ms(l.rttP99, 3), ms(l.addedMs, 3), fmtSpread(l.ratioToDirect, 2)])), "");
-    out.push(table(["path", "viewers", "on-time MB/s", "ratio to direct", "worst viewer on time", "relay CPU (core's for direct)", "relay CPU s per GB"], rl.throughput.map((t) => [t.transport, t.viewers, fmtSpread(t.onTimeMBps, 1), fmtSpread(t.ratioToDirect, 3), fmtSpread({ ...t.minOnTime, median: t.minOnTime.median * 100, min: t.minOnTime.min * 100, max: t.minOnTime.max * 100 }, 1, "%"), fmtSpread({ ...t.relayCpu, median: t.relayCpu.median * 100, min: t.relayCpu.min * 100, max: t.relayCpu.max * 100 }, 0, "%"), t.transport === "tcp" ? "" : fmtSpread(t.relayCpuPerGB, 1)])), "");
+    out.push(
+      table(
+        ["path", "ping RTT median", "RTT p99", "added vs direct", "RTT ratio to direct"],
+        rl.latency.map((l) => [
+          l.transport,
+          ms(l.rttMedian, 3),
+          ms(l.rttP99, 3),
+          ms(l.addedMs, 3),
+          fmtSpread(l.ratioToDirect, 2),
+        ]),
+      ),
+      "",
+    );
+    out.push(
+      table(
+        [
+          "path",
+          "viewers",
+          "on-time MB/s",
+          "ratio to direct",
+          "worst viewer on time",
+          "relay CPU (core's for direct)",
+          "relay CPU s per GB",
+        ],
+        rl.throughput.map((t) => [
+          t.transport,
+          t.viewers,
+          fmtSpread(t.onTimeMBps, 1),
+          fmtSpread(t.ratioToDirect, 3),
+          fmtSpread(
+            {
+              ...t.minOnTime,
+              median: t.minOnTime.median * 100,
+              min: t.minOnTime.min * 100,
+              max: t.minOnTime.max * 100,
+            },
+            1,
+            "%",
+          ),
+          fmtSpread(
+            { ...t.relayCpu, median: t.relayCpu.median * 100, min: t.relayCpu.min * 100, max: t.relayCpu.max * 100 },
+            0,
+            "%",
+          ),
+          t.transport === "tcp" ? "" : fmtSpread(t.relayCpuPerGB, 1),
+        ]),
+      ),
+      "",
+    );
   }
 
   if (r.decode.length) {
@@ -181,27 +365,108 @@ export function markdown(r: Results, resultsFile: string): string {
     const rows: (string | number)[][] = [];
     for (const d of r.decode) {
       const f = r.fanout.find((x) => x.clip === d.clip && x.transport === "tcp");
-      const s = f && f.levels.length >= 2 ? slope(f.levels.map((l) => l.viewers), f.levels.map((l) => l.coreCpu)) : NaN;
-      const naive = d.naive.map((n) => `${n.viewers}: ${fmtSpread({ ...n.cpuPerViewer, median: n.cpuPerViewer.median * 100, min: n.cpuPerViewer.min * 100, max: n.cpuPerViewer.max * 100 }, 1, "%")}`).join("; ");
-      rows.push([d.clip, fmtSpread({ ...d.decodeCpuPerVideoS, median: d.decodeCpuPerVideoS.median * 100, min: d.decodeCpuPerVideoS.min * 100, max: d.decodeCpuPerVideoS.max * 100 }, 1, "%"), naive, Number.isFinite(s) ? `${(s * 100).toFixed(3)}%` : "n/a", Number.isFinite(s) ? pct(s / d.decodeCpuPerVideoS.median, 2) : "n/a", Number.isFinite(s) ? `${(d.naive.at(-1)!.cpuPerViewer.median / s).toFixed(0)}x` : "n/a"]);
+      const s =
+        f && f.levels.length >= 2
+          ? slope(
+              f.levels.map((l) => l.viewers),
+              f.levels.map((l) => l.coreCpu),
+            )
+          : NaN;
+      const naive = d.naive
+        .map(
+          (n) =>
+            `${n.viewers}: ${fmtSpread({ ...n.cpuPerViewer, median: n.cpuPerViewer.median * 100, min: n.cpuPerViewer.min * 100, max: n.cpuPerViewer.max * 100 }, 1, "%")}`,
+        )
+        .join("; ");
+      rows.push([
+        d.clip,
+        fmtSpread(
+          {
+            ...d.decodeCpuPerVideoS,
+            median: d.decodeCpuPerVideoS.median * 100,
+            min: d.decodeCpuPerVideoS.min * 100,
+            max: d.decodeCpuPerVideoS.max * 100,
+          },
+          1,
+          "%",
+        ),
+        naive,
+        Number.isFinite(s) ? `${(s * 100).toFixed(3)}%` : "n/a",
+        Number.isFinite(s) ? pct(s / d.decodeCpuPerVideoS.median, 2) : "n/a",
+        Number.isFinite(s) ? `${(d.naive.at(-1)!.cpuPerViewer.median / s).toFixed(0)}x` : "n/a",
+      ]);
     }
-    out.push(table(["stream", "decode CPU per s of video", "naive: decoders -> CPU per viewer", "decode-once CPU per extra viewer", "extra viewer / decode", "naive / decode-once per viewer"], rows), "");
+    out.push(
+      table(
+        [
+          "stream",
+          "decode CPU per s of video",
+          "naive: decoders -> CPU per viewer",
+          "decode-once CPU per extra viewer",
+          "extra viewer / decode",
+          "naive / decode-once per viewer",
+        ],
+        rows,
+      ),
+      "",
+    );
   }
 
   if (r.ttff.length || r.setup.length || r.idle) {
     out.push(`## 5. Time to first frame, connection setup, idle memory`, "");
     if (r.ttff.length) {
-      out.push(`Time from sending \`play\` (self stream, 640x360) to the last chunk of the first frame. Cold: a fresh core process and cache dir (probe + ffmpeg start + first JPEG); warm: the same video again on that core.`, "");
-      out.push(table(["path", "cold", "warm"], r.ttff.map((t) => [t.transport, ms(t.coldMs), ms(t.warmMs)])), "");
+      out.push(
+        `Time from sending \`play\` (self stream, 640x360) to the last chunk of the first frame. Cold: a fresh core process and cache dir (probe + ffmpeg start + first JPEG); warm: the same video again on that core.`,
+        "",
+      );
+      out.push(
+        table(
+          ["path", "cold", "warm"],
+          r.ttff.map((t) => [t.transport, ms(t.coldMs), ms(t.warmMs)]),
+        ),
+        "",
+      );
     }
     if (r.setup.length) {
-      out.push(`Connection setup with RSA-2048 keys, sequential joins: challenge received -> welcome received (client RSA-PSS signing of the proof, core verification of two signatures, one round trip), and hello written -> welcome.`, "");
-      out.push(table(["path", "joins", "challenge -> welcome", "p99", "hello -> welcome"], r.setup.map((s) => [s.transport, s.joins, ms(s.setupMs, 2), `${s.setupP99.toFixed(2)} ms`, ms(s.serverMs, 2)])), "");
+      out.push(
+        `Connection setup with RSA-2048 keys, sequential joins: challenge received -> welcome received (client RSA-PSS signing of the proof, core verification of two signatures, one round trip), and hello written -> welcome.`,
+        "",
+      );
+      out.push(
+        table(
+          ["path", "joins", "challenge -> welcome", "p99", "hello -> welcome"],
+          r.setup.map((s) => [
+            s.transport,
+            s.joins,
+            ms(s.setupMs, 2),
+            `${s.setupP99.toFixed(2)} ms`,
+            ms(s.serverMs, 2),
+          ]),
+        ),
+        "",
+      );
     }
     if (r.idle) {
       const i = r.idle;
-      out.push(`Core RSS with ${i.members} idle joined members in ${i.rooms} rooms (after 10 warm-up members), over RSS before them; "marginal" uses only the second half of the members.`, "");
-      out.push(table(["members", "RSS before", "RSS after", "per member", "marginal per member"], [[i.members, `${i.baselineMiB.toFixed(0)} MiB`, `${i.afterMiB.toFixed(0)} MiB`, fmtSpread(i.perMemberKiB, 1, "KiB"), fmtSpread(i.marginalKiB, 1, "KiB")]]), "");
+      out.push(
+        `Core RSS with ${i.members} idle joined members in ${i.rooms} rooms (after 10 warm-up members), over RSS before them; "marginal" uses only the second half of the members.`,
+        "",
+      );
+      out.push(
+        table(
+          ["members", "RSS before", "RSS after", "per member", "marginal per member"],
+          [
+            [
+              i.members,
+              `${i.baselineMiB.toFixed(0)} MiB`,
+              `${i.afterMiB.toFixed(0)} MiB`,
+              fmtSpread(i.perMemberKiB, 1, "KiB"),
+              fmtSpread(i.marginalKiB, 1, "KiB"),
+            ],
+          ],
+        ),
+        "",
+      );
     }
   }
 
@@ -218,7 +483,10 @@ export function chart(r: Results): string {
       title: "Video fan-out: worst viewer's frames on time",
       xLabel: "viewers of one room stream",
       yLabel: "worst viewer on time (%)",
-      series: r.fanout.map((f) => ({ name: `${f.clip} ${f.transport}`, points: f.levels.map((l) => [l.viewers, l.minOnTime * 100] as [number, number]) })),
+      series: r.fanout.map((f) => ({
+        name: `${f.clip} ${f.transport}`,
+        points: f.levels.map((l) => [l.viewers, l.minOnTime * 100] as [number, number]),
+      })),
       refs: [{ y: 99, label: "99%" }],
     });
   if (r.fanout.length)
@@ -228,8 +496,18 @@ export function chart(r: Results): string {
       xLabel: "viewers",
       yLabel: "CPU (% of one core)",
       series: r.fanout.flatMap((f) => [
-        { name: `core ${f.clip} ${f.transport}`, points: f.levels.map((l) => [l.viewers, l.coreCpu * 100] as [number, number]) },
-        ...(f.transport === "tcp" ? [] : [{ name: `bridge ${f.clip}`, points: f.levels.map((l) => [l.viewers, (l.relayCpu ?? 0) * 100] as [number, number]) }]),
+        {
+          name: `core ${f.clip} ${f.transport}`,
+          points: f.levels.map((l) => [l.viewers, l.coreCpu * 100] as [number, number]),
+        },
+        ...(f.transport === "tcp"
+          ? []
+          : [
+              {
+                name: `bridge ${f.clip}`,
+                points: f.levels.map((l) => [l.viewers, (l.relayCpu ?? 0) * 100] as [number, number]),
+              },
+            ]),
       ]),
     });
   if (r.chat.length)
@@ -240,8 +518,16 @@ export function chart(r: Results): string {
       yLabel: "p99 latency ms (log)",
       logX: true,
       logY: true,
-      series: r.chat.map((c) => ({ name: `${c.members} members ${c.transport} ${c.env}`, points: c.summary.filter((s) => Number.isFinite(s.p99.median)).map((s) => [s.rate, s.p99.median] as [number, number]) })),
-      refs: [{ y: 50, label: "50 ms" }, { y: 20, label: "20 ms" }],
+      series: r.chat.map((c) => ({
+        name: `${c.members} members ${c.transport} ${c.env}`,
+        points: c.summary
+          .filter((s) => Number.isFinite(s.p99.median))
+          .map((s) => [s.rate, s.p99.median] as [number, number]),
+      })),
+      refs: [
+        { y: 50, label: "50 ms" },
+        { y: 20, label: "20 ms" },
+      ],
     });
   if (r.relay && r.relay.throughput.length)
     panels.push({
@@ -250,12 +536,28 @@ export function chart(r: Results): string {
       yLabel: "ratio to direct (1.0 = same as direct)",
       bars: r.relay.throughput
         .filter((t) => t.transport !== "tcp")
-        .map((t) => ({ label: `${t.transport} throughput`, value: t.ratioToDirect.median, note: t.ratioToDirect.median.toFixed(3) }))
-        .concat(r.relay.latency.filter((l) => l.transport !== "tcp").map((l) => ({ label: `${l.transport} ping RTT`, value: l.ratioToDirect.median, note: `x${l.ratioToDirect.median.toFixed(2)} (+${l.addedMs.median.toFixed(2)} ms)` }))),
+        .map((t) => ({
+          label: `${t.transport} throughput`,
+          value: t.ratioToDirect.median,
+          note: t.ratioToDirect.median.toFixed(3),
+        }))
+        .concat(
+          r.relay.latency
+            .filter((l) => l.transport !== "tcp")
+            .map((l) => ({
+              label: `${l.transport} ping RTT`,
+              value: l.ratioToDirect.median,
+              note: `x${l.ratioToDirect.median.toFixed(2)} (+${l.addedMs.median.toFixed(2)} ms)`,
+            })),
+        ),
       refs: [{ y: 1, label: "direct" }],
     });
   const m = r.machine;
-  return renderSvg(`Sealroom benchmarks (${r.mode})`, `${m.cpuModel}, ${m.cores} cores, Node ${m.node}, ${r.started.slice(0, 10)}, load avg ${m.loadAvgAtStart[0]}`, panels);
+  return renderSvg(
+    `Sealroom benchmarks (${r.mode})`,
+    `${m.cpuModel}, ${m.cores} cores, Node ${m.node}, ${r.started.slice(0, 10)}, load avg ${m.loadAvgAtStart[0]}`,
+    panels,
+  );
 }
 
 export function writeReport(r: Results, resultsFile: string): void {

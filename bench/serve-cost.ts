@@ -10,7 +10,10 @@ import { identities } from "./lib/keys";
 import { joinMany, parseBody, type Member } from "./lib/member";
 import { ROOT, startCoreProc } from "./lib/procs";
 
-const counts = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const counts = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function play(members: Member[], label: string, cpu: () => number) {
@@ -33,12 +36,25 @@ async function play(members: Member[], label: string, cpu: () => number) {
   members[0].send({ t: "play", video: "sample.mp4", scope: "room" });
   await ended;
   const used = cpu() - before;
-  return { label, viewers: members.length, cpuSeconds: +used.toFixed(3), firstFrameMs: +firstFrameMs.toFixed(1), minFrames: Math.min(...frames) };
+  return {
+    label,
+    viewers: members.length,
+    cpuSeconds: +used.toFixed(3),
+    firstFrameMs: +firstFrameMs.toFixed(1),
+    minFrames: Math.min(...frames),
+  };
 }
 
 const results = [];
 for (const n of counts.length ? counts : [1, 50]) {
-  const core = await startCoreProc({ videos: join(ROOT, "videos"), cacheDir: mkdtempSync(join(tmpdir(), "sealroom-cost-")), limits: { maxMembersPerRoom: 1000 }, ...(process.env.CORE_NODE_ARGS !== undefined ? { nodeArgs: process.env.CORE_NODE_ARGS.split(" ").filter(Boolean) } : {}) });
+  const core = await startCoreProc({
+    videos: join(ROOT, "videos"),
+    cacheDir: mkdtempSync(join(tmpdir(), "sealroom-cost-")),
+    limits: { maxMembersPerRoom: 1000 },
+    ...(process.env.CORE_NODE_ARGS !== undefined
+      ? { nodeArgs: process.env.CORE_NODE_ARGS.split(" ").filter(Boolean) }
+      : {}),
+  });
   try {
     const ids = await identities(n);
     const members = await joinMany({ transport: "tcp", host: core.host, port: core.port } as never, ids, "cost", "v");

@@ -16,7 +16,9 @@ import { DEFAULT_STORE_LIMITS } from "../server/store/limits";
 import { SqliteStore } from "../server/store/sqliteStore";
 import { percentile, sortNum } from "./lib/stats";
 
-const { values } = parseArgs({ options: { seconds: { type: "string" }, rate: { type: "string" }, growth: { type: "string" } } });
+const { values } = parseArgs({
+  options: { seconds: { type: "string" }, rate: { type: "string" }, growth: { type: "string" } },
+});
 const SECONDS = Number(values.seconds ?? 5);
 const RATE = Number(values.rate ?? 1000);
 const GROWTH = Number(values.growth ?? 30_000);
@@ -30,7 +32,10 @@ const tmp = () => {
   return d;
 };
 const sizeOf = (dir: string) =>
-  ["rooms.db", "rooms.db-wal", "rooms.db-shm"].map((f) => join(dir, f)).filter(existsSync).reduce((n, f) => n + statSync(f).size, 0);
+  ["rooms.db", "rooms.db-wal", "rooms.db-shm"]
+    .map((f) => join(dir, f))
+    .filter(existsSync)
+    .reduce((n, f) => n + statSync(f).size, 0);
 const mib = (n: number) => (n / 1_048_576).toFixed(1);
 
 /** Appends at RATE for SECONDS, paced by the clock; returns each append-to-resolved latency in ms. */
@@ -44,7 +49,11 @@ async function paced(store: RoomStore, from: string, to: string[], env: string):
     const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * RATE) + 1);
     for (; sent < due; sent++) {
       const start = performance.now();
-      pending.push(store.append("bench", { from, mid: `p${sent}`, to, env, at: Date.now() }).then(() => void lat.push(performance.now() - start)));
+      pending.push(
+        store
+          .append("bench", { from, mid: `p${sent}`, to, env, at: Date.now() })
+          .then(() => void lat.push(performance.now() - start)),
+      );
     }
     await new Promise((r) => setTimeout(r, 1));
   }
@@ -53,17 +62,30 @@ async function paced(store: RoomStore, from: string, to: string[], env: string):
 }
 
 async function main(): Promise<void> {
-  log(`store bench: ${RATE} msg/s for ${SECONDS} s, 10 recipients; resume of ${RESUME}; growth over ${GROWTH} appends (retention ${DEFAULT_STORE_LIMITS.retentionMessages} messages)`);
+  log(
+    `store bench: ${RATE} msg/s for ${SECONDS} s, 10 recipients; resume of ${RESUME}; growth over ${GROWTH} appends (retention ${DEFAULT_STORE_LIMITS.retentionMessages} messages)`,
+  );
   const ids = await Promise.all(Array.from({ length: 11 }, () => generateIdentity()));
   const [sender, ...rcpt] = ids;
-  const env = JSON.stringify(await sealEnvelope(sender, { room: "bench", mid: "x", text: "a chat line of about sixty characters, typical for a room", ts: Date.now(), recipients: rcpt.map((r) => ({ id: r.id, encKey: r.encKey })) }));
+  const env = JSON.stringify(
+    await sealEnvelope(sender, {
+      room: "bench",
+      mid: "x",
+      text: "a chat line of about sixty characters, typical for a room",
+      ts: Date.now(),
+      recipients: rcpt.map((r) => ({ id: r.id, encKey: r.encKey })),
+    }),
+  );
   const to = rcpt.map((r) => r.id);
   log(`envelope ${env.length} bytes`);
 
   const rows: Record<string, Record<string, number>> = {};
   for (const kind of ["memory", "sqlite", "sqlite-normal"] as const) {
     const dir = tmp();
-    const open = () => (kind === "memory" ? new MemoryStore() : new SqliteStore(dir, { synchronous: kind === "sqlite" ? "FULL" : "NORMAL" }));
+    const open = () =>
+      kind === "memory"
+        ? new MemoryStore()
+        : new SqliteStore(dir, { synchronous: kind === "sqlite" ? "FULL" : "NORMAL" });
     let store: RoomStore = open();
     // the driver is synchronous underneath (better-sqlite3): how long it holds the event loop matters to everything else the core does
     const lag = monitorEventLoopDelay({ resolution: 1 });
@@ -75,7 +97,8 @@ async function main(): Promise<void> {
     const p50 = percentile(lat, 50);
     const p99 = percentile(lat, 99);
     // resume: RESUME messages for one recipient after cursor 0, in pages of maxReadBatch
-    for (let i = 0; i < RESUME; i++) void store.append("bench", { from: sender.id, mid: `r${i}`, to, env, at: Date.now() });
+    for (let i = 0; i < RESUME; i++)
+      void store.append("bench", { from: sender.id, mid: `r${i}`, to, env, at: Date.now() });
     if (kind !== "memory") {
       await store.close(); // resume from a freshly opened file, as after a restart
       store = open();
@@ -102,16 +125,29 @@ async function main(): Promise<void> {
     }
     const range = await store.seqRange("bench");
     await store.close();
-    const row: Record<string, number> = { p50Ms: p50, p99Ms: p99, appends: lat.length, resumeMs, resumed: n, loopLagP99Ms: lagP99, loopLagMaxMs: lagMax, retained: range.last - range.oldest + 1 };
+    const row: Record<string, number> = {
+      p50Ms: p50,
+      p99Ms: p99,
+      appends: lat.length,
+      resumeMs,
+      resumed: n,
+      loopLagP99Ms: lagP99,
+      loopLagMaxMs: lagMax,
+      retained: range.last - range.oldest + 1,
+    };
     sizes.forEach((s, i) => (row[`sizeMiB@${(i + 1) * step + base}`] = Number(mib(s))));
     if (kind !== "memory") row.sizeAfterCloseMiB = Number(mib(sizeOf(dir)));
     rows[kind] = row;
     log(
       `${kind.padEnd(6)} append p50 ${p50.toFixed(2)} ms p99 ${p99.toFixed(2)} ms (${lat.length} appends), event-loop lag p99 ${lagP99.toFixed(1)} ms max ${lagMax.toFixed(1)} ms; resume ${n} in ${resumeMs.toFixed(0)} ms; retained ${row.retained}` +
-        (sizes.length ? `; on disk ${sizes.map(mib).join(" -> ")} MiB while appending, ${row.sizeAfterCloseMiB} MiB after close` : ""),
+        (sizes.length
+          ? `; on disk ${sizes.map(mib).join(" -> ")} MiB while appending, ${row.sizeAfterCloseMiB} MiB after close`
+          : ""),
     );
   }
-  log(`sqlite (FULL)/memory: p50 x${(rows.sqlite.p50Ms / rows.memory.p50Ms).toFixed(1)}, p99 x${(rows.sqlite.p99Ms / rows.memory.p99Ms).toFixed(1)}, resume x${(rows.sqlite.resumeMs / rows.memory.resumeMs).toFixed(1)}`);
+  log(
+    `sqlite (FULL)/memory: p50 x${(rows.sqlite.p50Ms / rows.memory.p50Ms).toFixed(1)}, p99 x${(rows.sqlite.p99Ms / rows.memory.p99Ms).toFixed(1)}, resume x${(rows.sqlite.resumeMs / rows.memory.resumeMs).toFixed(1)}`,
+  );
   log(JSON.stringify(rows));
 }
 

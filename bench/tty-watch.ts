@@ -91,7 +91,25 @@ const SMALL_WIDTH = Number(process.env.BENCH_SMALL_WIDTH ?? LIBRARY_DEFAULTS.sma
 /** A frame of the sample (at `at` seconds) as the core makes them for a terminal: ffmpeg mjpeg at -q:v 5, SMALL_WIDTH wide. */
 async function sampleFrame(at: number): Promise<Uint8Array> {
   const ffmpeg = (await resolveTool("ffmpeg")).path;
-  return execFileSync(ffmpeg, ["-v", "error", "-ss", String(at), "-i", join(ROOT, "videos", "sample.mp4"), "-frames:v", "1", "-vf", `scale=${SMALL_WIDTH}:-2`, "-c:v", "mjpeg", "-q:v", "5", "-f", "image2pipe", "-"]);
+  return execFileSync(ffmpeg, [
+    "-v",
+    "error",
+    "-ss",
+    String(at),
+    "-i",
+    join(ROOT, "videos", "sample.mp4"),
+    "-frames:v",
+    "1",
+    "-vf",
+    `scale=${SMALL_WIDTH}:-2`,
+    "-c:v",
+    "mjpeg",
+    "-q:v",
+    "5",
+    "-f",
+    "image2pipe",
+    "-",
+  ]);
 }
 
 /** Bytes written for `next` after `prev` was drawn (only the changed cells). */
@@ -109,7 +127,11 @@ function diffBytes(prev: Uint8Array, next: Uint8Array, cols: number, rows: numbe
 }
 
 /** ms per frame for each step (a full redraw), on a real frame. */
-function frameCost(frame: Uint8Array, cols: number, rows: number): { decode: number; scale: number; encode: number; bytes: number } {
+function frameCost(
+  frame: Uint8Array,
+  cols: number,
+  rows: number,
+): { decode: number; scale: number; encode: number; bytes: number } {
   const first = decodeJpeg(frame)!;
   const f = fit(first.width, first.height, cols, rows - RESERVED_ROWS)!;
   const b = new Bytes();
@@ -139,12 +161,22 @@ function frameCost(frame: Uint8Array, cols: number, rows: number): { decode: num
 async function main(): Promise<void> {
   if (!TMUX) throw new Error("tmux is needed (apt-get install -y tmux)");
   const home = mkdtempSync(join(tmpdir(), "sealroom-ttybench-"));
-  const core = await startCoreProc({ videos: join(ROOT, "videos"), cacheDir: join(home, "cache"), limits: { smallVideoWidth: SMALL_WIDTH } });
+  const core = await startCoreProc({
+    videos: join(ROOT, "videos"),
+    cacheDir: join(home, "cache"),
+    limits: { smallVideoWidth: SMALL_WIDTH },
+  });
   const frame = await sampleFrame(3);
   const nextFrame = await sampleFrame(3 + 1 / 30);
   try {
-    console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(" ")} on ${cpus().length} CPUs; terminal frames ${SMALL_WIDTH} px wide`);
-    console.log("size     stream fps  drawn fps  client CPU  (waiting for CPU)  tmux CPU   | per frame (full redraw): decode  downscale  cells+escapes  bytes (next frame, changed cells only)");
+    console.log(
+      `load average ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(" ")} on ${cpus().length} CPUs; terminal frames ${SMALL_WIDTH} px wide`,
+    );
+    console.log(
+      "size     stream fps  drawn fps  client CPU  (waiting for CPU)  tmux CPU   | per frame (full redraw): decode  downscale  cells+escapes  bytes (next frame, changed cells only)",
+    );
     for (const { cols, rows } of sizes) {
       const r = await watchAt(core.port, home, cols, rows);
       const c = frameCost(frame, cols, rows);

@@ -20,7 +20,10 @@ function expandV6(a: string): string[] | null {
   const lastColon = a.lastIndexOf(":");
   if (a.slice(lastColon + 1).includes(".")) {
     // A dotted IPv4 tail stands for the last two groups.
-    const parts = a.slice(lastColon + 1).split(".").map(Number);
+    const parts = a
+      .slice(lastColon + 1)
+      .split(".")
+      .map(Number);
     if (parts.length !== 4 || parts.some((n) => !Number.isInteger(n) || n < 0 || n > 255)) return null;
     tail = [((parts[0] << 8) | parts[1]).toString(16), ((parts[2] << 8) | parts[3]).toString(16)];
     a = a.slice(0, lastColon + 1) + "0:0";

@@ -106,7 +106,9 @@ export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBrid
     allowed.add(n);
   }
   const log = throttled(opts.log ?? (() => {}), LOG_EVERY_MS);
-  const dial = makeFailoverDialer(cores, cfg.connectTimeoutMs, { onFailover: (t, reason) => log(`core ${targetText(t)} failed (${reason}); trying the next`) });
+  const dial = makeFailoverDialer(cores, cfg.connectTimeoutMs, {
+    onFailover: (t, reason) => log(`core ${targetText(t)} failed (${reason}); trying the next`),
+  });
   const coresText = cores.map(targetText).join(",");
   const relayOpts = { ...cfg, onCoreTrouble: (m: string) => log(`${m} (core ${coresText})`) };
   const serveStatic = createStaticHandler({
@@ -114,9 +116,14 @@ export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBrid
     ...(opts.csp !== undefined ? { csp: opts.csp } : {}),
     ...(opts.webProblem !== undefined ? { problem: opts.webProblem } : {}),
   });
-  const allowedHosts = hostAllowList(cfg.host, opts.allowHosts ?? [], opts.tls ? certificateNames(opts.tls.certPem) : []);
+  const allowedHosts = hostAllowList(
+    cfg.host,
+    opts.allowHosts ?? [],
+    opts.tls ? certificateNames(opts.tls.certPem) : [],
+  );
   const proxies = new TrustedProxies(opts.trustProxies ?? []);
-  const clientOf = (req: IncomingMessage) => proxies.clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"]);
+  const clientOf = (req: IncomingMessage) =>
+    proxies.clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"]);
   /** Null when the Host is served; else the refusal message (and the operator hears of it). */
   const misdirected = (req: IncomingMessage): string | null => {
     const v = checkHost(req.headers.host, allowedHosts);
@@ -125,7 +132,12 @@ export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBrid
     log(`refused a request for an unknown Host from ${clientOf(req)}: '${v.host}' (allow it with --allow-host)`);
     return v.reason;
   };
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: cfg.maxFrame, clientTracking: false });
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: cfg.maxFrame,
+    clientTracking: false,
+  });
   const perAddress = new AddressCounter();
   const relays = new Set<Relay>();
   // Upgraded sockets are not tracked by the HTTP server; stop() cuts off any
@@ -133,7 +145,12 @@ export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBrid
   const upgraded = new Set<Duplex>();
   let stopping = false;
 
-  const serveShareOrigin = createShareOriginHandler({ bindHost: cfg.host, tls: !!opts.tls, port: () => (server.address() as { port: number }).port, ...(opts.shareOrigin !== undefined ? { origin: opts.shareOrigin } : {}) });
+  const serveShareOrigin = createShareOriginHandler({
+    bindHost: cfg.host,
+    tls: !!opts.tls,
+    port: () => (server.address() as { port: number }).port,
+    ...(opts.shareOrigin !== undefined ? { origin: opts.shareOrigin } : {}),
+  });
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const wrongHost = misdirected(req);
     if (wrongHost !== null) {
@@ -153,7 +170,12 @@ export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBrid
     if (serveShareOrigin(req, res)) return;
     serveStatic(req, res);
   };
-  const server: Server = opts.tls ? createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem, handshakeTimeout: cfg.handshakeTimeoutMs }, onRequest) : createHttpServer(onRequest);
+  const server: Server = opts.tls
+    ? createHttpsServer(
+        { cert: opts.tls.certPem, key: opts.tls.keyPem, handshakeTimeout: cfg.handshakeTimeoutMs },
+        onRequest,
+      )
+    : createHttpServer(onRequest);
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
 
@@ -163,10 +185,12 @@ export async function startBridge(opts: BridgeOptions = {}): Promise<RunningBrid
     if (wrongHost !== null) return refuse(socket, 421, "Misdirected Request", wrongHost);
     if (pathOf(req.url) !== WS_PATH) return refuse(socket, 404, "Not Found", "no such endpoint; WebSockets go to /ws");
     if (stopping) return refuse(socket, 503, "Service Unavailable", "bridge is shutting down");
-    if ((req.headers.upgrade ?? "").toLowerCase() !== "websocket") return refuse(socket, 400, "Bad Request", "only WebSocket upgrades are accepted");
+    if ((req.headers.upgrade ?? "").toLowerCase() !== "websocket")
+      return refuse(socket, 400, "Bad Request", "only WebSocket upgrades are accepted");
     const origin = checkOrigin(req.headers.origin, req.headers.host, allowed);
     if (!origin.ok) return refuse(socket, 403, "Forbidden", origin.reason);
-    if (perAddress.size >= cfg.maxConnections) return refuse(socket, 503, "Service Unavailable", "bridge is at its connection limit");
+    if (perAddress.size >= cfg.maxConnections)
+      return refuse(socket, 503, "Service Unavailable", "bridge is at its connection limit");
     const client = clientOf(req);
     const key = addressKey(client);
     if (perAddress.count(key) >= cfg.maxPerAddress) {

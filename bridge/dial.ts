@@ -48,7 +48,11 @@ export const FAILOVER_DOWN_MS = 5_000;
  * the others. A browser whose core died reconnects through the bridge and so
  * lands on a live core; the session resumes from its cursor there.
  */
-export function makeFailoverDialer(targets: readonly CoreTarget[], timeoutMs: number, opts: FailoverOptions = {}): Dialer {
+export function makeFailoverDialer(
+  targets: readonly CoreTarget[],
+  timeoutMs: number,
+  opts: FailoverOptions = {},
+): Dialer {
   if (targets.length === 0) throw new RangeError("no core to dial");
   if (targets.length === 1 && !opts.dialOne) return makeDialer(targets[0], timeoutMs);
   const downMs = opts.downMs ?? FAILOVER_DOWN_MS;
@@ -131,7 +135,8 @@ function dial(target: CoreTarget, timeoutMs: number, signal: AbortSignal): Promi
       sock.once("secureConnect", () => {
         const problem = certificateProblem(sock as TLSSocket, { pin: target.pin ?? null, pinFlag: "--core-pin" });
         // The reason ends up in a WebSocket close reason (123 bytes at most): name the flag, not the fingerprint.
-        if (problem) return finish(new DialError(target.pin ? "core certificate does not match --core-pin" : `core ${problem}`));
+        if (problem)
+          return finish(new DialError(target.pin ? "core certificate does not match --core-pin" : `core ${problem}`));
         sock.setNoDelay(true);
         finish(null);
       });

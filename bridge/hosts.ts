@@ -67,7 +67,11 @@ export function certificateNames(certPem: string): string[] {
 }
 
 /** The default allow-list of names (patterns as canonicalPattern gives them); addresses are always allowed. */
-export function defaultAllowedHosts(opts: { bind: string; hostname: string; certNames?: readonly string[] }): Set<string> {
+export function defaultAllowedHosts(opts: {
+  bind: string;
+  hostname: string;
+  certNames?: readonly string[];
+}): Set<string> {
   const out = new Set<string>();
   const add = (n: string) => {
     const c = canonicalPattern(n);
@@ -96,7 +100,8 @@ export function checkHost(hostHeader: string | undefined, allowed: ReadonlySet<s
   if (hostHeader === undefined) return { ok: true };
   if (allowed.has("*")) return { ok: true };
   const host = canonicalHost(hostHeader);
-  if (host === null) return { ok: false, host: clip(hostHeader), reason: `malformed Host header '${clip(hostHeader)}'` };
+  if (host === null)
+    return { ok: false, host: clip(hostHeader), reason: `malformed Host header '${clip(hostHeader)}'` };
   if (allowed.has(host) || isIP(host) !== 0) return { ok: true };
   const dot = host.indexOf(".");
   if (dot > 0 && allowed.has(`*${host.slice(dot)}`)) return { ok: true };

@@ -82,21 +82,29 @@ export function parseBridgeArgs(argv: string[]): Parsed | "help" {
   let pin: string | null = null;
   if (values["core-pin"] !== undefined) {
     pin = normalizeFingerprint(values["core-pin"]);
-    if (pin === null) throw new UsageError(`--core-pin must be a SHA-256 fingerprint (64 hex digits, colons optional), got '${values["core-pin"]}'`);
+    if (pin === null)
+      throw new UsageError(
+        `--core-pin must be a SHA-256 fingerprint (64 hex digits, colons optional), got '${values["core-pin"]}'`,
+      );
   }
   if ((values.cert === undefined) !== (values.key === undefined)) throw new UsageError("--cert and --key go together");
   if (values.cert !== undefined && !values.https) throw new UsageError("--cert and --key go with --https");
   const allowOrigins = (values["allow-origin"] ?? []).map((o) => {
-    if (normalizeOrigin(o) === null) throw new UsageError(`--allow-origin must be an origin like https://example.org, got '${o}'`);
+    if (normalizeOrigin(o) === null)
+      throw new UsageError(`--allow-origin must be an origin like https://example.org, got '${o}'`);
     return o;
   });
   // Repeatable, and each value may be a comma-separated list.
   const allowHosts = listFlag(values["allow-host"]).map((h) => {
-    if (canonicalPattern(h) === null) throw new UsageError(`--allow-host must be a host name or address without a port (or *.domain, or *), got '${h}'`);
+    if (canonicalPattern(h) === null)
+      throw new UsageError(
+        `--allow-host must be a host name or address without a port (or *.domain, or *), got '${h}'`,
+      );
     return h;
   });
   const trustProxies = listFlag(values["trust-proxy"]).map((p) => {
-    if (parseCidr(p) === null) throw new UsageError(`--trust-proxy must be an IP address or CIDR like 10.0.0.0/8, got '${p}'`);
+    if (parseCidr(p) === null)
+      throw new UsageError(`--trust-proxy must be an IP address or CIDR like 10.0.0.0/8, got '${p}'`);
     return p;
   });
   const web = values.web ?? DEFAULT_WEB_DIR;
@@ -111,7 +119,9 @@ export function parseBridgeArgs(argv: string[]): Parsed | "help" {
       host: host === "localhost" ? "127.0.0.1" : host,
       port: parsePort(values.port, D.port),
       core: { ...cores[0], tls: values["core-tls"] === true || pin !== null, pin },
-      ...(cores.length > 1 ? { cores: cores.map((c) => ({ ...c, tls: values["core-tls"] === true || pin !== null, pin })) } : {}),
+      ...(cores.length > 1
+        ? { cores: cores.map((c) => ({ ...c, tls: values["core-tls"] === true || pin !== null, pin })) }
+        : {}),
       allowOrigins,
       allowHosts,
       trustProxies,
@@ -152,7 +162,10 @@ export async function main(argv: string[]): Promise<number> {
   if (parsed.https) {
     try {
       if (parsed.cert) {
-        const [certPem, keyPem] = await Promise.all([readFile(parsed.cert.cert, "utf8"), readFile(parsed.cert.key, "utf8")]);
+        const [certPem, keyPem] = await Promise.all([
+          readFile(parsed.cert.cert, "utf8"),
+          readFile(parsed.cert.key, "utf8"),
+        ]);
         options.tls = { certPem, keyPem };
       } else {
         const made = await loadOrCreateCert(parsed.dataDir, { altNames: certNames(options.host ?? D.host) });
@@ -187,14 +200,20 @@ export async function main(argv: string[]): Promise<number> {
   out(`sealroom bridge listening on ${bridge.url}`);
   const scheme = parsed.https ? "https" : "http";
   if (bridge.host === "0.0.0.0" || bridge.host === "::") {
-    for (const a of lanAddresses()) out(`  also reachable at ${scheme}://${a.includes(":") ? `[${a}]` : a}:${bridge.port}`);
+    for (const a of lanAddresses())
+      out(`  also reachable at ${scheme}://${a.includes(":") ? `[${a}]` : a}:${bridge.port}`);
   }
   const coreList = (options.cores ?? [options.core!]).map(targetText).join(", ");
-  out(`relaying ${bridge.url.replace(/^http/, "ws")}/ws to core${options.cores ? "s" : ""} ${coreList}${options.core!.tls ? " (TLS)" : ""}`);
+  out(
+    `relaying ${bridge.url.replace(/^http/, "ws")}/ws to core${options.cores ? "s" : ""} ${coreList}${options.core!.tls ? " (TLS)" : ""}`,
+  );
   if (fingerprint) out(`certificate SHA-256 fingerprint: ${fingerprint}`);
-  if (!existsSync(join(parsed.web, "index.html"))) warn(`warning: no web app in ${parsed.web}; run npm run build:web (pages answer 503 until then)`);
+  if (!existsSync(join(parsed.web, "index.html")))
+    warn(`warning: no web app in ${parsed.web}; run npm run build:web (pages answer 503 until then)`);
   if (!parsed.https && !isLoopback(bridge.host)) {
-    warn("warning: plain HTTP on a non-loopback address; browsers on other machines have no WebCrypto there and need --https");
+    warn(
+      "warning: plain HTTP on a non-loopback address; browsers on other machines have no WebCrypto there and need --https",
+    );
   }
 
   // Handlers first: a supervisor may signal us the instant it reads our output.
@@ -239,7 +258,10 @@ async function buildWebApp(say: (line: string) => void, done: (line: string) => 
 
 /** The line of a multi-line build error that says what is wrong (not "Build failed with 1 error:", not the code frame). */
 function oneLine(s: string): string {
-  const lines = s.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const lines = s
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
   const line = lines.find((l) => !/^Build failed with \d+ errors?:$/.test(l)) ?? lines[0] ?? s;
   return line.length > 300 ? line.slice(0, 300) + "..." : line;
 }

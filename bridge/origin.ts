@@ -14,7 +14,8 @@ export function normalizeOrigin(value: string): string | null {
     return null;
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return null;
-  if (url.username || url.password || (url.pathname !== "/" && url.pathname !== "") || url.search || url.hash) return null;
+  if (url.username || url.password || (url.pathname !== "/" && url.pathname !== "") || url.search || url.hash)
+    return null;
   return url.origin;
 }
 
@@ -47,7 +48,15 @@ function sameHost(origin: string, hostHeader: string): boolean {
     return false;
   }
   // A Host header with a path, userinfo or query is malformed; never a match.
-  if (h.username || h.password || h.pathname !== "/" || h.search || h.hash || `${o.protocol}//${hostHeader}`.includes("@")) return false;
+  if (
+    h.username ||
+    h.password ||
+    h.pathname !== "/" ||
+    h.search ||
+    h.hash ||
+    `${o.protocol}//${hostHeader}`.includes("@")
+  )
+    return false;
   return h.host === o.host;
 }
 

@@ -57,7 +57,10 @@ export function ipBytes(address: string): Bytes | null {
   let tail: number[] = [];
   if (a.slice(lastColon + 1).includes(".")) {
     // A dotted IPv4 tail stands for the last two groups (isIPv6 checked its form).
-    const [b0, b1, b2, b3] = a.slice(lastColon + 1).split(".").map(Number);
+    const [b0, b1, b2, b3] = a
+      .slice(lastColon + 1)
+      .split(".")
+      .map(Number);
     tail = [(b0 << 8) | b1, (b2 << 8) | b3];
     a = a.slice(0, lastColon + 1) + "0:0";
   }
@@ -94,12 +97,13 @@ export function cidrContains(cidr: Cidr, address: string): boolean {
 export function canonicalAddress(address: string): string | null {
   const b = ipBytes(address);
   if (b === null) return null;
-  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff)
+    return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
   const groups = Array.from({ length: 8 }, (_, i) => (b[2 * i] << 8) | b[2 * i + 1]);
   // The longest run of two or more zero groups becomes "::" (RFC 5952).
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;

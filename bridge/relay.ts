@@ -158,7 +158,8 @@ export function startRelay(ws: RelayWebSocket, raw: DrainEvents, dial: CoreDiale
     sock.on("error", (e: NodeJS.ErrnoException) => (lastError = e.code ?? e.message));
     sock.on("close", () => {
       const prev = step({ type: "coreClosed" });
-      if (prev.phase === "open") closeBrowser(CLOSE.internalError, `core connection lost${lastError ? `: ${lastError}` : ""}`);
+      if (prev.phase === "open")
+        closeBrowser(CLOSE.internalError, `core connection lost${lastError ? `: ${lastError}` : ""}`);
     });
     ws.resume();
   }

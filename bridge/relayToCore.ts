@@ -54,7 +54,8 @@ export class ToCore {
   relay(msg: Uint8Array, isBinary: boolean): CloseReason | null {
     if (this.stopped) return null;
     if (!isBinary) return { code: CLOSE.unsupportedData, reason: "text messages are not allowed; send binary frames" };
-    if (msg.length === 0) return { code: CLOSE.protocolError, reason: "empty message: a frame needs at least a kind byte" };
+    if (msg.length === 0)
+      return { code: CLOSE.protocolError, reason: "empty message: a frame needs at least a kind byte" };
     const head = Buffer.allocUnsafe(4);
     head.writeUInt32BE(msg.length, 0);
     // cork + two writes = one writev: the message is not copied to prepend the length.

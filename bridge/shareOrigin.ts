@@ -54,12 +54,24 @@ export function reachableHosts(bindHost: string, ifaces: readonly InterfaceAddre
     .map((i) => i.address.split("%")[0]);
   const hosts = [...new Set(addrs)];
   const name = hostname.trim().toLowerCase();
-  if (name && !isIP(name) && name !== "localhost" && !name.endsWith(".localhost") && /^[a-z0-9.-]+$/.test(name) && hosts.length > 0) hosts.push(name);
+  if (
+    name &&
+    !isIP(name) &&
+    name !== "localhost" &&
+    !name.endsWith(".localhost") &&
+    /^[a-z0-9.-]+$/.test(name) &&
+    hosts.length > 0
+  )
+    hosts.push(name);
   return hosts;
 }
 
 /** The one to put in share links and the terminal command: the first of reachableHosts, or null. */
-export function preferredShareHost(bindHost: string, ifaces: readonly InterfaceAddress[], hostname: string): string | null {
+export function preferredShareHost(
+  bindHost: string,
+  ifaces: readonly InterfaceAddress[],
+  hostname: string,
+): string | null {
   return reachableHosts(bindHost, ifaces, hostname)[0] ?? null;
 }
 
@@ -68,7 +80,14 @@ export function preferredShareHost(bindHost: string, ifaces: readonly InterfaceA
 const VIRTUAL_IFACE = /^(docker|br-|veth|virbr|vboxnet|vmnet|cni|flannel|podman|lxc|lxd)/;
 
 function rank(i: InterfaceAddress): number {
-  let r = i.family === "IPv4" ? (isPrivateV4(i.address) ? 0 : 1) : i.address.toLowerCase().startsWith("fd") || i.address.toLowerCase().startsWith("fc") ? 2 : 3;
+  let r =
+    i.family === "IPv4"
+      ? isPrivateV4(i.address)
+        ? 0
+        : 1
+      : i.address.toLowerCase().startsWith("fd") || i.address.toLowerCase().startsWith("fc")
+        ? 2
+        : 3;
   if (VIRTUAL_IFACE.test(i.iface)) r += 10;
   return r;
 }
@@ -99,7 +118,9 @@ export interface ShareOriginOptions {
  * other machine can reach this bridge) and returns false for other paths.
  * Derived per request: laptops change networks while the bridge runs.
  */
-export function createShareOriginHandler(o: ShareOriginOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function createShareOriginHandler(
+  o: ShareOriginOptions,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
     const url = req.url ?? "/";
     if ((url.split("?")[0] ?? "") !== SHARE_ORIGIN_PATH) return false;
@@ -115,7 +136,12 @@ export function createShareOriginHandler(o: ShareOriginOptions): (req: IncomingM
       origin = host === null ? null : originFor(o.tls, host, o.port());
     }
     const body = JSON.stringify({ origin }) + "\n";
-    res.writeHead(200, { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store", "Content-Length": Buffer.byteLength(body), "X-Content-Type-Options": "nosniff" });
+    res.writeHead(200, {
+      "Content-Type": "application/json; charset=utf-8",
+      "Cache-Control": "no-store",
+      "Content-Length": Buffer.byteLength(body),
+      "X-Content-Type-Options": "nosniff",
+    });
     res.end(req.method === "HEAD" ? undefined : body);
     return true;
   };

@@ -68,7 +68,8 @@ export interface StaticOptions {
 
 export type StaticHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
-type Resolved = { kind: "file"; path: string; size: number; mtime: Date } | { kind: "status"; status: number; message: string };
+type Resolved =
+  { kind: "file"; path: string; size: number; mtime: Date } | { kind: "status"; status: number; message: string };
 
 export function createStaticHandler(opts: StaticOptions): StaticHandler {
   const root = resolve(opts.root);
@@ -96,7 +97,13 @@ export function createStaticHandler(opts: StaticOptions): StaticHandler {
     const target = await resolveRequest(realRoot, req.url ?? "/");
     if (target.kind === "status") return sendText(res, target.status, target.message);
     const isIndex = target.path === index.path;
-    sendFile(req, res, target, isIndex ? "no-cache" : cacheControlFor(target.path, realRoot), isIndex || target.path.endsWith(".html") ? csp : null);
+    sendFile(
+      req,
+      res,
+      target,
+      isIndex ? "no-cache" : cacheControlFor(target.path, realRoot),
+      isIndex || target.path.endsWith(".html") ? csp : null,
+    );
   }
 }
 
@@ -146,7 +153,13 @@ function cacheControlFor(path: string, root: string): string {
   return path.startsWith(resolve(root, "assets") + sep) ? "public, max-age=31536000, immutable" : "no-cache";
 }
 
-function sendFile(req: IncomingMessage, res: ServerResponse, file: Extract<Resolved, { kind: "file" }>, cacheControl: string, csp: string | null): void {
+function sendFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  file: Extract<Resolved, { kind: "file" }>,
+  cacheControl: string,
+  csp: string | null,
+): void {
   const lastModified = new Date(Math.floor(file.mtime.getTime() / 1000) * 1000);
   const since = req.headers["if-modified-since"];
   res.setHeader("Content-Type", CONTENT_TYPES[extname(file.path).toLowerCase()] ?? "application/octet-stream");

@@ -53,7 +53,9 @@ export async function ensureWebBuilt(): Promise<boolean> {
     if (!isWebStale()) return false;
     const { build } = await import("vite").catch((e: Error) => {
       // vite is a dev dependency: absent after `npm ci --omit=dev`.
-      throw new Error(`cannot load vite to build the web app (${e.message.split("\n")[0]}); install the dev dependencies (npm ci) or run npm run build:web where they are`);
+      throw new Error(
+        `cannot load vite to build the web app (${e.message.split("\n")[0]}); install the dev dependencies (npm ci) or run npm run build:web where they are`,
+      );
     });
     // Silent: the caller reports a failure once, from the thrown error (see buildErrorText).
     await build({ configFile: path.join(ROOT, "vite.config.ts"), logLevel: "silent" });

@@ -34,7 +34,9 @@ export async function run(argv: string[]): Promise<number> {
     return EXIT.usage;
   }
   try {
-    return await (await load())(rest);
+    return await (
+      await load()
+    )(rest);
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`sealroom ${cmd}: ${e.message} (try --help)\n`);

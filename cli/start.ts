@@ -48,7 +48,9 @@ interface Child {
 }
 
 function run(name: string, args: string[]): Child {
-  const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, path.join(ROOT, "bin", "sealroom"), ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, path.join(ROOT, "bin", "sealroom"), ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const ready = new Promise<string>((resolve, reject) => {
     let out = "";
     proc.stdout!.on("data", (d: Buffer) => {
@@ -99,9 +101,18 @@ export async function main(argv: string[]): Promise<number> {
   if (values.https) {
     try {
       if (values.cert !== undefined && values.key !== undefined) {
-        tls = { cert: values.cert, key: values.key, fingerprint: fingerprintOf(await readFile(values.cert, "utf8")), selfSigned: false };
+        tls = {
+          cert: values.cert,
+          key: values.key,
+          fingerprint: fingerprintOf(await readFile(values.cert, "utf8")),
+          selfSigned: false,
+        };
       } else {
-        const names = [...DEFAULT_ALT_NAMES, ...reachableHosts(host, listInterfaces(), hostname()), ...(wildcard ? [] : [host])];
+        const names = [
+          ...DEFAULT_ALT_NAMES,
+          ...reachableHosts(host, listInterfaces(), hostname()),
+          ...(wildcard ? [] : [host]),
+        ];
         const made = await loadOrCreateCert(values["data-dir"] ?? defaultDataDir(), { altNames: names });
         if (made.created) process.stdout.write(`  made a self-signed certificate in ${made.certPath}\n`);
         tls = { cert: made.certPath, key: made.keyPath, fingerprint: made.fingerprint256, selfSigned: true };
@@ -132,10 +143,26 @@ export async function main(argv: string[]): Promise<number> {
   }
   // The core keeps its room log in the same data dir as the certificate (a cluster keeps it on JetStream).
   const coreData = values["data-dir"] !== undefined && !nats ? ["--data-dir", values["data-dir"]] : [];
-  const coreArgs = (i: number) => ["server", "--host", host, ...(nats ? demoCoreArgs(i, corePort, nats.url) : ["--port", String(corePort)]), "--videos", videos, "--log-level", "warn", ...coreTls, ...coreData];
-  const cores = Array.from({ length: clusterSize ?? 1 }, (_, i) => run(clusterSize === null ? "core" : `core${i + 1}`, coreArgs(i)));
+  const coreArgs = (i: number) => [
+    "server",
+    "--host",
+    host,
+    ...(nats ? demoCoreArgs(i, corePort, nats.url) : ["--port", String(corePort)]),
+    "--videos",
+    videos,
+    "--log-level",
+    "warn",
+    ...coreTls,
+    ...coreData,
+  ];
+  const cores = Array.from({ length: clusterSize ?? 1 }, (_, i) =>
+    run(clusterSize === null ? "core" : `core${i + 1}`, coreArgs(i)),
+  );
   const children: Child[] = [...cores];
-  const exited = (c: Child) => (c.proc.exitCode !== null || c.proc.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.proc.once("exit", () => r())));
+  const exited = (c: Child) =>
+    c.proc.exitCode !== null || c.proc.signalCode !== null
+      ? Promise.resolve()
+      : new Promise<void>((r) => c.proc.once("exit", () => r()));
   /** Stops every child; nats-server last, so the cores say goodbye (presence) through it first. */
   const stopAll = async () => {
     for (const c of children) if (c.proc.exitCode === null) c.proc.kill("SIGTERM");
@@ -154,7 +181,16 @@ export async function main(argv: string[]): Promise<number> {
     const dialHost = wildcard ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
     const bridgeTls = tls ? ["--https", "--cert", tls.cert, "--key", tls.key, "--core-pin", tls.fingerprint] : [];
     const coreList = coresAt.map((a) => `${dialHost}:${a.slice(a.lastIndexOf(":") + 1)}`).join(",");
-    const bridge = run("bridge", ["bridge", "--host", host, "--port", String(webPort), "--core", coreList, ...bridgeTls]);
+    const bridge = run("bridge", [
+      "bridge",
+      "--host",
+      host,
+      "--port",
+      String(webPort),
+      "--core",
+      coreList,
+      ...bridgeTls,
+    ]);
     children.push(bridge);
     url = await bridge.ready;
   } catch (e) {
@@ -172,7 +208,12 @@ export async function main(argv: string[]): Promise<number> {
   });
   // With a cluster the terminal client gets every core too, and fails over among them.
   const coreHost = targets.core.slice(0, targets.core.lastIndexOf(":"));
-  const terminalCores = clusterSize === null ? targets.core : coresPorts().map((p) => `${coreHost}:${p}`).join(",");
+  const terminalCores =
+    clusterSize === null
+      ? targets.core
+      : coresPorts()
+          .map((p) => `${coreHost}:${p}`)
+          .join(",");
   process.stdout.write(
     startBanner({
       ...targets,
@@ -194,7 +235,10 @@ export async function main(argv: string[]): Promise<number> {
         if (c.proc.exitCode !== 0 && c.proc.exitCode !== null) failed = true;
         const isCore = cores.includes(c);
         if (isCore && clusterSize !== null && --coresLeft > 0) {
-          if (c.proc.exitCode !== 0) process.stderr.write(`sealroom start: ${c.name} exited (${c.proc.signalCode ?? c.proc.exitCode}); the bridge fails over to the other cores\n`);
+          if (c.proc.exitCode !== 0)
+            process.stderr.write(
+              `sealroom start: ${c.name} exited (${c.proc.signalCode ?? c.proc.exitCode}); the bridge fails over to the other cores\n`,
+            );
           return;
         }
         done();

@@ -24,7 +24,9 @@ export interface StartTargets {
 
 export function startTargets(p: StartPlace): StartTargets {
   const hosts = reachableHosts(p.bindHost, p.ifaces, p.hostname);
-  const coreHost = hosts[0] ?? (p.bindHost === "0.0.0.0" || p.bindHost === "::" || p.bindHost === "localhost" ? "127.0.0.1" : p.bindHost);
+  const coreHost =
+    hosts[0] ??
+    (p.bindHost === "0.0.0.0" || p.bindHost === "::" || p.bindHost === "localhost" ? "127.0.0.1" : p.bindHost);
   return {
     shareUrls: hosts.map((h) => originFor(p.https, h, p.webPort)),
     core: `${coreHost.includes(":") ? `[${coreHost}]` : coreHost}:${p.corePort}`,
@@ -44,17 +46,30 @@ export interface BannerInput extends StartTargets {
 }
 
 export function startBanner(b: BannerInput): string {
-  const lines = ["", "  Sealroom is running.", `  Open      ${b.local}${b.shareUrls.length ? "   (on this machine)" : ""}`];
-  b.shareUrls.forEach((u, i) => lines.push(`${i === 0 ? "  Share     " : "            "}${u}${i === 0 ? "   (other machines open this; room links carry it)" : ""}`));
+  const lines = [
+    "",
+    "  Sealroom is running.",
+    `  Open      ${b.local}${b.shareUrls.length ? "   (on this machine)" : ""}`,
+  ];
+  b.shareUrls.forEach((u, i) =>
+    lines.push(
+      `${i === 0 ? "  Share     " : "            "}${u}${i === 0 ? "   (other machines open this; room links carry it)" : ""}`,
+    ),
+  );
   if (b.shareUrls.length && !b.https) {
     lines.push("            (plain HTTP: browsers on other machines refuse WebCrypto there; restart with --https)");
   }
   if (b.fingerprint) {
     lines.push(`  Cert      SHA-256 ${b.fingerprint}`);
-    if (b.selfSigned) lines.push("            (self-signed: browsers warn once; the fingerprint shown there should match this)");
+    if (b.selfSigned)
+      lines.push("            (self-signed: browsers warn once; the fingerprint shown there should match this)");
   }
   const tls = b.fingerprint ? ` --tls --pin ${b.fingerprint}` : "";
-  lines.push(`  Terminal  bin/sealroom client --name YOU --core ${b.core}${tls} [--room ROOM]`, "  Stop      Ctrl-C", "");
+  lines.push(
+    `  Terminal  bin/sealroom client --name YOU --core ${b.core}${tls} [--room ROOM]`,
+    "  Stop      Ctrl-C",
+    "",
+  );
   if (b.qr && b.shareUrls.length) lines.push(`  Scan to open ${b.shareUrls[0]}:`, ...b.qr.map((l) => `  ${l}`), "");
   return lines.join("\n") + "\n";
 }

@@ -50,7 +50,10 @@ export interface AppOptions {
 }
 
 /** What the app needs of the watch view. */
-export type WatchScreen = Pick<WatchView, "active" | "open" | "close" | "offer" | "setStatus" | "setSubtitle" | "drawnFps">;
+export type WatchScreen = Pick<
+  WatchView,
+  "active" | "open" | "close" | "offer" | "setStatus" | "setSubtitle" | "drawnFps"
+>;
 
 export const NEEDS_TERMINAL = "watching needs an interactive terminal (not --json, --script or a pipe)";
 
@@ -105,7 +108,9 @@ export class ClientApp {
     if (!v) return;
     const held = this.opts.tty!.chat.heldCount;
     const news = held ? ` · ${held} new line(s)` : "";
-    v.setStatus(`${this.watching.status({ sound: false }) ?? "no stream"} · drawn ${v.drawnFps()}${news} · any key: chat`);
+    v.setStatus(
+      `${this.watching.status({ sound: false }) ?? "no stream"} · drawn ${v.drawnFps()}${news} · any key: chat`,
+    );
   }
 
   /** The view's subtitle line, for whoever times the cues; ignored when not watching. */
@@ -259,7 +264,8 @@ export class ClientApp {
       this.refreshWatchStatus();
     }
     const recorder = this.opts.recorder;
-    if (recorder) this.print(render.recordedFrame(f, recorder.write(f.sid, f.frame, f.jpeg), this.presentAt(f.sid, f.ptsMs)));
+    if (recorder)
+      this.print(render.recordedFrame(f, recorder.write(f.sid, f.frame, f.jpeg), this.presentAt(f.sid, f.ptsMs)));
   }
 
   /** Wall-clock ms (Date.now) at which the stream clock presents pts: anchor + pts + playout delay; null without it. */
@@ -302,7 +308,9 @@ export class ClientApp {
         return;
       }
       case "msg": {
-        const others = [...s.members.values()].filter((e) => !e.self).map((e) => ({ id: e.member.id, name: e.member.name, entry: e }));
+        const others = [...s.members.values()]
+          .filter((e) => !e.self)
+          .map((e) => ({ id: e.member.id, name: e.member.name, entry: e }));
         const r = resolveTarget(others, cmd.rest, true);
         if (!r.ok) {
           const self = resolveTarget([{ id: s.selfId, name: s.name }], cmd.rest, true);
@@ -317,7 +325,11 @@ export class ClientApp {
         this.print(render.whoList(s.room, s.state, s.members.values()));
         return;
       case "invite":
-        this.print(this.opts.invite ? render.invite(s.room, this.opts.invite) : render.commandError("this room was made without a link (v1): others join with --room " + s.room));
+        this.print(
+          this.opts.invite
+            ? render.invite(s.room, this.opts.invite)
+            : render.commandError("this room was made without a link (v1): others join with --room " + s.room),
+        );
         return;
       case "whois": {
         const all = [...s.members.values()].map((e) => ({ id: e.member.id, name: e.member.name, entry: e }));
@@ -374,7 +386,9 @@ export class ClientApp {
   private subsCommand(arg: string | null): void {
     const sid = this.watching.current;
     if (arg === null) {
-      this.print(render.subtitleTracks(sid === null ? null : (this.watching.get(sid)?.info.video ?? null), this.subs.tracks()));
+      this.print(
+        render.subtitleTracks(sid === null ? null : (this.watching.get(sid)?.info.video ?? null), this.subs.tracks()),
+      );
       return;
     }
     const r = this.subs.choose(arg);

@@ -79,7 +79,8 @@ export function splitRoomLink(link: string): { origin: string; room: string; sec
   }
   const m = /^\/r\/([A-Za-z0-9_-]{1,64})\/?$/.exec(url.pathname);
   const secret = url.hash.replace(/^#/, "");
-  if (!m || secret === "") throw new UsageError("--link must be a room link https://HOST/r/ROOM#SECRET (the secret after # is missing)");
+  if (!m || secret === "")
+    throw new UsageError("--link must be a room link https://HOST/r/ROOM#SECRET (the secret after # is missing)");
   return { origin: url.origin, room: m[1], secret };
 }
 
@@ -104,15 +105,20 @@ export function parseClientArgs(argv: string[], env: NodeJS.ProcessEnv = process
   const name = canonicalName(values.name);
   const problem = nameProblem(name);
   if (problem) throw new UsageError(`--name: ${problem}`);
-  if (values.room !== undefined && !isRoom(values.room)) throw new UsageError("--room must be 1 to 64 characters of A-Z a-z 0-9 _ -");
+  if (values.room !== undefined && !isRoom(values.room))
+    throw new UsageError("--room must be 1 to 64 characters of A-Z a-z 0-9 _ -");
   const cores = parseCoreList(values.core ?? DEFAULT_CORE, "--core").map((c) => ({ ...c, text: hostPortText(c) }));
   const core = { host: cores[0].host, port: cores[0].port };
   const link = values.link !== undefined ? splitRoomLink(values.link) : null;
-  if (link && values.room !== undefined && values.room !== link.room) throw new UsageError("--room and --link name different rooms");
+  if (link && values.room !== undefined && values.room !== link.room)
+    throw new UsageError("--room and --link name different rooms");
   if (link && values.secret !== undefined) throw new UsageError("--secret and --link: give one of them");
-  if (values.secret !== undefined && values.room === undefined) throw new UsageError("--secret needs --room (or use --link)");
-  if (values["new-link"] && (link || values.room !== undefined || values.secret !== undefined)) throw new UsageError("--new-link makes a new room: no --room, --link or --secret with it");
-  if (values.web !== undefined && !/^https?:\/\/[^/#?]+\/?$/.test(values.web)) throw new UsageError("--web must be an origin like https://host:7780");
+  if (values.secret !== undefined && values.room === undefined)
+    throw new UsageError("--secret needs --room (or use --link)");
+  if (values["new-link"] && (link || values.room !== undefined || values.secret !== undefined))
+    throw new UsageError("--new-link makes a new room: no --room, --link or --secret with it");
+  if (values.web !== undefined && !/^https?:\/\/[^/#?]+\/?$/.test(values.web))
+    throw new UsageError("--web must be an origin like https://host:7780");
   if (values.pin !== undefined && normalizeFingerprint(values.pin) === null) {
     throw new UsageError("--pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)");
   }
@@ -129,7 +135,11 @@ export function parseClientArgs(argv: string[], env: NodeJS.ProcessEnv = process
     script: values.script ?? null,
     record: values.record ?? null,
     secret: link?.secret ?? values.secret ?? (values["new-link"] ? "new" : null),
-    webOrigin: (values.web ?? link?.origin ?? `http://${core.host.includes(":") ? `[${core.host}]` : core.host}:7780`).replace(/\/+$/, ""),
+    webOrigin: (
+      values.web ??
+      link?.origin ??
+      `http://${core.host.includes(":") ? `[${core.host}]` : core.host}:7780`
+    ).replace(/\/+$/, ""),
   };
 }
 

@@ -134,12 +134,14 @@ export function resolveTarget<T extends Named>(members: readonly T[], rest: stri
     const hit = members.find((m) => key(m.name) === candidate);
     if (hit) return { ok: true, member: hit, text: words.slice(n).join(" ") };
   }
-  if (needText && members.some((m) => key(m.name) === key(rest))) return { ok: false, message: "usage: /msg NAME TEXT (no text given)" };
+  if (needText && members.some((m) => key(m.name) === key(rest)))
+    return { ok: false, message: "usage: /msg NAME TEXT (no text given)" };
   const first = words[0];
   if (first.length >= MIN_ID_PREFIX) {
     const hits = members.filter((m) => m.id.startsWith(first));
     if (hits.length === 1) return { ok: true, member: hits[0], text: words.slice(1).join(" ") };
-    if (hits.length > 1) return { ok: false, message: `id prefix ${first} fits ${hits.length} members; give more of it` };
+    if (hits.length > 1)
+      return { ok: false, message: `id prefix ${first} fits ${hits.length} members; give more of it` };
   }
   return { ok: false, message: `no member named ${needText ? first : rest}` };
 }

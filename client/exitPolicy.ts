@@ -35,7 +35,10 @@ export class ExitPolicy {
     if (d.everOnline) return null;
     if (++this.failedAttempts < this.firstConnectAttempts) return null;
     if (this.lastFatal) return fatal(this.lastFatal);
-    return { code: EXIT.unavailable, message: `core unreachable at ${this.core} after ${this.failedAttempts} attempts (${d.reason})` };
+    return {
+      code: EXIT.unavailable,
+      message: `core unreachable at ${this.core} after ${this.failedAttempts} attempts (${d.reason})`,
+    };
   }
 
   /** The session ended for good without us leaving: always a failure. */

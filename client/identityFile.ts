@@ -7,7 +7,14 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { fromBase64, isBase64, toBase64 } from "../protocol/base64";
-import { generateKeyPairs, identityFromKeyPairs, OAEP_ALG, PSS_ALG, type Identity, type KeyPairs } from "../protocol/crypto";
+import {
+  generateKeyPairs,
+  identityFromKeyPairs,
+  OAEP_ALG,
+  PSS_ALG,
+  type Identity,
+  type KeyPairs,
+} from "../protocol/crypto";
 import { nameKey } from "../protocol/names";
 
 const subtle = globalThis.crypto.subtle;
@@ -103,5 +110,6 @@ async function selfTest(p: KeyPairs): Promise<void> {
   }
   const wrapped = await subtle.encrypt(OAEP_ALG, p.enc.publicKey, probe);
   const back = new Uint8Array(await subtle.decrypt(OAEP_ALG, p.enc.privateKey, wrapped));
-  if (back.length !== probe.length || back.some((b, i) => b !== probe[i])) throw new Error("encryption key does not match its public key");
+  if (back.length !== probe.length || back.some((b, i) => b !== probe[i]))
+    throw new Error("encryption key does not match its public key");
 }

@@ -16,7 +16,8 @@ export class FileKeyStore extends MemoryKeyStore {
     try {
       this.restore(readFileSync(file, "utf8"));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "ENOENT") onError(`ignoring unreadable ${file}: ${(e as Error).message}`);
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT")
+        onError(`ignoring unreadable ${file}: ${(e as Error).message}`);
     }
   }
 
@@ -34,7 +35,10 @@ export class FileKeyStore extends MemoryKeyStore {
 
 /** identity-alice.json -> known-alice.json in the same directory. */
 export function knownKeysPathFor(identityFile: string): string {
-  const base = path.basename(identityFile).replace(/\.json$/, "").replace(/^identity-/, "");
+  const base = path
+    .basename(identityFile)
+    .replace(/\.json$/, "")
+    .replace(/^identity-/, "");
   return path.join(path.dirname(identityFile), `known-${base || "keys"}.json`);
 }
 

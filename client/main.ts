@@ -10,7 +10,13 @@ import { EXIT } from "../common/exit";
 import type { TrustOnFirstUse } from "../common/tls";
 import type { Identity } from "../protocol/crypto";
 import { newRoomId } from "../protocol/names";
-import { deriveRoomKeys, generateRoomSecret, parseRoomSecret, roomLink, type RoomKeys } from "../protocol/e2e/roomSecret";
+import {
+  deriveRoomKeys,
+  generateRoomSecret,
+  parseRoomSecret,
+  roomLink,
+  type RoomKeys,
+} from "../protocol/e2e/roomSecret";
 import { UsageError } from "../common/args";
 import { ClientSession } from "../protocol/session";
 import { ClientApp } from "./app";
@@ -85,7 +91,10 @@ export async function main(argv: string[]): Promise<number> {
   });
   const tty = ui ? { view: watchViewFor(process.stdout), chat: ui } : undefined;
   const subsFile = subtitlePrefsPathFor(config.identityFile);
-  const subtitles = { initial: loadSubtitleChoice(subsFile), save: (c: SubtitleChoice | null) => saveSubtitleChoice(subsFile, c, warn) };
+  const subtitles = {
+    initial: loadSubtitleChoice(subsFile),
+    save: (c: SubtitleChoice | null) => saveSubtitleChoice(subsFile, c, warn),
+  };
   const app = new ClientApp({
     session,
     out,
@@ -114,7 +123,8 @@ async function roomKeysFor(secretText: string, room: string | null): Promise<{ k
   const parsed = parseRoomSecret(secret);
   if (!parsed.ok) throw new UsageError(`the room link's secret: ${parsed.reason}`);
   const keys = await deriveRoomKeys(parsed.secret);
-  if (room !== null && keys.room !== room) throw new UsageError("the secret in this link is not the secret of this room (check the link)");
+  if (room !== null && keys.room !== room)
+    throw new UsageError("the secret in this link is not the secret of this room (check the link)");
   return { keys, secret };
 }
 
@@ -160,7 +170,12 @@ async function openFiles(config: ClientConfig): Promise<Opened | Exit> {
   }
 }
 
-function tcpOptions(config: ClientConfig, core: { host: string; port: number }, trust: TrustOnFirstUse, onUntrusted: (message: string) => void): TcpOptions {
+function tcpOptions(
+  config: ClientConfig,
+  core: { host: string; port: number },
+  trust: TrustOnFirstUse,
+  onUntrusted: (message: string) => void,
+): TcpOptions {
   const { host, port } = core;
   if (!config.tls) return { host, port };
   return { host, port, tls: { trust, ...(config.pin !== null ? { pin: config.pin } : {}) }, onUntrusted };
@@ -230,8 +245,8 @@ function runUntilDone(r: Run): Promise<number> {
         ready();
       });
     });
-    void handleLines(input, { ready: firstOnline, handle: (l) => r.app.line(l), stopped: () => finished }).then((end) =>
-      end === "stopped" ? undefined : leave(),
+    void handleLines(input, { ready: firstOnline, handle: (l) => r.app.line(l), stopped: () => finished }).then(
+      (end) => (end === "stopped" ? undefined : leave()),
     );
 
     const onSignal = () => void leave();

@@ -12,7 +12,10 @@ export class OggOpusWriter {
   private readonly serial: number;
   private readonly preSkip: number;
 
-  constructor(private readonly head: Uint8Array, serial = 0x5ea1) {
+  constructor(
+    private readonly head: Uint8Array,
+    serial = 0x5ea1,
+  ) {
     this.serial = serial >>> 0;
     // OpusHead: "OpusHead", version, channels, pre-skip u16 LE at byte 10.
     this.preSkip = head.length >= 12 ? head[10]! | (head[11]! << 8) : 0;

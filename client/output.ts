@@ -114,7 +114,8 @@ export class TerminalUi implements Output, ChatScreen {
     this.promptKeys = [];
     this.onKey = null;
     if (this.closed) return;
-    if (dropped > 0) this.event({ event: "held" }, `* (${dropped} earlier line(s) from while you watched are not shown)`);
+    if (dropped > 0)
+      this.event({ event: "held" }, `* (${dropped} earlier line(s) from while you watched are not shown)`);
     for (const l of lines) this.event({ event: "held" }, l);
     this.rl.setPrompt(this.statusText ? `[${this.statusText}] ${this.basePrompt}` : this.basePrompt);
     this.rl.prompt(true);

@@ -3,7 +3,15 @@
 // the words shared with the web app come from protocol/describe.ts, and every
 // string from someone else goes through safe() before it reaches a terminal.
 
-import { agentName, compareMembers, displayName, leftWords, shortId, streamEndWords, type StreamEnd } from "../protocol/describe";
+import {
+  agentName,
+  compareMembers,
+  displayName,
+  leftWords,
+  shortId,
+  streamEndWords,
+  type StreamEnd,
+} from "../protocol/describe";
 import { formatBytes, formatClock } from "../protocol/format";
 import type { LeftReason, StreamInfo, SubtitleTrackInfo, VideoItem } from "../protocol/messages";
 import type { MemberEntry, ReceivedMessage, SessionEvents, SessionState } from "../protocol/session";
@@ -45,19 +53,31 @@ export function listed(entries: Iterable<MemberEntry>): MemberEntry[] {
 // ---- the room and its members ------------------------------------------------------
 
 export function newRoom(room: string): Line {
-  return line({ event: "room", room, generated: true }, `* new room ${room}: others join with  sealroom client --name THEIR_NAME --room ${room}`);
+  return line(
+    { event: "room", room, generated: true },
+    `* new room ${room}: others join with  sealroom client --name THEIR_NAME --room ${room}`,
+  );
 }
 
 export function newLink(room: string, link: string): Line {
-  return line({ event: "room", room, generated: true, link }, `* new end-to-end room ${room}: others join by opening ${link}\n  (or: sealroom client --name THEIR_NAME --link '${link}')`);
+  return line(
+    { event: "room", room, generated: true, link },
+    `* new end-to-end room ${room}: others join by opening ${link}\n  (or: sealroom client --name THEIR_NAME --link '${link}')`,
+  );
 }
 
 export function invite(room: string, link: string): Line {
-  return line({ event: "invite", room, link }, `* invite: ${link}\n  (anyone with this link can join; the secret after # never reaches the server)`);
+  return line(
+    { event: "invite", room, link },
+    `* invite: ${link}\n  (anyone with this link can join; the secret after # never reaches the server)`,
+  );
 }
 
 export function certificateTrusted(core: string, fingerprint: string): Line {
-  return line({ event: "certificateTrusted", core, fingerprint }, `* trusting ${core}'s certificate ${fingerprint} from now on (first use)`);
+  return line(
+    { event: "certificateTrusted", core, fingerprint },
+    `* trusting ${core}'s certificate ${fingerprint} from now on (first use)`,
+  );
 }
 
 export function state(s: SessionState): Line {
@@ -68,7 +88,14 @@ export function state(s: SessionState): Line {
 export function welcome(w: SessionEvents["welcome"], selfName: string): Line[] {
   const self = w.members.find((e) => e.self);
   const others = w.members.filter((e) => !e.self);
-  const json = { event: "welcome", id: w.id, room: w.room, reconnected: w.reconnected, members: w.members.map(memberJson), limits: w.limits };
+  const json = {
+    event: "welcome",
+    id: w.id,
+    room: w.room,
+    reconnected: w.reconnected,
+    members: w.members.map(memberJson),
+    limits: w.limits,
+  };
   let human: string;
   if (w.reconnected) human = `* reconnected to room ${w.room}`;
   else {
@@ -96,7 +123,10 @@ export function joined(entry: MemberEntry, again: boolean): Line[] {
 }
 
 export function left(id: string, reason: LeftReason, entry: MemberEntry | null): Line {
-  return line({ event: "left", id, name: entry?.member.name ?? null, reason }, `* ${who(entry, id)} ${leftWords(reason)}`);
+  return line(
+    { event: "left", id, name: entry?.member.name ?? null, reason },
+    `* ${who(entry, id)} ${leftWords(reason)}`,
+  );
 }
 
 export function keyChanged(k: SessionEvents["keyChanged"]): Line {
@@ -131,12 +161,32 @@ export function whois(e: MemberEntry, fingerprint: string): Line {
 
 export function message(m: ReceivedMessage): Line {
   const name = safe(displayName(m.name, m.from));
-  const base = { event: "message", from: m.from, name: m.name, mid: m.mid, to: m.to, at: m.at, direct: m.direct, ...(m.seq !== undefined ? { seq: m.seq } : {}) };
+  const base = {
+    event: "message",
+    from: m.from,
+    name: m.name,
+    mid: m.mid,
+    to: m.to,
+    at: m.at,
+    direct: m.direct,
+    ...(m.seq !== undefined ? { seq: m.seq } : {}),
+  };
   // A v2 message whose sender's key never came is not a forgery: say so differently.
-  if (!m.ok && m.reason.startsWith("no key yet")) return line({ ...base, verified: false, reason: m.reason, noKey: true }, `* a message from ${name} could not be read (${safe(m.reason)})`);
-  if (!m.ok) return line({ ...base, verified: false, reason: m.reason }, `WARNING: unverifiable message from ${name} (${safe(m.reason)}); not shown`);
+  if (!m.ok && m.reason.startsWith("no key yet"))
+    return line(
+      { ...base, verified: false, reason: m.reason, noKey: true },
+      `* a message from ${name} could not be read (${safe(m.reason)})`,
+    );
+  if (!m.ok)
+    return line(
+      { ...base, verified: false, reason: m.reason },
+      `WARNING: unverifiable message from ${name} (${safe(m.reason)}); not shown`,
+    );
   const label = `<${name}>${m.direct ? " (direct)" : ""} `;
-  return line({ ...base, verified: true, text: m.text, ts: m.ts }, label + indentLines(safe(m.text, true), " ".repeat(label.length)));
+  return line(
+    { ...base, verified: true, text: m.text, ts: m.ts },
+    label + indentLines(safe(m.text, true), " ".repeat(label.length)),
+  );
 }
 
 export function sent(mid: string, text: string, to: string[] | null): Line {
@@ -149,21 +199,33 @@ export function ack(mid: string, delivered: number, seq?: number): Line {
 
 /** Cap durable: recipients that opened a message so far. */
 export function delivered(d: SessionEvents["delivered"]): Line {
-  return line({ event: "delivered", mid: d.mid, seq: d.seq, delivered: d.delivered, of: d.of }, `* your message (seq ${d.seq}) was delivered to ${d.delivered} of ${d.of}`);
+  return line(
+    { event: "delivered", mid: d.mid, seq: d.seq, delivered: d.delivered, of: d.of },
+    `* your message (seq ${d.seq}) was delivered to ${d.delivered} of ${d.of}`,
+  );
 }
 
 /** Cap durable: a member's connection went or came back; it stays a member while away. */
 export function presence(id: string, state: "online" | "away", entry: MemberEntry | null): Line {
-  return line({ event: "presence", id, state }, `* ${who(entry, id)} is ${state === "away" ? "away (messages are kept for them)" : "back"}`);
+  return line(
+    { event: "presence", id, state },
+    `* ${who(entry, id)} is ${state === "away" ? "away (messages are kept for them)" : "back"}`,
+  );
 }
 
 /** Cap durable: part of what was sent while away is past retention. */
 export function historyGap(g: SessionEvents["historyGap"]): Line {
-  return line({ event: "historyGap", from: g.from, to: g.to }, `* history gap: some messages sent while you were away are no longer kept (log entries ${g.from}-${g.to})`);
+  return line(
+    { event: "historyGap", from: g.from, to: g.to },
+    `* history gap: some messages sent while you were away are no longer kept (log entries ${g.from}-${g.to})`,
+  );
 }
 
 export function sendFailed(f: SessionEvents["sendFailed"]): Line {
-  return line({ event: "sendFailed", mid: f.mid, code: f.code, message: f.message }, `! a message was not delivered (${f.code}: ${safe(f.message)})`);
+  return line(
+    { event: "sendFailed", mid: f.mid, code: f.code, message: f.message },
+    `! a message was not delivered (${f.code}: ${safe(f.message)})`,
+  );
 }
 
 // ---- the connection and problems ---------------------------------------------------
@@ -181,7 +243,9 @@ export function invalid(reason: string): Line {
 /** `core`: "host:port", for the line about not reaching it. */
 export function disconnected(d: SessionEvents["disconnected"], core: string): Line {
   const retry = d.retryInMs === null ? "" : `; retrying in ${(d.retryInMs / 1000).toFixed(1)} s`;
-  const human = d.everOnline ? `* connection lost (${safe(d.reason)})${retry}` : `* cannot reach the core at ${core} (${safe(d.reason)})${retry}`;
+  const human = d.everOnline
+    ? `* connection lost (${safe(d.reason)})${retry}`
+    : `* cannot reach the core at ${core} (${safe(d.reason)})${retry}`;
   return line({ event: "disconnected", reason: d.reason, retryInMs: d.retryInMs, attempt: d.attempt }, human);
 }
 
@@ -201,9 +265,13 @@ export function help(text: string): Line {
 
 export function videos(items: VideoItem[]): Line {
   const lines = items.map(
-    (v) => `  ${safe(v.id)}  "${safe(v.title)}"  ${formatClock(v.durationMs)}  ${v.width}x${v.height}  ${v.fps} fps  ${formatBytes(v.bytes)}`,
+    (v) =>
+      `  ${safe(v.id)}  "${safe(v.title)}"  ${formatClock(v.durationMs)}  ${v.width}x${v.height}  ${v.fps} fps  ${formatBytes(v.bytes)}`,
   );
-  return line({ event: "videos", items }, items.length ? `* ${items.length} video(s):\n${lines.join("\n")}` : "* the server has no videos");
+  return line(
+    { event: "videos", items },
+    items.length ? `* ${items.length} video(s):\n${lines.join("\n")}` : "* the server has no videos",
+  );
 }
 
 /** `/subs`: the current video's tracks, numbered for `/subs N`. */
@@ -211,7 +279,10 @@ export function subtitleTracks(video: string | null, tracks: readonly SubtitleTr
   if (video === null) return line({ event: "subtitleTracks", video, tracks }, "* no stream is playing");
   if (tracks.length === 0) return line({ event: "subtitleTracks", video, tracks }, `* ${safe(video)} has no subtitles`);
   const rows = tracks.map((t, i) => `  ${i + 1}  ${safe(t.label)}  [${safe(t.lang)}, ${t.source}]`);
-  return line({ event: "subtitleTracks", video, tracks }, `* subtitles of ${safe(video)} (/subs N, /subs off):\n${rows.join("\n")}`);
+  return line(
+    { event: "subtitleTracks", video, tracks },
+    `* subtitles of ${safe(video)} (/subs N, /subs off):\n${rows.join("\n")}`,
+  );
 }
 
 /** A chosen track's cues are in (with the reader's warnings, if any). */
@@ -235,7 +306,11 @@ export function stream(info: StreamInfo, by: MemberEntry | undefined): Line {
 }
 
 /** `video`: of the stream when watched; `by`: who changed it, when known. */
-export function streamState(st: SessionEvents["streamState"], video: string | undefined, by: MemberEntry | undefined): Line {
+export function streamState(
+  st: SessionEvents["streamState"],
+  video: string | undefined,
+  by: MemberEntry | undefined,
+): Line {
   return line(
     { event: "streamState", ...st },
     `* ${streamName(st.sid, video)} ${st.state} at ${formatClock(st.posMs)} (by ${who(by, st.by)})`,
@@ -259,10 +334,24 @@ export function unwatched(video: string | null, why: string | null): Line {
 /** --record: the file a frame went to (null: skipped, the disk is behind). */
 export function recordedFrame(f: SessionEvents["frame"], file: string | null, presentAt: number | null = null): Line {
   // presentAt: the wall-clock ms (epoch) the stream clock presents this frame at, when the core announces one.
-  return line({ event: "frame", sid: f.sid, frame: f.frame, ptsMs: f.ptsMs, bytes: f.jpeg.length, file, ...(presentAt !== null ? { presentAt } : {}) }, null);
+  return line(
+    {
+      event: "frame",
+      sid: f.sid,
+      frame: f.frame,
+      ptsMs: f.ptsMs,
+      bytes: f.jpeg.length,
+      file,
+      ...(presentAt !== null ? { presentAt } : {}),
+    },
+    null,
+  );
 }
 
 export function audioTrack(a: SessionEvents["audioInfo"], file: string | null): Line {
-  const human = a.track === null ? `stream ${a.sid}: no sound (${safe(a.reason ?? "none")})` : `stream ${a.sid}: audio track ${a.track + 1} (not played here${file ? `; recording to ${safe(file)}` : ""})`;
+  const human =
+    a.track === null
+      ? `stream ${a.sid}: no sound (${safe(a.reason ?? "none")})`
+      : `stream ${a.sid}: audio track ${a.track + 1} (not played here${file ? `; recording to ${safe(file)}` : ""})`;
   return line({ event: "audio", sid: a.sid, track: a.track, reason: a.reason, file }, human);
 }

@@ -7,7 +7,10 @@ import path from "node:path";
 import type { SubtitleChoice } from "./subtitles";
 
 export function subtitlePrefsPathFor(identityFile: string): string {
-  const base = path.basename(identityFile).replace(/\.json$/, "").replace(/^identity-/, "");
+  const base = path
+    .basename(identityFile)
+    .replace(/\.json$/, "")
+    .replace(/^identity-/, "");
   return path.join(path.dirname(identityFile), `subtitles-${base || "choice"}.json`);
 }
 

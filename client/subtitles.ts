@@ -72,7 +72,9 @@ export class TerminalSubtitles {
     const list = this.tracks();
     if (list.length === 0) return { ok: false, message: "this video has no subtitles" };
     const n = /^\d+$/.test(a) ? Number(a) : NaN;
-    const t = Number.isInteger(n) ? list[n - 1] : (list.find((x) => x.lang.toLowerCase() === a) ?? list.find((x) => x.label.toLowerCase().startsWith(a)));
+    const t = Number.isInteger(n)
+      ? list[n - 1]
+      : (list.find((x) => x.lang.toLowerCase() === a) ?? list.find((x) => x.label.toLowerCase().startsWith(a)));
     if (!t) return { ok: false, message: `no subtitle track '${arg.trim()}' (try /subs)` };
     this.choice = { lang: t.lang, source: t.source };
     this.port.chose?.(this.choice);
@@ -102,14 +104,16 @@ export class TerminalSubtitles {
 
   /** The connection came back: ask again for a track that was being fetched. */
   reconnected(): void {
-    if (this.video !== null && this.track !== null && this.timeline === null) this.port.requestSubtitles(this.video, this.track);
+    if (this.video !== null && this.track !== null && this.timeline === null)
+      this.port.requestSubtitles(this.video, this.track);
   }
 
   private applyChoice(): void {
     const c = this.choice;
     if (!c) return;
     const same = this.tracks().filter((t) => t.lang === c.lang);
-    const t = same.find((x) => x.source === c.source && !x.forced) ?? same.find((x) => x.source === c.source) ?? same[0];
+    const t =
+      same.find((x) => x.source === c.source && !x.forced) ?? same.find((x) => x.source === c.source) ?? same[0];
     if (t) this.setTrack(t.id);
   }
 

@@ -25,14 +25,17 @@ export interface TcpOptions {
   connectTimeoutMs?: number;
 }
 
-
 const DEFAULT_MAX_FRAME = 8 * 1_048_576;
 
 export function tcpConnector(opts: TcpOptions): Connector {
   const pin = opts.tls?.pin !== undefined ? normalizeFingerprint(opts.tls.pin) : null;
-  if (opts.tls?.pin !== undefined && pin === null) throw new Error("pin must be a SHA-256 fingerprint: 64 hex digits, colons allowed");
+  if (opts.tls?.pin !== undefined && pin === null)
+    throw new Error("pin must be a SHA-256 fingerprint: 64 hex digits, colons allowed");
   return (h) => {
-    const decoder = new FrameDecoder({ maxFrame: opts.maxFrame ?? DEFAULT_MAX_FRAME, kinds: new Set([KIND_CONTROL, KIND_VIDEO, KIND_AUDIO]) });
+    const decoder = new FrameDecoder({
+      maxFrame: opts.maxFrame ?? DEFAULT_MAX_FRAME,
+      kinds: new Set([KIND_CONTROL, KIND_VIDEO, KIND_AUDIO]),
+    });
     let done = false;
     let failure: string | null = null;
     const socket: net.Socket = opts.tls
@@ -65,7 +68,11 @@ export function tcpConnector(opts: TcpOptions): Connector {
     };
     if (opts.tls) {
       socket.once("secureConnect", () => {
-        const problem = certificateProblem(socket as tls.TLSSocket, { pin, pinFlag: "--pin", ...(opts.tls?.trust ? { trust: opts.tls.trust } : {}) });
+        const problem = certificateProblem(socket as tls.TLSSocket, {
+          pin,
+          pinFlag: "--pin",
+          ...(opts.tls?.trust ? { trust: opts.tls.trust } : {}),
+        });
         if (problem) {
           failure = problem;
           opts.onUntrusted?.(problem);

@@ -103,7 +103,12 @@ export class WatchedStreams {
     const w = this.currentSid === null ? undefined : this.watched.get(this.currentSid);
     if (!w) return null;
     const icon = w.info.state === "playing" ? "playing" : "paused";
-    const sound = !opts.sound || w.audioTrack === undefined ? "" : w.audioTrack === null ? ", no sound" : `, audio track ${w.audioTrack + 1} (not played)`;
+    const sound =
+      !opts.sound || w.audioTrack === undefined
+        ? ""
+        : w.audioTrack === null
+          ? ", no sound"
+          : `, audio track ${w.audioTrack + 1} (not played)`;
     return `${icon} ${safe(w.info.video)} ${formatClock(w.lastPtsMs)}/${formatClock(w.info.durationMs)} ${this.fps(w)} fps, ${w.dropped} dropped${sound}`;
   }
 }

@@ -10,7 +10,12 @@ type Options = NonNullable<ParseArgsConfig["options"]>;
 
 export function parseFlags<O extends Options>(argv: string[], options: O) {
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: false });
+    return parseArgs({
+      args: argv,
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: false,
+    });
   } catch (e) {
     throw new UsageError((e as Error).message.split("\n")[0]);
   }
@@ -18,7 +23,8 @@ export function parseFlags<O extends Options>(argv: string[], options: O) {
 
 export function parsePort(value: string | undefined, fallback: number, flag = "--port"): number {
   if (value === undefined) return fallback;
-  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new UsageError(`${flag} must be a port number 0-65535, got '${value}'`);
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535)
+    throw new UsageError(`${flag} must be a port number 0-65535, got '${value}'`);
   return Number(value);
 }
 

@@ -100,7 +100,9 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
   let onDied: (why: string) => void = () => {};
   const died = new Promise<string>((r) => (onDied = r));
   const launch = async () => {
-    const c = spawn(bin, ["-js", "-sd", dir, "-a", "127.0.0.1", "-p", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
+    const c = spawn(bin, ["-js", "-sd", dir, "-a", "127.0.0.1", "-p", String(port)], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     child = c;
     c.stdout!.on("data", (d) => (out += d));
     c.stderr!.on("data", (d) => (out += d));

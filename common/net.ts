@@ -2,5 +2,7 @@
 
 /** Loopback in every spelling a listener or a peer address may have. */
 export function isLoopback(address: string): boolean {
-  return address === "localhost" || address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
+  return (
+    address === "localhost" || address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.")
+  );
 }

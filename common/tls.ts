@@ -59,7 +59,10 @@ export function makeSelfSigned(opts: SelfSignedOptions): SelfSigned {
   // Backdate a little for clocks that are slightly behind.
   cert.validity.notBefore = new Date(now - 3_600_000);
   cert.validity.notAfter = new Date(now + days * 86_400_000);
-  const subject = [{ name: "commonName", value: opts.commonName }, { name: "organizationName", value: "Sealroom (self-signed)" }];
+  const subject = [
+    { name: "commonName", value: opts.commonName },
+    { name: "organizationName", value: "Sealroom (self-signed)" },
+  ];
   cert.setSubject(subject);
   cert.setIssuer(subject);
   const altNames = [...new Set([opts.commonName, ...(opts.altNames ?? [])])].map((n) =>
@@ -186,7 +189,8 @@ async function lock(path: string): Promise<() => Promise<void>> {
         await unlink(path).catch(() => {});
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${path} (remove it if no other sealroom is starting)`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${path} (remove it if no other sealroom is starting)`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -210,7 +214,10 @@ export interface TrustOnFirstUse {
  * passes; without one, a certificate a CA vouches for, else (with `trust`)
  * the one first seen. Null when acceptable; remembers on first use.
  */
-export function certificateProblem(socket: TLSSocket, o: { pin: string | null; pinFlag: string; trust?: TrustOnFirstUse }): string | null {
+export function certificateProblem(
+  socket: TLSSocket,
+  o: { pin: string | null; pinFlag: string; trust?: TrustOnFirstUse },
+): string | null {
   const got = socket.getPeerCertificate().fingerprint256?.toUpperCase() ?? "";
   const { pin, trust } = o;
   if (pin !== null) {

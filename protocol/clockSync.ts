@@ -89,6 +89,12 @@ export class ClockSync {
     if (n === 0) return { samples: 0, bestRttMs: Infinity, boundMs: Infinity, spreadMs: Infinity, ready: false };
     const offs = this.kept.map((k) => k.offset);
     const bestRtt = this.kept[0]!.rtt;
-    return { samples: n, bestRttMs: bestRtt, boundMs: bestRtt / 2, spreadMs: Math.max(...offs) - Math.min(...offs), ready: n >= this.minSamples };
+    return {
+      samples: n,
+      bestRttMs: bestRtt,
+      boundMs: bestRtt / 2,
+      spreadMs: Math.max(...offs) - Math.min(...offs),
+      ready: n >= this.minSamples,
+    };
   }
 }

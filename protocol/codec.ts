@@ -38,7 +38,8 @@ export function decodeRaw(body: Uint8Array): RawResult {
   return { ok: true, raw: value as RawMessage };
 }
 
-export type Parsed<M> = { kind: "ok"; msg: M } | { kind: "unknown"; t: string } | { kind: "invalid"; t: string; message: string };
+export type Parsed<M> =
+  { kind: "ok"; msg: M } | { kind: "unknown"; t: string } | { kind: "invalid"; t: string; message: string };
 
 function parseWith<M>(schemas: Record<string, z.ZodType>, raw: RawMessage): Parsed<M> {
   const schema = Object.hasOwn(schemas, raw.t) ? schemas[raw.t] : undefined;

@@ -28,7 +28,9 @@ export interface KeyPairs {
 }
 
 /** Fresh RSA key pairs; private keys non-extractable unless asked (the native client stores them). */
-export async function generateKeyPairs(opts: { extractable?: boolean; modulusLength?: number } = {}): Promise<KeyPairs> {
+export async function generateKeyPairs(
+  opts: { extractable?: boolean; modulusLength?: number } = {},
+): Promise<KeyPairs> {
   const modulusLength = opts.modulusLength ?? 2048;
   const extractable = opts.extractable ?? false;
   const [enc, sig] = await Promise.all([
@@ -52,7 +54,9 @@ export async function identityFromKeyPairs(pairs: KeyPairs): Promise<Identity> {
   return { encPrivate: pairs.enc.privateKey, sigPrivate: pairs.sig.privateKey, encKey, sigKey, encKeySig, id };
 }
 
-export async function generateIdentity(opts: { extractable?: boolean; modulusLength?: number } = {}): Promise<Identity> {
+export async function generateIdentity(
+  opts: { extractable?: boolean; modulusLength?: number } = {},
+): Promise<Identity> {
   return identityFromKeyPairs(await generateKeyPairs(opts));
 }
 
@@ -103,7 +107,12 @@ export function msgAad(room: string, from: string, mid: string): string {
 }
 
 /** Keys sorted by byte order of the ids (all ASCII, so code-unit order is byte order). */
-export function msgSigString(room: string, from: string, mid: string, env: Pick<Envelope, "iv" | "ct" | "keys">): string {
+export function msgSigString(
+  room: string,
+  from: string,
+  mid: string,
+  env: Pick<Envelope, "iv" | "ct" | "keys">,
+): string {
   const k = Object.keys(env.keys)
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
     .map((id) => `${id}=${env.keys[id]}`)
@@ -189,7 +198,11 @@ export async function sealEnvelope(
   const aes = await subtle.importKey("raw", rawKey, "AES-GCM", false, ["encrypt"]);
   const plaintext = utf8(JSON.stringify({ text: p.text, ts: p.ts }));
   const ct = new Uint8Array(
-    await subtle.encrypt({ name: "AES-GCM", iv, additionalData: utf8(msgAad(p.room, identity.id, p.mid)) }, aes, plaintext),
+    await subtle.encrypt(
+      { name: "AES-GCM", iv, additionalData: utf8(msgAad(p.room, identity.id, p.mid)) },
+      aes,
+      plaintext,
+    ),
   );
   const wrapped = await Promise.all(
     p.recipients.map(async (r) => {

@@ -64,7 +64,9 @@ export class CueTimeline<Cue extends TimedCue = TimedCue> {
 
   /** The text to show at `ms`: active cues joined by newlines, "" when none. */
   textAt(ms: number): string {
-    return this.cuesAt(ms).map((c) => c.text).join("\n");
+    return this.cuesAt(ms)
+      .map((c) => c.text)
+      .join("\n");
   }
 
   /** The first instant after `ms` at which cuesAt() may answer differently, or null after the last cue. */

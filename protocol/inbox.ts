@@ -12,7 +12,9 @@ import { ENVELOPE_V2_ALG } from "./e2e/algs";
 
 /** v2 rooms: opens sender-key envelopes (protocol/e2e/groupSession.ts); null holds a message until its key arrives. */
 export interface InboxV2 {
-  open(m: ServerMessageOf<"msg">): Promise<{ ok: true; text: string; ts: number } | { ok: false; reason: string } | null>;
+  open(
+    m: ServerMessageOf<"msg">,
+  ): Promise<{ ok: true; text: string; ts: number } | { ok: false; reason: string } | null>;
 }
 
 interface ReceivedBase {
@@ -55,7 +57,14 @@ export class Inbox {
     const sender = members.get(m.from);
     // v2: an empty `to` is a message to the whole room (docs/protocol.md section 12).
     const direct = m.env.alg === ENVELOPE_V2_ALG && m.to.length === 0 ? false : members.isDirect(m.from, m.to);
-    const base: ReceivedBase = { from: m.from, name: sender?.member.name ?? null, mid: m.mid, to: m.to, at: m.at, direct };
+    const base: ReceivedBase = {
+      from: m.from,
+      name: sender?.member.name ?? null,
+      mid: m.mid,
+      to: m.to,
+      at: m.at,
+      direct,
+    };
     let result: ReceivedMessage;
     if (!sender) result = { ...base, ok: false, reason: "sender is not a member of this room" };
     else if (sender.admission?.ok === false) result = { ...base, ok: false, reason: sender.admission.reason };

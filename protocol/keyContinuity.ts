@@ -36,7 +36,8 @@ export class MemoryKeyStore implements KeyStore {
   protected restore(json: string): void {
     const parsed: unknown = JSON.parse(json);
     if (!Array.isArray(parsed)) return;
-    for (const e of parsed) if (Array.isArray(e) && typeof e[0] === "string" && typeof e[1] === "string") this.map.set(e[0], e[1]);
+    for (const e of parsed)
+      if (Array.isArray(e) && typeof e[0] === "string" && typeof e[1] === "string") this.map.set(e[0], e[1]);
   }
 
   /** Called after every change with the whole store as JSON. */

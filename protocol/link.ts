@@ -11,7 +11,13 @@ import { backoffDelay, type BackoffOptions } from "./backoff";
 import { encodeJson } from "./codec";
 import { KIND_CONTROL } from "./framing";
 import type { ClientMessage, ErrorMsg } from "./messages";
-import { SESSION_DEFAULTS, type LogLevel, type SessionEvents, type SessionOptions, type SessionState } from "./sessionTypes";
+import {
+  SESSION_DEFAULTS,
+  type LogLevel,
+  type SessionEvents,
+  type SessionOptions,
+  type SessionState,
+} from "./sessionTypes";
 import type { Connector, Transport } from "./transport";
 
 /** One connection attempt, the same object from open to close. */
@@ -26,7 +32,10 @@ export interface Conn {
 }
 
 /** The session's options that concern the connection; absent ones take SESSION_DEFAULTS. */
-export type LinkOptions = Pick<SessionOptions, "connect" | "reconnect" | "pingMs" | "deadMs" | "handshakeMs" | "random" | "log">;
+export type LinkOptions = Pick<
+  SessionOptions,
+  "connect" | "reconnect" | "pingMs" | "deadMs" | "handshakeMs" | "random" | "log"
+>;
 
 export interface LinkHandlers {
   /** A frame received on a live connection. */
@@ -182,7 +191,10 @@ export class Link {
     const conn: Conn = { transport: null, alive: true, welcomed: false, gen: ++this.gen };
     this.conn = conn;
     this.lastRecvAt = Date.now();
-    this.handshakeTimer = globalThis.setTimeout(() => this.drop(conn, `no welcome within ${this.handshakeMs} ms`), this.handshakeMs);
+    this.handshakeTimer = globalThis.setTimeout(
+      () => this.drop(conn, `no welcome within ${this.handshakeMs} ms`),
+      this.handshakeMs,
+    );
     try {
       conn.transport = this.connect({
         onOpen: () => {

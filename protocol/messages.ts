@@ -45,7 +45,10 @@ export const Hello = z.object({
   /** Capabilities beyond v1 the client understands (protocol/caps.ts); unknown names are ignored. */
   caps: z.array(z.string().min(1).max(MAX_CAP_CHARS)).max(MAX_CAPS).optional(),
   /** Cap "durable": the last seq this client has of `room` (docs/protocol.md section 2c). */
-  resume: z.object({ room: z.string().max(64), seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict().optional(),
+  resume: z
+    .object({ room: z.string().max(64), seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) })
+    .strict()
+    .optional(),
 });
 export type Hello = z.infer<typeof Hello>;
 
@@ -67,12 +70,18 @@ export const Send = z.object({
 export type Send = z.infer<typeof Send>;
 
 /** v2: chain keys, each wrapped for one member, routed like direct messages. */
-export const SendKeys = z.object({ t: z.literal("keys"), dists: z.array(KeyDistributionWire).min(1).max(MAX_KEY_DISTS) });
+export const SendKeys = z.object({
+  t: z.literal("keys"),
+  dists: z.array(KeyDistributionWire).min(1).max(MAX_KEY_DISTS),
+});
 
 export const VideosRequest = z.object({ t: z.literal("videos") });
 
 /** Cap "durable": this member has opened these messages (seqs of its room); the core relays counts to the sender. */
-export const Receipt = z.object({ t: z.literal("receipt"), seqs: z.array(z.number().int().min(1).max(Number.MAX_SAFE_INTEGER)).min(1).max(256) });
+export const Receipt = z.object({
+  t: z.literal("receipt"),
+  seqs: z.array(z.number().int().min(1).max(Number.MAX_SAFE_INTEGER)).min(1).max(256),
+});
 export type Receipt = z.infer<typeof Receipt>;
 
 export const Play = z.object({
@@ -94,11 +103,19 @@ export const Control = z
 export type Control = z.infer<typeof Control>;
 
 /** Cap "library2": the cues of one subtitle track of a video (answered by subtitleCues pages). */
-export const SubtitlesRequest = z.object({ t: z.literal("subtitles"), video: z.string().min(1).max(255), track: z.string().min(1).max(300) });
+export const SubtitlesRequest = z.object({
+  t: z.literal("subtitles"),
+  video: z.string().min(1).max(255),
+  track: z.string().min(1).max(300),
+});
 /** Cap "library2": the poster frame of a video (answered by poster). */
 export const PosterRequest = z.object({ t: z.literal("poster"), video: z.string().min(1).max(255) });
 /** "audio" clients: this viewer's track of a stream; null = no sound. */
-export const AudioTrackChoice = z.object({ t: z.literal("audioTrack"), sid: u32, track: z.number().int().min(0).max(255).nullable() });
+export const AudioTrackChoice = z.object({
+  t: z.literal("audioTrack"),
+  sid: u32,
+  track: z.number().int().min(0).max(255).nullable(),
+});
 export type AudioTrackChoice = z.infer<typeof AudioTrackChoice>;
 
 export const CLIENT_SCHEMAS = {
@@ -117,7 +134,9 @@ export const CLIENT_SCHEMAS = {
   audioTrack: AudioTrackChoice,
 } as const;
 
-export type ClientMessage = { [K in keyof typeof CLIENT_SCHEMAS]: z.infer<(typeof CLIENT_SCHEMAS)[K]> }[keyof typeof CLIENT_SCHEMAS];
+export type ClientMessage = {
+  [K in keyof typeof CLIENT_SCHEMAS]: z.infer<(typeof CLIENT_SCHEMAS)[K]>;
+}[keyof typeof CLIENT_SCHEMAS];
 
 // ---- server to client -------------------------------------------------------
 
@@ -182,7 +201,12 @@ export const Msg = z.object({
 export type Msg = z.infer<typeof Msg>;
 export const KeysMsg = z.object({ t: z.literal("keys"), dist: KeyDistributionWire, at: z.number().finite().min(0) });
 /** `seq` (cap "durable"): the message is stored under it; `delivered` counts the recipients online when it was. */
-export const Ack = z.object({ t: z.literal("ack"), mid, delivered: z.number().int().min(0), seq: z.number().int().min(1).optional() });
+export const Ack = z.object({
+  t: z.literal("ack"),
+  mid,
+  delivered: z.number().int().min(0),
+  seq: z.number().int().min(1).optional(),
+});
 // ---- cap "durable" (docs/protocol.md section 2c) ----
 export const Presence = z.object({ t: z.literal("presence"), id, state: z.enum(["online", "away"]) });
 export const Delivered = z.object({
@@ -195,7 +219,11 @@ export const Delivered = z.object({
 /** The replay after hello.resume is complete: everything up to `seq` has been sent. */
 export const Resumed = z.object({ t: z.literal("resumed"), seq: z.number().int().min(0) });
 /** Entries from..to of the log are gone (retention) before the replay: messages may be missing there. */
-export const HistoryGap = z.object({ t: z.literal("historyGap"), from: z.number().int().min(1), to: z.number().int().min(0) });
+export const HistoryGap = z.object({
+  t: z.literal("historyGap"),
+  from: z.number().int().min(1),
+  to: z.number().int().min(0),
+});
 export const ErrorMsg = z.object({
   t: z.literal("error"),
   code: z.string(),
@@ -213,9 +241,19 @@ export const SubtitleTrackInfo = z.object({
   forced: z.literal(true).optional(),
 });
 export type SubtitleTrackInfo = z.infer<typeof SubtitleTrackInfo>;
-export const CueSpanWire = z.object({ text: z.string(), italic: z.literal(true).optional(), bold: z.literal(true).optional() });
+export const CueSpanWire = z.object({
+  text: z.string(),
+  italic: z.literal(true).optional(),
+  bold: z.literal(true).optional(),
+});
 /** One cue: plain text (never markup) shown from startMs until endMs of the stream clock. */
-export const CueWire = z.object({ startMs: ms, endMs: ms, text: z.string().max(10_000), spans: z.array(CueSpanWire).max(256).optional(), top: z.literal(true).optional() });
+export const CueWire = z.object({
+  startMs: ms,
+  endMs: ms,
+  text: z.string().max(10_000),
+  spans: z.array(CueSpanWire).max(256).optional(),
+  top: z.literal(true).optional(),
+});
 export type CueWire = z.infer<typeof CueWire>;
 /** Cap "library2": one page of a track's cues; a track is pages 0..pages-1, in order. */
 export const SubtitleCues = z.object({
@@ -229,7 +267,13 @@ export const SubtitleCues = z.object({
 });
 export type SubtitleCues = z.infer<typeof SubtitleCues>;
 /** Cap "library2": a poster JPEG, base64. */
-export const PosterMsg = z.object({ t: z.literal("poster"), video: z.string(), key: z.string().max(64), mime: z.literal("image/jpeg"), data: b64 });
+export const PosterMsg = z.object({
+  t: z.literal("poster"),
+  video: z.string(),
+  key: z.string().max(64),
+  mime: z.literal("image/jpeg"),
+  data: b64,
+});
 export type PosterMsg = z.infer<typeof PosterMsg>;
 /** Cap "library2": the library folder changed; ask for `videos` again. */
 export const VideosChanged = z.object({ t: z.literal("videosChanged") });
@@ -279,7 +323,12 @@ export const StreamEnd = z.object({
   reason: z.enum(["finished", "stopped", "replaced", "error"]),
 });
 export type StreamEndReason = z.infer<typeof StreamEnd>["reason"];
-export const StreamStats = z.object({ t: z.literal("streamStats"), sid: u32, sent: z.number().int().min(0), dropped: z.number().int().min(0) });
+export const StreamStats = z.object({
+  t: z.literal("streamStats"),
+  sid: u32,
+  sent: z.number().int().min(0),
+  dropped: z.number().int().min(0),
+});
 
 /** "audio" clients: the track this viewer hears from now on, before its first packet (or why none). */
 export const AudioInfo = z.object({
@@ -332,6 +381,8 @@ export const SERVER_SCHEMAS = {
   streamClock: StreamClockMsg,
 } as const;
 
-export type ServerMessage = { [K in keyof typeof SERVER_SCHEMAS]: z.infer<(typeof SERVER_SCHEMAS)[K]> }[keyof typeof SERVER_SCHEMAS];
+export type ServerMessage = {
+  [K in keyof typeof SERVER_SCHEMAS]: z.infer<(typeof SERVER_SCHEMAS)[K]>;
+}[keyof typeof SERVER_SCHEMAS];
 export type ServerMessageOf<T extends ServerMessage["t"]> = Extract<ServerMessage, { t: T }>;
 export type ClientMessageOf<T extends ClientMessage["t"]> = Extract<ClientMessage, { t: T }>;

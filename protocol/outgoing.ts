@@ -99,7 +99,8 @@ export class Outgoing {
   add(text: string, to: readonly string[] | undefined, welcomed: boolean): string {
     if (typeof text !== "string" || text.length === 0) throw new Error("empty message");
     if ([...text].length > MAX_TEXT_CHARS) throw new Error(`message longer than ${MAX_TEXT_CHARS} characters`);
-    if (this.pending.size >= this.o.maxPending) throw new Error(`${this.o.maxPending} messages are still unacknowledged`);
+    if (this.pending.size >= this.o.maxPending)
+      throw new Error(`${this.o.maxPending} messages are still unacknowledged`);
     let intended: string[] | null = null;
     if (to !== undefined) {
       this.o.members.checkRecipients(to);
@@ -210,7 +211,9 @@ export class Outgoing {
       }, delayMs);
       return Promise.resolve();
     }
-    this.flushes = this.flushes.then(() => this.flush()).catch((err: unknown) => this.o.log(`flush failed: ${String(err)}`));
+    this.flushes = this.flushes
+      .then(() => this.flush())
+      .catch((err: unknown) => this.o.log(`flush failed: ${String(err)}`));
     return this.flushes;
   }
 
@@ -263,7 +266,13 @@ export class Outgoing {
         try {
           env = v2
             ? await this.o.sealRoom!({ mid: p.mid, text: p.text, ts: p.ts, recipients: here })
-            : await sealEnvelope(this.o.identity, { room: this.o.room, mid: p.mid, text: p.text, ts: p.ts, recipients });
+            : await sealEnvelope(this.o.identity, {
+                room: this.o.room,
+                mid: p.mid,
+                text: p.text,
+                ts: p.ts,
+                recipients,
+              });
         } catch (err) {
           // The connection went while v2 keys were being sent: this goes again on the next.
           if (v2 && this.o.link()?.gen !== link.gen) return;
@@ -282,7 +291,9 @@ export class Outgoing {
       // Sealing took time: the connection may have gone, or the ack come.
       if (this.o.link()?.gen !== link.gen || !this.pending.has(p.mid) || this.held(link.gen)) return;
       // A v2 room message goes to the whole room without a `to` list, so it stays flat in a room of 500.
-      const send = v2 ? { t: "send" as const, mid: p.mid, env: p.env } : { t: "send" as const, mid: p.mid, to: here, env: p.env };
+      const send = v2
+        ? { t: "send" as const, mid: p.mid, env: p.env }
+        : { t: "send" as const, mid: p.mid, to: here, env: p.env };
       if (link.send(send)) p.sentGen = link.gen;
     }
   }

@@ -17,12 +17,33 @@ import { MemoryKeyStore, type KeyStore } from "./keyContinuity";
 import { DEFAULT_LIMITS } from "./limits";
 import { Link, type Conn } from "./link";
 import { continuityChange, memberEntry, Members, type MemberEntry } from "./members";
-import { Control, Play, PosterRequest, SubtitlesRequest, type ErrorMsg, type LeftReason, type Member, type ServerMessage, type ServerMessageOf, type StreamEndReason, type StreamInfo, type Welcome } from "./messages";
+import {
+  Control,
+  Play,
+  PosterRequest,
+  SubtitlesRequest,
+  type ErrorMsg,
+  type LeftReason,
+  type Member,
+  type ServerMessage,
+  type ServerMessageOf,
+  type StreamEndReason,
+  type StreamInfo,
+  type Welcome,
+} from "./messages";
 import { isRoom, nameProblem } from "./names";
 import { Outgoing, type OutgoingLink } from "./outgoing";
 import { ReceiveQueue } from "./receiveQueue";
 import { MemoryCursorStore, ResumeState } from "./resume";
-import { NO_RETRY_CODES, SESSION_DEFAULTS, type LogLevel, type SessionEvents, type SessionLimits, type SessionOptions, type SessionState } from "./sessionTypes";
+import {
+  NO_RETRY_CODES,
+  SESSION_DEFAULTS,
+  type LogLevel,
+  type SessionEvents,
+  type SessionLimits,
+  type SessionOptions,
+  type SessionState,
+} from "./sessionTypes";
 import { Streams } from "./watchedStreams";
 import { SubtitlePages } from "./subtitlePages";
 import { GROUP_SESSION_LIMITS, GroupSession } from "./e2e/groupSession";
@@ -34,7 +55,15 @@ import { ClockSync, pingIntervalMs } from "./clockSync";
 // What other code imports from here, wherever it now lives.
 export type { Connector, Transport, TransportHandlers } from "./transport";
 export { NO_RETRY_CODES, SESSION_DEFAULTS } from "./sessionTypes";
-export type { LogLevel, MemberEntry, ReceivedMessage, SessionEvents, SessionLimits, SessionOptions, SessionState } from "./sessionTypes";
+export type {
+  LogLevel,
+  MemberEntry,
+  ReceivedMessage,
+  SessionEvents,
+  SessionLimits,
+  SessionOptions,
+  SessionState,
+} from "./sessionTypes";
 
 export class ClientSession {
   readonly name: string;
@@ -49,7 +78,11 @@ export class ClientSession {
   private readonly queue: ReceiveQueue<Conn>;
 
   private readonly _members = new Members();
-  private _limits: SessionLimits = { maxFrame: DEFAULT_LIMITS.maxFrame, maxEnvelope: DEFAULT_LIMITS.maxEnvelope, maxRecipients: DEFAULT_LIMITS.maxRecipients };
+  private _limits: SessionLimits = {
+    maxFrame: DEFAULT_LIMITS.maxFrame,
+    maxEnvelope: DEFAULT_LIMITS.maxEnvelope,
+    maxRecipients: DEFAULT_LIMITS.maxRecipients,
+  };
   private readonly _streams = new Streams();
   private readonly outgoing: Outgoing;
   private readonly received: Inbox;
@@ -71,13 +104,21 @@ export class ClientSession {
     this.room = opts.room;
     this.agent = opts.agent;
     const durable = opts.cursors !== undefined || opts.durable === true;
-    this.caps = durable && !(opts.caps ?? []).includes("durable") ? [...(opts.caps ?? []), "durable"] : (opts.caps ?? []);
+    this.caps =
+      durable && !(opts.caps ?? []).includes("durable") ? [...(opts.caps ?? []), "durable"] : (opts.caps ?? []);
     this.resume = durable
-      ? new ResumeState(opts.cursors ?? new MemoryCursorStore(), opts.room, (seqs) => this.sendReceipt(seqs), (m) => (opts.log ?? (() => {}))("warn", m))
+      ? new ResumeState(
+          opts.cursors ?? new MemoryCursorStore(),
+          opts.room,
+          (seqs) => this.sendReceipt(seqs),
+          (m) => (opts.log ?? (() => {}))("warn", m),
+        )
       : null;
     this.keyStore = opts.keyStore ?? new MemoryKeyStore();
     const log = (this.log = opts.log ?? (() => {}));
-    this.events = new Emitter<SessionEvents>((event, err) => log("warn", `listener for ${event} threw: ${String(err)}`));
+    this.events = new Emitter<SessionEvents>((event, err) =>
+      log("warn", `listener for ${event} threw: ${String(err)}`),
+    );
     this.queue = new ReceiveQueue<Conn>(
       {
         message: (conn, msg) => this.onMessage(conn, msg),
@@ -107,14 +148,20 @@ export class ClientSession {
     });
     if (opts.roomKeys) {
       if (opts.roomKeys.room !== opts.room) throw new Error("bad room: the room link's secret is for another room");
-      this.e2e = new GroupSession(this.identity, opts.roomKeys, {
-        sendKeys: (dists) => {
-          const conn = this.link.current;
-          return !!conn?.welcomed && this.link.send(conn, { t: "keys", dists });
+      this.e2e = new GroupSession(
+        this.identity,
+        opts.roomKeys,
+        {
+          sendKeys: (dists) => {
+            const conn = this.link.current;
+            return !!conn?.welcomed && this.link.send(conn, { t: "keys", dists });
+          },
+          retry: (m) => this.queue.enqueue(() => this.onMsg(m)),
+          log: (message) => log("warn", message),
         },
-        retry: (m) => this.queue.enqueue(() => this.onMsg(m)),
-        log: (message) => log("warn", message),
-      }, SENDER_KEY_LIMITS, { ...GROUP_SESSION_LIMITS, ...opts.v2Limits });
+        SENDER_KEY_LIMITS,
+        { ...GROUP_SESSION_LIMITS, ...opts.v2Limits },
+      );
     }
     const e2e = this.e2e;
     this.received = new Inbox(this.identity, this.room, opts.maxSeen ?? SESSION_DEFAULTS.maxSeen, e2e);
@@ -128,7 +175,8 @@ export class ClientSession {
       rateLimitRetryMs: SESSION_DEFAULTS.rateLimitRetryMs,
       link: () => this.outgoingLink(),
       maxEnvelope: () => this._limits.maxEnvelope,
-      acked: (mid, delivered, seq) => this.events.emit("ack", { mid, delivered, ...(seq !== undefined ? { seq } : {}) }),
+      acked: (mid, delivered, seq) =>
+        this.events.emit("ack", { mid, delivered, ...(seq !== undefined ? { seq } : {}) }),
       failed: (mid, code, message) => this.events.emit("sendFailed", { mid, code, message }),
       log: (message) => log("warn", message),
       ...(e2e ? { sealRoom: (p: Parameters<GroupSession["seal"]>[0]) => e2e.seal(p) } : {}),
@@ -202,7 +250,11 @@ export class ClientSession {
         if (this.outgoing.size === 0) done(true);
       };
       const timer = globalThis.setTimeout(() => done(this.outgoing.size === 0), timeoutMs);
-      const offs = [this.on("ack", check), this.on("sendFailed", check), this.on("closed", () => done(this.outgoing.size === 0))];
+      const offs = [
+        this.on("ack", check),
+        this.on("sendFailed", check),
+        this.on("closed", () => done(this.outgoing.size === 0)),
+      ];
     });
   }
 
@@ -243,7 +295,8 @@ export class ClientSession {
         return;
       case "pong":
         // Our clock pings carry performance.now() as ts; the link's idle pings (Date.now) fail the RTT check.
-        if (msg.now !== undefined) this.clock.add({ sentLocal: msg.ts, core: msg.now, recvLocal: globalThis.performance.now() });
+        if (msg.now !== undefined)
+          this.clock.add({ sentLocal: msg.ts, core: msg.now, recvLocal: globalThis.performance.now() });
         return;
       case "audio":
         return this.events.emit("audioInfo", {
@@ -254,7 +307,12 @@ export class ClientSession {
           reason: msg.reason ?? null,
         });
       case "streamClock":
-        return this.events.emit("streamClock", { sid: msg.sid, anchorCore: msg.anchorCore, delayMs: msg.delayMs, posMs: msg.posMs });
+        return this.events.emit("streamClock", {
+          sid: msg.sid,
+          anchorCore: msg.anchorCore,
+          delayMs: msg.delayMs,
+          posMs: msg.posMs,
+        });
       case "videos":
         return this.events.emit("videos", msg.items);
       case "stream": {
@@ -286,7 +344,13 @@ export class ClientSession {
 
   private async onChallenge(conn: Conn, c: ServerMessageOf<"challenge">): Promise<void> {
     if (conn.welcomed) return this.events.emit("invalid", { reason: "challenge after welcome" });
-    let hello = await makeHello(this.identity, { nonce: c.nonce, room: this.room, name: this.name, agent: this.agent, caps: this.caps });
+    let hello = await makeHello(this.identity, {
+      nonce: c.nonce,
+      room: this.room,
+      name: this.name,
+      agent: this.agent,
+      caps: this.caps,
+    });
     if (this.e2e) hello = await this.e2e.hello(hello, c.nonce);
     await this.resume?.load();
     const resume = this.resume?.hello();
@@ -299,7 +363,10 @@ export class ClientSession {
     if (w.id !== this.identity.id || w.room !== this.room) {
       // A server that names us differently is broken or lying; sealing would
       // use the wrong AAD anyway. Retrying would meet the same server.
-      const message = w.id !== this.identity.id ? "server assigned an id that is not the hash of our key" : "server put us in another room";
+      const message =
+        w.id !== this.identity.id
+          ? "server assigned an id that is not the hash of our key"
+          : "server put us in another room";
       const error: ErrorMsg = { t: "error", code: "bad_welcome", message, fatal: true };
       this.link.noRetry(error);
       this.events.emit("error", error);
@@ -312,7 +379,14 @@ export class ClientSession {
     this._limits = w.limits;
     const reconnected = this.link.welcomed(conn);
     if (this.caps.includes("clock")) this.clockPing(conn);
-    this.events.emit("welcome", { id: w.id, room: w.room, members: entries, limits: w.limits, stream: w.stream, reconnected });
+    this.events.emit("welcome", {
+      id: w.id,
+      room: w.room,
+      members: entries,
+      limits: w.limits,
+      stream: w.stream,
+      reconnected,
+    });
     if (w.stream) {
       this._streams.watch(w.stream);
       this.events.emit("stream", w.stream);
@@ -397,7 +471,15 @@ export class ClientSession {
     const p = readAudioPacket(body);
     if (!p || !this._streams.view.has(p.header.sid)) return;
     const h = p.header;
-    this.events.emit("audio", { sid: h.sid, track: h.track, seq: h.seq, ptsSamples: h.ptsSamples, durationSamples: h.durationSamples, discontinuity: (h.flags & AUDIO_FLAG_DISCONTINUITY) !== 0, data: p.data });
+    this.events.emit("audio", {
+      sid: h.sid,
+      track: h.track,
+      seq: h.seq,
+      ptsSamples: h.ptsSamples,
+      durationSamples: h.durationSamples,
+      discontinuity: (h.flags & AUDIO_FLAG_DISCONTINUITY) !== 0,
+      data: p.data,
+    });
   }
 
   /** Clock-sync pings: a quick burst after welcome, then a slow keep-up, while this connection lives. */
@@ -456,7 +538,12 @@ export class ClientSession {
   }
 
   play(video: string, scope: "self" | "room", fromMs?: number): void {
-    const msg = Play.parse({ t: "play", video, scope, ...(fromMs !== undefined ? { fromMs: Math.round(fromMs) } : {}) });
+    const msg = Play.parse({
+      t: "play",
+      video,
+      scope,
+      ...(fromMs !== undefined ? { fromMs: Math.round(fromMs) } : {}),
+    });
     this.link.send(this.requireOnline(), msg);
   }
 

@@ -25,7 +25,14 @@ export type { ReceivedMessage } from "./inbox";
 
 export interface SessionEvents {
   state: SessionState;
-  welcome: { id: string; room: string; members: MemberEntry[]; limits: SessionLimits; stream: StreamInfo | null; reconnected: boolean };
+  welcome: {
+    id: string;
+    room: string;
+    members: MemberEntry[];
+    limits: SessionLimits;
+    stream: StreamInfo | null;
+    reconnected: boolean;
+  };
   /** `again`: a member already known came back with a new name or agent (replacement). */
   joined: { entry: MemberEntry; again: boolean };
   left: { id: string; reason: LeftReason; entry: MemberEntry | null };
@@ -64,7 +71,15 @@ export interface SessionEvents {
   videosChanged: Record<string, never>;
   /** "audio" sessions: the track a stream's packets are from now on (or why none), then its packets. */
   audioInfo: { sid: number; track: number | null; head: Uint8Array | null; channels: number; reason: string | null };
-  audio: { sid: number; track: number; seq: number; ptsSamples: number; durationSamples: number; discontinuity: boolean; data: Uint8Array };
+  audio: {
+    sid: number;
+    track: number;
+    seq: number;
+    ptsSamples: number;
+    durationSamples: number;
+    discontinuity: boolean;
+    data: Uint8Array;
+  };
   /** "clock" sessions: pts is presented at core time anchorCore + pts + delayMs (null anchor: paused or waiting). */
   streamClock: { sid: number; anchorCore: number | null; delayMs: number; posMs: number };
 }

@@ -48,7 +48,10 @@ export interface ReceivedFrame {
 }
 
 export class FrameAssembler {
-  private current = new Map<number, { frame: number; ptsMs: number; parts: Uint8Array[]; next: number; bytes: number }>();
+  private current = new Map<
+    number,
+    { frame: number; ptsMs: number; parts: Uint8Array[]; next: number; bytes: number }
+  >();
 
   /** Returns the joined JPEG when the chunk completes its frame. */
   push(body: Uint8Array): ReceivedFrame | null {

@@ -44,14 +44,29 @@ export async function makeClip(outPath: string, opts: ClipOptions): Promise<void
   const bin = await ffmpegPath();
   await mkdir(dirname(outPath), { recursive: true });
   const args = (label: boolean) => [
-    "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-    "-f", "lavfi", "-i", filter(opts, label),
-    "-c:v", "libx264", "-preset", "medium", "-crf", String(opts.crf ?? 28),
-    "-pix_fmt", "yuv420p",
+    "-hide_banner",
+    "-nostdin",
+    "-loglevel",
+    "error",
+    "-y",
+    "-f",
+    "lavfi",
+    "-i",
+    filter(opts, label),
+    "-c:v",
+    "libx264",
+    "-preset",
+    "medium",
+    "-crf",
+    String(opts.crf ?? 28),
+    "-pix_fmt",
+    "yuv420p",
     // Keyframe every second so seeking and partial files behave like real media.
-    "-g", String(Math.round(opts.fps)),
+    "-g",
+    String(Math.round(opts.fps)),
     // moov up front: a browser or a truncated copy can still read the file.
-    "-movflags", "+faststart",
+    "-movflags",
+    "+faststart",
     outPath,
   ];
   if (opts.label !== false) {

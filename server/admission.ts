@@ -22,7 +22,14 @@ export interface HelloV2 {
 const fatal = (code: "bad_hello" | "not_admitted", message: string) => new ProtocolError(code, message, true, "hello");
 
 /** Throws a fatal `not_admitted` (or `bad_hello` for a malformed one) unless the v2 fields hold. */
-export async function verifyHelloV2(raw: RawMessage, hello: Hello, id: string, nonce: string, maxAgeMs: number, now = Date.now()): Promise<HelloV2> {
+export async function verifyHelloV2(
+  raw: RawMessage,
+  hello: Hello,
+  id: string,
+  nonce: string,
+  maxAgeMs: number,
+  now = Date.now(),
+): Promise<HelloV2> {
   const parsed = HelloV2Fields.safeParse(raw);
   if (!parsed.success) {
     const i = parsed.error.issues[0];
@@ -30,12 +37,19 @@ export async function verifyHelloV2(raw: RawMessage, hello: Hello, id: string, n
   }
   const f = parsed.data;
   const vk = fromBase64(f.vk)!;
-  if ((await roomIdFor(vk)) !== hello.room) throw fatal("not_admitted", "this room id is not bound to the verification key given (wrong room link)");
+  if ((await roomIdFor(vk)) !== hello.room)
+    throw fatal("not_admitted", "this room id is not bound to the verification key given (wrong room link)");
   const pub = { id, sigKey: hello.sigKey, sig2: f.sig2, dh2: f.dh2, link: f.link };
   if (!(await verifyIdentity2(pub))) throw fatal("not_admitted", "v2 keys are not signed by sigKey");
   const check = await checkAdmissionProof(vk, hello.room, pub, f.admission, { now, maxAgeMs });
   if (!check.ok) throw fatal("not_admitted", `${check.reason}: open the room from its link (the secret after #)`);
-  if (!(await ed25519Verify(fromBase64(f.sig2)!, fromBase64(f.proof2)!, utf8(helloV2ProofString(nonce, hello.room, hello.name))))) {
+  if (
+    !(await ed25519Verify(
+      fromBase64(f.sig2)!,
+      fromBase64(f.proof2)!,
+      utf8(helloV2ProofString(nonce, hello.room, hello.name)),
+    ))
+  ) {
     throw fatal("not_admitted", "proof2 does not verify with sig2");
   }
   return { vk: f.vk, member: { sig2: f.sig2, dh2: f.dh2, link: f.link, admission: f.admission } };

@@ -90,7 +90,10 @@ export class Connection implements MemberPeer {
   sendFrame(frame: Buffer): void {
     if (this.state === "closed") return;
     if (!this.outbox.sendControl(frame)) {
-      this.deps.log.warn({ conn: this.connId, id: this.memberId, queued: this.outbox.queuedBytes }, "reader too slow, closing");
+      this.deps.log.warn(
+        { conn: this.connId, id: this.memberId, queued: this.outbox.queuedBytes },
+        "reader too slow, closing",
+      );
       this.closed("closed");
       this.socket.destroy();
     }
@@ -123,7 +126,14 @@ export class Connection implements MemberPeer {
     if (verdict === "fatal") {
       this.closeWith("rate_limited", "over the send budget for too long", mid, "error");
     } else if (verdict === "drop_and_tell") {
-      this.error(new ProtocolError("rate_limited", "messages too large for this room at this rate; some were dropped", false, mid));
+      this.error(
+        new ProtocolError(
+          "rate_limited",
+          "messages too large for this room at this rate; some were dropped",
+          false,
+          mid,
+        ),
+      );
     }
     return false;
   }
@@ -193,7 +203,10 @@ export class Connection implements MemberPeer {
     }
     if (verdict !== "ok") {
       // At most once a second, so decoding the dropped frame for its ref is cheap.
-      if (verdict === "drop_and_tell") this.error(new ProtocolError("rate_limited", "too many frames; some were dropped", false, refOfBody(frame.body)));
+      if (verdict === "drop_and_tell")
+        this.error(
+          new ProtocolError("rate_limited", "too many frames; some were dropped", false, refOfBody(frame.body)),
+        );
       return;
     }
     const r = decodeRaw(frame.body);
@@ -256,7 +269,13 @@ export class Connection implements MemberPeer {
     if (pe.fatal) {
       this.closeWith(pe.code, pe.message, pe.ref, "error");
     } else {
-      this.sendControl({ t: "error", code: pe.code, message: pe.message, ...(pe.ref !== undefined ? { ref: pe.ref } : {}), fatal: false });
+      this.sendControl({
+        t: "error",
+        code: pe.code,
+        message: pe.message,
+        ...(pe.ref !== undefined ? { ref: pe.ref } : {}),
+        fatal: false,
+      });
     }
   }
 

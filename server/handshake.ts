@@ -21,11 +21,18 @@ export interface VerifiedHello {
 const fatal = (code: ConstructorParameters<typeof ProtocolError>[0], message: string) =>
   new ProtocolError(code, message, true, "hello");
 
-export async function verifyHello(raw: RawMessage, nonce: string, opts: { admissionMaxAgeMs?: number } = {}): Promise<VerifiedHello> {
+export async function verifyHello(
+  raw: RawMessage,
+  nonce: string,
+  opts: { admissionMaxAgeMs?: number } = {},
+): Promise<VerifiedHello> {
   // A client of another version may shape its hello differently: judge v first.
   // v 2 is v 1 plus the fields of a v2 room (server/admission.ts).
   if (typeof raw.v === "number" && raw.v !== PROTOCOL_VERSION && raw.v !== 2) {
-    throw fatal("unsupported_version", `protocol version ${raw.v} is not supported (this server speaks ${PROTOCOL_VERSION})`);
+    throw fatal(
+      "unsupported_version",
+      `protocol version ${raw.v} is not supported (this server speaks ${PROTOCOL_VERSION})`,
+    );
   }
   const parsed = Hello.safeParse(raw);
   if (!parsed.success) {
@@ -45,12 +52,17 @@ export async function verifyHello(raw: RawMessage, nonce: string, opts: { admiss
   if (!sig.ok) throw fatal("bad_key", sig.message);
 
   const [proofOk, encSigOk] = await Promise.all([
-    verifyPss(sig.key, helloProofString(nonce, hello.room, hello.name, hello.encKey), Buffer.from(hello.proof, "base64")),
+    verifyPss(
+      sig.key,
+      helloProofString(nonce, hello.room, hello.name, hello.encKey),
+      Buffer.from(hello.proof, "base64"),
+    ),
     verifyPss(sig.key, encKeySigString(hello.encKey), Buffer.from(hello.encKeySig, "base64")),
   ]);
   if (!proofOk) throw fatal("bad_proof", "proof does not verify with sigKey");
   if (!encSigOk) throw fatal("bad_proof", "encKeySig does not verify with sigKey");
   const id = memberIdOf(sigDer);
-  if (hello.v === 2) return { hello, id, v2: await verifyHelloV2(raw, hello, id, nonce, opts.admissionMaxAgeMs ?? 600_000) };
+  if (hello.v === 2)
+    return { hello, id, v2: await verifyHelloV2(raw, hello, id, nonce, opts.admissionMaxAgeMs ?? 600_000) };
   return { hello, id };
 }

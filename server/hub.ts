@@ -52,12 +52,25 @@ export class Hub implements HubSide {
     this.seqs = new MidCache(limits.dedupePerMember, limits.dedupeMembers);
     this.budgets = new SendBudgets(limits, limits.dedupeMembers);
     const st = store ?? new MemoryStore();
-    const grace = "limits" in st ? effectiveAwayGraceMs((st as { limits: ReturnType<typeof storeLimits> }).limits) : effectiveAwayGraceMs(storeLimits());
-    this.durable = new Durable({ store: st, log, now, awayGraceMs: grace, expired: (room, id) => this.expired(room, id) });
+    const grace =
+      "limits" in st
+        ? effectiveAwayGraceMs((st as { limits: ReturnType<typeof storeLimits> }).limits)
+        : effectiveAwayGraceMs(storeLimits());
+    this.durable = new Durable({
+      store: st,
+      log,
+      now,
+      awayGraceMs: grace,
+      expired: (room, id) => this.expired(room, id),
+    });
     // Online members' lastSeen is refreshed, so a restart does not expire someone who was here all along.
-    setInterval(() => {
-      for (const room of this.rooms.values()) for (const [id, seat] of room.seats) if (seat.peer) this.durable.wentAway(room.name, id, false);
-    }, Math.max(1_000, Math.min(3_600_000, Math.floor(grace / 4)))).unref();
+    setInterval(
+      () => {
+        for (const room of this.rooms.values())
+          for (const [id, seat] of room.seats) if (seat.peer) this.durable.wentAway(room.name, id, false);
+      },
+      Math.max(1_000, Math.min(3_600_000, Math.floor(grace / 4))),
+    ).unref();
   }
 
   /** Joins a cluster: before the core listens (server.ts). */
@@ -100,13 +113,15 @@ export class Hub implements HubSide {
     if (owner !== undefined && owner !== id) {
       // An away member's name goes to whoever claims it while it is away (it is removed).
       const ownerSeat = room.seats.get(owner);
-      if (ownerSeat && this.isOnline(room.name, owner, ownerSeat)) throw new ProtocolError("name_taken", `the name '${hello.name}' is taken in this room`, true, "hello");
+      if (ownerSeat && this.isOnline(room.name, owner, ownerSeat))
+        throw new ProtocolError("name_taken", `the name '${hello.name}' is taken in this room`, true, "hello");
       this.expired(room.name, owner, "closed");
     }
     if (!room.seats.has(id) && room.size >= this.limits.maxMembersPerRoom) {
       const away = room.longestAway();
       // a seat without a connection here may be a member online on another core: not away, not evicted
-      if (away === undefined || this.cluster?.onlineElsewhere(room.name, away)) throw new ProtocolError("room_full", `room is full (${this.limits.maxMembersPerRoom} members)`, true, "hello");
+      if (away === undefined || this.cluster?.onlineElsewhere(room.name, away))
+        throw new ProtocolError("room_full", `room is full (${this.limits.maxMembersPerRoom} members)`, true, "hello");
       this.expired(room.name, away, "closed");
     }
     const previous = room.seats.get(id);
@@ -131,14 +146,28 @@ export class Hub implements HubSide {
       // A v2 member has a fresh agreement key on every connection: the others
       // need it (joined) to give it their chain keys.
       const p = previous.member;
-      const same = p.name === member.name && p.agent === member.agent && p.encKey === member.encKey && p.v2?.dh2 === member.v2?.dh2;
-      this.tell(room, id, { t: "joined", member }, same ? { t: "presence", id, state: "online" } : { t: "joined", member });
+      const same =
+        p.name === member.name &&
+        p.agent === member.agent &&
+        p.encKey === member.encKey &&
+        p.v2?.dh2 === member.v2?.dh2;
+      this.tell(
+        room,
+        id,
+        { t: "joined", member },
+        same ? { t: "presence", id, state: "online" } : { t: "joined", member },
+      );
       this.log.info({ room: room.name, id }, "member is back");
     } else if (previous?.peer) {
       this.video.leave(previous.peer);
       previous.peer.fail("replaced", "this member connected again elsewhere");
       const p = previous.member;
-      if (p.name !== member.name || p.agent !== member.agent || p.encKey !== member.encKey || p.v2?.dh2 !== member.v2?.dh2) {
+      if (
+        p.name !== member.name ||
+        p.agent !== member.agent ||
+        p.encKey !== member.encKey ||
+        p.v2?.dh2 !== member.v2?.dh2
+      ) {
         this.broadcast(room, { t: "joined", member }, id);
       }
       this.log.info({ room: room.name, id }, "member replaced its connection");
@@ -152,9 +181,15 @@ export class Hub implements HubSide {
       id,
       room: room.name,
       members: durable
-        ? [...room.seats.values()].map((s) => (this.isOnline(room.name, s.member.id, s) ? s.member : { ...s.member, presence: "away" as const }))
+        ? [...room.seats.values()].map((s) =>
+            this.isOnline(room.name, s.member.id, s) ? s.member : { ...s.member, presence: "away" as const },
+          )
         : [...room.seats.values()].filter((s) => this.isOnline(room.name, s.member.id, s)).map((s) => s.member),
-      limits: { maxFrame: this.limits.maxFrame, maxEnvelope: this.limits.maxEnvelope, maxRecipients: this.limits.maxRecipients },
+      limits: {
+        maxFrame: this.limits.maxFrame,
+        maxEnvelope: this.limits.maxEnvelope,
+        maxRecipients: this.limits.maxRecipients,
+      },
       stream: this.video.roomStream(room.name),
     });
     this.video.join(peer);
@@ -261,13 +296,16 @@ export class Hub implements HubSide {
         throw new ProtocolError("bad_hello", "a second hello on this connection", true, "hello");
       case "ping":
         // "clock": the core's time (the Pacer's clock, performance.now) for the client's offset estimate.
-        peer.sendControl(peer.caps.has("clock") ? { t: "pong", ts: msg.ts, now: performance.now() } : { t: "pong", ts: msg.ts });
+        peer.sendControl(
+          peer.caps.has("clock") ? { t: "pong", ts: msg.ts, now: performance.now() } : { t: "pong", ts: msg.ts },
+        );
         return;
       case "pong":
         return;
       case "audioTrack":
         // Beyond v1: a client that did not declare "audio" gets what v1 gives an unknown type.
-        if (!peer.caps.has("audio")) throw new ProtocolError("unknown_type", `unknown message type '${msg.t}'`, false, msg.t);
+        if (!peer.caps.has("audio"))
+          throw new ProtocolError("unknown_type", `unknown message type '${msg.t}'`, false, msg.t);
         this.video.handle(peer, msg);
         return;
       case "send":
@@ -279,7 +317,8 @@ export class Hub implements HubSide {
         return;
       }
       case "receipt": {
-        if (!isDurable(peer)) throw new ProtocolError("bad_request", "receipt needs the durable capability", false, "receipt");
+        if (!isDurable(peer))
+          throw new ProtocolError("bad_request", "receipt needs the durable capability", false, "receipt");
         const room = this.rooms.get(peer.room);
         void this.durable
           .receipts(peer, msg.seqs, (from) => room?.seats.get(from)?.peer ?? null)
@@ -312,11 +351,21 @@ export class Hub implements HubSide {
     }
     const size = Buffer.byteLength(json);
     if (size > this.limits.maxEnvelope) {
-      throw new ProtocolError("too_large", `env is ${size} bytes, over maxEnvelope ${this.limits.maxEnvelope}`, false, refOf(raw));
+      throw new ProtocolError(
+        "too_large",
+        `env is ${size} bytes, over maxEnvelope ${this.limits.maxEnvelope}`,
+        false,
+        refOf(raw),
+      );
     }
     // v2 envelopes are flat (one ciphertext, one signature), so their limit is too.
     if ((env as { alg?: unknown }).alg === ENVELOPE_V2_ALG && size > this.limits.maxEnvelopeV2) {
-      throw new ProtocolError("too_large", `env is ${size} bytes, over maxEnvelopeV2 ${this.limits.maxEnvelopeV2}`, false, refOf(raw));
+      throw new ProtocolError(
+        "too_large",
+        `env is ${size} bytes, over maxEnvelopeV2 ${this.limits.maxEnvelopeV2}`,
+        false,
+        refOf(raw),
+      );
     }
     return json;
   }
@@ -330,13 +379,23 @@ export class Hub implements HubSide {
     if (v2env && room.vk === null) throw new ProtocolError("bad_request", "a v2 envelope in a v1 room", false, msg.mid);
     if (this.cluster?.isCutOff) {
       // Not into the void: nothing is stored while the log is out of reach, so there is no ack.
-      throw new ProtocolError("store_failed", "this core is cut off from the cluster's room log; not acknowledged, send it again when it is back", false, msg.mid);
+      throw new ProtocolError(
+        "store_failed",
+        "this core is cut off from the cluster's room log; not acknowledged, send it again when it is back",
+        false,
+        msg.mid,
+      );
     }
     const done = this.mids.get(from, msg.mid);
     if (done !== undefined) {
       // A resend: acknowledged again, never delivered twice.
       const seq = this.seqs.get(from, msg.mid);
-      peer.sendControl({ t: "ack", mid: msg.mid, delivered: done, ...(isDurable(peer) && seq !== undefined ? { seq } : {}) });
+      peer.sendControl({
+        t: "ack",
+        mid: msg.mid,
+        delivered: done,
+        ...(isDurable(peer) && seq !== undefined ? { seq } : {}),
+      });
       return;
     }
     // Away members are recipients too: in a v1 room when the sender sealed for
@@ -346,7 +405,10 @@ export class Hub implements HubSide {
     const to =
       msg.to ??
       [...room.seats]
-        .filter(([id, s]) => id !== from && (s.peer !== null || msg.env.alg === ENVELOPE_V2_ALG || Object.hasOwn(msg.env.keys, id)))
+        .filter(
+          ([id, s]) =>
+            id !== from && (s.peer !== null || msg.env.alg === ENVELOPE_V2_ALG || Object.hasOwn(msg.env.keys, id)),
+        )
         .map(([id]) => id);
     if (to.length > this.limits.maxRecipients) {
       throw new ProtocolError("bad_request", `more than ${this.limits.maxRecipients} recipients`, false, msg.mid);
@@ -355,7 +417,8 @@ export class Hub implements HubSide {
       if (id === from) throw new ProtocolError("bad_request", "to names the sender", false, msg.mid);
       const seat = room.seats.get(id);
       if (!seat) throw new ProtocolError("unknown_recipient", `${id} is not in this room`, false, msg.mid);
-      if (msg.env.alg !== ENVELOPE_V2_ALG && !Object.hasOwn(msg.env.keys, id)) throw new ProtocolError("unknown_recipient", `env.keys has no entry for ${id}`, false, msg.mid);
+      if (msg.env.alg !== ENVELOPE_V2_ALG && !Object.hasOwn(msg.env.keys, id))
+        throw new ProtocolError("unknown_recipient", `env.keys has no entry for ${id}`, false, msg.mid);
     }
     const at = this.now();
     // v2 room messages stay flat: one sent to the whole room says so with an empty `to`, not 499 ids.
@@ -367,7 +430,12 @@ export class Hub implements HubSide {
       const n = this.awaitingAck.get(peer) ?? 0;
       if (n >= this.cluster.ackPendingMax) {
         // Memory per connection stays bounded while JetStream is slow: not stored, the client sends it again.
-        throw new ProtocolError("store_failed", `${n} sends already wait for the cluster's room log (clusterAckPending); not acknowledged, send it again`, false, msg.mid);
+        throw new ProtocolError(
+          "store_failed",
+          `${n} sends already wait for the cluster's room log (clusterAckPending); not acknowledged, send it again`,
+          false,
+          msg.mid,
+        );
       }
     }
     if (!peer.chargeSend(frame.length, to.length, msg.mid)) return;
@@ -379,7 +447,16 @@ export class Hub implements HubSide {
    * they were made) hands the message to the recipients online and acks: an
    * ack means stored. A store error is a non-fatal error instead of the ack.
    */
-  private store(peer: MemberPeer, roomName: string, mid: string, to: string[], wireTo: string[], envJson: string, at: number, v1Frame: Buffer): void {
+  private store(
+    peer: MemberPeer,
+    roomName: string,
+    mid: string,
+    to: string[],
+    wireTo: string[],
+    envJson: string,
+    at: number,
+    v1Frame: Buffer,
+  ): void {
     const from = peer.memberId;
     if (this.cluster) this.awaitingAck.set(peer, (this.awaitingAck.get(peer) ?? 0) + 1);
     const settled = () => {
@@ -392,7 +469,12 @@ export class Hub implements HubSide {
           // In a cluster the first copy may have come through a core that died before its note: read up to it.
           this.cluster?.seen(roomName, r.seq);
           // Stored before a restart (the mid caches are empty again): ack, no delivery.
-          peer.sendControl({ t: "ack", mid, delivered: this.mids.get(from, mid) ?? 0, ...(isDurable(peer) ? { seq: r.seq } : {}) });
+          peer.sendControl({
+            t: "ack",
+            mid,
+            delivered: this.mids.get(from, mid) ?? 0,
+            ...(isDurable(peer) ? { seq: r.seq } : {}),
+          });
           return;
         }
         const entry: StoredEntry = { from, mid, to, env: envJson, at, seq: r.seq };
@@ -403,20 +485,37 @@ export class Hub implements HubSide {
           // In seq order with what other cores stored; handed to recipients online on any core.
           this.cluster.appended(roomName, entry);
           const room = this.rooms.get(roomName);
-          delivered = room ? to.filter((id) => { const s = room.seats.get(id); return s !== undefined && this.isOnline(roomName, id, s); }).length : 0;
+          delivered = room
+            ? to.filter((id) => {
+                const s = room.seats.get(id);
+                return s !== undefined && this.isOnline(roomName, id, s);
+              }).length
+            : 0;
         } else {
           delivered = this.deliverLocal(roomName, entry, v1Frame);
         }
         this.mids.record(from, mid, delivered);
         this.seqs.record(from, mid, r.seq);
         peer.sendControl({ t: "ack", mid, delivered, ...(isDurable(peer) ? { seq: r.seq } : {}) });
-        this.log.debug({ room: roomName, from, mid, seq: r.seq, recipients: to.length, online: delivered }, "stored and routed");
+        this.log.debug(
+          { room: roomName, from, mid, seq: r.seq, recipients: to.length, online: delivered },
+          "stored and routed",
+        );
       },
       (e) => {
         settled();
         const code = e instanceof StoreError && e.code === "store_full" ? "store_full" : "store_failed";
         this.log.warn({ room: roomName, from, mid, err: String(e) }, "message not stored");
-        peer.sendControl({ t: "error", code, message: e instanceof StoreError ? `${e.message}; not acknowledged, send it again later` : "the room log failed; send it again later", ref: mid, fatal: false });
+        peer.sendControl({
+          t: "error",
+          code,
+          message:
+            e instanceof StoreError
+              ? `${e.message}; not acknowledged, send it again later`
+              : "the room log failed; send it again later",
+          ref: mid,
+          fatal: false,
+        });
       },
     );
   }
@@ -451,7 +550,15 @@ export class Hub implements HubSide {
     if (!room) return;
     const seat = room.seats.get(r.id);
     if (seat?.peer) return; // connected here too: whichever connection closes goes away, the other stays
-    const member: Member = { id: r.id, name: r.name, encKey: r.encKey, sigKey: r.sigKey, encKeySig: r.encKeySig, ...(r.agent !== undefined ? { agent: r.agent } : {}), since: r.joinedAt };
+    const member: Member = {
+      id: r.id,
+      name: r.name,
+      encKey: r.encKey,
+      sigKey: r.sigKey,
+      encKeySig: r.encKeySig,
+      ...(r.agent !== undefined ? { agent: r.agent } : {}),
+      since: r.joinedAt,
+    };
     const owner = room.nameOwner(member.name);
     if (owner !== undefined && owner !== r.id && !room.seats.get(owner)?.peer) this.expired(roomName, owner, "closed");
     room.seat(member, null, this.now());
@@ -461,7 +568,12 @@ export class Hub implements HubSide {
     } else {
       const p = seat.member;
       const same = p.name === member.name && p.agent === member.agent && p.encKey === member.encKey;
-      this.tell(room, r.id, { t: "joined", member }, same ? { t: "presence", id: r.id, state: "online" } : { t: "joined", member });
+      this.tell(
+        room,
+        r.id,
+        { t: "joined", member },
+        same ? { t: "presence", id: r.id, state: "online" } : { t: "joined", member },
+      );
     }
   }
 
@@ -487,8 +599,20 @@ export class Hub implements HubSide {
   /** Cut off from NATS (or back): every member here is told; sends are refused meanwhile (route). */
   cutOff(down: boolean): void {
     const msg: ServerMessage = down
-      ? { t: "error", code: "store_failed", message: "this core is cut off from the cluster: messages are not accepted until it is back", ref: "cluster", fatal: false }
-      : { t: "error", code: "store_failed", message: "this core is back in the cluster: messages are accepted again; resend what was refused", ref: "cluster", fatal: false };
+      ? {
+          t: "error",
+          code: "store_failed",
+          message: "this core is cut off from the cluster: messages are not accepted until it is back",
+          ref: "cluster",
+          fatal: false,
+        }
+      : {
+          t: "error",
+          code: "store_failed",
+          message: "this core is back in the cluster: messages are accepted again; resend what was refused",
+          ref: "cluster",
+          fatal: false,
+        };
     const frame = controlFrame(msg);
     for (const room of this.rooms.values()) for (const seat of room.seats.values()) seat.peer?.sendFrame(frame);
   }

@@ -14,8 +14,10 @@ export function routeKeys(room: Room, peer: MemberPeer, msg: ClientMessageOf<"ke
   const from = peer.memberId;
   const out: Array<{ peer: MemberPeer; frame: Buffer }> = [];
   for (const dist of msg.dists) {
-    if (dist.from !== from) throw new ProtocolError("bad_request", "keys: a distribution from another member", false, "keys");
-    if (dist.room !== room.name) throw new ProtocolError("bad_request", "keys: a distribution for another room", false, "keys");
+    if (dist.from !== from)
+      throw new ProtocolError("bad_request", "keys: a distribution from another member", false, "keys");
+    if (dist.room !== room.name)
+      throw new ProtocolError("bad_request", "keys: a distribution for another room", false, "keys");
     if (dist.to === from) throw new ProtocolError("bad_request", "keys: a distribution to the sender", false, "keys");
     const seat = room.seats.get(dist.to);
     // An away member (no connection) has no agreement key to wrap for: skipped.

@@ -18,7 +18,8 @@ export function parseRsaSpki(der: Buffer, what: string): KeyCheck {
   if (key.asymmetricKeyType !== "rsa") return { ok: false, message: `${what} is not an rsaEncryption key` };
   const d = key.asymmetricKeyDetails;
   const bits = d?.modulusLength ?? 0;
-  if (bits < 2048 || bits > 4096) return { ok: false, message: `${what} has a ${bits}-bit modulus (2048 to 4096 allowed)` };
+  if (bits < 2048 || bits > 4096)
+    return { ok: false, message: `${what} has a ${bits}-bit modulus (2048 to 4096 allowed)` };
   if (d?.publicExponent !== 65537n) return { ok: false, message: `${what} exponent must be 65537` };
   return { ok: true, key };
 }

@@ -39,7 +39,11 @@ const USAGE = `Usage: sealroom server [--host H] [--port 7700] [--videos DIR] [-
 ${CLUSTER_USAGE}`;
 
 /** `--limit` values split into protocol limits and the video pipeline's own. */
-export function parseAllLimits(values: string[] | undefined): { limits: Partial<Limits>; video: Partial<VideoLimits>; library: Partial<LibraryLimits> } {
+export function parseAllLimits(values: string[] | undefined): {
+  limits: Partial<Limits>;
+  video: Partial<VideoLimits>;
+  library: Partial<LibraryLimits>;
+} {
   const limits: Partial<Limits> = {};
   const video: Partial<VideoLimits> = {};
   const library: Partial<LibraryLimits> = {};
@@ -49,7 +53,8 @@ export function parseAllLimits(values: string[] | undefined): { limits: Partial<
     if (m && Object.hasOwn(DEFAULT_LIMITS, m[1])) limits[m[1] as keyof Limits] = Number(m[2]);
     else if (m && isVideoLimit(m[1])) video[m[1]] = Number(m[2]);
     else if (m && isLibraryLimit(m[1])) library[m[1]] = Number(m[2]);
-    else if (m && Object.hasOwn(DEFAULT_STORE_LIMITS, m[1])) continue; // parseStoreLimits takes it
+    else if (m && Object.hasOwn(DEFAULT_STORE_LIMITS, m[1]))
+      continue; // parseStoreLimits takes it
     else throw new UsageError(`--limit must be NAME=N with a known NAME, got '${v}'`);
   }
   return { limits, video, library };
@@ -89,7 +94,8 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const level = (values["log-level"] ?? "info") as LogLevel;
-  if (!["debug", "info", "warn", "error", "silent"].includes(level)) throw new UsageError(`--log-level must be debug, info, warn, error or silent`);
+  if (!["debug", "info", "warn", "error", "silent"].includes(level))
+    throw new UsageError(`--log-level must be debug, info, warn, error or silent`);
   if ((values.cert || values.key) && !values.tls) throw new UsageError("--cert and --key go with --tls");
   const host = values.host ?? "127.0.0.1";
   const port = parsePort(values.port, 7700);
@@ -101,10 +107,12 @@ export async function main(argv: string[]): Promise<number> {
     throw new UsageError(`--limit: ${(e as Error).message}`);
   }
   const storeKind = values.store ?? "sqlite";
-  if (storeKind !== "sqlite" && storeKind !== "memory") throw new UsageError(`--store must be sqlite or memory, got '${storeKind}'`);
+  if (storeKind !== "sqlite" && storeKind !== "memory")
+    throw new UsageError(`--store must be sqlite or memory, got '${storeKind}'`);
   const dataDir = resolve(values["data-dir"] ?? defaultDataDir());
   const clusterCfg = clusterConfig(values, values.limit);
-  if (clusterCfg && values.store !== undefined) throw new UsageError("--store goes without --cluster (a cluster keeps its room log on JetStream)");
+  if (clusterCfg && values.store !== undefined)
+    throw new UsageError("--store goes without --cluster (a cluster keeps its room log on JetStream)");
   const videos = values.videos !== undefined ? resolve(values.videos) : DEFAULT_VIDEOS;
   if (!existsSync(videos)) throw new UsageError(`--videos: no such directory '${videos}'`);
   try {
@@ -126,7 +134,9 @@ export async function main(argv: string[]): Promise<number> {
         const dir = dataDir;
         const c = await loadOrCreateCert(dir);
         tls = { cert: c.certPem, key: c.keyPem };
-        process.stdout.write(`${c.created ? "made a self-signed certificate" : "using the certificate"} in ${dir}\ncertificate SHA-256 fingerprint: ${c.fingerprint256}\n`);
+        process.stdout.write(
+          `${c.created ? "made a self-signed certificate" : "using the certificate"} in ${dir}\ncertificate SHA-256 fingerprint: ${c.fingerprint256}\n`,
+        );
       }
     } catch (e) {
       if (e instanceof UsageError) throw e;
@@ -149,7 +159,12 @@ export async function main(argv: string[]): Promise<number> {
       limits,
       log,
       ...(tls ? { tls } : {}),
-      videos: { dir: videos, limits: videoLimits, libraryLimits, ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}) },
+      videos: {
+        dir: videos,
+        limits: videoLimits,
+        libraryLimits,
+        ...(values["cache-dir"] ? { cacheDir: values["cache-dir"] } : {}),
+      },
       // In a worker thread: commits (and their fsyncs) off the event loop that paces video.
       store: cluster ? cluster.store : storeKind === "memory" ? "memory" : { sqlite: dataDir, worker: true },
       storeLimits: storeLimitsOver,
@@ -184,12 +199,16 @@ export async function main(argv: string[]): Promise<number> {
     process.once("SIGTERM", () => shutdown());
     // Cut off from NATS longer than presenceTtlMs and the name taken meanwhile: another core is this node now.
     cluster?.presence.events.once("lost-node", () => {
-      process.stderr.write(`sealroom server: lost the node name ${cluster.node} (cut off from NATS longer than presenceTtlMs, and another core took it); stopping\n`);
+      process.stderr.write(
+        `sealroom server: lost the node name ${cluster.node} (cut off from NATS longer than presenceTtlMs, and another core took it); stopping\n`,
+      );
       shutdown(EXIT.failure);
     });
   });
   if (!values.tls && !isLoopback(host)) {
-    process.stderr.write(`sealroom server: warning: listening on ${host} without --tls; traffic metadata is visible on the network\n`);
+    process.stderr.write(
+      `sealroom server: warning: listening on ${host} without --tls; traffic metadata is visible on the network\n`,
+    );
   }
   // Its own line, before the listening line (which scripts read the port from, up to its last colon).
   if (cluster) process.stdout.write(`sealroom core is cluster node ${cluster.node} on ${clusterCfg!.url}\n`);

@@ -70,7 +70,8 @@ export class Outbox {
    * one viewer stays under the bound plus one frame (and the socket's high-water mark).
    */
   offerVideo(f: VideoFrameOut): boolean {
-    if (this.videoBytes > 0 && this.videoBytes + this.sink.writableLength + f.bytes > this.limits.maxQueuedVideoBytes) return false;
+    if (this.videoBytes > 0 && this.videoBytes + this.sink.writableLength + f.bytes > this.limits.maxQueuedVideoBytes)
+      return false;
     this.video.push({ frame: f, next: 0 });
     this.videoBytes += f.bytes;
     this.pump();

@@ -79,7 +79,13 @@ export class RateLimiter {
 
 export type BudgetLimits = Pick<
   Limits,
-  "rateLimitPerSec" | "rateLimitBurst" | "rateLimitFatalMs" | "fanoutBytesPerSec" | "fanoutBurstBytes" | "recipientBytesPerSec" | "recipientBurstBytes"
+  | "rateLimitPerSec"
+  | "rateLimitBurst"
+  | "rateLimitFatalMs"
+  | "fanoutBytesPerSec"
+  | "fanoutBurstBytes"
+  | "recipientBytesPerSec"
+  | "recipientBurstBytes"
 >;
 
 /**
@@ -88,7 +94,10 @@ export type BudgetLimits = Pick<
  * (SendBudgets), charged with sendCosts. One flood watch for both: at most one
  * rate_limited a second, and a flood of either kind counts towards the fatal one.
  */
-export function connectionLimiters(l: BudgetLimits, now: number): { frames: RateLimiter; sends(buckets: readonly TokenBucket[]): RateLimiter } {
+export function connectionLimiters(
+  l: BudgetLimits,
+  now: number,
+): { frames: RateLimiter; sends(buckets: readonly TokenBucket[]): RateLimiter } {
   const flood = new FloodWatch(l.rateLimitFatalMs);
   return {
     frames: new RateLimiter([new TokenBucket(l.rateLimitPerSec, l.rateLimitBurst, now)], flood),
@@ -113,7 +122,10 @@ export class SendBudgets {
   of(id: string, now: number): readonly TokenBucket[] {
     const known = this.byId.get(id);
     if (known) this.byId.delete(id); // re-inserted last: most recent
-    const buckets = known ?? [new TokenBucket(this.l.fanoutBytesPerSec, this.l.fanoutBurstBytes, now), new TokenBucket(this.l.recipientBytesPerSec, this.l.recipientBurstBytes, now)];
+    const buckets = known ?? [
+      new TokenBucket(this.l.fanoutBytesPerSec, this.l.fanoutBurstBytes, now),
+      new TokenBucket(this.l.recipientBytesPerSec, this.l.recipientBurstBytes, now),
+    ];
     this.byId.set(id, buckets);
     if (this.byId.size > this.maxMembers) this.byId.delete(this.byId.keys().next().value as string);
     return buckets;

@@ -58,7 +58,6 @@ export interface CoreServer {
   stop(): Promise<void>;
 }
 
-
 /** A stand-in until a video library is configured: every video request is refused. */
 export const NO_VIDEO: VideoService = {
   roomStream: () => null,
@@ -66,7 +65,13 @@ export const NO_VIDEO: VideoService = {
   leave: () => {},
   roomEmpty: () => {},
   handle: (peer, msg) =>
-    peer.sendControl({ t: "error", code: msg.t === "control" || msg.t === "audioTrack" ? "unknown_stream" : "unknown_video", message: "this server has no video library", ref: msg.t, fatal: false }),
+    peer.sendControl({
+      t: "error",
+      code: msg.t === "control" || msg.t === "audioTrack" ? "unknown_stream" : "unknown_video",
+      message: "this server has no video library",
+      ref: msg.t,
+      fatal: false,
+    }),
   close: () => {},
 };
 
@@ -74,7 +79,11 @@ export async function startCore(opts: CoreOptions = {}): Promise<CoreServer> {
   const limits: Limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const log = opts.log ?? silentLogger;
   const videoOpts = typeof opts.videos === "string" ? { dir: opts.videos } : opts.videos;
-  const video = opts.video ?? (videoOpts ? createVideoService({ ...videoOpts, log, maxStreams: limits.maxStreams, maxFrame: limits.maxFrame }) : NO_VIDEO);
+  const video =
+    opts.video ??
+    (videoOpts
+      ? createVideoService({ ...videoOpts, log, maxStreams: limits.maxStreams, maxFrame: limits.maxFrame })
+      : NO_VIDEO);
   const trusted = opts.trusted ?? isLoopback;
   // Opening the SQLite store throws StoreError (locked, corrupt, unknown_schema): before anything listens.
   const store: RoomStore =

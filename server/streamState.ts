@@ -129,7 +129,8 @@ export class PersistedStreams implements VideoService {
     while (!this.closed && this.now() < until) {
       const s = this.inner.roomStream(peer.room);
       if (s) {
-        if (rec.state === "paused" && s.state === "playing") this.inner.handle(peer, { t: "control", sid: s.sid, action: "pause" });
+        if (rec.state === "paused" && s.state === "playing")
+          this.inner.handle(peer, { t: "control", sid: s.sid, action: "pause" });
         else if (rec.state === "playing") await this.catchUp(peer, rec, s.sid, fromMs, until);
         this.sync(peer.room);
         return;
@@ -149,7 +150,8 @@ export class PersistedStreams implements VideoService {
       if (!s || s.sid !== sid || s.state !== "playing") return;
       if (s.posMs > fromMs) {
         const target = Math.round(rec.posMs + Math.max(0, this.now() - rec.atMs));
-        if (target - s.posMs > CATCH_UP_MS && target < s.durationMs) this.inner.handle(peer, { t: "control", sid, action: "seek", toMs: target });
+        if (target - s.posMs > CATCH_UP_MS && target < s.durationMs)
+          this.inner.handle(peer, { t: "control", sid, action: "seek", toMs: target });
         return;
       }
       await new Promise((r) => setTimeout(r, 20));

@@ -13,13 +13,24 @@ async function run(batches: number, perBatch: number): Promise<{ seal: number[];
   const signer = await generateSigningKeyPair();
   const out = OutboundChain.create();
   const s = out.snapshot();
-  const inb = new InboundChain(s.epoch, s.chainKey, s.n, { maxSkip: 2_000, rotateAfterMessages: 1e9, rotateAfterMs: 1e12, chainsPerSender: 4 });
+  const inb = new InboundChain(s.epoch, s.chainKey, s.n, {
+    maxSkip: 2_000,
+    rotateAfterMessages: 1e9,
+    rotateAfterMs: 1e12,
+    chainsPerSender: 4,
+  });
   const seal: number[] = [];
   const open: number[] = [];
   let bytes = 0;
   let i = 0;
   for (let b = 0; b < batches + 1; b++) {
-    const ps = Array.from({ length: perBatch }, () => ({ room: "bench", from: "A".repeat(22), mid: `m${i++}`, text: "x".repeat(120), ts: Date.now() }));
+    const ps = Array.from({ length: perBatch }, () => ({
+      room: "bench",
+      from: "A".repeat(22),
+      mid: `m${i++}`,
+      text: "x".repeat(120),
+      ts: Date.now(),
+    }));
     const envs = [];
     let t = performance.now();
     for (const p of ps) envs.push(await out.seal(signer.privateKey, p));

@@ -43,14 +43,22 @@ async function primePool(count: number): Promise<bigint[]> {
   const t0 = performance.now();
   while (primes.length < count) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(8, count - primes.length) }, () => new Promise<bigint>((res, rej) => generatePrime(1024, { bigint: true }, (e, p) => (e ? rej(e) : res(p as bigint))))),
+      Array.from(
+        { length: Math.min(8, count - primes.length) },
+        () =>
+          new Promise<bigint>((res, rej) =>
+            generatePrime(1024, { bigint: true }, (e, p) => (e ? rej(e) : res(p as bigint))),
+          ),
+      ),
     );
     // Top two bits set: any product of two is exactly 2048 bits. (p-1) coprime to e.
     for (const p of batch) if (p >> 1022n === 3n && gcd(p - 1n, E) === 1n) primes.push(p);
   }
   mkdirSync(CACHE, { recursive: true });
   writeFileSync(PRIMES, JSON.stringify(primes.map((p) => p.toString(16))));
-  process.stdout.write(`  (made ${count} primes for bench identities in ${((performance.now() - t0) / 1000).toFixed(1)} s; cached in bench/.cache)\n`);
+  process.stdout.write(
+    `  (made ${count} primes for bench identities in ${((performance.now() - t0) / 1000).toFixed(1)} s; cached in bench/.cache)\n`,
+  );
   return primes;
 }
 
@@ -59,11 +67,25 @@ function jwkPair(p: bigint, q: bigint): { priv: JsonWebKey; pub: JsonWebKey } {
   const phi = (p - 1n) * (q - 1n);
   const d = modInverse(E, phi);
   const pub = { kty: "RSA", n: b64u(n), e: b64u(E) };
-  const priv = { ...pub, d: b64u(d), p: b64u(p), q: b64u(q), dp: b64u(d % (p - 1n)), dq: b64u(d % (q - 1n)), qi: b64u(modInverse(q, p)) };
+  const priv = {
+    ...pub,
+    d: b64u(d),
+    p: b64u(p),
+    q: b64u(q),
+    dp: b64u(d % (p - 1n)),
+    dq: b64u(d % (q - 1n)),
+    qi: b64u(modInverse(q, p)),
+  };
   return { priv, pub };
 }
 
-async function pairFrom(p: bigint, q: bigint, alg: typeof OAEP_ALG | typeof PSS_ALG, priv: KeyUsage[], pub: KeyUsage[]): Promise<CryptoKeyPair> {
+async function pairFrom(
+  p: bigint,
+  q: bigint,
+  alg: typeof OAEP_ALG | typeof PSS_ALG,
+  priv: KeyUsage[],
+  pub: KeyUsage[],
+): Promise<CryptoKeyPair> {
   const j = jwkPair(p, q);
   const subtle = globalThis.crypto.subtle;
   const [privateKey, publicKey] = await Promise.all([
@@ -84,11 +106,15 @@ export async function identities(n: number): Promise<Identity[]> {
   const pairs: [bigint, bigint][] = [];
   // Ordered by the larger index first, so growing the pool only appends pairs:
   // identity i is the same key whatever pool size made it.
-  for (let j = 1; j < primes.length && pairs.length < 2 * n; j++) for (let i = 0; i < j && pairs.length < 2 * n; i++) pairs.push([primes[i], primes[j]]);
+  for (let j = 1; j < primes.length && pairs.length < 2 * n; j++)
+    for (let i = 0; i < j && pairs.length < 2 * n; i++) pairs.push([primes[i], primes[j]]);
   for (let i = made.length; i < n; i++) {
     const [sp, sq] = pairs[2 * i];
     const [ep, eq] = pairs[2 * i + 1];
-    const [sig, enc] = await Promise.all([pairFrom(sp, sq, PSS_ALG, ["sign"], ["verify"]), pairFrom(ep, eq, OAEP_ALG, ["decrypt"], ["encrypt"])]);
+    const [sig, enc] = await Promise.all([
+      pairFrom(sp, sq, PSS_ALG, ["sign"], ["verify"]),
+      pairFrom(ep, eq, OAEP_ALG, ["decrypt"], ["encrypt"]),
+    ]);
     made.push(await identityFromKeyPairs({ sig, enc }));
   }
   return made.slice(0, n);

@@ -72,7 +72,9 @@ function withEarlyFrames<L extends { onFrame: FrameHandler }>(link: L): L {
 }
 
 export function connect(t: Target, timeoutMs = 20_000): Promise<Link> {
-  return t.transport === "tcp" ? connectTcp(t.host!, t.port!, timeoutMs) : connectWs(t.url!, t.transport === "websockify", timeoutMs);
+  return t.transport === "tcp"
+    ? connectTcp(t.host!, t.port!, timeoutMs)
+    : connectWs(t.url!, t.transport === "websockify", timeoutMs);
 }
 
 function connectTcp(host: string, port: number, timeoutMs: number): Promise<Link> {
@@ -117,7 +119,9 @@ function connectTcp(host: string, port: number, timeoutMs: number): Promise<Link
 function connectWs(url: string, rawStream: boolean, timeoutMs: number): Promise<Link> {
   return new Promise((resolve, reject) => {
     // websockify 0.10 wants a subprotocol of "binary" from old clients; it also accepts none.
-    const ws = rawStream ? new WebSocket(url, ["binary"], { perMessageDeflate: false, handshakeTimeout: timeoutMs }) : new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs });
+    const ws = rawStream
+      ? new WebSocket(url, ["binary"], { perMessageDeflate: false, handshakeTimeout: timeoutMs })
+      : new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs });
     ws.binaryType = "nodebuffer";
     const decoder = rawStream ? new FrameDecoder({ maxFrame: 4 * 1_048_576, kinds: KINDS }) : null;
     let closed = false;

@@ -20,7 +20,8 @@ export interface Machine {
 
 function pkgVersion(name: string): string {
   try {
-    return (JSON.parse(readFileSync(`${ROOT}node_modules/${name}/package.json`, "utf8")) as { version: string }).version;
+    return (JSON.parse(readFileSync(`${ROOT}node_modules/${name}/package.json`, "utf8")) as { version: string })
+      .version;
   } catch {
     return "missing";
   }
@@ -40,7 +41,9 @@ export function describeMachine(ffmpegVersion: string, websockify: string | null
     kernel: `${os.type()} ${os.release()}`,
     node: process.version,
     loadAvgAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
-    packages: Object.fromEntries(["ws", "zod", "pino", "tsx", "node-forge", "@ffmpeg-installer/ffmpeg"].map((p) => [p, pkgVersion(p)])),
+    packages: Object.fromEntries(
+      ["ws", "zod", "pino", "tsx", "node-forge", "@ffmpeg-installer/ffmpeg"].map((p) => [p, pkgVersion(p)]),
+    ),
     ffmpeg: ffmpegVersion,
     websockify,
     gitCommit: git,

@@ -57,7 +57,15 @@ export interface Member {
 }
 
 /** `v2`: the room link's keys; the member sends a v2 hello (protocol v2, docs/protocol.md section 12). */
-export async function joinMember(target: Target, identity: Identity, room: string, name: string, timeoutMs = 30_000, v2?: RoomKeys, caps?: readonly string[]): Promise<Member> {
+export async function joinMember(
+  target: Target,
+  identity: Identity,
+  room: string,
+  name: string,
+  timeoutMs = 30_000,
+  v2?: RoomKeys,
+  caps?: readonly string[],
+): Promise<Member> {
   const t0 = performance.now();
   const link = await connect(target, timeoutMs);
   return new Promise((resolve, reject) => {
@@ -89,10 +97,12 @@ export async function joinMember(target: Target, identity: Identity, room: strin
       if (t === "challenge") {
         challengeAt = performance.now();
         const ch = parseBody<{ nonce: string }>(body);
-        void makeHello(identity, { nonce: ch.nonce, room, name, agent: "bench/1", ...(caps ? { caps } : {}) }).then((h) => (v2 ? new GroupSession(identity, v2, NO_PORT).hello(h, ch.nonce) : h)).then((hello) => {
-          helloAt = performance.now();
-          m.send(hello);
-        }, reject);
+        void makeHello(identity, { nonce: ch.nonce, room, name, agent: "bench/1", ...(caps ? { caps } : {}) })
+          .then((h) => (v2 ? new GroupSession(identity, v2, NO_PORT).hello(h, ch.nonce) : h))
+          .then((hello) => {
+            helloAt = performance.now();
+            m.send(hello);
+          }, reject);
       } else if (t === "welcome") {
         const now = performance.now();
         clearTimeout(timer);
@@ -123,7 +133,16 @@ export async function joinMember(target: Target, identity: Identity, room: strin
  * Joins n members into one room, a few at a time (joins broadcast `joined`
  * to everyone already in, so a rush of them is a benchmark of its own).
  */
-export async function joinMany(target: Target, ids: readonly Identity[], room: string, prefix: string, parallel = 16, firstIndex = 0, v2?: RoomKeys, caps?: readonly string[]): Promise<Member[]> {
+export async function joinMany(
+  target: Target,
+  ids: readonly Identity[],
+  room: string,
+  prefix: string,
+  parallel = 16,
+  firstIndex = 0,
+  v2?: RoomKeys,
+  caps?: readonly string[],
+): Promise<Member[]> {
   const out: Member[] = new Array(ids.length);
   let next = 0;
   const worker = async () => {

@@ -121,8 +121,18 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-export function spawnProc(name: string, cmd: string, args: string[], ready: RegExp, timeoutMs = 30_000): Promise<{ proc: Proc; match: RegExpMatchArray }> {
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], cwd: ROOT, env: { ...process.env, NODE_OPTIONS: "" } });
+export function spawnProc(
+  name: string,
+  cmd: string,
+  args: string[],
+  ready: RegExp,
+  timeoutMs = 30_000,
+): Promise<{ proc: Proc; match: RegExpMatchArray }> {
+  const child = spawn(cmd, args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    cwd: ROOT,
+    env: { ...process.env, NODE_OPTIONS: "" },
+  });
   let out = "";
   let err = "";
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
@@ -189,10 +199,30 @@ export interface CoreSpawnOptions {
 
 export async function startCoreProc(o: CoreSpawnOptions): Promise<CoreProc> {
   // Run as `bin/sealroom server` runs: with the production V8 flags, unless told otherwise.
-  const nodeArgs = [...(o.nodeArgs ?? SERVER_NODE_FLAGS), ...(o.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", o.cpuProfDir] : [])];
+  const nodeArgs = [
+    ...(o.nodeArgs ?? SERVER_NODE_FLAGS),
+    ...(o.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", o.cpuProfDir] : []),
+  ];
   const limits = Object.entries(o.limits ?? {}).flatMap(([k, v]) => ["--limit", `${k}=${v}`]);
-  const args = [...nodeArgs, BIN, "server", "--host", "127.0.0.1", "--port", "0", "--videos", o.videos, "--cache-dir", o.cacheDir, "--log-level", "warn", ...limits];
-  args.push(...(o.store && o.store !== "memory" ? ["--store", "sqlite", "--data-dir", o.store.sqlite] : ["--store", "memory"]));
+  const args = [
+    ...nodeArgs,
+    BIN,
+    "server",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--videos",
+    o.videos,
+    "--cache-dir",
+    o.cacheDir,
+    "--log-level",
+    "warn",
+    ...limits,
+  ];
+  args.push(
+    ...(o.store && o.store !== "memory" ? ["--store", "sqlite", "--data-dir", o.store.sqlite] : ["--store", "memory"]),
+  );
   const { proc, match } = await spawnProc("core", process.execPath, args, /core listening on ([\d.]+):(\d+)/);
   return Object.assign(proc, { host: match[1], port: Number(match[2]) });
 }
@@ -204,8 +234,27 @@ export interface RelayProc extends Proc {
 
 export async function startBridgeProc(core: { host: string; port: number }, cpuProfDir?: string): Promise<RelayProc> {
   const nodeArgs = [...SERVER_NODE_FLAGS, ...(cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", cpuProfDir] : [])];
-  const args = [...nodeArgs, BIN, "bridge", "--host", "127.0.0.1", "--port", "0", "--core", `${core.host}:${core.port}`, "--max-per-ip", "100000", "--max-connections", "100000"];
-  const { proc, match } = await spawnProc("bridge", process.execPath, args, /bridge listening on https?:\/\/[^:]+:(\d+)/);
+  const args = [
+    ...nodeArgs,
+    BIN,
+    "bridge",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--core",
+    `${core.host}:${core.port}`,
+    "--max-per-ip",
+    "100000",
+    "--max-connections",
+    "100000",
+  ];
+  const { proc, match } = await spawnProc(
+    "bridge",
+    process.execPath,
+    args,
+    /bridge listening on https?:\/\/[^:]+:(\d+)/,
+  );
   return Object.assign(proc, { url: `ws://127.0.0.1:${match[1]}/ws` });
 }
 
@@ -261,7 +310,12 @@ function freePort(): Promise<number> {
 export async function startWebsockify(core: { host: string; port: number }): Promise<RelayProc> {
   // websockify takes no port 0; a port just freed by the OS is the next best thing.
   const port = await freePort();
-  const { proc } = await spawnProc("websockify", "websockify", [`127.0.0.1:${port}`, `${core.host}:${core.port}`], /Listen on|proxying from/i);
+  const { proc } = await spawnProc(
+    "websockify",
+    "websockify",
+    [`127.0.0.1:${port}`, `${core.host}:${core.port}`],
+    /Listen on|proxying from/i,
+  );
   // Its banner can come before the socket is bound: wait until a connect succeeds.
   for (let i = 0; i < 100 && !(await canConnect(port)); i++) await new Promise((r) => setTimeout(r, 50));
   return Object.assign(proc, { url: `ws://127.0.0.1:${port}/` });

@@ -67,7 +67,8 @@ export interface FanoutVerdict {
 
 export function judge(logs: readonly FrameLog[], frames: number): FanoutVerdict {
   let anchor = Infinity;
-  for (const l of logs) for (let i = 0; i < frames; i++) if (l.arrivals[i]) anchor = Math.min(anchor, l.arrivals[i] - l.pts[i]);
+  for (const l of logs)
+    for (let i = 0; i < frames; i++) if (l.arrivals[i]) anchor = Math.min(anchor, l.arrivals[i] - l.pts[i]);
   const fractions: number[] = [];
   const lateness: number[] = [];
   const perViewer: { onTime: number; received: number }[] = [];
@@ -101,7 +102,10 @@ export function judge(logs: readonly FrameLog[], frames: number): FanoutVerdict 
 }
 
 /** Wires a FrameLog to each member; returns the logs and a setter for the sid once `stream` arrives. */
-export function attachLogs(members: readonly Member[], frames: number): { logs: FrameLog[]; streamEnded: Promise<string> } {
+export function attachLogs(
+  members: readonly Member[],
+  frames: number,
+): { logs: FrameLog[]; streamEnded: Promise<string> } {
   let endResolve!: (reason: string) => void;
   const streamEnded = new Promise<string>((r) => (endResolve = r));
   const logs = members.map((m, i) => {

@@ -27,8 +27,40 @@ export async function soundClip(width: number, height: number, durationS: number
   if (!existsSync(path)) {
     const bin = await ffmpegPath();
     await new Promise<void>((res, rej) =>
-      execFile(bin, ["-v", "error", "-y", "-f", "lavfi", "-i", `testsrc2=size=${width}x${height}:rate=30:duration=${durationS}`, "-f", "lavfi", "-i", `sine=frequency=440:sample_rate=48000:duration=${durationS}`,
-        "-c:v", "libx264", "-preset", "medium", "-crf", "28", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-shortest", path], { timeout: 300_000 }, (e) => (e ? rej(e) : res())),
+      execFile(
+        bin,
+        [
+          "-v",
+          "error",
+          "-y",
+          "-f",
+          "lavfi",
+          "-i",
+          `testsrc2=size=${width}x${height}:rate=30:duration=${durationS}`,
+          "-f",
+          "lavfi",
+          "-i",
+          `sine=frequency=440:sample_rate=48000:duration=${durationS}`,
+          "-c:v",
+          "libx264",
+          "-preset",
+          "medium",
+          "-crf",
+          "28",
+          "-pix_fmt",
+          "yuv420p",
+          "-c:a",
+          "aac",
+          "-b:a",
+          "128k",
+          "-ac",
+          "2",
+          "-shortest",
+          path,
+        ],
+        { timeout: 300_000 },
+        (e) => (e ? rej(e) : res()),
+      ),
     );
   }
   return { dir, id, path, width, height, fps: 30, durationS };
@@ -54,7 +86,11 @@ export interface AudioDecodeCost {
 }
 
 /** CPU per second of video of the frames' ffmpeg (to `out`, the stream size) and of the Opus ffmpeg, medians of reps. */
-export async function audioDecodeCost(clip: Clip, out: { width: number; height: number } = { width: clip.width, height: clip.height }, reps = 3): Promise<AudioDecodeCost> {
+export async function audioDecodeCost(
+  clip: Clip,
+  out: { width: number; height: number } = { width: clip.width, height: clip.height },
+  reps = 3,
+): Promise<AudioDecodeCost> {
   const bin = await ffmpegPath();
   const v: number[] = [];
   const a: number[] = [];
@@ -65,7 +101,12 @@ export async function audioDecodeCost(clip: Clip, out: { width: number; height: 
   const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
   const videoCpu = med(v) / clip.durationS;
   const audioCpu = med(a) / clip.durationS;
-  return { clip: `${clip.width}x${clip.height}@${clip.fps} -> ${out.width}x${out.height}`, videoCpu, audioCpu, ratio: audioCpu / videoCpu };
+  return {
+    clip: `${clip.width}x${clip.height}@${clip.fps} -> ${out.width}x${out.height}`,
+    videoCpu,
+    audioCpu,
+    ratio: audioCpu / videoCpu,
+  };
 }
 
 export interface SoundLevel {
@@ -103,14 +144,21 @@ class PacketLog {
 function judgePackets(logs: readonly PacketLog[], anchor: number): { at99: number; min: number } {
   const fr = logs.map((l) => {
     let ok = 0;
-    for (let i = 1; i <= l.packets; i++) if (l.arrivals[i] && l.arrivals[i]! - (i - 1) * 20 - anchor <= ON_TIME_MS) ok++;
+    for (let i = 1; i <= l.packets; i++)
+      if (l.arrivals[i] && l.arrivals[i]! - (i - 1) * 20 - anchor <= ON_TIME_MS) ok++;
     return ok / l.packets;
   });
   return { at99: fr.filter((f) => f >= 0.99).length, min: Math.min(...fr) };
 }
 
 /** One room stream of the clip to n viewers (with or without the "audio" cap) on a fresh stack. */
-export async function soundLevel(clip: Clip, transport: Transport, n: number, sound: boolean, log: (s: string) => void): Promise<SoundLevel> {
+export async function soundLevel(
+  clip: Clip,
+  transport: Transport,
+  n: number,
+  sound: boolean,
+  log: (s: string) => void,
+): Promise<SoundLevel> {
   const stack = await startStack(clip.dir, transport);
   const members: Member[] = [];
   const stopPing = keepAlive(() => members);
@@ -144,7 +192,8 @@ export async function soundLevel(clip: Clip, transport: Transport, n: number, so
     await sleep(1000);
     const v = judge(logs, frames);
     let anchor = Infinity;
-    for (const l of logs) for (let i = 0; i < frames; i++) if (l.arrivals[i]) anchor = Math.min(anchor, l.arrivals[i]! - l.pts[i]!);
+    for (const l of logs)
+      for (let i = 0; i < frames; i++) if (l.arrivals[i]) anchor = Math.min(anchor, l.arrivals[i]! - l.pts[i]!);
     const p = sound ? judgePackets(plogs, anchor) : { at99: n, min: 1 };
     const closed = members.filter((m) => m.link.closed).length;
     const level: SoundLevel = {
@@ -158,7 +207,9 @@ export async function soundLevel(clip: Clip, transport: Transport, n: number, so
       closed,
       passed: v.viewersAt99 === n && p.at99 === n && closed === 0 && reason === "finished",
     };
-    log(`    ${level.transport} ${n} viewers ${sound ? "with sound" : "silent"}: frames ${level.framesAt99}/${n} at >=99% on time, packets ${level.packetsAt99}/${n} (min ${(p.min * 100).toFixed(1)}%), core ${(level.coreCpu * 100).toFixed(1)}% CPU${level.passed ? "" : " FAIL"}`);
+    log(
+      `    ${level.transport} ${n} viewers ${sound ? "with sound" : "silent"}: frames ${level.framesAt99}/${n} at >=99% on time, packets ${level.packetsAt99}/${n} (min ${(p.min * 100).toFixed(1)}%), core ${(level.coreCpu * 100).toFixed(1)}% CPU${level.passed ? "" : " FAIL"}`,
+    );
     return level;
   } finally {
     stopPing();

@@ -61,18 +61,41 @@ export interface ChatRun {
 
 const MID_KEY = Buffer.from('"mid":"');
 
-async function makeEnvelope(kind: EnvKind, sender: Identity, ids: readonly Identity[], room: string): Promise<AnyEnvelope> {
+async function makeEnvelope(
+  kind: EnvKind,
+  sender: Identity,
+  ids: readonly Identity[],
+  room: string,
+): Promise<AnyEnvelope> {
   if (kind === "v2") {
     // The real sender-key seal: one ciphertext and one signature whatever the room size.
     const signer = await generateSigningKeyPair();
-    return OutboundChain.create().seal(signer.privateKey, { room, from: sender.id, mid: "template", text: "x".repeat(120), ts: Date.now() });
+    return OutboundChain.create().seal(signer.privateKey, {
+      room,
+      from: sender.id,
+      mid: "template",
+      text: "x".repeat(120),
+      ts: Date.now(),
+    });
   }
   if (kind === "sealed") {
-    return sealEnvelope(sender, { room, mid: "template", text: "x".repeat(120), ts: Date.now(), recipients: ids.map((i) => ({ id: i.id, encKey: i.encKey })) });
+    return sealEnvelope(sender, {
+      room,
+      mid: "template",
+      text: "x".repeat(120),
+      ts: Date.now(),
+      recipients: ids.map((i) => ({ id: i.id, encKey: i.encKey })),
+    });
   }
   // Routing cost alone: the shape the core checks, with 4-byte keys instead of 256-byte RSA blocks.
   const keys = Object.fromEntries(ids.map((i) => [i.id, "AAAA"]));
-  return { alg: "RSA-OAEP-256+A256GCM", iv: randomBytes(12).toString("base64"), ct: randomBytes(160).toString("base64"), keys, sig: randomBytes(256).toString("base64") };
+  return {
+    alg: "RSA-OAEP-256+A256GCM",
+    iv: randomBytes(12).toString("base64"),
+    ct: randomBytes(160).toString("base64"),
+    keys,
+    sig: randomBytes(256).toString("base64"),
+  };
 }
 
 function sendFrame(mid: string, envJson: Buffer): Buffer {
@@ -93,7 +116,14 @@ interface Pending {
   last: number;
 }
 
-async function runLevel(members: Member[], envJson: Buffer, rate: number, durationMs: number, stack: { core: { cpu(): number; runqWait(): number }; relay: { cpu(): number } | null }, tag: string): Promise<ChatLevel> {
+async function runLevel(
+  members: Member[],
+  envJson: Buffer,
+  rate: number,
+  durationMs: number,
+  stack: { core: { cpu(): number; runqWait(): number }; relay: { cpu(): number } | null },
+  tag: string,
+): Promise<ChatLevel> {
   const M = members.length;
   const pending = new Map<string, Pending>();
   const delivery: number[] = [];
@@ -173,15 +203,40 @@ async function runLevel(members: Member[], envJson: Buffer, rate: number, durati
   };
 }
 
-export async function chat(opts: { members: number; transport: Transport; env: EnvKind; rates: readonly number[]; durationMs: number; reps: number; videos: string; log: (s: string) => void; cpuProfDir?: string; store?: "memory" | { sqlite: string } }): Promise<ChatRun> {
-  const run: ChatRun = { members: opts.members, transport: opts.transport, env: opts.env, envelopeBytes: 0, reps: [], summary: [], maxRateP99Under50: 0 };
+export async function chat(opts: {
+  members: number;
+  transport: Transport;
+  env: EnvKind;
+  rates: readonly number[];
+  durationMs: number;
+  reps: number;
+  videos: string;
+  log: (s: string) => void;
+  cpuProfDir?: string;
+  store?: "memory" | { sqlite: string };
+}): Promise<ChatRun> {
+  const run: ChatRun = {
+    members: opts.members,
+    transport: opts.transport,
+    env: opts.env,
+    envelopeBytes: 0,
+    reps: [],
+    summary: [],
+    maxRateP99Under50: 0,
+  };
   for (let rep = 0; rep < opts.reps; rep++) {
     // A fresh core per repetition: a failed level may have closed members.
-    const stack = await startStack(opts.videos, opts.transport, { ...(opts.cpuProfDir ? { cpuProfDir: opts.cpuProfDir } : {}), ...(opts.store ? { store: opts.store } : {}) });
+    const stack = await startStack(opts.videos, opts.transport, {
+      ...(opts.cpuProfDir ? { cpuProfDir: opts.cpuProfDir } : {}),
+      ...(opts.store ? { store: opts.store } : {}),
+    });
     let members: Member[] = [];
     try {
       const ids = await identities(opts.members);
-      const keys = opts.env === "v2" ? await deriveRoomKeys((parseRoomSecret(generateRoomSecret()) as { secret: Uint8Array<ArrayBuffer> }).secret) : undefined;
+      const keys =
+        opts.env === "v2"
+          ? await deriveRoomKeys((parseRoomSecret(generateRoomSecret()) as { secret: Uint8Array<ArrayBuffer> }).secret)
+          : undefined;
       const room = keys?.room ?? "chat";
       members = await joinMany(stack.target, ids, room, "c", 16, 0, keys);
       const env = await makeEnvelope(opts.env, ids[0], ids, room);

@@ -15,7 +15,9 @@ import { spread, type Spread } from "../lib/stats";
 function runFfmpeg(args: string[]): Promise<{ cpu: number; wall: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn("sh", ["-c", 'f="$1"; shift; "$f" "$@" > /dev/null; cat /proc/$$/stat', "sh", ...args], { stdio: ["ignore", "pipe", "ignore"] });
+    const child = spawn("sh", ["-c", 'f="$1"; shift; "$f" "$@" > /dev/null; cat /proc/$$/stat', "sh", ...args], {
+      stdio: ["ignore", "pipe", "ignore"],
+    });
     let out = "";
     let lastCpu = 0;
     const poll = setInterval(() => (lastCpu = Math.max(lastCpu, treeCpu(child.pid!))), 200);
@@ -38,7 +40,12 @@ export interface DecodeResult {
   naive: { viewers: number; cpuPerViewer: Spread }[];
 }
 
-export async function decodeCost(clip: Clip, outSize: { width: number; height: number }, reps: number, naiveN: readonly number[]): Promise<DecodeResult> {
+export async function decodeCost(
+  clip: Clip,
+  outSize: { width: number; height: number },
+  reps: number,
+  naiveN: readonly number[],
+): Promise<DecodeResult> {
   const ffmpeg = await ffmpegPath();
   const args = transcodeArgs(clip.path, outSize, clip.fps, 5).map((a) => (a === "pipe:1" ? "-" : a));
   const once: number[] = [];

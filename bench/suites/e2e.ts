@@ -62,17 +62,31 @@ async function nodeCost(keys: RoomKeys, sender: Identity, samples: number): Prom
 
 /** The same code in Chromium: bundled with esbuild, served from loopback (a secure context, so WebCrypto is there). */
 async function chromiumCost(samples: number): Promise<E2eCost["chromium"]> {
-  const bundle = await build({ entryPoints: [`${ROOT}/bench/lib/e2eBrowserEntry.ts`], bundle: true, format: "iife", write: false, platform: "browser", target: "es2022" });
+  const bundle = await build({
+    entryPoints: [`${ROOT}/bench/lib/e2eBrowserEntry.ts`],
+    bundle: true,
+    format: "iife",
+    write: false,
+    platform: "browser",
+    target: "es2022",
+  });
   const html = `<!doctype html><script>${bundle.outputFiles[0].text}</script>`;
   const server = createServer((_req, res) => res.writeHead(200, { "content-type": "text/html" }).end(html));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox"],
+  });
   try {
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
     const perBatch = 50;
     const r = await page.evaluate(
-      ([b, n]) => (globalThis as unknown as { sealroomBench(b: number, n: number): Promise<{ seal: number[]; open: number[] }> }).sealroomBench(b, n),
+      ([b, n]) =>
+        (
+          globalThis as unknown as { sealroomBench(b: number, n: number): Promise<{ seal: number[]; open: number[] }> }
+        ).sealroomBench(b, n),
       [Math.max(5, Math.round(samples / perBatch)), perBatch] as const,
     );
     return { sealMs: spread(r.seal), openMs: spread(r.open), samples };
@@ -89,18 +103,35 @@ export async function e2eCost(opts: { samples: number; log: (s: string) => void 
   const v1s = await Promise.all([0, 1, 2, 3].map(() => generateIdentity()));
   const sender = v1s[0];
   const node = await nodeCost(keys, sender, opts.samples);
-  opts.log(`    v2 client, Node: seal ${node.sealMs.median.toFixed(3)} ms, open ${node.openMs.median.toFixed(3)} ms per message (median of ${opts.samples})`);
+  opts.log(
+    `    v2 client, Node: seal ${node.sealMs.median.toFixed(3)} ms, open ${node.openMs.median.toFixed(3)} ms per message (median of ${opts.samples})`,
+  );
   const browser = await chromiumCost(opts.samples);
-  opts.log("error" in browser ? `    v2 client, Chromium: not measured (${browser.error})` : `    v2 client, Chromium: seal ${browser.sealMs.median.toFixed(3)} ms, open ${browser.openMs.median.toFixed(3)} ms per message`);
+  opts.log(
+    "error" in browser
+      ? `    v2 client, Chromium: not measured (${browser.error})`
+      : `    v2 client, Chromium: seal ${browser.sealMs.median.toFixed(3)} ms, open ${browser.openMs.median.toFixed(3)} ms per message`,
+  );
 
   const me = await generateIdentity2(sender);
   const envelopes: E2eCost["envelopes"] = [];
   for (const members of [10, 100, 500]) {
-    const recipients = Array.from({ length: members - 1 }, (_, i) => ({ id: `r${String(i).padStart(21, "0")}`, encKey: v1s[1 + (i % 3)].encKey }));
+    const recipients = Array.from({ length: members - 1 }, (_, i) => ({
+      id: `r${String(i).padStart(21, "0")}`,
+      encKey: v1s[1 + (i % 3)].encKey,
+    }));
     const v1 = await sealEnvelope(sender, { room: keys.room, mid: "size", text: TEXT, ts: Date.now(), recipients });
-    const v2 = await OutboundChain.create().seal(me.sigPrivate2, { room: keys.room, from: sender.id, mid: "size", text: TEXT, ts: Date.now() });
+    const v2 = await OutboundChain.create().seal(me.sigPrivate2, {
+      room: keys.room,
+      from: sender.id,
+      mid: "size",
+      text: TEXT,
+      ts: Date.now(),
+    });
     envelopes.push({ members, v1Bytes: JSON.stringify(v1).length, v2Bytes: JSON.stringify(v2).length });
-    opts.log(`    envelope, ${members} members, 120-char text: v1 ${JSON.stringify(v1).length} bytes, v2 ${JSON.stringify(v2).length} bytes`);
+    opts.log(
+      `    envelope, ${members} members, 120-char text: v1 ${JSON.stringify(v1).length} bytes, v2 ${JSON.stringify(v2).length} bytes`,
+    );
   }
   void openEnvelope;
 
@@ -119,7 +150,14 @@ export async function e2eCost(opts: { samples: number; log: (s: string) => void 
     if (!r.ok) throw new Error(r.reason);
     opens.push(t);
   }
-  const rotation500 = { wrapMs: Math.round(wrapMs * 10) / 10, bytes, perMemberBytes: Math.round(bytes / 499), openOneMs: spread(opens).median };
-  opts.log(`    one rotation, 500-member room: ${rotation500.wrapMs} ms to wrap 499 chain keys, ${bytes} bytes through the core (${rotation500.perMemberBytes} per member); each member opens its one in ${rotation500.openOneMs.toFixed(3)} ms`);
+  const rotation500 = {
+    wrapMs: Math.round(wrapMs * 10) / 10,
+    bytes,
+    perMemberBytes: Math.round(bytes / 499),
+    openOneMs: spread(opens).median,
+  };
+  opts.log(
+    `    one rotation, 500-member room: ${rotation500.wrapMs} ms to wrap 499 chain keys, ${bytes} bytes through the core (${rotation500.perMemberBytes} per member); each member opens its one in ${rotation500.openOneMs.toFixed(3)} ms`,
+  );
   return { node, chromium: browser, envelopes, rotation500 };
 }

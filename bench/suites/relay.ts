@@ -52,10 +52,23 @@ async function rtt(m: Member): Promise<number> {
   return performance.now() - t;
 }
 
-export async function relay(opts: { clip: Clip; websockify: { ok: true; version: string } | { ok: false; reason: string }; pings: number; rounds: number; viewers: number; log: (s: string) => void }): Promise<RelayResult> {
+export async function relay(opts: {
+  clip: Clip;
+  websockify: { ok: true; version: string } | { ok: false; reason: string };
+  pings: number;
+  rounds: number;
+  viewers: number;
+  log: (s: string) => void;
+}): Promise<RelayResult> {
   const stack = await startStack(opts.clip.dir, "tcp");
-  const relays: { transport: Transport; proc: RelayProc | null; target: Target }[] = [{ transport: "tcp", proc: null, target: stack.target }];
-  const result: RelayResult = { websockify: opts.websockify.ok ? opts.websockify.version : null, latency: [], throughput: [] };
+  const relays: { transport: Transport; proc: RelayProc | null; target: Target }[] = [
+    { transport: "tcp", proc: null, target: stack.target },
+  ];
+  const result: RelayResult = {
+    websockify: opts.websockify.ok ? opts.websockify.version : null,
+    latency: [],
+    throughput: [],
+  };
   if (!opts.websockify.ok) {
     result.skipped = `websockify comparison skipped: ${opts.websockify.reason}`;
     opts.log(`    ${result.skipped}`);
@@ -78,7 +91,8 @@ export async function relay(opts: { clip: Clip; websockify: { ok: true; version:
     for (let round = 0; round < opts.rounds; round++) {
       const samples: number[][] = relays.map(() => []);
       for (let k = 0; k < 10; k++) for (const p of pingers) await rtt(p); // warm-up
-      for (let k = 0; k < opts.pings; k++) for (let i = 0; i < pingers.length; i++) samples[i].push(await rtt(pingers[i]));
+      for (let k = 0; k < opts.pings; k++)
+        for (let i = 0; i < pingers.length; i++) samples[i].push(await rtt(pingers[i]));
       samples.forEach((s, i) => perRound[i].push(sortNum(s)));
     }
     const directMedians = perRound[0].map((s) => percentile(s, 50));
@@ -92,7 +106,9 @@ export async function relay(opts: { clip: Clip; websockify: { ok: true; version:
         ratioToDirect: spread(med.map((m, k) => m / directMedians[k])),
       };
       result.latency.push(lat);
-      opts.log(`    ping via ${r.transport}: RTT median ${lat.rttMedian.median.toFixed(3)} ms, p99 ${lat.rttP99.median.toFixed(3)} ms, added ${lat.addedMs.median.toFixed(3)} ms, x${lat.ratioToDirect.median.toFixed(2)} of direct`);
+      opts.log(
+        `    ping via ${r.transport}: RTT median ${lat.rttMedian.median.toFixed(3)} ms, p99 ${lat.rttP99.median.toFixed(3)} ms, added ${lat.addedMs.median.toFixed(3)} ms, x${lat.ratioToDirect.median.toFixed(2)} of direct`,
+      );
     });
     for (const p of pingers) p.close();
 
@@ -101,7 +117,12 @@ export async function relay(opts: { clip: Clip; websockify: { ok: true; version:
     members.push(ctl);
     await warmCache(ctl, opts.clip);
     const frames = Math.ceil(opts.clip.durationS * opts.clip.fps);
-    const rows: { onTime: number[]; minOnTime: number[]; cpu: number[]; perGB: number[] }[] = relays.map(() => ({ onTime: [], minOnTime: [], cpu: [], perGB: [] }));
+    const rows: { onTime: number[]; minOnTime: number[]; cpu: number[]; perGB: number[] }[] = relays.map(() => ({
+      onTime: [],
+      minOnTime: [],
+      cpu: [],
+      perGB: [],
+    }));
     const groups: Member[][] = [];
     for (let i = 0; i < relays.length; i++) {
       const slice = ids.slice(relays.length + 1 + i * opts.viewers, relays.length + 1 + (i + 1) * opts.viewers);
@@ -130,11 +151,13 @@ export async function relay(opts: { clip: Clip; websockify: { ok: true; version:
           if (pv.received > 0) onTimeBytes += (l.bytes * pv.onTime) / pv.received;
         });
         const relayed = logs.reduce((a, l) => a + l.bytes, 0);
-        rows[i].onTime.push(onTimeBytes / (opts.clip.durationS) / 1e6);
+        rows[i].onTime.push(onTimeBytes / opts.clip.durationS / 1e6);
         rows[i].minOnTime.push(v.minOnTime);
         rows[i].cpu.push(cpu);
         rows[i].perGB.push(proc ? (cpu * wall) / (relayed / 1e9) : NaN);
-        opts.log(`    ${opts.viewers} viewers of ${opts.clip.width}x${opts.clip.height} via ${relays[i].transport}: ${(onTimeBytes / opts.clip.durationS / 1e6).toFixed(1)} MB/s on time, min viewer ${(v.minOnTime * 100).toFixed(1)}%, ${proc ? "relay" : "core"} CPU ${(cpu * 100).toFixed(0)}%`);
+        opts.log(
+          `    ${opts.viewers} viewers of ${opts.clip.width}x${opts.clip.height} via ${relays[i].transport}: ${(onTimeBytes / opts.clip.durationS / 1e6).toFixed(1)} MB/s on time, min viewer ${(v.minOnTime * 100).toFixed(1)}%, ${proc ? "relay" : "core"} CPU ${(cpu * 100).toFixed(0)}%`,
+        );
         await sleep(300);
       }
     }

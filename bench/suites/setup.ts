@@ -91,7 +91,13 @@ export async function connectionSetup(videos: string, transport: Transport, join
   } finally {
     await stack.stop();
   }
-  return { transport, joins, setupMs: spread(setup), setupP99: percentile(sortNum(setup), 99), serverMs: spread(server) };
+  return {
+    transport,
+    joins,
+    setupMs: spread(setup),
+    setupP99: percentile(sortNum(setup), 99),
+    serverMs: spread(server),
+  };
 }
 
 export interface IdleMemory {
@@ -123,7 +129,15 @@ export async function idleMemory(videos: string, members: number, roomSize: numb
       const rooms = Math.ceil(members / roomSize);
       let rssHalf = 0;
       for (let k = 0; k < rooms; k++) {
-        all.push(...(await joinMany(stack.target, ids.slice(0, Math.min(roomSize, members - k * roomSize)), `idle${k}`, "m", 16)));
+        all.push(
+          ...(await joinMany(
+            stack.target,
+            ids.slice(0, Math.min(roomSize, members - k * roomSize)),
+            `idle${k}`,
+            "m",
+            16,
+          )),
+        );
         if (k === Math.floor(rooms / 2) - 1) {
           await sleep(1500);
           rssHalf = stack.core.rss();
@@ -142,5 +156,12 @@ export async function idleMemory(videos: string, members: number, roomSize: numb
       await stack.stop();
     }
   }
-  return { members, rooms: Math.ceil(members / roomSize), baselineMiB: base, afterMiB: after, perMemberKiB: spread(per), marginalKiB: spread(marginal) };
+  return {
+    members,
+    rooms: Math.ceil(members / roomSize),
+    baselineMiB: base,
+    afterMiB: after,
+    perMemberKiB: spread(per),
+    marginalKiB: spread(marginal),
+  };
 }

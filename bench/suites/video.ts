@@ -60,9 +60,19 @@ export interface Stack {
 }
 
 /** A fresh core (with its own cache dir) and, for relayed transports, the relay in front of it. */
-export async function startStack(videos: string, transport: Transport, extra: { limits?: Record<string, number>; cpuProfDir?: string; store?: "memory" | { sqlite: string } } = {}): Promise<Stack> {
+export async function startStack(
+  videos: string,
+  transport: Transport,
+  extra: { limits?: Record<string, number>; cpuProfDir?: string; store?: "memory" | { sqlite: string } } = {},
+): Promise<Stack> {
   const cacheDir = mkdtempSync(join(tmpdir(), "sealroom-bench-cache-"));
-  const core = await startCoreProc({ videos, cacheDir, limits: { ...CORE_LIMITS, ...extra.limits }, ...(extra.cpuProfDir ? { cpuProfDir: extra.cpuProfDir } : {}), ...(extra.store ? { store: extra.store } : {}) });
+  const core = await startCoreProc({
+    videos,
+    cacheDir,
+    limits: { ...CORE_LIMITS, ...extra.limits },
+    ...(extra.cpuProfDir ? { cpuProfDir: extra.cpuProfDir } : {}),
+    ...(extra.store ? { store: extra.store } : {}),
+  });
   let relay: RelayProc | null = null;
   if (transport === "bridge") relay = await startBridgeProc(core);
   if (transport === "websockify") relay = await startWebsockify(core);
@@ -108,11 +118,22 @@ export async function warmCache(m: Member, clip: Clip): Promise<number> {
   return performance.now() - t0;
 }
 
-export async function fanout(clip: Clip, transport: Transport, ladder: readonly number[], log: (s: string) => void): Promise<FanoutRun> {
+export async function fanout(
+  clip: Clip,
+  transport: Transport,
+  ladder: readonly number[],
+  log: (s: string) => void,
+): Promise<FanoutRun> {
   const stack = await startStack(clip.dir, transport);
   const members: Member[] = [];
   const stopPing = keepAlive(() => members);
-  const run: FanoutRun = { clip: `${clip.width}x${clip.height}@${clip.fps}`, transport, levels: [], maxViewers: 0, warmupDecodeMs: 0 };
+  const run: FanoutRun = {
+    clip: `${clip.width}x${clip.height}@${clip.fps}`,
+    transport,
+    levels: [],
+    maxViewers: 0,
+    warmupDecodeMs: 0,
+  };
   try {
     const ids = await identities(Math.max(...ladder));
     const room = "fanout";
@@ -120,7 +141,8 @@ export async function fanout(clip: Clip, transport: Transport, ladder: readonly 
     run.warmupDecodeMs = await warmCache(members[0], clip);
     const frames = Math.ceil(clip.durationS * clip.fps);
     for (const n of ladder) {
-      if (members.length < n) members.push(...(await joinMany(stack.target, ids.slice(members.length, n), room, "v", 16, members.length)));
+      if (members.length < n)
+        members.push(...(await joinMany(stack.target, ids.slice(members.length, n), room, "v", 16, members.length)));
       await sleep(500);
       const { logs, streamEnded } = attachLogs(members, frames);
       const c0 = stack.core.cpu();

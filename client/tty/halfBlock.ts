@@ -65,7 +65,7 @@ export function toCells(rgb: Uint8Array, w: number, h: number, out?: Uint32Array
   const cells = out && out.length === 2 * w * rows ? out : new Uint32Array(2 * w * rows);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < w; c++) {
-      const up = ((2 * r) * w + c) * 3;
+      const up = (2 * r * w + c) * 3;
       const lo = ((2 * r + 1) * w + c) * 3;
       const i = 2 * (r * w + c);
       cells[i] = (rgb[up] << 16) | (rgb[up + 1] << 8) | rgb[up + 2];
@@ -91,7 +91,15 @@ function sgrColour(b: Bytes, kind: 38 | 48, rgb: number): void {
  * null for a full draw. Ends with SGR reset when anything was drawn. Returns
  * the number of cells written.
  */
-export function encodeCells(b: Bytes, cells: Uint32Array, prev: Uint32Array | null, cols: number, rows: number, col0: number, row0: number): number {
+export function encodeCells(
+  b: Bytes,
+  cells: Uint32Array,
+  prev: Uint32Array | null,
+  cols: number,
+  rows: number,
+  col0: number,
+  row0: number,
+): number {
   let fg = -1;
   let bg = -1;
   let written = 0;

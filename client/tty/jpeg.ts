@@ -10,7 +10,12 @@ const MAX_DECODE_MB = 128;
 
 export function decodeJpeg(data: Uint8Array): Image | null {
   try {
-    const img = jpeg.decode(data, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_MEGAPIXELS, maxMemoryUsageInMB: MAX_DECODE_MB });
+    const img = jpeg.decode(data, {
+      useTArray: true,
+      formatAsRGBA: true,
+      maxResolutionInMP: MAX_MEGAPIXELS,
+      maxMemoryUsageInMB: MAX_DECODE_MB,
+    });
     return img.width > 0 && img.height > 0 ? { width: img.width, height: img.height, data: img.data } : null;
   } catch {
     return null;

@@ -21,7 +21,14 @@ export function fit(srcW: number, srcH: number, areaCols: number, areaRows: numb
   const scale = Math.min(areaCols / srcW, (2 * areaRows) / srcH);
   const cols = Math.max(1, Math.min(areaCols, Math.round(srcW * scale)));
   const rows = Math.max(1, Math.min(areaRows, Math.round((srcH * scale) / 2)));
-  return { cols, rows, col0: Math.floor((areaCols - cols) / 2), row0: Math.floor((areaRows - rows) / 2), width: cols, height: 2 * rows };
+  return {
+    cols,
+    rows,
+    col0: Math.floor((areaCols - cols) / 2),
+    row0: Math.floor((areaRows - rows) / 2),
+    width: cols,
+    height: 2 * rows,
+  };
 }
 
 /** Per destination index, the first and one-past-last source index of its box (at least one). */
@@ -42,7 +49,14 @@ function boxes(src: number, dst: number): Int32Array {
  * smaller than the destination repeats pixels (nearest). Every source pixel is
  * read at most once per destination row band: cost ~ sw*sh.
  */
-export function downscale(src: Uint8Array, sw: number, sh: number, dw: number, dh: number, out?: Uint8Array): Uint8Array {
+export function downscale(
+  src: Uint8Array,
+  sw: number,
+  sh: number,
+  dw: number,
+  dh: number,
+  out?: Uint8Array,
+): Uint8Array {
   const dst = out && out.length >= dw * dh * 3 ? out : new Uint8Array(dw * dh * 3);
   const xb = boxes(sw, dw);
   const yb = boxes(sh, dh);

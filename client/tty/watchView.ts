@@ -189,7 +189,12 @@ export class WatchView {
       const f = fit(img.width, img.height, cols, rows - RESERVED_ROWS);
       if (f) {
         const prev = this.screen;
-        const sameSpot = prev !== null && prev.fit.cols === f.cols && prev.fit.rows === f.rows && prev.fit.col0 === f.col0 && prev.fit.row0 === f.row0;
+        const sameSpot =
+          prev !== null &&
+          prev.fit.cols === f.cols &&
+          prev.fit.rows === f.rows &&
+          prev.fit.col0 === f.col0 &&
+          prev.fit.row0 === f.row0;
         if (prev && !sameSpot) b.ascii("\x1b[0m\x1b[2J");
         this.rgb = downscale(img.data, img.width, img.height, f.width, f.height, this.rgb);
         const cells = toCells(this.rgb, f.width, f.height);

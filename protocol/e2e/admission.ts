@@ -21,7 +21,11 @@ export function admissionString(room: string, m: Pick<PublicIdentity2, "id" | "s
   return `sealroom-admit-v2\n${room}\n${m.id}\n${m.sig2}\n${m.dh2}\n${iat}`;
 }
 
-export async function makeAdmissionProof(keys: RoomKeys, m: Pick<PublicIdentity2, "id" | "sig2" | "dh2">, iat = Date.now()): Promise<AdmissionProof> {
+export async function makeAdmissionProof(
+  keys: RoomKeys,
+  m: Pick<PublicIdentity2, "id" | "sig2" | "dh2">,
+  iat = Date.now(),
+): Promise<AdmissionProof> {
   const sig = await ed25519Sign(keys.admissionPrivate, utf8(admissionString(keys.room, m, iat)));
   return { iat, sig: toBase64(sig) };
 }
@@ -41,10 +45,13 @@ export async function checkAdmissionProof(
   proof: AdmissionProof,
   opts: { now?: number; maxAgeMs?: number } = {},
 ): Promise<AdmissionCheck> {
-  if ((await roomIdFor(verificationKey)) !== room) return { ok: false, reason: "the room id is not bound to this verification key" };
+  if ((await roomIdFor(verificationKey)) !== room)
+    return { ok: false, reason: "the room id is not bound to this verification key" };
   const now = opts.now ?? Date.now();
-  if (!Number.isSafeInteger(proof.iat) || proof.iat > now + ADMISSION_MAX_SKEW_MS) return { ok: false, reason: "admission proof issued in the future" };
-  if (opts.maxAgeMs !== undefined && now - proof.iat > opts.maxAgeMs) return { ok: false, reason: "admission proof expired" };
+  if (!Number.isSafeInteger(proof.iat) || proof.iat > now + ADMISSION_MAX_SKEW_MS)
+    return { ok: false, reason: "admission proof issued in the future" };
+  if (opts.maxAgeMs !== undefined && now - proof.iat > opts.maxAgeMs)
+    return { ok: false, reason: "admission proof expired" };
   const sig = fromBase64(proof.sig);
   if (!sig || !(await ed25519Verify(verificationKey, sig, utf8(admissionString(room, m, proof.iat))))) {
     return { ok: false, reason: "not admitted by the room link" };

@@ -5,7 +5,19 @@
 import { fromBase64, toBase64 } from "../base64";
 import { isAdmitted, type AdmittedMember } from "./admission";
 import type { Identity2 } from "./identity2";
-import { aesGcmDecrypt, aesGcmEncrypt, concat, ed25519Sign, ed25519Verify, generateAgreementKeyPair, hkdf, utf8, wipe, x25519, type Bytes } from "./primitives";
+import {
+  aesGcmDecrypt,
+  aesGcmEncrypt,
+  concat,
+  ed25519Sign,
+  ed25519Verify,
+  generateAgreementKeyPair,
+  hkdf,
+  utf8,
+  wipe,
+  x25519,
+  type Bytes,
+} from "./primitives";
 
 import { DISTRIBUTION_ALG } from "./algs";
 export { DISTRIBUTION_ALG };
@@ -34,7 +46,12 @@ export function distributionSigString(d: Omit<KeyDistribution, "alg" | "sig">): 
   return `${distributionHeader(d)}\n${d.eph}\n${d.ct}`;
 }
 
-async function wrapKey(shared: Bytes, eph: Bytes, recipientDh: Bytes, header: string): Promise<{ key: Bytes; iv: Bytes }> {
+async function wrapKey(
+  shared: Bytes,
+  eph: Bytes,
+  recipientDh: Bytes,
+  header: string,
+): Promise<{ key: Bytes; iv: Bytes }> {
   const okm = await hkdf(shared, concat(eph, recipientDh), utf8(header), 44);
   return { key: okm.slice(0, 32), iv: okm.slice(32) };
 }
@@ -61,10 +78,16 @@ export async function wrapChainKey(
   return { alg: DISTRIBUTION_ALG, ...body, sig };
 }
 
-export type OpenedDistribution = { ok: true; epoch: string; n: number; chainKey: Bytes } | { ok: false; reason: string };
+export type OpenedDistribution =
+  { ok: true; epoch: string; n: number; chainKey: Bytes } | { ok: false; reason: string };
 
 /** Opens a distribution meant for `me` from an admitted sender: signature first, then the wrapped key. */
-export async function openDistribution(me: Identity2, sender: AdmittedMember, d: KeyDistribution, room: string): Promise<OpenedDistribution> {
+export async function openDistribution(
+  me: Identity2,
+  sender: AdmittedMember,
+  d: KeyDistribution,
+  room: string,
+): Promise<OpenedDistribution> {
   if (!isAdmitted(sender)) return { ok: false, reason: "sender not admitted by the room link" };
   if (d.alg !== DISTRIBUTION_ALG) return { ok: false, reason: `unknown algorithm ${String(d.alg)}` };
   if (d.room !== room || sender.room !== room) return { ok: false, reason: "distribution for another room" };

@@ -87,7 +87,15 @@ export class GroupSession {
     const admission = await makeAdmissionProof(this.keys, me);
     const proof2 = toBase64(await ed25519Sign(me.sigPrivate2, utf8(helloV2ProofString(nonce, base.room, base.name))));
     this.me = me;
-    const fields = { v: 2, sig2: me.sig2, dh2: me.dh2, link: me.link, admission, vk: toBase64(this.keys.verificationKey), proof2 };
+    const fields = {
+      v: 2,
+      sig2: me.sig2,
+      dh2: me.dh2,
+      link: me.link,
+      admission,
+      vk: toBase64(this.keys.verificationKey),
+      proof2,
+    };
     return { ...base, ...fields } as Hello;
   }
 
@@ -111,7 +119,11 @@ export class GroupSession {
       { id: m.id, sigKey: m.sigKey, sig2: m.v2.sig2, dh2: m.v2.dh2, link: m.v2.link },
       m.v2.admission,
     );
-    if (!r.ok) return this.notAdmitted(m.id, r.reason === "not admitted by the room link" ? r.reason : `not admitted by the room link: ${r.reason}`);
+    if (!r.ok)
+      return this.notAdmitted(
+        m.id,
+        r.reason === "not admitted by the room link" ? r.reason : `not admitted by the room link: ${r.reason}`,
+      );
     const prev = this.admitted.get(m.id);
     // A new connection of that member has a new agreement key: it needs our chain again.
     if (prev && prev.dh2 !== r.member.dh2) this.holders.delete(m.id);
@@ -152,11 +164,19 @@ export class GroupSession {
     if (need.length > 0) {
       const snap = this.out.snapshot();
       const dists = await Promise.all(
-        need.map((id) => wrapChainKey(me, this.admitted.get(id)!, { room: this.keys.room, epoch: snap.epoch, n: snap.n, chainKey: snap.chainKey })),
+        need.map((id) =>
+          wrapChainKey(me, this.admitted.get(id)!, {
+            room: this.keys.room,
+            epoch: snap.epoch,
+            n: snap.n,
+            chainKey: snap.chainKey,
+          }),
+        ),
       );
       snap.chainKey.fill(0);
       for (let i = 0; i < dists.length; i += MAX_KEY_DISTS) {
-        if (!this.port.sendKeys(dists.slice(i, i + MAX_KEY_DISTS))) throw new Error("connection lost while sending keys");
+        if (!this.port.sendKeys(dists.slice(i, i + MAX_KEY_DISTS)))
+          throw new Error("connection lost while sending keys");
       }
       for (const id of need) this.holders.add(id);
       this.stats.distributionsSent += dists.length;
@@ -216,7 +236,8 @@ export class GroupSession {
     if (!sender) return { ok: false, reason: "sender not admitted by the room link" };
     const key = `${m.from}\n${m.mid}`;
     if (!this.ring.has(m.from, env.epoch)) {
-      if (this.gaveUp.delete(key)) return { ok: false, reason: `${NO_KEY_YET}: the sender's key for this message did not arrive` };
+      if (this.gaveUp.delete(key))
+        return { ok: false, reason: `${NO_KEY_YET}: the sender's key for this message did not arrive` };
       this.hold(key, m);
       return null;
     }

@@ -53,11 +53,19 @@ export async function generateIdentity2(v1: Identity, opts: KeyPairOptions = {})
   return linkIdentity2(v1, s.privateKey, s.publicKey, d.privateKey, d.publicKey);
 }
 
-async function linkIdentity2(v1: Identity, sigPrivate2: CryptoKey, sig2Bytes: Bytes, dhPrivate2: CryptoKey, dh2Bytes: Bytes): Promise<Identity2> {
+async function linkIdentity2(
+  v1: Identity,
+  sigPrivate2: CryptoKey,
+  sig2Bytes: Bytes,
+  dhPrivate2: CryptoKey,
+  dh2Bytes: Bytes,
+): Promise<Identity2> {
   const sig2 = toBase64(sig2Bytes);
   const dh2 = toBase64(dh2Bytes);
   const link = toBase64(
-    new Uint8Array(await subtle.sign({ name: PSS_ALG.name, saltLength: 32 }, v1.sigPrivate, utf8(linkString(v1.id, sig2, dh2)))),
+    new Uint8Array(
+      await subtle.sign({ name: PSS_ALG.name, saltLength: 32 }, v1.sigPrivate, utf8(linkString(v1.id, sig2, dh2))),
+    ),
   );
   return { id: v1.id, sigKey: v1.sigKey, sig2, dh2, link, sigPrivate2, dhPrivate2, sig2Bytes, dh2Bytes };
 }
@@ -99,7 +107,11 @@ export async function exportIdentity2(i: Identity2): Promise<StoredIdentity2> {
 }
 
 /** Loads stored v2 keys for this v1 identity; refuses keys the v1 key did not sign. */
-export async function importIdentity2(v1: Identity, st: StoredIdentity2, opts: KeyPairOptions = {}): Promise<Identity2> {
+export async function importIdentity2(
+  v1: Identity,
+  st: StoredIdentity2,
+  opts: KeyPairOptions = {},
+): Promise<Identity2> {
   const s = fromBase64(st.sig2Pkcs8);
   const d = fromBase64(st.dh2Pkcs8);
   const sb = fromBase64(st.sig2);
@@ -107,7 +119,10 @@ export async function importIdentity2(v1: Identity, st: StoredIdentity2, opts: K
   if (!s || !d || !sb || !db) throw new Error("stored v2 keys are not base64");
   const pub: PublicIdentity2 = { id: v1.id, sigKey: v1.sigKey, sig2: st.sig2, dh2: st.dh2, link: st.link };
   if (!(await verifyIdentity2(pub))) throw new Error("stored v2 keys are not signed by this identity");
-  const [sigPrivate2, dhPrivate2] = await Promise.all([importPrivatePkcs8("Ed25519", s, opts), importPrivatePkcs8("X25519", d, opts)]);
+  const [sigPrivate2, dhPrivate2] = await Promise.all([
+    importPrivatePkcs8("Ed25519", s, opts),
+    importPrivatePkcs8("X25519", d, opts),
+  ]);
   // The private keys must be the halves of the signed public keys, or this member would sign what no one verifies.
   const probe = utf8("sealroom-v2 key check");
   const tmp = await generateAgreementKeyPair();

@@ -45,7 +45,12 @@ export async function hmacSha256(key: Uint8Array<ArrayBuffer>, data: Uint8Array<
 }
 
 /** RFC 5869 HKDF-SHA-256, `length` bytes. */
-export async function hkdf(ikm: Uint8Array<ArrayBuffer>, salt: Uint8Array<ArrayBuffer>, info: Uint8Array<ArrayBuffer>, length: number): Promise<Bytes> {
+export async function hkdf(
+  ikm: Uint8Array<ArrayBuffer>,
+  salt: Uint8Array<ArrayBuffer>,
+  info: Uint8Array<ArrayBuffer>,
+  length: number,
+): Promise<Bytes> {
   const k = await subtle.importKey("raw", ikm, "HKDF", false, ["deriveBits"]);
   return new Uint8Array(await subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt, info }, k, length * 8));
 }
@@ -113,7 +118,13 @@ export async function keyPairFromSeed(curve: Curve, seed: Uint8Array, opts: KeyP
     const jwk = await subtle.exportKey("jwk", tmp);
     const publicKey = fromB64Url(jwk.x ?? "");
     if (publicKey.length !== 32) throw new Error("no public key in the JWK");
-    const privateKey = await subtle.importKey("pkcs8", pkcs8, { name: curve }, opts.extractable ?? false, USAGES[curve]);
+    const privateKey = await subtle.importKey(
+      "pkcs8",
+      pkcs8,
+      { name: curve },
+      opts.extractable ?? false,
+      USAGES[curve],
+    );
     return { privateKey, publicKey };
   } finally {
     wipe(pkcs8);

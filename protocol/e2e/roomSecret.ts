@@ -30,7 +30,8 @@ export function generateRoomSecret(): string {
 export function parseRoomSecret(s: string): { ok: true; secret: Bytes } | { ok: false; reason: string } {
   const secret = fromB64Url(s);
   if (secret.length === 0) return { ok: false, reason: "the room secret is not base64url" };
-  if (secret.length < ROOM_SECRET_BYTES) return { ok: false, reason: `the room secret is shorter than ${ROOM_SECRET_BYTES * 8} bits` };
+  if (secret.length < ROOM_SECRET_BYTES)
+    return { ok: false, reason: `the room secret is shorter than ${ROOM_SECRET_BYTES * 8} bits` };
   if (secret.length > MAX_ROOM_SECRET_BYTES) return { ok: false, reason: "the room secret is too long" };
   return { ok: true, secret };
 }
@@ -44,7 +45,11 @@ export async function deriveRoomKeys(secret: Bytes): Promise<RoomKeys> {
   const seed = await hkdf(secret, SALT, ADMISSION_INFO, 32);
   try {
     const pair = await keyPairFromSeed("Ed25519", seed);
-    return { room: await roomIdFor(pair.publicKey), verificationKey: pair.publicKey, admissionPrivate: pair.privateKey };
+    return {
+      room: await roomIdFor(pair.publicKey),
+      verificationKey: pair.publicKey,
+      admissionPrivate: pair.privateKey,
+    };
   } finally {
     wipe(seed);
   }
@@ -55,7 +60,9 @@ export function roomLink(origin: string, room: string, secret: string): string {
 }
 
 /** Room and secret from `https://host/r/<room>#<secret>`; the room must be the one the secret derives. */
-export async function parseRoomLink(link: string): Promise<{ ok: true; room: string; keys: RoomKeys } | { ok: false; reason: string }> {
+export async function parseRoomLink(
+  link: string,
+): Promise<{ ok: true; room: string; keys: RoomKeys } | { ok: false; reason: string }> {
   let url: URL;
   try {
     url = new URL(link);

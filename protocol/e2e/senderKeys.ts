@@ -4,7 +4,19 @@
 
 import { fromBase64, toBase64 } from "../base64";
 import { MAX_TEXT_CHARS } from "../limits";
-import { aesGcmDecrypt, aesGcmEncrypt, ed25519Sign, ed25519Verify, hkdf, hmacSha256, randomBytes, toB64Url, utf8, wipe, type Bytes } from "./primitives";
+import {
+  aesGcmDecrypt,
+  aesGcmEncrypt,
+  ed25519Sign,
+  ed25519Verify,
+  hkdf,
+  hmacSha256,
+  randomBytes,
+  toB64Url,
+  utf8,
+  wipe,
+  type Bytes,
+} from "./primitives";
 
 import { ENVELOPE_V2_ALG } from "./algs";
 export { ENVELOPE_V2_ALG };
@@ -43,7 +55,12 @@ export function envelopeV2Header(room: string, from: string, mid: string, epoch:
   return `sealroom-msg-v2\n${room}\n${from}\n${mid}\n${epoch}\n${n}`;
 }
 
-export function envelopeV2SigString(room: string, from: string, mid: string, env: Pick<EnvelopeV2, "epoch" | "n" | "ct">): string {
+export function envelopeV2SigString(
+  room: string,
+  from: string,
+  mid: string,
+  env: Pick<EnvelopeV2, "epoch" | "n" | "ct">,
+): string {
   return `${envelopeV2Header(room, from, mid, env.epoch, env.n)}\n${env.ct}`;
 }
 
@@ -87,7 +104,10 @@ export class OutboundChain {
     return this.index >= limits.rotateAfterMessages || now - this.createdAt >= limits.rotateAfterMs;
   }
 
-  async seal(signer: CryptoKey, p: { room: string; from: string; mid: string; text: string; ts: number }): Promise<EnvelopeV2> {
+  async seal(
+    signer: CryptoKey,
+    p: { room: string; from: string; mid: string; text: string; ts: number },
+  ): Promise<EnvelopeV2> {
     const n = this.index;
     const { messageKey, next } = await chainStep(this.chainKey);
     wipe(this.chainKey);
@@ -96,9 +116,14 @@ export class OutboundChain {
     const { key, iv } = await messageCipher(messageKey);
     wipe(messageKey);
     const plaintext = utf8(JSON.stringify({ text: p.text, ts: p.ts }));
-    const ct = toBase64(await aesGcmEncrypt(key, iv, plaintext, utf8(envelopeV2Header(p.room, p.from, p.mid, this.epoch, n))));
+    const ct = toBase64(
+      await aesGcmEncrypt(key, iv, plaintext, utf8(envelopeV2Header(p.room, p.from, p.mid, this.epoch, n))),
+    );
     wipe(key);
-    const sig = await ed25519Sign(signer, utf8(envelopeV2SigString(p.room, p.from, p.mid, { epoch: this.epoch, n, ct })));
+    const sig = await ed25519Sign(
+      signer,
+      utf8(envelopeV2SigString(p.room, p.from, p.mid, { epoch: this.epoch, n, ct })),
+    );
     return { alg: ENVELOPE_V2_ALG, epoch: this.epoch, n, ct, sig: toBase64(sig) };
   }
 }
@@ -135,7 +160,10 @@ export class InboundChain {
       return { ok: true, key, commit: () => this.skipped.delete(n) };
     }
     if (n - this.next > this.limits.maxSkip) {
-      return { ok: false, reason: `message is ${n - this.next} ahead in its chain (more than ${this.limits.maxSkip} missing)` };
+      return {
+        ok: false,
+        reason: `message is ${n - this.next} ahead in its chain (more than ${this.limits.maxSkip} missing)`,
+      };
     }
     // Derive on copies and commit only once the message opened, so a forged
     // or broken message cannot move the chain.

@@ -7,7 +7,12 @@ import { decodeAudio, type AudioDecodeResult, type AudioDecodeSink } from "./dec
 import type { OpusHead, OpusPacket } from "./ogg";
 
 /** The decode port: the real one is decodeAudio (ffmpeg); unit tests may pass a scripted one. */
-export type AudioDecodeFn = (path: string, track: number, sink: AudioDecodeSink, signal: AbortSignal) => Promise<AudioDecodeResult>;
+export type AudioDecodeFn = (
+  path: string,
+  track: number,
+  sink: AudioDecodeSink,
+  signal: AbortSignal,
+) => Promise<AudioDecodeResult>;
 
 export type TrackState = "decoding" | "ready" | "failed";
 
@@ -114,7 +119,12 @@ export class AudioPacketCache {
     if (!e) {
       const buf = new AudioTrackBuffer(videoId, track);
       const abort = new AbortController();
-      const done = this.decode(path, track, { onHead: (h) => buf._head(h), onPackets: (p) => buf._append(p) }, abort.signal)
+      const done = this.decode(
+        path,
+        track,
+        { onHead: (h) => buf._head(h), onPackets: (p) => buf._append(p) },
+        abort.signal,
+      )
         .catch((err: unknown): AudioDecodeResult => ({ ok: false, reason: "corrupt", detail: String(err) }))
         .then((r) => {
           buf._end(r);
@@ -154,7 +164,9 @@ export class AudioPacketCache {
   private trim(): void {
     let idle = this.idleBytes();
     if (idle <= this.maxIdle) return;
-    const victims = [...this.entries.entries()].filter(([, e]) => e.refs === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    const victims = [...this.entries.entries()]
+      .filter(([, e]) => e.refs === 0)
+      .sort((a, b) => a[1].lastUsed - b[1].lastUsed);
     for (const [key, e] of victims) {
       if (idle <= this.maxIdle) break;
       e.abort.abort();

@@ -27,21 +27,46 @@ export interface AudioDecodeSink {
 }
 
 export type AudioDecodeResult =
-  | { ok: true; packets: number; durationMs: number }
-  | { ok: false; reason: AudioDecodeFailure; detail: string };
+  { ok: true; packets: number; durationMs: number } | { ok: false; reason: AudioDecodeFailure; detail: string };
 
 export function opusArgs(path: string, track: number, startMs = 0): string[] {
   return [
-    "-hide_banner", "-nostdin", "-v", "error",
+    "-hide_banner",
+    "-nostdin",
+    "-v",
+    "error",
     ...(startMs > 0 ? ["-ss", (startMs / 1000).toFixed(3)] : []),
-    "-i", `file:${path}`,
-    "-map", `0:a:${track}`, "-vn", "-sn", "-dn", "-map_metadata", "-1",
-    "-c:a", "libopus", "-b:a", OPUS_BITRATE, "-ac", String(OPUS_CHANNELS), "-ar", String(OPUS_SAMPLE_RATE),
-    "-frame_duration", String(OPUS_FRAME_MS), "-application", "audio",
-    "-compression_level", String(OPUS_COMPLEXITY),
+    "-i",
+    `file:${path}`,
+    "-map",
+    `0:a:${track}`,
+    "-vn",
+    "-sn",
+    "-dn",
+    "-map_metadata",
+    "-1",
+    "-c:a",
+    "libopus",
+    "-b:a",
+    OPUS_BITRATE,
+    "-ac",
+    String(OPUS_CHANNELS),
+    "-ar",
+    String(OPUS_SAMPLE_RATE),
+    "-frame_duration",
+    String(OPUS_FRAME_MS),
+    "-application",
+    "audio",
+    "-compression_level",
+    String(OPUS_COMPLEXITY),
     // One packet per page: the default one-second pages would delay the first sound by a second.
-    "-page_duration", String(OPUS_FRAME_MS * 1000), "-flush_packets", "1",
-    "-f", "ogg", "pipe:1",
+    "-page_duration",
+    String(OPUS_FRAME_MS * 1000),
+    "-flush_packets",
+    "1",
+    "-f",
+    "ogg",
+    "pipe:1",
   ];
 }
 
@@ -53,8 +78,14 @@ function classify(stderr: string): AudioDecodeFailure {
  * Runs ffmpeg to the end (or until signal aborts), feeding packets to sink as
  * they are demuxed. Never rejects: every failure is a result.
  */
-export async function decodeAudio(path: string, track: number, sink: AudioDecodeSink, signal?: AbortSignal): Promise<AudioDecodeResult> {
-  if (!Number.isInteger(track) || track < 0) return { ok: false, reason: "no_track", detail: `bad audio track index ${track}` };
+export async function decodeAudio(
+  path: string,
+  track: number,
+  sink: AudioDecodeSink,
+  signal?: AbortSignal,
+): Promise<AudioDecodeResult> {
+  if (!Number.isInteger(track) || track < 0)
+    return { ok: false, reason: "no_track", detail: `bad audio track index ${track}` };
   let bin: string;
   try {
     bin = await ffmpegPath();
@@ -112,7 +143,8 @@ export async function decodeAudio(path: string, track: number, sink: AudioDecode
       }
       const r = demux.end();
       if (r.error) finish({ ok: false, reason: "demux", detail: `${r.error.code}: ${r.error.message}` });
-      else if (count === 0) finish({ ok: false, reason: "corrupt", detail: stderr.trim().slice(0, 300) || "no audio packets decoded" });
+      else if (count === 0)
+        finish({ ok: false, reason: "corrupt", detail: stderr.trim().slice(0, 300) || "no audio packets decoded" });
       else finish({ ok: true, packets: count, durationMs: Math.round(endSample / 48) });
     });
   });

@@ -24,7 +24,15 @@ export interface OpusPacket {
   data: Buffer;
 }
 
-export type OggErrorCode = "bad_capture" | "bad_version" | "bad_crc" | "bad_head" | "bad_packet" | "multiple_streams" | "truncated" | "too_large";
+export type OggErrorCode =
+  | "bad_capture"
+  | "bad_version"
+  | "bad_crc"
+  | "bad_head"
+  | "bad_packet"
+  | "multiple_streams"
+  | "truncated"
+  | "too_large";
 
 export interface OggError {
   code: OggErrorCode;
@@ -172,10 +180,12 @@ export class OggOpusDemuxer {
       this.buf = Buffer.concat([this.buf, ...this.waiting]);
       this.waiting = [];
       this.waitingLen = 0;
-      if (this.pageLength(0) !== null) this.fail("truncated", "internal: a whole page was left unparsed", this.consumed);
+      if (this.pageLength(0) !== null)
+        this.fail("truncated", "internal: a whole page was left unparsed", this.consumed);
     }
     if (this.failed) return { packets: [], error: this.failed };
-    if (this.buf.length > 0) this.fail("truncated", `stream ends inside a page (${this.buf.length} bytes left)`, this.consumed);
+    if (this.buf.length > 0)
+      this.fail("truncated", `stream ends inside a page (${this.buf.length} bytes left)`, this.consumed);
     else if (this.partialLen > 0) this.fail("truncated", "stream ends inside a packet", this.consumed);
     else if (!this.head) this.fail("bad_head", "no OpusHead: not an Ogg Opus stream", 0);
     return { packets: [], error: this.failed };
@@ -190,7 +200,8 @@ export class OggOpusDemuxer {
     const b = this.buf;
     const at = this.consumed + pos;
     if (b.length - pos < 4) {
-      if (b.length > pos && !"OggS".startsWith(b.toString("latin1", pos))) this.fail("bad_capture", "no OggS capture pattern", at);
+      if (b.length > pos && !"OggS".startsWith(b.toString("latin1", pos)))
+        this.fail("bad_capture", "no OggS capture pattern", at);
       return null;
     }
     if (b.toString("latin1", pos, pos + 4) !== "OggS") {
@@ -218,9 +229,11 @@ export class OggOpusDemuxer {
     const granule = page.readBigInt64LE(6);
     const serial = page.readUInt32LE(14);
     if (this.serial === null) this.serial = serial;
-    else if (serial !== this.serial) return this.fail("multiple_streams", "a second logical stream (chained or multiplexed Ogg)", offset);
+    else if (serial !== this.serial)
+      return this.fail("multiple_streams", "a second logical stream (chained or multiplexed Ogg)", offset);
     const segs = page[26]!;
-    if (!(flags & FLAG_CONTINUED) && this.partialLen > 0) return this.fail("bad_packet", "packet cut off: next page is not a continuation", offset);
+    if (!(flags & FLAG_CONTINUED) && this.partialLen > 0)
+      return this.fail("bad_packet", "packet cut off: next page is not a continuation", offset);
     const completed: Buffer[] = [];
     let p = PAGE_HEADER + segs;
     for (let i = 0; i < segs; i++) {
@@ -228,7 +241,8 @@ export class OggOpusDemuxer {
       this.partial.push(page.subarray(p, p + lace));
       this.partialLen += lace;
       p += lace;
-      if (this.partialLen > MAX_OPUS_PACKET) return this.fail("too_large", `packet over ${MAX_OPUS_PACKET} bytes`, offset);
+      if (this.partialLen > MAX_OPUS_PACKET)
+        return this.fail("too_large", `packet over ${MAX_OPUS_PACKET} bytes`, offset);
       if (lace < 255) {
         completed.push(Buffer.concat(this.partial, this.partialLen));
         this.partial = [];
@@ -245,7 +259,8 @@ export class OggOpusDemuxer {
         continue;
       }
       if (this.headerPackets === 1) {
-        if (pkt.toString("latin1", 0, 8) !== "OpusTags") return this.fail("bad_head", "second packet is not OpusTags", offset);
+        if (pkt.toString("latin1", 0, 8) !== "OpusTags")
+          return this.fail("bad_head", "second packet is not OpusTags", offset);
         this.headerPackets = 2;
         continue;
       }
@@ -280,7 +295,11 @@ export class OggOpusDemuxer {
 }
 
 /** Demuxes a whole buffer at once (tests, files on disk). */
-export function demuxOggOpus(bytes: Uint8Array): { head: OpusHead | null; packets: OpusPacket[]; error: OggError | null } {
+export function demuxOggOpus(bytes: Uint8Array): {
+  head: OpusHead | null;
+  packets: OpusPacket[];
+  error: OggError | null;
+} {
   const d = new OggOpusDemuxer();
   const a = d.push(bytes);
   const b = d.end();

@@ -21,7 +21,10 @@ export class AudioProbeCache {
     let p = this.entries.get(key);
     if (!p) {
       p = this.probe(path).then(
-        (r): AudioSummary => (r.ok ? { tracks: r.tracks, noSound: r.noSound } : { tracks: [], noSound: `audio unreadable: ${r.detail.slice(0, 200)}` }),
+        (r): AudioSummary =>
+          r.ok
+            ? { tracks: r.tracks, noSound: r.noSound }
+            : { tracks: [], noSound: `audio unreadable: ${r.detail.slice(0, 200)}` },
         (err: unknown): AudioSummary => ({ tracks: [], noSound: `audio unreadable: ${String(err).slice(0, 200)}` }),
       );
       this.entries.set(key, p);

@@ -70,20 +70,29 @@ export function interpretAudioProbe(json: FfprobeAudioJson): AudioProbeResult {
 }
 
 /** Picks a viewer's track; an index that does not exist is a value, not a throw. */
-export function selectTrack(tracks: readonly AudioTrack[], index: number): { ok: true; track: AudioTrack } | { ok: false; code: "unknown_track" | "unplayable_track"; message: string } {
+export function selectTrack(
+  tracks: readonly AudioTrack[],
+  index: number,
+): { ok: true; track: AudioTrack } | { ok: false; code: "unknown_track" | "unplayable_track"; message: string } {
   const track = Number.isInteger(index) ? tracks[index] : undefined;
-  if (!track) return { ok: false, code: "unknown_track", message: `no audio track ${index} (this video has ${tracks.length})` };
-  if (track.problem) return { ok: false, code: "unplayable_track", message: `audio track ${index} cannot play: ${track.problem}` };
+  if (!track)
+    return { ok: false, code: "unknown_track", message: `no audio track ${index} (this video has ${tracks.length})` };
+  if (track.problem)
+    return { ok: false, code: "unplayable_track", message: `audio track ${index} cannot play: ${track.problem}` };
   return { ok: true, track };
 }
 
 export async function probeAudio(path: string): Promise<AudioProbeResult> {
   const bin = await ffprobePath();
   const args = [
-    "-v", "error",
-    "-print_format", "json",
-    "-show_entries", "stream=index,codec_type,codec_name,channels,channel_layout,sample_rate:stream_tags=language,title",
-    "-select_streams", "a",
+    "-v",
+    "error",
+    "-print_format",
+    "json",
+    "-show_entries",
+    "stream=index,codec_type,codec_name,channels,channel_layout,sample_rate:stream_tags=language,title",
+    "-select_streams",
+    "a",
     `file:${path}`, // "file:" so a name like "concat:..." is never read as a protocol
   ];
   const { stdout, error } = await new Promise<{ stdout: string; error: string | null }>((resolve) => {

@@ -64,7 +64,11 @@ export class Bus {
   static async start(opts: BusOptions): Promise<Bus> {
     const b = new Bus(opts);
     // the same bucket the JetStream store keeps room streams in: one truth for the anchor
-    b.anchors = await new Kvm(opts.nc).create(`sr_${b.ns}_streams`, { history: 1, replicas: opts.replicas ?? 1, storage: StorageType.File });
+    b.anchors = await new Kvm(opts.nc).create(`sr_${b.ns}_streams`, {
+      history: 1,
+      replicas: opts.replicas ?? 1,
+      storage: StorageType.File,
+    });
     return b;
   }
 
@@ -80,7 +84,13 @@ export class Bus {
       callback: (_err, m) => {
         try {
           const n = JSON.parse(dec.decode(m.data)) as Partial<SeqNote>;
-          if (n.room !== room || !Number.isSafeInteger(n.seq) || typeof n.node !== "string" || n.node === this.opts.node) return;
+          if (
+            n.room !== room ||
+            !Number.isSafeInteger(n.seq) ||
+            typeof n.node !== "string" ||
+            n.node === this.opts.node
+          )
+            return;
           this.events.emit("seq", { room, seq: n.seq as number, node: n.node, t: Number(n.t) || 0 } satisfies SeqNote);
         } catch {
           // not ours: ignore
@@ -116,7 +126,10 @@ export class Bus {
 
   /** After an append is acked: tell the other cores (fire and forget; the log is the truth). */
   notifySeq(room: string, seq: number): void {
-    this.opts.nc.publish(this.subject(room, "seq"), enc.encode(JSON.stringify({ room, seq, node: this.opts.node, t: Date.now() } satisfies SeqNote)));
+    this.opts.nc.publish(
+      this.subject(room, "seq"),
+      enc.encode(JSON.stringify({ room, seq, node: this.opts.node, t: Date.now() } satisfies SeqNote)),
+    );
   }
 
   /** The current anchor and its revision (null when no stream). */

@@ -40,7 +40,10 @@ export function parseClusterLimits(values: string[] | undefined): Partial<Cluste
 }
 
 /** Null without --cluster; else the checked options. Throws UsageError with one line. */
-export function clusterConfig(values: ClusterFlags, limitArgs: string[] | undefined): Omit<ClusterNodeOptions, "storeLimits"> | null {
+export function clusterConfig(
+  values: ClusterFlags,
+  limitArgs: string[] | undefined,
+): Omit<ClusterNodeOptions, "storeLimits"> | null {
   const limits = parseClusterLimits(limitArgs);
   if (values.cluster === undefined) {
     if (values.node !== undefined) throw new UsageError("--node goes with --cluster");
@@ -51,12 +54,17 @@ export function clusterConfig(values: ClusterFlags, limitArgs: string[] | undefi
   }
   const urls = values.cluster.split(",").map((u) => u.trim());
   for (const u of urls) {
-    if (!/^(nats|tls):\/\/[^\s/]+(:\d{1,5})?\/?$/.test(u)) throw new UsageError(`--cluster must be a nats://HOST:PORT URL (or a comma-separated list), got '${values.cluster}'`);
+    if (!/^(nats|tls):\/\/[^\s/]+(:\d{1,5})?\/?$/.test(u))
+      throw new UsageError(
+        `--cluster must be a nats://HOST:PORT URL (or a comma-separated list), got '${values.cluster}'`,
+      );
   }
   if (values.node === undefined) throw new UsageError("--cluster needs --node NAME (this core's name in the cluster)");
-  if (!NODE_NAME_RE.test(values.node)) throw new UsageError(`--node must be 1-64 letters, digits, _ or -, got '${values.node}'`);
+  if (!NODE_NAME_RE.test(values.node))
+    throw new UsageError(`--node must be 1-64 letters, digits, _ or -, got '${values.node}'`);
   const ns = values["cluster-namespace"] ?? "main";
-  if (!/^[A-Za-z0-9]{1,16}$/.test(ns)) throw new UsageError(`--cluster-namespace must be 1-16 letters or digits, got '${ns}'`);
+  if (!/^[A-Za-z0-9]{1,16}$/.test(ns))
+    throw new UsageError(`--cluster-namespace must be 1-16 letters or digits, got '${ns}'`);
   try {
     clusterLimits(limits);
   } catch (e) {
@@ -66,7 +74,10 @@ export function clusterConfig(values: ClusterFlags, limitArgs: string[] | undefi
 }
 
 /** Joins the cluster, or says in one line why not and with which exit code. */
-export async function joinCluster(cfg: Omit<ClusterNodeOptions, "storeLimits">, storeLimits: Partial<StoreLimits>): Promise<ClusterNode | { code: number; message: string }> {
+export async function joinCluster(
+  cfg: Omit<ClusterNodeOptions, "storeLimits">,
+  storeLimits: Partial<StoreLimits>,
+): Promise<ClusterNode | { code: number; message: string }> {
   try {
     return await openClusterNode({ ...cfg, storeLimits });
   } catch (e) {

@@ -93,7 +93,8 @@ export class CrossCore {
         // subscribe first: a note for an entry after the range read below is not missed
         await this.node.bus.joinRoom(room);
         const r = await this.node.store.seqRange(room);
-        if (!this.rooms.has(room)) this.rooms.set(room, { cursor: r.last, stash: new Map(), want: r.last, reading: false, retry: null });
+        if (!this.rooms.has(room))
+          this.rooms.set(room, { cursor: r.last, stash: new Map(), want: r.last, reading: false, retry: null });
         const online = await this.node.presence.onlineIn(room);
         for (const { id, node } of online) {
           if (node === this.node.node) continue;
@@ -137,15 +138,21 @@ export class CrossCore {
 
   /** Presence of a connection of this core (errors only logged: the TTL repairs a lost write). */
   online(room: string, id: string): void {
-    this.node.presence.online(room, id).catch((e) => this.log.warn({ room, id, err: String(e) }, "cluster presence: online not written"));
+    this.node.presence
+      .online(room, id)
+      .catch((e) => this.log.warn({ room, id, err: String(e) }, "cluster presence: online not written"));
   }
 
   away(room: string, id: string): void {
-    this.node.presence.away(room, id).catch((e) => this.log.warn({ room, id, err: String(e) }, "cluster presence: away not written"));
+    this.node.presence
+      .away(room, id)
+      .catch((e) => this.log.warn({ room, id, err: String(e) }, "cluster presence: away not written"));
   }
 
   left(room: string, id: string): void {
-    this.node.presence.left(room, id).catch((e) => this.log.warn({ room, id, err: String(e) }, "cluster presence: left not written"));
+    this.node.presence
+      .left(room, id)
+      .catch((e) => this.log.warn({ room, id, err: String(e) }, "cluster presence: left not written"));
   }
 
   close(): void {

@@ -35,7 +35,17 @@
 
 import { createHash } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import {
+  DeliverPolicy,
+  DiscardPolicy,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+  type StreamConfig,
+} from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { effectiveAwayGraceMs, storeLimits, type StoreLimits } from "../store/limits";
 import type { StoreOptions } from "../store/memoryStore";
@@ -88,7 +98,13 @@ interface Payload {
 
 function parsePayload(data: Uint8Array, seq: number): StoredEntry {
   const p = JSON.parse(dec.decode(data)) as Partial<Payload>;
-  if (typeof p.from !== "string" || typeof p.mid !== "string" || !Array.isArray(p.to) || typeof p.env !== "string" || typeof p.at !== "number") {
+  if (
+    typeof p.from !== "string" ||
+    typeof p.mid !== "string" ||
+    !Array.isArray(p.to) ||
+    typeof p.env !== "string" ||
+    typeof p.at !== "number"
+  ) {
     throw new StoreError("corrupt", `room log entry ${seq} is not a Sealroom entry`);
   }
   return { seq, from: p.from, mid: p.mid, to: p.to.map(String), env: p.env, at: p.at };
@@ -191,7 +207,12 @@ export class JetStreamStore implements RoomStore {
           const info = await jsm.streams.info(name).catch(() => null);
           if (!info) throw e;
           const c = info.config;
-          if (c.max_msgs !== cfg.max_msgs || c.max_bytes !== cfg.max_bytes || c.max_age !== cfg.max_age || c.duplicate_window !== cfg.duplicate_window) {
+          if (
+            c.max_msgs !== cfg.max_msgs ||
+            c.max_bytes !== cfg.max_bytes ||
+            c.max_age !== cfg.max_age ||
+            c.duplicate_window !== cfg.duplicate_window
+          ) {
             await jsm.streams.update(name, { ...c, ...cfg });
           }
         }
@@ -212,7 +233,10 @@ export class JetStreamStore implements RoomStore {
     }
     const p = run().catch((e: unknown) => {
       if (e instanceof StoreError) throw e;
-      throw new StoreError("store_failed", `the JetStream room store failed: ${e instanceof Error ? e.message : String(e)}`);
+      throw new StoreError(
+        "store_failed",
+        `the JetStream room store failed: ${e instanceof Error ? e.message : String(e)}`,
+      );
     });
     this.track(p);
     return p;
@@ -227,68 +251,80 @@ export class JetStreamStore implements RoomStore {
   // ---- the log ------------------------------------------------------------------
 
   append(room: string, e: AppendEntry): Promise<AppendResult> {
-    return this.op(() => checkEntry(room, e), async () => {
-      const kv = await this.kvP;
-      await this.ensureStream(room);
-      const key = `${roomToken(room)}.${e.from}.${b64(e.mid)}`;
-      let gen = 0;
-      const had = await kv.mids.get(key);
-      if (had && had.operation === "PUT") {
-        const seq = Number(dec.decode(had.value));
-        if (Number.isSafeInteger(seq) && seq >= (await this.range(room)).oldest) return { seq, duplicate: true };
-        gen = seq;
-      }
-      const payload: Payload = { from: e.from, mid: e.mid, to: [...e.to], env: e.env, at: e.at };
-      const data = enc.encode(JSON.stringify(payload));
-      // max_bytes with DiscardOld would drop a single entry larger than the limit (and all
-      // before it) right after acking it: refuse it instead, nothing stored, nothing lost
-      if (data.length + STORED_OVERHEAD > this.limits.retentionBytes) {
-        throw new StoreError("store_full", `entry of ${data.length} bytes does not fit retentionBytes ${this.limits.retentionBytes} of the JetStream room log: not stored`);
-      }
-      const ack = await this.js.publish(this.subject(room), data, {
-        msgID: `${e.from}.${e.mid}.${gen}`,
-        expect: { streamName: this.streamName(room) },
-      });
-      if (ack.duplicate) return { seq: ack.seq, duplicate: true };
-      // not awaited: until it lands (or if this core dies first) the duplicate window covers
-      // the mid, which is far longer than a KV put; close() waits for it
-      this.track(kv.mids.put(key, String(ack.seq)).catch(() => {}));
-      return { seq: ack.seq, duplicate: false };
-    });
+    return this.op(
+      () => checkEntry(room, e),
+      async () => {
+        const kv = await this.kvP;
+        await this.ensureStream(room);
+        const key = `${roomToken(room)}.${e.from}.${b64(e.mid)}`;
+        let gen = 0;
+        const had = await kv.mids.get(key);
+        if (had && had.operation === "PUT") {
+          const seq = Number(dec.decode(had.value));
+          if (Number.isSafeInteger(seq) && seq >= (await this.range(room)).oldest) return { seq, duplicate: true };
+          gen = seq;
+        }
+        const payload: Payload = { from: e.from, mid: e.mid, to: [...e.to], env: e.env, at: e.at };
+        const data = enc.encode(JSON.stringify(payload));
+        // max_bytes with DiscardOld would drop a single entry larger than the limit (and all
+        // before it) right after acking it: refuse it instead, nothing stored, nothing lost
+        if (data.length + STORED_OVERHEAD > this.limits.retentionBytes) {
+          throw new StoreError(
+            "store_full",
+            `entry of ${data.length} bytes does not fit retentionBytes ${this.limits.retentionBytes} of the JetStream room log: not stored`,
+          );
+        }
+        const ack = await this.js.publish(this.subject(room), data, {
+          msgID: `${e.from}.${e.mid}.${gen}`,
+          expect: { streamName: this.streamName(room) },
+        });
+        if (ack.duplicate) return { seq: ack.seq, duplicate: true };
+        // not awaited: until it lands (or if this core dies first) the duplicate window covers
+        // the mid, which is far longer than a KV put; close() waits for it
+        this.track(kv.mids.put(key, String(ack.seq)).catch(() => {}));
+        return { seq: ack.seq, duplicate: false };
+      },
+    );
   }
 
   readAfter(room: string, recipient: string, cursor: number, limit: number): Promise<StoredEntry[]> {
-    return this.op(() => {
-      checkRoom(room);
-      checkId(recipient, "recipient");
-    }, async () => {
-      const max = Math.min(Math.max(0, Math.floor(limit)), this.limits.maxReadBatch);
-      if (max === 0) return [];
-      const r = await this.range(room);
-      const out: StoredEntry[] = [];
-      let next = Math.max(Number.isFinite(cursor) ? Math.floor(cursor) + 1 : 1, r.oldest);
-      if (next > r.last) return out;
-      const js = this.js;
-      const consumer = await js.consumers.get(this.streamName(room), { opt_start_seq: next, deliver_policy: DeliverPolicy.StartSequence });
-      try {
-        while (next <= r.last && out.length < max) {
-          const batch = await consumer.fetch({ max_messages: Math.min(256, r.last - next + 1), expires: 2_000 });
-          let got = 0;
-          for await (const m of batch) {
-            got++;
-            const seq = m.seq;
-            if (seq > r.last) break;
-            next = seq + 1;
-            const entry = parsePayload(m.data, seq);
-            if (entry.to.includes(recipient) && out.length < max) out.push(entry);
+    return this.op(
+      () => {
+        checkRoom(room);
+        checkId(recipient, "recipient");
+      },
+      async () => {
+        const max = Math.min(Math.max(0, Math.floor(limit)), this.limits.maxReadBatch);
+        if (max === 0) return [];
+        const r = await this.range(room);
+        const out: StoredEntry[] = [];
+        let next = Math.max(Number.isFinite(cursor) ? Math.floor(cursor) + 1 : 1, r.oldest);
+        if (next > r.last) return out;
+        const js = this.js;
+        const consumer = await js.consumers.get(this.streamName(room), {
+          opt_start_seq: next,
+          deliver_policy: DeliverPolicy.StartSequence,
+        });
+        try {
+          while (next <= r.last && out.length < max) {
+            const batch = await consumer.fetch({ max_messages: Math.min(256, r.last - next + 1), expires: 2_000 });
+            let got = 0;
+            for await (const m of batch) {
+              got++;
+              const seq = m.seq;
+              if (seq > r.last) break;
+              next = seq + 1;
+              const entry = parsePayload(m.data, seq);
+              if (entry.to.includes(recipient) && out.length < max) out.push(entry);
+            }
+            if (got === 0) break;
           }
-          if (got === 0) break;
+        } finally {
+          await consumer.delete().catch(() => {});
         }
-      } finally {
-        await consumer.delete().catch(() => {});
-      }
-      return out;
-    });
+        return out;
+      },
+    );
   }
 
   /**
@@ -298,51 +334,63 @@ export class JetStreamStore implements RoomStore {
    * direct gets by seq (one request each, in parallel), a long one a consumer.
    */
   readRoom(room: string, after: number, upTo: number): Promise<StoredEntry[]> {
-    return this.op(() => checkRoom(room), async () => {
-      const from = Math.max(1, Math.floor(after) + 1);
-      const to = Math.min(Math.floor(upTo), from + this.limits.maxReadBatch - 1);
-      if (to < from) return [];
-      if (to - from < 64) {
-        const got = await Promise.all(Array.from({ length: to - from + 1 }, (_, i) => this.entry(room, from + i)));
-        return got.filter((e): e is StoredEntry => e !== null);
-      }
-      const out: StoredEntry[] = [];
-      const consumer = await this.js.consumers.get(this.streamName(room), { opt_start_seq: from, deliver_policy: DeliverPolicy.StartSequence });
-      try {
-        let next = from;
-        while (next <= to) {
-          const batch = await consumer.fetch({ max_messages: Math.min(256, to - next + 1), expires: 2_000 });
-          let got = 0;
-          for await (const m of batch) {
-            got++;
-            if (m.seq > to) break;
-            next = m.seq + 1;
-            out.push(parsePayload(m.data, m.seq));
-          }
-          if (got === 0) break;
+    return this.op(
+      () => checkRoom(room),
+      async () => {
+        const from = Math.max(1, Math.floor(after) + 1);
+        const to = Math.min(Math.floor(upTo), from + this.limits.maxReadBatch - 1);
+        if (to < from) return [];
+        if (to - from < 64) {
+          const got = await Promise.all(Array.from({ length: to - from + 1 }, (_, i) => this.entry(room, from + i)));
+          return got.filter((e): e is StoredEntry => e !== null);
         }
-      } finally {
-        await consumer.delete().catch(() => {});
-      }
-      return out;
-    });
+        const out: StoredEntry[] = [];
+        const consumer = await this.js.consumers.get(this.streamName(room), {
+          opt_start_seq: from,
+          deliver_policy: DeliverPolicy.StartSequence,
+        });
+        try {
+          let next = from;
+          while (next <= to) {
+            const batch = await consumer.fetch({ max_messages: Math.min(256, to - next + 1), expires: 2_000 });
+            let got = 0;
+            for await (const m of batch) {
+              got++;
+              if (m.seq > to) break;
+              next = m.seq + 1;
+              out.push(parsePayload(m.data, m.seq));
+            }
+            if (got === 0) break;
+          }
+        } finally {
+          await consumer.delete().catch(() => {});
+        }
+        return out;
+      },
+    );
   }
 
   /** Cluster only: one member's record (a member that came online on another core), or null. */
   member(room: string, id: string): Promise<MemberRecord | null> {
-    return this.op(() => {
-      checkRoom(room);
-      checkId(id, "member id");
-    }, async () => {
-      const g = await (await this.kvP).members.get(`${roomToken(room)}.${id}`);
-      if (!g || g.operation !== "PUT") return null;
-      const m = JSON.parse(dec.decode(g.value)) as MemberRecord;
-      return m.lastSeen >= this.now() - effectiveAwayGraceMs(this.limits) ? m : null;
-    });
+    return this.op(
+      () => {
+        checkRoom(room);
+        checkId(id, "member id");
+      },
+      async () => {
+        const g = await (await this.kvP).members.get(`${roomToken(room)}.${id}`);
+        if (!g || g.operation !== "PUT") return null;
+        const m = JSON.parse(dec.decode(g.value)) as MemberRecord;
+        return m.lastSeen >= this.now() - effectiveAwayGraceMs(this.limits) ? m : null;
+      },
+    );
   }
 
   seqRange(room: string): Promise<SeqRange> {
-    return this.op(() => checkRoom(room), () => this.range(room));
+    return this.op(
+      () => checkRoom(room),
+      () => this.range(room),
+    );
   }
 
   /** The retained range, age retention applied by the store's clock. */
@@ -390,101 +438,128 @@ export class JetStreamStore implements RoomStore {
   // ---- receipts -----------------------------------------------------------------
 
   markDelivered(room: string, seq: number, recipient: string): Promise<ReceiptResult | null> {
-    return this.op(() => {
-      checkRoom(room);
-      checkId(recipient, "recipient");
-    }, async () => {
-      if (!Number.isSafeInteger(seq) || seq < 1) return null;
-      // One direct get, not the range (a stream info and a walk): an entry gone by count or bytes
-      // is not there, one gone by age is judged by its own `at`, as the range would. A direct get
-      // on a stream that does not exist finds no responder and waits out its timeout: ask once.
-      const name = this.streamName(room);
-      if (!this.made.has(name) && !this.seen.has(name)) {
-        const r = await this.range(room);
-        if (r.last === 0 || seq > r.last) return null;
-        this.seen.add(name);
-      }
-      const e = await this.entry(room, seq);
-      if (!e || e.at < this.now() - this.limits.retentionAgeMs || !e.to.includes(recipient)) return null;
-      const kv = (await this.kvP).receipts;
-      const key = `${roomToken(room)}.${seq}`;
-      for (let attempt = 0; ; attempt++) {
-        const cur = await kv.get(key);
-        const have = cur && cur.operation === "PUT" ? (JSON.parse(dec.decode(cur.value)) as string[]) : [];
-        if (have.includes(recipient)) return { from: e.from, mid: e.mid, recipients: e.to.length, delivered: have.length, added: false };
-        const next = JSON.stringify([...have, recipient]);
-        try {
-          if (cur) await kv.update(key, next, cur.revision);
-          else await kv.create(key, next);
-          return { from: e.from, mid: e.mid, recipients: e.to.length, delivered: have.length + 1, added: true };
-        } catch (err) {
-          if (attempt >= 20) throw err; // another core confirmed at the same moment: read again
+    return this.op(
+      () => {
+        checkRoom(room);
+        checkId(recipient, "recipient");
+      },
+      async () => {
+        if (!Number.isSafeInteger(seq) || seq < 1) return null;
+        // One direct get, not the range (a stream info and a walk): an entry gone by count or bytes
+        // is not there, one gone by age is judged by its own `at`, as the range would. A direct get
+        // on a stream that does not exist finds no responder and waits out its timeout: ask once.
+        const name = this.streamName(room);
+        if (!this.made.has(name) && !this.seen.has(name)) {
+          const r = await this.range(room);
+          if (r.last === 0 || seq > r.last) return null;
+          this.seen.add(name);
         }
-      }
-    });
+        const e = await this.entry(room, seq);
+        if (!e || e.at < this.now() - this.limits.retentionAgeMs || !e.to.includes(recipient)) return null;
+        const kv = (await this.kvP).receipts;
+        const key = `${roomToken(room)}.${seq}`;
+        for (let attempt = 0; ; attempt++) {
+          const cur = await kv.get(key);
+          const have = cur && cur.operation === "PUT" ? (JSON.parse(dec.decode(cur.value)) as string[]) : [];
+          if (have.includes(recipient))
+            return { from: e.from, mid: e.mid, recipients: e.to.length, delivered: have.length, added: false };
+          const next = JSON.stringify([...have, recipient]);
+          try {
+            if (cur) await kv.update(key, next, cur.revision);
+            else await kv.create(key, next);
+            return { from: e.from, mid: e.mid, recipients: e.to.length, delivered: have.length + 1, added: true };
+          } catch (err) {
+            if (attempt >= 20) throw err; // another core confirmed at the same moment: read again
+          }
+        }
+      },
+    );
   }
 
   deliveredCount(room: string, seq: number): Promise<number> {
-    return this.op(() => checkRoom(room), async () => {
-      if (!Number.isSafeInteger(seq)) return 0;
-      const r = await this.range(room);
-      if (seq < r.oldest || seq > r.last) return 0;
-      const cur = await (await this.kvP).receipts.get(`${roomToken(room)}.${seq}`);
-      return cur && cur.operation === "PUT" ? (JSON.parse(dec.decode(cur.value)) as string[]).length : 0;
-    });
+    return this.op(
+      () => checkRoom(room),
+      async () => {
+        if (!Number.isSafeInteger(seq)) return 0;
+        const r = await this.range(room);
+        if (seq < r.oldest || seq > r.last) return 0;
+        const cur = await (await this.kvP).receipts.get(`${roomToken(room)}.${seq}`);
+        return cur && cur.operation === "PUT" ? (JSON.parse(dec.decode(cur.value)) as string[]).length : 0;
+      },
+    );
   }
 
   // ---- members and streams ------------------------------------------------------
 
   putMember(room: string, m: MemberRecord): Promise<void> {
-    return this.op(() => checkMember(room, m), async () => {
-      const copy: MemberRecord = { id: m.id, name: m.name, encKey: m.encKey, sigKey: m.sigKey, encKeySig: m.encKeySig, joinedAt: m.joinedAt, lastSeen: m.lastSeen };
-      if (m.agent !== undefined) copy.agent = m.agent;
-      await (await this.kvP).members.put(`${roomToken(room)}.${m.id}`, JSON.stringify(copy));
-    });
+    return this.op(
+      () => checkMember(room, m),
+      async () => {
+        const copy: MemberRecord = {
+          id: m.id,
+          name: m.name,
+          encKey: m.encKey,
+          sigKey: m.sigKey,
+          encKeySig: m.encKeySig,
+          joinedAt: m.joinedAt,
+          lastSeen: m.lastSeen,
+        };
+        if (m.agent !== undefined) copy.agent = m.agent;
+        await (await this.kvP).members.put(`${roomToken(room)}.${m.id}`, JSON.stringify(copy));
+      },
+    );
   }
 
   memberSeen(room: string, id: string, at: number): Promise<void> {
-    return this.op(() => {
-      checkRoom(room);
-      checkId(id, "member id");
-      if (!Number.isFinite(at)) throw new StoreError("bad_input", "at must be finite");
-    }, async () => {
-      const kv = (await this.kvP).members;
-      const key = `${roomToken(room)}.${id}`;
-      for (let attempt = 0; attempt < 20; attempt++) {
-        const cur = await kv.get(key);
-        if (!cur || cur.operation !== "PUT") return;
-        const m = JSON.parse(dec.decode(cur.value)) as MemberRecord;
-        if (m.lastSeen >= at) return;
-        m.lastSeen = at;
-        try {
-          await kv.update(key, JSON.stringify(m), cur.revision);
-          return;
-        } catch {
-          // raced with another write of this member: read again
+    return this.op(
+      () => {
+        checkRoom(room);
+        checkId(id, "member id");
+        if (!Number.isFinite(at)) throw new StoreError("bad_input", "at must be finite");
+      },
+      async () => {
+        const kv = (await this.kvP).members;
+        const key = `${roomToken(room)}.${id}`;
+        for (let attempt = 0; attempt < 20; attempt++) {
+          const cur = await kv.get(key);
+          if (!cur || cur.operation !== "PUT") return;
+          const m = JSON.parse(dec.decode(cur.value)) as MemberRecord;
+          if (m.lastSeen >= at) return;
+          m.lastSeen = at;
+          try {
+            await kv.update(key, JSON.stringify(m), cur.revision);
+            return;
+          } catch {
+            // raced with another write of this member: read again
+          }
         }
-      }
-    });
+      },
+    );
   }
 
   memberLeft(room: string, id: string): Promise<void> {
-    return this.op(() => {
-      checkRoom(room);
-      checkId(id, "member id");
-    }, async () => {
-      await (await this.kvP).members.purge(`${roomToken(room)}.${id}`);
-    });
+    return this.op(
+      () => {
+        checkRoom(room);
+        checkId(id, "member id");
+      },
+      async () => {
+        await (await this.kvP).members.purge(`${roomToken(room)}.${id}`);
+      },
+    );
   }
 
   members(room: string): Promise<MemberRecord[]> {
-    return this.op(() => checkRoom(room), async () => {
-      const since = this.now() - effectiveAwayGraceMs(this.limits);
-      return (await this.allMembers(roomToken(room)))
-        .filter((m) => m.lastSeen >= since)
-        .sort((a, b) => a.joinedAt - b.joinedAt || (a.id < b.id ? -1 : 1))
-        .map(({ key: _key, ...m }) => m);
-    });
+    return this.op(
+      () => checkRoom(room),
+      async () => {
+        const since = this.now() - effectiveAwayGraceMs(this.limits);
+        return (await this.allMembers(roomToken(room)))
+          .filter((m) => m.lastSeen >= since)
+          .sort((a, b) => a.joinedAt - b.joinedAt || (a.id < b.id ? -1 : 1))
+          .map(({ key: _key, ...m }) => m);
+      },
+    );
   }
 
   private async allMembers(token: string | "*"): Promise<(MemberRecord & { key: string })[]> {
@@ -501,39 +576,53 @@ export class JetStreamStore implements RoomStore {
   }
 
   setStream(room: string, s: RoomStreamRecord | null): Promise<void> {
-    return this.op(() => checkStream(room, s), async () => {
-      const kv = (await this.kvP).streams;
-      if (s === null) await kv.purge(roomToken(room));
-      else await kv.put(roomToken(room), JSON.stringify({ sid: s.sid, video: s.video, by: s.by, state: s.state, posMs: s.posMs, atMs: s.atMs }));
-    });
+    return this.op(
+      () => checkStream(room, s),
+      async () => {
+        const kv = (await this.kvP).streams;
+        if (s === null) await kv.purge(roomToken(room));
+        else
+          await kv.put(
+            roomToken(room),
+            JSON.stringify({ sid: s.sid, video: s.video, by: s.by, state: s.state, posMs: s.posMs, atMs: s.atMs }),
+          );
+      },
+    );
   }
 
   stream(room: string): Promise<RoomStreamRecord | null> {
-    return this.op(() => checkRoom(room), async () => {
-      const cur = await (await this.kvP).streams.get(roomToken(room));
-      return cur && cur.operation === "PUT" ? (JSON.parse(dec.decode(cur.value)) as RoomStreamRecord) : null;
-    });
+    return this.op(
+      () => checkRoom(room),
+      async () => {
+        const cur = await (await this.kvP).streams.get(roomToken(room));
+        return cur && cur.operation === "PUT" ? (JSON.parse(dec.decode(cur.value)) as RoomStreamRecord) : null;
+      },
+    );
   }
 
   // ---- upkeep -------------------------------------------------------------------
 
   sweep(): Promise<void> {
-    return this.op(() => {}, async () => {
-      const since = this.now() - effectiveAwayGraceMs(this.limits);
-      const kv = (await this.kvP).members;
-      for (const m of await this.allMembers("*")) if (m.lastSeen < since) await kv.purge(m.key);
-      // the prefix the store's clock says is gone goes physically (max_age does it in real time)
-      const jsm = await this.jsmP;
-      const prefix = `SR_${this.namespace}_`;
-      for await (const name of jsm.streams.names()) {
-        if (!name.startsWith(prefix)) continue;
-        const info = await jsm.streams.info(name);
-        const room = info.config.description?.replace(/^sealroom room log: /, "");
-        if (room === undefined || this.streamName(room) !== name) continue;
-        const r = await this.range(room);
-        if (r.oldest > info.state.first_seq && info.state.messages > 0) await jsm.streams.purge(name, { seq: r.oldest });
-      }
-    });
+    return this.op(
+      () => {},
+      async () => {
+        const since = this.now() - effectiveAwayGraceMs(this.limits);
+        const kv = (await this.kvP).members;
+        for (const m of await this.allMembers("*")) if (m.lastSeen < since) await kv.purge(m.key);
+        // the prefix the store's clock says is gone goes physically (max_age does it in real time)
+        const jsm = await this.jsmP;
+        const prefix = `SR_${this.namespace}_`;
+        for await (const name of jsm.streams.names()) {
+          if (!name.startsWith(prefix)) continue;
+          const info = await jsm.streams.info(name);
+          const room = info.config.description?.replace(/^sealroom room log: /, "");
+          if (room === undefined || this.streamName(room) !== name) continue;
+          const r = await this.range(room);
+          if (r.oldest > info.state.first_seq && info.state.messages > 0)
+            await jsm.streams.purge(name, { seq: r.oldest });
+        }
+      },
+    );
   }
 
   async close(): Promise<void> {

@@ -22,9 +22,15 @@ export function isClusterLimit(name: string): name is keyof ClusterLimits {
 /** Defaults with overrides, checked: whole numbers >= 1, TTL >= 2 x heartbeat (>= 100 ms), probe < cutoff. */
 export function clusterLimits(over: Partial<ClusterLimits> = {}): ClusterLimits {
   const l = { ...DEFAULT_CLUSTER_LIMITS, ...over };
-  for (const [k, v] of Object.entries(l)) if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${k} must be a whole number >= 1, got ${v}`);
-  if (l.presenceHeartbeatMs < 100) throw new RangeError(`presenceHeartbeatMs must be at least 100, got ${l.presenceHeartbeatMs}`);
-  if (l.presenceTtlMs < 2 * l.presenceHeartbeatMs) throw new RangeError(`presenceTtlMs (${l.presenceTtlMs}) must be at least twice presenceHeartbeatMs (${l.presenceHeartbeatMs})`);
-  if (l.natsProbeMs >= l.natsCutoffMs) throw new RangeError(`natsProbeMs (${l.natsProbeMs}) must be below natsCutoffMs (${l.natsCutoffMs})`);
+  for (const [k, v] of Object.entries(l))
+    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${k} must be a whole number >= 1, got ${v}`);
+  if (l.presenceHeartbeatMs < 100)
+    throw new RangeError(`presenceHeartbeatMs must be at least 100, got ${l.presenceHeartbeatMs}`);
+  if (l.presenceTtlMs < 2 * l.presenceHeartbeatMs)
+    throw new RangeError(
+      `presenceTtlMs (${l.presenceTtlMs}) must be at least twice presenceHeartbeatMs (${l.presenceHeartbeatMs})`,
+    );
+  if (l.natsProbeMs >= l.natsCutoffMs)
+    throw new RangeError(`natsProbeMs (${l.natsProbeMs}) must be below natsCutoffMs (${l.natsCutoffMs})`);
   return l;
 }

@@ -36,7 +36,8 @@ export interface NatsLink {
 
 export async function openLink(opts: LinkOptions): Promise<NatsLink> {
   const limits: LinkLimits = { ...DEFAULT_LINK_LIMITS, ...opts.limits };
-  for (const [k, v] of Object.entries(limits)) if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`link limit ${k} must be an integer >= 1, not ${v}`);
+  for (const [k, v] of Object.entries(limits))
+    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`link limit ${k} must be an integer >= 1, not ${v}`);
   const nc = await connect({
     servers: opts.servers,
     name: opts.name,

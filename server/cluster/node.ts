@@ -63,7 +63,13 @@ export async function openClusterNode(opts: ClusterNodeOptions): Promise<Cluster
   let bus: Bus;
   let store: JetStreamStore;
   try {
-    store = new JetStreamStore({ nc: link.nc, namespace: ns, replicas, duplicateWindowMs: limits.duplicateWindowMs, ...(opts.storeLimits ? { limits: opts.storeLimits } : {}) });
+    store = new JetStreamStore({
+      nc: link.nc,
+      namespace: ns,
+      replicas,
+      duplicateWindowMs: limits.duplicateWindowMs,
+      ...(opts.storeLimits ? { limits: opts.storeLimits } : {}),
+    });
     bus = await Bus.start({ nc: link.nc, node: opts.node, namespace: ns, replicas });
   } catch (e) {
     await presence.close().catch(() => {});

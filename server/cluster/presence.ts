@@ -38,7 +38,9 @@ export class NodeNameTaken extends Error {
     readonly node: string,
     ttlMs: number,
   ) {
-    super(`node name ${node} is already in use by a live core of this cluster (a dead core's claim expires ${ttlMs} ms after its last heartbeat); pick another --node`);
+    super(
+      `node name ${node} is already in use by a live core of this cluster (a dead core's claim expires ${ttlMs} ms after its last heartbeat); pick another --node`,
+    );
     this.name = "NodeNameTaken";
   }
 }
@@ -94,7 +96,12 @@ export class Presence {
     if (!(l.presenceHeartbeatMs >= 100 && l.presenceTtlMs >= 2 * l.presenceHeartbeatMs)) {
       throw new RangeError("presenceTtlMs must be at least twice presenceHeartbeatMs (>= 100 ms)");
     }
-    p.kv = await new Kvm(opts.nc).create(`sr_${p.ns}_presence`, { history: 1, ttl: l.presenceTtlMs, replicas: opts.replicas ?? 1, storage: StorageType.File });
+    p.kv = await new Kvm(opts.nc).create(`sr_${p.ns}_presence`, {
+      history: 1,
+      ttl: l.presenceTtlMs,
+      replicas: opts.replicas ?? 1,
+      storage: StorageType.File,
+    });
     try {
       p.claimRev = await p.kv.create(`n.${opts.node}`, p.claim());
     } catch {
@@ -170,14 +177,17 @@ export class Presence {
     if (!v) return;
     this.seen.set(e.key, { v, expires: Date.now() + this.limits.presenceTtlMs });
     if (v.state === "left") {
-      if (!had || had.v.state !== "left") this.events.emit("event", { kind: "left", room: v.room, id: v.id, node: v.node } satisfies PresenceEvent);
+      if (!had || had.v.state !== "left")
+        this.events.emit("event", { kind: "left", room: v.room, id: v.id, node: v.node } satisfies PresenceEvent);
     } else if (!had || had.v.state !== "online") {
-      if (!this.onlineElsewhere(v, e.key)) this.events.emit("event", { kind: "online", room: v.room, id: v.id, node: v.node } satisfies PresenceEvent);
+      if (!this.onlineElsewhere(v, e.key))
+        this.events.emit("event", { kind: "online", room: v.room, id: v.id, node: v.node } satisfies PresenceEvent);
     }
   }
 
   private onlineElsewhere(v: Value, exceptKey: string): boolean {
-    for (const [k, s] of this.seen) if (k !== exceptKey && s.v.state === "online" && s.v.room === v.room && s.v.id === v.id) return true;
+    for (const [k, s] of this.seen)
+      if (k !== exceptKey && s.v.state === "online" && s.v.room === v.room && s.v.id === v.id) return true;
     return false;
   }
 
@@ -256,7 +266,13 @@ export class Presence {
 function parse(e: KvEntry): Value | null {
   try {
     const v = JSON.parse(dec.decode(e.value)) as Partial<Value>;
-    if (typeof v.room !== "string" || typeof v.id !== "string" || typeof v.node !== "string" || (v.state !== "online" && v.state !== "left")) return null;
+    if (
+      typeof v.room !== "string" ||
+      typeof v.id !== "string" ||
+      typeof v.node !== "string" ||
+      (v.state !== "online" && v.state !== "left")
+    )
+      return null;
     return v as Value;
   } catch {
     return null;

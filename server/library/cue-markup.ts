@@ -31,7 +31,14 @@ const TIMESTAMP_TAG = /^<\d{1,2}:\d{2}(?::\d{2})?[.,]\d{1,3}>/;
 const ASS_BLOCK = /^\{\\[^{}]*\}/;
 
 const NAMED_ENTITIES: Record<string, string> = {
-  amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: "\u00a0", lrm: "\u200e", rlm: "\u200f",
+  amp: "&",
+  lt: "<",
+  gt: ">",
+  quot: '"',
+  apos: "'",
+  nbsp: "\u00a0",
+  lrm: "\u200e",
+  rlm: "\u200f",
 };
 
 function decodeEntities(text: string): string {

@@ -6,7 +6,15 @@ import { ffprobePath } from "../video/ffmpeg";
 import { normalizeLanguage } from "./language";
 import { runTool } from "./run-tool";
 
-export const TEXT_SUBTITLE_CODECS: ReadonlySet<string> = new Set(["subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"]);
+export const TEXT_SUBTITLE_CODECS: ReadonlySet<string> = new Set([
+  "subrip",
+  "srt",
+  "ass",
+  "ssa",
+  "mov_text",
+  "webvtt",
+  "text",
+]);
 
 export interface EmbeddedStream {
   /** Position among the file's subtitle streams: the N of `-map 0:s:N`. */
@@ -22,7 +30,11 @@ const PROBE_TIMEOUT_MS = 15_000;
 const PROBE_OUTPUT_BYTES = 1 << 20;
 
 interface ProbeStreams {
-  streams?: Array<{ codec_name?: unknown; disposition?: { default?: unknown; forced?: unknown }; tags?: { language?: unknown; title?: unknown } }>;
+  streams?: Array<{
+    codec_name?: unknown;
+    disposition?: { default?: unknown; forced?: unknown };
+    tags?: { language?: unknown; title?: unknown };
+  }>;
 }
 
 /** Interprets ffprobe's JSON for `-select_streams s`; separate so it is testable on its own. */
@@ -35,7 +47,14 @@ export function interpretSubtitleStreams(json: unknown): EmbeddedStream[] {
     if (!TEXT_SUBTITLE_CODECS.has(codec)) return;
     const tag = typeof s.tags?.language === "string" ? s.tags.language : "";
     const title = typeof s.tags?.title === "string" && s.tags.title.trim() ? s.tags.title.trim().slice(0, 100) : null;
-    out.push({ n, codec, lang: normalizeLanguage(tag) ?? "und", title, default: s.disposition?.default === 1, forced: s.disposition?.forced === 1 });
+    out.push({
+      n,
+      codec,
+      lang: normalizeLanguage(tag) ?? "und",
+      title,
+      default: s.disposition?.default === 1,
+      forced: s.disposition?.forced === 1,
+    });
   });
   return out;
 }
@@ -50,9 +69,14 @@ export async function probeSubtitleStreams(path: string, ffprobe?: string): Prom
     return { ok: false, detail: (err as Error).message };
   }
   const args = [
-    "-v", "error", "-print_format", "json",
-    "-show_entries", "stream=index,codec_name:stream_tags=language,title:stream_disposition=default,forced",
-    "-select_streams", "s",
+    "-v",
+    "error",
+    "-print_format",
+    "json",
+    "-show_entries",
+    "stream=index,codec_name:stream_tags=language,title:stream_disposition=default,forced",
+    "-select_streams",
+    "s",
     // "file:" so a name is never read as a protocol ("concat:", "http:").
     `file:${path}`,
   ];
@@ -67,5 +91,17 @@ export async function probeSubtitleStreams(path: string, ffprobe?: string): Prom
 
 /** ffmpeg arguments that write subtitle stream `n` of `path` to stdout as WebVTT. */
 export function extractArgs(path: string, n: number): string[] {
-  return ["-hide_banner", "-nostdin", "-loglevel", "error", "-i", `file:${path}`, "-map", `0:s:${n}`, "-f", "webvtt", "-"];
+  return [
+    "-hide_banner",
+    "-nostdin",
+    "-loglevel",
+    "error",
+    "-i",
+    `file:${path}`,
+    "-map",
+    `0:s:${n}`,
+    "-f",
+    "webvtt",
+    "-",
+  ];
 }

@@ -83,7 +83,13 @@ export class LibraryService {
     const work = msg.t === "subtitles" ? this.sendCues(peer, msg.video, msg.track) : this.sendPoster(peer, msg.video);
     work.catch((err: unknown) => {
       this.o.logger.warn({ err: (err as Error).message, ref: msg.t }, "library request failed");
-      peer.sendControl({ t: "error", code: "internal", message: "the library request failed", ref: msg.t, fatal: false });
+      peer.sendControl({
+        t: "error",
+        code: "internal",
+        message: "the library request failed",
+        ref: msg.t,
+        fatal: false,
+      });
     });
   }
 

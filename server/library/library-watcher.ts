@@ -42,7 +42,8 @@ export async function librarySnapshot(dir: string): Promise<string> {
 }
 
 export class LibraryWatcher {
-  private readonly o: Required<Omit<LibraryWatcherOptions, "logger" | "onChanged">> & Pick<LibraryWatcherOptions, "logger" | "onChanged">;
+  private readonly o: Required<Omit<LibraryWatcherOptions, "logger" | "onChanged">> &
+    Pick<LibraryWatcherOptions, "logger" | "onChanged">;
   private watcher: FSWatcher | null = null;
   private debounce: NodeJS.Timeout | null = null;
   private rescan: NodeJS.Timeout | null = null;
@@ -89,7 +90,10 @@ export class LibraryWatcher {
         this.watcher = null;
       });
     } catch (err) {
-      this.o.logger.warn({ dir: this.o.dir, err: (err as Error).message }, "library watch unavailable; rescanning only");
+      this.o.logger.warn(
+        { dir: this.o.dir, err: (err as Error).message },
+        "library watch unavailable; rescanning only",
+      );
     }
   }
 

@@ -24,8 +24,7 @@ export interface PosterSource {
 export type PosterFailure = "missing" | "corrupt" | "no_frame" | "timeout" | "too_large" | "no_ffmpeg" | "io";
 
 export type PosterResult =
-  | { ok: true; file: string; bytes: number; cached: boolean }
-  | { ok: false; reason: PosterFailure; detail: string };
+  { ok: true; file: string; bytes: number; cached: boolean } | { ok: false; reason: PosterFailure; detail: string };
 
 export interface PosterCacheOptions {
   /** The core's cache dir; posters go to <cacheDir>/posters. */
@@ -48,13 +47,28 @@ export function posterSeekMs(durationMs: number): number {
 
 export function posterArgs(path: string, seekMs: number, width: number): string[] {
   return [
-    "-hide_banner", "-nostdin", "-loglevel", "error",
+    "-hide_banner",
+    "-nostdin",
+    "-loglevel",
+    "error",
     // -ss before -i: a keyframe seek in the demuxer, not decoding everything up to it.
-    "-ss", (seekMs / 1000).toFixed(3),
-    "-i", `file:${path}`,
-    "-an", "-sn", "-frames:v", "1",
-    "-vf", `scale=${width}:-2`,
-    "-q:v", "4", "-f", "image2pipe", "-c:v", "mjpeg", "-",
+    "-ss",
+    (seekMs / 1000).toFixed(3),
+    "-i",
+    `file:${path}`,
+    "-an",
+    "-sn",
+    "-frames:v",
+    "1",
+    "-vf",
+    `scale=${width}:-2`,
+    "-q:v",
+    "4",
+    "-f",
+    "image2pipe",
+    "-c:v",
+    "mjpeg",
+    "-",
   ];
 }
 
@@ -88,7 +102,10 @@ export class PosterCache {
     }
     if (!st.isFile()) return { ok: false, reason: "missing", detail: "not a regular file" };
     const width = this.width(src);
-    const key = createHash("sha256").update(`${src.path}\n${st.size}\n${Math.trunc(st.mtimeMs)}\n${width}`).digest("hex").slice(0, 40);
+    const key = createHash("sha256")
+      .update(`${src.path}\n${st.size}\n${Math.trunc(st.mtimeMs)}\n${width}`)
+      .digest("hex")
+      .slice(0, 40);
     const failed = this.failures.get(key);
     if (failed) return failed;
     const file = join(this.dir, `${key}.jpg`);
@@ -102,7 +119,8 @@ export class PosterCache {
           // Facts about the file are remembered; a missing ffmpeg, a full disk or a timeout on a busy machine are not.
           if (r.reason === "corrupt" || r.reason === "no_frame" || r.reason === "too_large") {
             this.failures.set(key, r);
-            if (this.failures.size > MAX_REMEMBERED_FAILURES) this.failures.delete(this.failures.keys().next().value as string);
+            if (this.failures.size > MAX_REMEMBERED_FAILURES)
+              this.failures.delete(this.failures.keys().next().value as string);
           }
           this.logger.warn({ path: src.path, reason: r.reason, detail: r.detail }, "no poster");
         }
@@ -114,7 +132,9 @@ export class PosterCache {
   }
 
   /** The poster's bytes, for sending over the protocol. */
-  async jpeg(src: PosterSource): Promise<{ ok: true; jpeg: Buffer } | { ok: false; reason: PosterFailure; detail: string }> {
+  async jpeg(
+    src: PosterSource,
+  ): Promise<{ ok: true; jpeg: Buffer } | { ok: false; reason: PosterFailure; detail: string }> {
     const r = await this.poster(src);
     if (!r.ok) return r;
     try {
@@ -129,7 +149,13 @@ export class PosterCache {
     const live = new Set<string>();
     for (const src of keep) {
       const st = await stat(src.path).catch(() => null);
-      if (st) live.add(createHash("sha256").update(`${src.path}\n${st.size}\n${Math.trunc(st.mtimeMs)}\n${this.width(src)}`).digest("hex").slice(0, 40));
+      if (st)
+        live.add(
+          createHash("sha256")
+            .update(`${src.path}\n${st.size}\n${Math.trunc(st.mtimeMs)}\n${this.width(src)}`)
+            .digest("hex")
+            .slice(0, 40),
+        );
     }
     let removed = 0;
     for (const name of await readdir(this.dir).catch(() => [] as string[])) {
@@ -179,14 +205,23 @@ export class PosterCache {
     return { ok: true, file, bytes: jpeg.bytes.length, cached: false };
   }
 
-  private async grab(bin: string, path: string, seekMs: number, width: number): Promise<{ ok: true; bytes: Buffer } | { ok: false; reason: PosterFailure; detail: string }> {
+  private async grab(
+    bin: string,
+    path: string,
+    seekMs: number,
+    width: number,
+  ): Promise<{ ok: true; bytes: Buffer } | { ok: false; reason: PosterFailure; detail: string }> {
     const r = await this.jobs.run(() => {
       this.spawns++;
-      return runTool(bin, posterArgs(path, seekMs, width), { timeoutMs: this.limits.posterTimeoutMs, maxStdoutBytes: this.limits.maxPosterBytes });
+      return runTool(bin, posterArgs(path, seekMs, width), {
+        timeoutMs: this.limits.posterTimeoutMs,
+        maxStdoutBytes: this.limits.maxPosterBytes,
+      });
     });
     if (r.ok) return { ok: true, bytes: r.stdout };
     if (r.why === "timeout") return { ok: false, reason: "timeout", detail: r.detail };
-    if (r.why === "too_large") return { ok: false, reason: "too_large", detail: `poster over maxPosterBytes (${this.limits.maxPosterBytes})` };
+    if (r.why === "too_large")
+      return { ok: false, reason: "too_large", detail: `poster over maxPosterBytes (${this.limits.maxPosterBytes})` };
     if (r.why === "spawn") return { ok: false, reason: "no_ffmpeg", detail: r.detail };
     return { ok: false, reason: "corrupt", detail: r.detail };
   }

@@ -4,8 +4,7 @@
 import { spawn } from "node:child_process";
 
 export type ToolRun =
-  | { ok: true; stdout: Buffer }
-  | { ok: false; why: "timeout" | "too_large" | "failed" | "spawn"; detail: string };
+  { ok: true; stdout: Buffer } | { ok: false; why: "timeout" | "too_large" | "failed" | "spawn"; detail: string };
 
 export interface ToolRunOptions {
   timeoutMs: number;
@@ -31,10 +30,14 @@ export function runTool(bin: string, args: string[], o: ToolRunOptions): Promise
       verdict ??= v;
       child.kill("SIGKILL");
     };
-    const timer = setTimeout(() => stop({ ok: false, why: "timeout", detail: `no result within ${o.timeoutMs} ms` }), o.timeoutMs);
+    const timer = setTimeout(
+      () => stop({ ok: false, why: "timeout", detail: `no result within ${o.timeoutMs} ms` }),
+      o.timeoutMs,
+    );
     child.stdout.on("data", (c: Buffer) => {
       bytes += c.length;
-      if (bytes > o.maxStdoutBytes) stop({ ok: false, why: "too_large", detail: `output over ${o.maxStdoutBytes} bytes` });
+      if (bytes > o.maxStdoutBytes)
+        stop({ ok: false, why: "too_large", detail: `output over ${o.maxStdoutBytes} bytes` });
       else chunks.push(c);
     });
     child.stderr.on("data", (c: Buffer) => {
@@ -48,7 +51,12 @@ export function runTool(bin: string, args: string[], o: ToolRunOptions): Promise
       clearTimeout(timer);
       if (verdict) resolve(verdict);
       else if (code === 0) resolve({ ok: true, stdout: Buffer.concat(chunks) });
-      else resolve({ ok: false, why: "failed", detail: (stderr.trim() || `exit ${code ?? signal}`).split("\n").slice(-3).join(" | ").slice(0, 500) });
+      else
+        resolve({
+          ok: false,
+          why: "failed",
+          detail: (stderr.trim() || `exit ${code ?? signal}`).split("\n").slice(-3).join(" | ").slice(0, 500),
+        });
     });
   });
 }

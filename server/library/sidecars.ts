@@ -11,7 +11,15 @@ import type { SubtitleFormat } from "./subtitle-parse";
 export const SUBTITLE_EXTENSIONS: ReadonlySet<string> = new Set(["srt", "vtt"]);
 
 /** Infix words that describe a track rather than name its language. */
-const FLAGS: Record<string, string> = { forced: "forced", sdh: "SDH", cc: "CC", signs: "signs", songs: "songs", full: "full", default: "default" };
+const FLAGS: Record<string, string> = {
+  forced: "forced",
+  sdh: "SDH",
+  cc: "CC",
+  signs: "signs",
+  songs: "songs",
+  full: "full",
+  default: "default",
+};
 
 export interface Sidecar {
   /** Directory entry name of the subtitle file. */
@@ -36,7 +44,9 @@ function stemOf(name: string): string {
  */
 export function matchSidecars(names: readonly string[], videoIds: readonly string[]): Map<string, Sidecar[]> {
   const out = new Map<string, Sidecar[]>();
-  const videos = videoIds.map((id) => ({ id, stem: stemOf(id).toLowerCase() })).sort((a, b) => b.stem.length - a.stem.length);
+  const videos = videoIds
+    .map((id) => ({ id, stem: stemOf(id).toLowerCase() }))
+    .sort((a, b) => b.stem.length - a.stem.length);
   for (const name of [...names].sort()) {
     if (!isPlausibleEntryName(name, SUBTITLE_EXTENSIONS)) continue;
     const base = stemOf(name);

@@ -7,7 +7,8 @@ import { LIBRARY_DEFAULTS } from "./limits";
 import { parseSubtitles, type Cue, type ParseCounts, type SubtitleFormat } from "./subtitle-parse";
 import { decodeSubtitleBytes } from "./text-encoding";
 
-export type SubtitleFailure = "too_large" | "unreadable" | "not_text" | "no_cues" | "extract_failed" | "timeout" | "unknown_track";
+export type SubtitleFailure =
+  "too_large" | "unreadable" | "not_text" | "no_cues" | "extract_failed" | "timeout" | "unknown_track";
 
 export type SubtitleLoad =
   | { ok: true; cues: Cue[]; encoding: string; format: SubtitleFormat; counts: ParseCounts; warnings: string[] }
@@ -35,7 +36,10 @@ export function loadSubtitleBytes(bytes: Uint8Array, opts: SubtitleReadOptions =
   const looksVtt = /^\uFEFF?WEBVTT(?:[ \t\r\n]|$)/.test(text);
   const parsed = parseSubtitles(
     text,
-    { maxCues: opts.maxSubtitleCues ?? LIBRARY_DEFAULTS.maxSubtitleCues, maxCueTextChars: opts.maxCueTextChars ?? LIBRARY_DEFAULTS.maxCueTextChars },
+    {
+      maxCues: opts.maxSubtitleCues ?? LIBRARY_DEFAULTS.maxSubtitleCues,
+      maxCueTextChars: opts.maxCueTextChars ?? LIBRARY_DEFAULTS.maxCueTextChars,
+    },
     looksVtt ? "vtt" : "srt",
   );
   const warnings = [...(decoded.warning ? [decoded.warning] : []), ...parsed.warnings];
@@ -43,7 +47,14 @@ export function loadSubtitleBytes(bytes: Uint8Array, opts: SubtitleReadOptions =
   if (parsed.cues.length === 0) {
     return fail("no_cues", ["no readable cues", ...warnings].join("; "));
   }
-  return { ok: true, cues: parsed.cues, encoding: decoded.encoding, format: parsed.format, counts: parsed.counts, warnings };
+  return {
+    ok: true,
+    cues: parsed.cues,
+    encoding: decoded.encoding,
+    format: parsed.format,
+    counts: parsed.counts,
+    warnings,
+  };
 }
 
 export async function readSubtitleFile(path: string, opts: SubtitleReadOptions = {}): Promise<SubtitleLoad> {
@@ -52,7 +63,10 @@ export async function readSubtitleFile(path: string, opts: SubtitleReadOptions =
   try {
     fh = await (opts.openFile ?? open)(path);
   } catch (err) {
-    return fail("unreadable", `cannot open the subtitle file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return fail(
+      "unreadable",
+      `cannot open the subtitle file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   try {
     // fstat on the open handle: the file judged is the file read.
@@ -70,7 +84,10 @@ export async function readSubtitleFile(path: string, opts: SubtitleReadOptions =
     if (got > max) return fail("too_large", `subtitle file grew past maxSubtitleBytes (${max}) while being read`);
     return loadSubtitleBytes(buf.subarray(0, got), opts);
   } catch (err) {
-    return fail("unreadable", `cannot read the subtitle file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return fail(
+      "unreadable",
+      `cannot read the subtitle file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   } finally {
     await fh.close().catch(() => {});
   }

@@ -69,12 +69,19 @@ export function detectFormat(text: string): SubtitleFormat {
   return /^\uFEFF?WEBVTT(?:[ \t\r\n]|$)/.test(text) ? "vtt" : "srt";
 }
 
-export function parseSubtitles(input: string, opts: ParseOptions = {}, format: SubtitleFormat = detectFormat(input)): ParsedSubtitles {
+export function parseSubtitles(
+  input: string,
+  opts: ParseOptions = {},
+  format: SubtitleFormat = detectFormat(input),
+): ParsedSubtitles {
   const maxCues = opts.maxCues ?? LIBRARY_DEFAULTS.maxSubtitleCues;
   const maxChars = opts.maxCueTextChars ?? LIBRARY_DEFAULTS.maxCueTextChars;
   const counts: ParseCounts = { malformed: 0, empty: 0, overLimit: 0, truncated: 0 };
   const warnings: string[] = [];
-  const lines = input.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n").split("\n");
+  const lines = input
+    .replace(/^\uFEFF/, "")
+    .replace(/\r\n?/g, "\n")
+    .split("\n");
   const cues: Cue[] = [];
 
   let i = 0;
@@ -109,7 +116,8 @@ export function parseSubtitles(input: string, opts: ParseOptions = {}, format: S
     const text: string[] = [];
     while (j < lines.length && lines[j].trim() !== "") {
       if (TIMING_LIKE.test(lines[j])) break;
-      if (format === "srt" && /^\d+\s*$/.test(lines[j]) && j + 1 < lines.length && TIMING_LIKE.test(lines[j + 1])) break;
+      if (format === "srt" && /^\d+\s*$/.test(lines[j]) && j + 1 < lines.length && TIMING_LIKE.test(lines[j + 1]))
+        break;
       text.push(lines[j]);
       j++;
     }
@@ -139,9 +147,14 @@ export function parseSubtitles(input: string, opts: ParseOptions = {}, format: S
   // Stable sort: cues that start together keep file order.
   cues.sort((a, b) => a.startMs - b.startMs || a.endMs - b.endMs);
 
-  if (counts.malformed > 0) warnings.push(`${counts.malformed} cue${counts.malformed === 1 ? "" : "s"} skipped: unreadable timing`);
-  if (counts.overLimit > 0) warnings.push(`only the first ${maxCues} cues kept (maxSubtitleCues); ${counts.overLimit} dropped`);
-  if (counts.truncated > 0) warnings.push(`${counts.truncated} cue text${counts.truncated === 1 ? "" : "s"} cut to ${maxChars} characters (maxCueTextChars)`);
+  if (counts.malformed > 0)
+    warnings.push(`${counts.malformed} cue${counts.malformed === 1 ? "" : "s"} skipped: unreadable timing`);
+  if (counts.overLimit > 0)
+    warnings.push(`only the first ${maxCues} cues kept (maxSubtitleCues); ${counts.overLimit} dropped`);
+  if (counts.truncated > 0)
+    warnings.push(
+      `${counts.truncated} cue text${counts.truncated === 1 ? "" : "s"} cut to ${maxChars} characters (maxCueTextChars)`,
+    );
   return { format, cues, counts, warnings };
 }
 

@@ -79,10 +79,16 @@ export class SubtitleLibrary {
   /** Tracks of many videos with one directory read: what a catalogue listing wants. */
   async tracksForAll(videos: readonly VideoRef[]): Promise<Map<string, SubtitleTrack[]>> {
     const names = await this.readNames();
-    const sidecars = matchSidecars(names, videos.map((v) => v.id));
+    const sidecars = matchSidecars(
+      names,
+      videos.map((v) => v.id),
+    );
     const out = new Map<string, SubtitleTrack[]>();
     for (const v of videos) {
-      const tracks = [...(sidecars.get(v.id) ?? []).map(fileTrack), ...(await this.embeddedStreams(v)).map(embeddedTrack)];
+      const tracks = [
+        ...(sidecars.get(v.id) ?? []).map(fileTrack),
+        ...(await this.embeddedStreams(v)).map(embeddedTrack),
+      ];
       out.set(v.id, disambiguate(tracks.slice(0, this.limits.maxSubtitleTracks)));
     }
     // Forget probes of file versions no longer listed, so the map follows the library.
@@ -99,7 +105,8 @@ export class SubtitleLibrary {
       return { ok: false, reason: "unknown_track", message: "no such subtitle track" };
     }
     const tracks = await this.tracks(video);
-    if (!tracks.some((t) => t.id === trackId)) return { ok: false, reason: "unknown_track", message: "no such subtitle track" };
+    if (!tracks.some((t) => t.id === trackId))
+      return { ok: false, reason: "unknown_track", message: "no such subtitle track" };
     if (trackId.startsWith("file:")) return this.fileCues(trackId.slice(5));
     return this.embeddedCues(video, Number(trackId.slice("embedded:".length)));
   }
@@ -118,12 +125,29 @@ export class SubtitleLibrary {
       const ffmpeg = await (this.ffmpeg ?? ffmpegPath().catch(() => null));
       if (!ffmpeg) return { ok: false, reason: "extract_failed", message: "no working ffmpeg" };
       const r = await this.jobs.run(() =>
-        runTool(ffmpeg, extractArgs(video.path, n), { timeoutMs: this.limits.subtitleExtractTimeoutMs, maxStdoutBytes: this.limits.maxSubtitleBytes }),
+        runTool(ffmpeg, extractArgs(video.path, n), {
+          timeoutMs: this.limits.subtitleExtractTimeoutMs,
+          maxStdoutBytes: this.limits.maxSubtitleBytes,
+        }),
       );
       if (!r.ok) {
-        if (r.why === "too_large") return { ok: false, reason: "too_large", message: `subtitle stream is over maxSubtitleBytes (${this.limits.maxSubtitleBytes})` };
-        if (r.why === "timeout") return { ok: false, reason: "timeout", message: `extracting the subtitle stream took over ${this.limits.subtitleExtractTimeoutMs} ms` };
-        return { ok: false, reason: "extract_failed", message: `ffmpeg could not extract the subtitle stream: ${r.detail}` };
+        if (r.why === "too_large")
+          return {
+            ok: false,
+            reason: "too_large",
+            message: `subtitle stream is over maxSubtitleBytes (${this.limits.maxSubtitleBytes})`,
+          };
+        if (r.why === "timeout")
+          return {
+            ok: false,
+            reason: "timeout",
+            message: `extracting the subtitle stream took over ${this.limits.subtitleExtractTimeoutMs} ms`,
+          };
+        return {
+          ok: false,
+          reason: "extract_failed",
+          message: `ffmpeg could not extract the subtitle stream: ${r.detail}`,
+        };
       }
       return loadSubtitleBytes(r.stdout, { ...this.limits, format: "vtt" });
     });
@@ -138,7 +162,8 @@ export class SubtitleLibrary {
     }
     const p = load().then((r) => {
       // A timeout or a failed ffmpeg may be the machine's state, not the file's: ask again next time.
-      if (!r.ok && (r.reason === "timeout" || r.reason === "extract_failed") && this.cueCache.get(key) === p) this.cueCache.delete(key);
+      if (!r.ok && (r.reason === "timeout" || r.reason === "extract_failed") && this.cueCache.get(key) === p)
+        this.cueCache.delete(key);
       if (!r.ok) this.logger.warn({ reason: r.reason, detail: r.message }, "subtitle track unreadable");
       else if (r.warnings.length > 0) this.logger.info({ warnings: r.warnings }, "subtitle track read with warnings");
       return r;
@@ -196,14 +221,24 @@ function withFlags(base: string, flags: string[]): string {
 }
 
 function fileTrack(s: Sidecar): SubtitleTrack {
-  const t: SubtitleTrack = { id: `file:${s.name}`, lang: s.lang, label: withFlags(languageLabel(s.lang), [...s.flags, ...s.extra]), source: "file" };
+  const t: SubtitleTrack = {
+    id: `file:${s.name}`,
+    lang: s.lang,
+    label: withFlags(languageLabel(s.lang), [...s.flags, ...s.extra]),
+    source: "file",
+  };
   if (s.flags.includes("forced")) t.forced = true;
   return t;
 }
 
 function embeddedTrack(s: EmbeddedStream): SubtitleTrack {
   const base = languageLabel(s.lang);
-  const t: SubtitleTrack = { id: `embedded:${s.n}`, lang: s.lang, label: s.title ? `${base} \u2014 ${s.title}` : base, source: "embedded" };
+  const t: SubtitleTrack = {
+    id: `embedded:${s.n}`,
+    lang: s.lang,
+    label: s.title ? `${base} \u2014 ${s.title}` : base,
+    source: "embedded",
+  };
   if (s.default) t.default = true;
   if (s.forced) t.forced = true;
   return t;

@@ -22,8 +22,7 @@ function controlShare(text: string): number {
 }
 
 export type Decoded =
-  | { ok: true; text: string; encoding: string; warning: string | null }
-  | { ok: false; warning: string };
+  { ok: true; text: string; encoding: string; warning: string | null } | { ok: false; warning: string };
 
 // WHATWG windows-1252 bytes 0x80-0x9F. Node 20.18.3+ decodes "windows-1252" as
 // ISO-8859-1 (nodejs/node#60888, #56542: C1 controls instead of € ’ “ ”), so
@@ -79,7 +78,8 @@ function scriptOf(ch: string): Script {
 
 // Punctuation that real subtitles use beyond ASCII: quotes, dashes, ellipsis,
 // NBSP, guillemets, degree, euro, inverted marks, CJK and full-width punctuation.
-const COMMON_SYMBOL = /[\u00a0\u00ab\u00bb\u00b0\u00a9\u00ae\u00a1\u00bf\u00b7\u2010-\u2027\u2030-\u205e\u20ac\u266a\u266b\u3000-\u303f\uff01-\uff60]/u;
+const COMMON_SYMBOL =
+  /[\u00a0\u00ab\u00bb\u00b0\u00a9\u00ae\u00a1\u00bf\u00b7\u2010-\u2027\u2030-\u205e\u20ac\u266a\u266b\u3000-\u303f\uff01-\uff60]/u;
 
 /**
  * Share (0..1) of the non-ASCII characters of `text` that look like real text:
@@ -139,17 +139,24 @@ export function decodeSubtitleBytes(bytes: Uint8Array): Decoded {
     if (text !== null) return { ok: true, text, encoding: "utf-8", warning: null };
     return { ok: false, warning: "the file starts with a UTF-8 byte order mark but is not valid UTF-8" };
   }
-  const bom16 = bytes.length >= 2 && bytes[0] === 0xff && bytes[1] === 0xfe ? "utf-16le" : bytes.length >= 2 && bytes[0] === 0xfe && bytes[1] === 0xff ? "utf-16be" : null;
+  const bom16 =
+    bytes.length >= 2 && bytes[0] === 0xff && bytes[1] === 0xfe
+      ? "utf-16le"
+      : bytes.length >= 2 && bytes[0] === 0xfe && bytes[1] === 0xff
+        ? "utf-16be"
+        : null;
   const utf16 = bom16 ?? utf16WithoutBom(bytes);
   if (utf16) {
     const text = decodeStrict(bytes, utf16);
-    if (text !== null) return { ok: true, text, encoding: utf16, warning: bom16 ? null : `no byte order mark; read as ${utf16}` };
+    if (text !== null)
+      return { ok: true, text, encoding: utf16, warning: bom16 ? null : `no byte order mark; read as ${utf16}` };
     return { ok: false, warning: `the file looks like ${utf16} but is not valid ${utf16}` };
   }
   const utf8 = decodeStrict(bytes, "utf-8");
   if (utf8 !== null) {
     // NUL and other controls are valid UTF-8 but no subtitle contains them in bulk.
-    if (controlShare(utf8.slice(0, SCORE_SAMPLE_CHARS)) > MAX_CONTROL_SHARE) return { ok: false, warning: "binary data, not a text file; no subtitles read" };
+    if (controlShare(utf8.slice(0, SCORE_SAMPLE_CHARS)) > MAX_CONTROL_SHARE)
+      return { ok: false, warning: "binary data, not a text file; no subtitles read" };
     return { ok: true, text: utf8, encoding: "utf-8", warning: null };
   }
   // Judge on a sample cut at a line end (so no character is split), then decode the whole file once.
@@ -164,7 +171,15 @@ export function decodeSubtitleBytes(bytes: Uint8Array): Decoded {
     if (!best || score > best.score) best = { label, score };
   }
   if (best && best.score >= MIN_PLAUSIBILITY) {
-    return { ok: true, text: decodeLegacy(bytes, best.label), encoding: best.label, warning: `not UTF-8; assumed ${best.label}` };
+    return {
+      ok: true,
+      text: decodeLegacy(bytes, best.label),
+      encoding: best.label,
+      warning: `not UTF-8; assumed ${best.label}`,
+    };
   }
-  return { ok: false, warning: `not text in UTF-8, UTF-16 or any of ${LEGACY_ENCODINGS.join(", ")}; no subtitles read` };
+  return {
+    ok: false,
+    warning: `not text in UTF-8, UTF-16 or any of ${LEGACY_ENCODINGS.join(", ")}; no subtitles read`,
+  };
 }

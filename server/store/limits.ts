@@ -30,7 +30,8 @@ export function storeLimits(over: Partial<StoreLimits> = {}): StoreLimits {
   const l: StoreLimits = { ...DEFAULT_STORE_LIMITS, ...over };
   for (const [k, v] of Object.entries(l)) {
     const min = k === "groupCommitMs" ? 0 : 1;
-    if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`store limit ${k} must be an integer >= ${min}, not ${v}`);
+    if (!Number.isSafeInteger(v) || v < min)
+      throw new RangeError(`store limit ${k} must be an integer >= ${min}, not ${v}`);
   }
   return l;
 }

@@ -64,7 +64,14 @@ export class MemoryStore implements RoomStore {
     const key = `${e.from} ${e.mid}`;
     const had = r.mids.get(key);
     if (had !== undefined) return { seq: had, duplicate: true };
-    const entry: StoredEntry = Object.freeze({ seq: ++r.last, from: e.from, mid: e.mid, to: Object.freeze([...e.to]), env: e.env, at: e.at });
+    const entry: StoredEntry = Object.freeze({
+      seq: ++r.last,
+      from: e.from,
+      mid: e.mid,
+      to: Object.freeze([...e.to]),
+      env: e.env,
+      at: e.at,
+    });
     const bytes = entryBytes(e);
     r.log.push({ entry, bytes, delivered: new Set() });
     r.bytes += bytes;
@@ -120,7 +127,15 @@ export class MemoryStore implements RoomStore {
   async putMember(room: string, m: MemberRecord): Promise<void> {
     this.open();
     checkMember(room, m);
-    const copy: MemberRecord = { id: m.id, name: m.name, encKey: m.encKey, sigKey: m.sigKey, encKeySig: m.encKeySig, joinedAt: m.joinedAt, lastSeen: m.lastSeen };
+    const copy: MemberRecord = {
+      id: m.id,
+      name: m.name,
+      encKey: m.encKey,
+      sigKey: m.sigKey,
+      encKeySig: m.encKeySig,
+      joinedAt: m.joinedAt,
+      lastSeen: m.lastSeen,
+    };
     if (m.agent !== undefined) copy.agent = m.agent;
     this.room(room).members.set(m.id, copy);
   }
@@ -152,7 +167,14 @@ export class MemoryStore implements RoomStore {
   async setStream(room: string, s: RoomStreamRecord | null): Promise<void> {
     this.open();
     checkStream(room, s);
-    this.room(room).stream = s && { sid: s.sid, video: s.video, by: s.by, state: s.state, posMs: s.posMs, atMs: s.atMs };
+    this.room(room).stream = s && {
+      sid: s.sid,
+      video: s.video,
+      by: s.by,
+      state: s.state,
+      posMs: s.posMs,
+      atMs: s.atMs,
+    };
   }
 
   async stream(room: string): Promise<RoomStreamRecord | null> {

@@ -131,7 +131,8 @@ const MID_RE = /^[\x21-\x7e]{1,64}$/;
 const MAX_ROOM = 256;
 
 export function checkRoom(room: unknown): asserts room is string {
-  if (typeof room !== "string" || room.length === 0 || room.length > MAX_ROOM) throw new StoreError("bad_input", "room must be a string of 1-256 characters");
+  if (typeof room !== "string" || room.length === 0 || room.length > MAX_ROOM)
+    throw new StoreError("bad_input", "room must be a string of 1-256 characters");
 }
 
 export function checkId(id: unknown, what: string): asserts id is string {
@@ -142,10 +143,12 @@ export function checkId(id: unknown, what: string): asserts id is string {
 export function checkEntry(room: string, e: AppendEntry): void {
   checkRoom(room);
   checkId(e.from, "from");
-  if (typeof e.mid !== "string" || !MID_RE.test(e.mid)) throw new StoreError("bad_input", "mid must be 1-64 visible ASCII characters");
+  if (typeof e.mid !== "string" || !MID_RE.test(e.mid))
+    throw new StoreError("bad_input", "mid must be 1-64 visible ASCII characters");
   if (!Array.isArray(e.to)) throw new StoreError("bad_input", "to must be an array");
   for (const t of e.to) checkId(t, "a recipient");
-  if (typeof e.env !== "string" || e.env.length === 0) throw new StoreError("bad_input", "env must be the envelope JSON");
+  if (typeof e.env !== "string" || e.env.length === 0)
+    throw new StoreError("bad_input", "env must be the envelope JSON");
   if (!Number.isFinite(e.at)) throw new StoreError("bad_input", "at must be a finite time");
 }
 
@@ -155,16 +158,21 @@ export function checkMember(room: string, m: MemberRecord): void {
   for (const k of ["name", "encKey", "sigKey", "encKeySig"] as const) {
     if (typeof m[k] !== "string") throw new StoreError("bad_input", `member ${k} must be a string`);
   }
-  if (m.agent !== undefined && typeof m.agent !== "string") throw new StoreError("bad_input", "member agent must be a string");
-  if (!Number.isFinite(m.joinedAt) || !Number.isFinite(m.lastSeen)) throw new StoreError("bad_input", "member times must be finite");
+  if (m.agent !== undefined && typeof m.agent !== "string")
+    throw new StoreError("bad_input", "member agent must be a string");
+  if (!Number.isFinite(m.joinedAt) || !Number.isFinite(m.lastSeen))
+    throw new StoreError("bad_input", "member times must be finite");
 }
 
 export function checkStream(room: string, s: RoomStreamRecord | null): void {
   checkRoom(room);
   if (s === null) return;
-  if (!Number.isSafeInteger(s.sid) || s.sid < 0) throw new StoreError("bad_input", "stream sid must be an integer >= 0");
+  if (!Number.isSafeInteger(s.sid) || s.sid < 0)
+    throw new StoreError("bad_input", "stream sid must be an integer >= 0");
   if (typeof s.video !== "string") throw new StoreError("bad_input", "stream video must be a string");
   checkId(s.by, "stream by");
-  if (s.state !== "playing" && s.state !== "paused") throw new StoreError("bad_input", "stream state must be playing or paused");
-  if (!Number.isFinite(s.posMs) || s.posMs < 0 || !Number.isFinite(s.atMs)) throw new StoreError("bad_input", "stream posMs/atMs must be finite");
+  if (s.state !== "playing" && s.state !== "paused")
+    throw new StoreError("bad_input", "stream state must be playing or paused");
+  if (!Number.isFinite(s.posMs) || s.posMs < 0 || !Number.isFinite(s.atMs))
+    throw new StoreError("bad_input", "stream posMs/atMs must be finite");
 }

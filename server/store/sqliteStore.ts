@@ -114,7 +114,8 @@ export class SqliteStore implements RoomStore {
       this.db.pragma("locking_mode = EXCLUSIVE");
       this.db.pragma("busy_timeout = 0");
       const mode = this.db.pragma("journal_mode = WAL", { simple: true });
-      if (mode !== "wal") throw new StoreError("store_failed", `${this.file}: could not enable WAL (journal_mode ${String(mode)})`);
+      if (mode !== "wal")
+        throw new StoreError("store_failed", `${this.file}: could not enable WAL (journal_mode ${String(mode)})`);
       this.db.pragma(`synchronous = ${opts.synchronous ?? "FULL"}`);
       this.db.pragma("journal_size_limit = 16777216");
       this.db.pragma("foreign_keys = OFF");
@@ -146,15 +147,25 @@ export class SqliteStore implements RoomStore {
       return;
     }
     if (appId !== APP_ID || !tables.includes("schema_version")) {
-      throw new StoreError("corrupt", `${this.file} is an SQLite file but not a Sealroom store; refusing to use it (move it away or pick another --data-dir)`);
+      throw new StoreError(
+        "corrupt",
+        `${this.file} is an SQLite file but not a Sealroom store; refusing to use it (move it away or pick another --data-dir)`,
+      );
     }
     const v = this.db.prepare("SELECT max(version) FROM schema_version").pluck().get();
     if (v !== SCHEMA_VERSION) {
-      throw new StoreError("unknown_schema", `${this.file} has store schema version ${String(v)}; this core knows only ${SCHEMA_VERSION} (was it written by a newer Sealroom?); refusing to start`);
+      throw new StoreError(
+        "unknown_schema",
+        `${this.file} has store schema version ${String(v)}; this core knows only ${SCHEMA_VERSION} (was it written by a newer Sealroom?); refusing to start`,
+      );
     }
     if (check) {
       const res = this.db.pragma("quick_check", { simple: true });
-      if (res !== "ok") throw new StoreError("corrupt", `${this.file} fails its integrity check (${String(res)}); refusing to start: move it aside to start with an empty store`);
+      if (res !== "ok")
+        throw new StoreError(
+          "corrupt",
+          `${this.file} fails its integrity check (${String(res)}); refusing to start: move it aside to start with an empty store`,
+        );
     }
   }
 
@@ -163,10 +174,16 @@ export class SqliteStore implements RoomStore {
     const code = (e as { code?: string }).code ?? "";
     const msg = e instanceof Error ? e.message : String(e);
     if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) {
-      return new StoreError("locked", `${this.file} is in use by another Sealroom core (SQLite exclusive lock); only one core may use a data dir`);
+      return new StoreError(
+        "locked",
+        `${this.file} is in use by another Sealroom core (SQLite exclusive lock); only one core may use a data dir`,
+      );
     }
     if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")) {
-      return new StoreError("corrupt", `${this.file} is corrupt or not a database (${msg}); refusing to start: move it aside to start with an empty store`);
+      return new StoreError(
+        "corrupt",
+        `${this.file} is corrupt or not a database (${msg}); refusing to start: move it aside to start with an empty store`,
+      );
     }
     if (code === "SQLITE_FULL") return new StoreError("store_full", `${this.file}: disk full (${msg})`);
     return new StoreError("store_failed", `${this.file}: ${msg}${code ? ` (${code})` : ""}`);
@@ -180,11 +197,15 @@ export class SqliteStore implements RoomStore {
       addRoom: db.prepare("INSERT INTO rooms (name) VALUES (?)"),
       setRoom: db.prepare("UPDATE rooms SET last_seq = ?, count = ?, bytes = ? WHERE rid = ?"),
       findMid: db.prepare("SELECT seq FROM entries WHERE rid = ? AND sender = ? AND mid = ?").pluck(),
-      addEntry: db.prepare("INSERT INTO entries (rid, seq, sender, mid, at, recipients, env, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+      addEntry: db.prepare(
+        "INSERT INTO entries (rid, seq, sender, mid, at, recipients, env, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      ),
       addRecipient: db.prepare("INSERT INTO recipients (rid, seq, member) VALUES (?, ?, ?)"),
       oldestSizes: db.prepare("SELECT seq, size FROM entries WHERE rid = ? ORDER BY seq LIMIT ?"),
       firstYoung: db.prepare("SELECT seq FROM entries WHERE rid = ? AND at >= ? ORDER BY seq LIMIT 1").pluck(),
-      sumThrough: db.prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM entries WHERE rid = ? AND seq <= ?"),
+      sumThrough: db.prepare(
+        "SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM entries WHERE rid = ? AND seq <= ?",
+      ),
       delEntries: db.prepare("DELETE FROM entries WHERE rid = ? AND seq <= ?"),
       delRecipients: db.prepare("DELETE FROM recipients WHERE rid = ? AND seq <= ?"),
       readAfter: db.prepare(
@@ -192,7 +213,9 @@ export class SqliteStore implements RoomStore {
          WHERE r.rid = ? AND r.member = ? AND r.seq > ? ORDER BY r.seq LIMIT ?`,
       ),
       entryHead: db.prepare("SELECT sender, mid, recipients FROM entries WHERE rid = ? AND seq = ?"),
-      deliver: db.prepare("UPDATE recipients SET delivered = 1 WHERE rid = ? AND seq = ? AND member = ? AND delivered = 0"),
+      deliver: db.prepare(
+        "UPDATE recipients SET delivered = 1 WHERE rid = ? AND seq = ? AND member = ? AND delivered = 0",
+      ),
       isRecipient: db.prepare("SELECT 1 FROM recipients WHERE rid = ? AND seq = ? AND member = ?").pluck(),
       delivered: db.prepare("SELECT count(*) FROM recipients WHERE rid = ? AND seq = ? AND delivered = 1").pluck(),
       putMember: db.prepare(
@@ -203,7 +226,9 @@ export class SqliteStore implements RoomStore {
       memberLeft: db.prepare("DELETE FROM members WHERE rid = ? AND id = ?"),
       members: db.prepare("SELECT * FROM members WHERE rid = ? AND last_seen >= ? ORDER BY joined_at, id"),
       expireMembers: db.prepare("DELETE FROM members WHERE last_seen < ?"),
-      setStream: db.prepare("INSERT OR REPLACE INTO streams (rid, sid, video, by_id, state, pos_ms, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+      setStream: db.prepare(
+        "INSERT OR REPLACE INTO streams (rid, sid, video, by_id, state, pos_ms, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      ),
       delStream: db.prepare("DELETE FROM streams WHERE rid = ?"),
       stream: db.prepare("SELECT * FROM streams WHERE rid = ?"),
     };
@@ -212,71 +237,108 @@ export class SqliteStore implements RoomStore {
   // ---- writes: queued, committed together --------------------------------------
 
   append(room: string, e: AppendEntry): Promise<AppendResult> {
-    return this.write(() => {
-      checkEntry(room, e);
-      return e;
-    }, () => this.appendNow(room, e));
+    return this.write(
+      () => {
+        checkEntry(room, e);
+        return e;
+      },
+      () => this.appendNow(room, e),
+    );
   }
 
   markDelivered(room: string, seq: number, recipient: string): Promise<ReceiptResult | null> {
-    return this.write(() => {
-      checkRoom(room);
-      checkId(recipient, "recipient");
-    }, () => {
-      const rid = this.rids.get(room);
-      if (rid === undefined || !Number.isSafeInteger(seq) || seq < this.oldest(rid)) return null;
-      const head = this.st.entryHead.get(rid, seq) as { sender: string; mid: string; recipients: string } | undefined;
-      if (!head) return null;
-      const added = this.st.deliver.run(rid, seq, recipient).changes === 1;
-      if (!added && this.st.isRecipient.get(rid, seq, recipient) === undefined) return null;
-      const to = JSON.parse(head.recipients) as string[];
-      return { from: head.sender, mid: head.mid, recipients: to.length, delivered: this.st.delivered.get(rid, seq) as number, added };
-    });
+    return this.write(
+      () => {
+        checkRoom(room);
+        checkId(recipient, "recipient");
+      },
+      () => {
+        const rid = this.rids.get(room);
+        if (rid === undefined || !Number.isSafeInteger(seq) || seq < this.oldest(rid)) return null;
+        const head = this.st.entryHead.get(rid, seq) as { sender: string; mid: string; recipients: string } | undefined;
+        if (!head) return null;
+        const added = this.st.deliver.run(rid, seq, recipient).changes === 1;
+        if (!added && this.st.isRecipient.get(rid, seq, recipient) === undefined) return null;
+        const to = JSON.parse(head.recipients) as string[];
+        return {
+          from: head.sender,
+          mid: head.mid,
+          recipients: to.length,
+          delivered: this.st.delivered.get(rid, seq) as number,
+          added,
+        };
+      },
+    );
   }
 
   putMember(room: string, m: MemberRecord): Promise<void> {
-    return this.write(() => checkMember(room, m), () => {
-      this.st.putMember.run(this.rid(room), m.id, m.name, m.encKey, m.sigKey, m.encKeySig, m.agent ?? null, m.joinedAt, m.lastSeen);
-    });
+    return this.write(
+      () => checkMember(room, m),
+      () => {
+        this.st.putMember.run(
+          this.rid(room),
+          m.id,
+          m.name,
+          m.encKey,
+          m.sigKey,
+          m.encKeySig,
+          m.agent ?? null,
+          m.joinedAt,
+          m.lastSeen,
+        );
+      },
+    );
   }
 
   memberSeen(room: string, id: string, at: number): Promise<void> {
-    return this.write(() => {
-      checkRoom(room);
-      checkId(id, "member id");
-      if (!Number.isFinite(at)) throw new StoreError("bad_input", "at must be finite");
-    }, () => {
-      const rid = this.rids.get(room);
-      if (rid !== undefined) this.st.memberSeen.run(at, rid, id);
-    });
+    return this.write(
+      () => {
+        checkRoom(room);
+        checkId(id, "member id");
+        if (!Number.isFinite(at)) throw new StoreError("bad_input", "at must be finite");
+      },
+      () => {
+        const rid = this.rids.get(room);
+        if (rid !== undefined) this.st.memberSeen.run(at, rid, id);
+      },
+    );
   }
 
   memberLeft(room: string, id: string): Promise<void> {
-    return this.write(() => {
-      checkRoom(room);
-      checkId(id, "member id");
-    }, () => {
-      const rid = this.rids.get(room);
-      if (rid !== undefined) this.st.memberLeft.run(rid, id);
-    });
+    return this.write(
+      () => {
+        checkRoom(room);
+        checkId(id, "member id");
+      },
+      () => {
+        const rid = this.rids.get(room);
+        if (rid !== undefined) this.st.memberLeft.run(rid, id);
+      },
+    );
   }
 
   setStream(room: string, s: RoomStreamRecord | null): Promise<void> {
-    return this.write(() => checkStream(room, s), () => {
-      if (s === null) {
-        const rid = this.rids.get(room);
-        if (rid !== undefined) this.st.delStream.run(rid);
-        return;
-      }
-      this.st.setStream.run(this.rid(room), s.sid, s.video, s.by, s.state, s.posMs, s.atMs);
-    });
+    return this.write(
+      () => checkStream(room, s),
+      () => {
+        if (s === null) {
+          const rid = this.rids.get(room);
+          if (rid !== undefined) this.st.delStream.run(rid);
+          return;
+        }
+        this.st.setStream.run(this.rid(room), s.sid, s.video, s.by, s.state, s.posMs, s.atMs);
+      },
+    );
   }
 
   async sweep(): Promise<void> {
-    return this.write(() => {}, () => {
-      for (const rid of this.rids.values()) this.expire(rid);
-      this.st.expireMembers.run(this.now() - effectiveAwayGraceMs(this.limits));
-    });
+    return this.write(
+      () => {},
+      () => {
+        for (const rid of this.rids.values()) this.expire(rid);
+        this.st.expireMembers.run(this.now() - effectiveAwayGraceMs(this.limits));
+      },
+    );
   }
 
   // ---- reads: after the writes queued before them (read-your-writes) ------------
@@ -307,7 +369,10 @@ export class SqliteStore implements RoomStore {
     await this.pending();
     const rid = this.rids.get(room);
     if (rid === undefined) return { oldest: 1, last: 0 };
-    return this.guard(() => ({ oldest: this.oldest(rid), last: (this.st.room.get(rid) as { last_seq: number }).last_seq }));
+    return this.guard(() => ({
+      oldest: this.oldest(rid),
+      last: (this.st.room.get(rid) as { last_seq: number }).last_seq,
+    }));
   }
 
   async deliveredCount(room: string, seq: number): Promise<number> {
@@ -323,7 +388,9 @@ export class SqliteStore implements RoomStore {
     await this.pending();
     const rid = this.rids.get(room);
     if (rid === undefined) return [];
-    const rows = this.guard(() => this.st.members.all(rid, this.now() - effectiveAwayGraceMs(this.limits)) as Record<string, unknown>[]);
+    const rows = this.guard(
+      () => this.st.members.all(rid, this.now() - effectiveAwayGraceMs(this.limits)) as Record<string, unknown>[],
+    );
     return rows.map((r) => {
       const m: MemberRecord = {
         id: String(r.id),
@@ -347,8 +414,16 @@ export class SqliteStore implements RoomStore {
     const r = this.guard(() => this.st.stream.get(rid) as Record<string, unknown> | undefined);
     if (!r) return null;
     const state = r.state;
-    if (state !== "playing" && state !== "paused") throw new StoreError("corrupt", `${this.file}: stream of room ${room} has state ${String(state)}`);
-    return { sid: Number(r.sid), video: String(r.video), by: String(r.by_id), state, posMs: Number(r.pos_ms), atMs: Number(r.at_ms) };
+    if (state !== "playing" && state !== "paused")
+      throw new StoreError("corrupt", `${this.file}: stream of room ${room} has state ${String(state)}`);
+    return {
+      sid: Number(r.sid),
+      video: String(r.video),
+      by: String(r.by_id),
+      state,
+      posMs: Number(r.pos_ms),
+      atMs: Number(r.at_ms),
+    };
   }
 
   async close(): Promise<void> {
@@ -417,8 +492,11 @@ export class SqliteStore implements RoomStore {
     if (e instanceof StoreError) return e;
     const code = (e as { code?: string }).code ?? "";
     const msg = e instanceof Error ? e.message : String(e);
-    if (code === "SQLITE_FULL" || code === "SQLITE_IOERR_WRITE" && /space|full/i.test(msg)) {
-      return new StoreError("store_full", `the room store ${this.file} is full (disk full): the message was not stored`);
+    if (code === "SQLITE_FULL" || (code === "SQLITE_IOERR_WRITE" && /space|full/i.test(msg))) {
+      return new StoreError(
+        "store_full",
+        `the room store ${this.file} is full (disk full): the message was not stored`,
+      );
     }
     return new StoreError("store_failed", `the room store ${this.file} failed: ${msg}${code ? ` (${code})` : ""}`);
   }

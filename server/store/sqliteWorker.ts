@@ -10,7 +10,10 @@ type Call = { id: number; method: keyof RoomStore; args: unknown[] };
 
 const port = parentPort!;
 const { dir, opts } = workerData as { dir: string; opts: SqliteStoreOptions };
-const failure = (e: unknown) => ({ code: e instanceof StoreError ? e.code : "store_failed", message: e instanceof Error ? e.message : String(e) });
+const failure = (e: unknown) => ({
+  code: e instanceof StoreError ? e.code : "store_failed",
+  message: e instanceof Error ? e.message : String(e),
+});
 
 let store: SqliteStore | null = null;
 try {

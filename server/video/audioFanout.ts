@@ -163,7 +163,8 @@ export class StreamAudio {
       if (lease.buffer.state === "failed" && !lane.failedTold) {
         lane.failedTold = true;
         const f = lease.buffer.failure;
-        if (lease.buffer.packets.length === 0 && f && f.reason !== "aborted") this.o.onBroken?.(track, `corrupt audio stream (${f.detail.slice(0, 120)})`);
+        if (lease.buffer.packets.length === 0 && f && f.reason !== "aborted")
+          this.o.onBroken?.(track, `corrupt audio stream (${f.detail.slice(0, 120)})`);
         for (const p of lane.viewers.values()) this.tell(p, lane);
       }
     });
@@ -185,10 +186,23 @@ export class StreamAudio {
       msg = { t: "audio", sid, track: null, reason: this.o.noSound ?? "sound turned off" };
     } else if (lane.lease.buffer.state === "failed" && lane.lease.buffer.packets.length === 0) {
       const f = lane.lease.buffer.failure;
-      msg = { t: "audio", sid, track: null, reason: `audio track ${lane.track} cannot be decoded: ${f?.reason ?? "failed"}` };
+      msg = {
+        t: "audio",
+        sid,
+        track: null,
+        reason: `audio track ${lane.track} cannot be decoded: ${f?.reason ?? "failed"}`,
+      };
     } else if (lane.lease.buffer.head) {
       lane.told.add(peer.connId);
-      msg = { t: "audio", sid, track: lane.track, codec: "opus", rate: 48_000, channels: lane.lease.buffer.head.channels, head: lane.lease.buffer.head.raw.toString("base64") };
+      msg = {
+        t: "audio",
+        sid,
+        track: lane.track,
+        codec: "opus",
+        rate: 48_000,
+        channels: lane.lease.buffer.head.channels,
+        head: lane.lease.buffer.head.raw.toString("base64"),
+      };
     } else {
       return; // told once the decoder has the head
     }
@@ -215,12 +229,27 @@ export class StreamAudio {
       if (p.ptsSamples + p.durationSamples <= 0) continue; // pre-roll before pts 0
       const head = Buffer.allocUnsafe(FRAME_HEADER + AUDIO_PACKET_HEADER);
       writeHeader(head, KIND_AUDIO, AUDIO_PACKET_HEADER + p.data.length);
-      writeAudioHeader(head, { sid: this.o.sid, seq: lane.seq++, ptsSamples: p.ptsSamples, track: lane.track, flags: lane.discontinuity ? AUDIO_FLAG_DISCONTINUITY : 0, durationSamples: p.durationSamples }, FRAME_HEADER);
+      writeAudioHeader(
+        head,
+        {
+          sid: this.o.sid,
+          seq: lane.seq++,
+          ptsSamples: p.ptsSamples,
+          track: lane.track,
+          flags: lane.discontinuity ? AUDIO_FLAG_DISCONTINUITY : 0,
+          durationSamples: p.durationSamples,
+        },
+        FRAME_HEADER,
+      );
       lane.discontinuity = false;
       parts.push(head, p.data);
     }
     if (parts.length === 0) return;
-    const out = { sid: this.o.sid, head: parts.length === 2 ? parts[0]! : Buffer.concat(parts), data: parts.length === 2 ? parts[1]! : EMPTY };
+    const out = {
+      sid: this.o.sid,
+      head: parts.length === 2 ? parts[0]! : Buffer.concat(parts),
+      data: parts.length === 2 ? parts[1]! : EMPTY,
+    };
     const packets = parts.length / 2;
     for (const v of lane.viewers.values()) {
       if (!lane.told.has(v.connId)) continue;

@@ -46,7 +46,10 @@ export function isPlausibleId(id: unknown): id is string {
 /** "my_holiday-2019.mp4" -> "My holiday 2019". */
 export function titleFromId(id: string): string {
   const stem = id.slice(0, id.length - extname(id).length);
-  const words = stem.replace(/[_\-.]+/g, " ").replace(/\s+/g, " ").trim();
+  const words = stem
+    .replace(/[_\-.]+/g, " ")
+    .replace(/\s+/g, " ")
+    .trim();
   if (words.length === 0) return id;
   return words[0].toUpperCase() + words.slice(1);
 }

@@ -429,7 +429,16 @@ export class DecodedVideo {
   }
 
   private spawn(at: number, owner: string | null): Decoder {
-    const d: Decoder = { start: at, next: at, want: at, owner, transcode: null, paused: false, stopped: false, serves: new Set() };
+    const d: Decoder = {
+      start: at,
+      next: at,
+      want: at,
+      owner,
+      transcode: null,
+      paused: false,
+      stopped: false,
+      serves: new Set(),
+    };
     this.decoders.add(d);
     this.spawnCount++;
     this.params.hooks.decoders?.(this, owner, 1);
@@ -493,7 +502,9 @@ export class DecodedVideo {
       return;
     }
     const frame: VideoFrame = { index, ptsMs: this.ptsOf(index), jpeg };
-    const spill = this.memBytes + jpeg.length > this.params.memoryBudget && (this.params.hooks.mayDisk?.(this, jpeg.length) ?? true);
+    const spill =
+      this.memBytes + jpeg.length > this.params.memoryBudget &&
+      (this.params.hooks.mayDisk?.(this, jpeg.length) ?? true);
     if (!spill) {
       // Within the budget, or the disk is refused: memory then, bounded by the windows.
       this.slots.set(index, frame);
@@ -535,7 +546,8 @@ export class DecodedVideo {
     const behind = this.win.behindSec * this.fps;
     const ahead = this.aheadFrames() + this.slackFrames();
     const live = [...this.cursors].filter((c) => c.pos >= 0);
-    const keep = (i: number) => i < head || i <= this.demand || live.some((c) => i >= c.pos - behind && i <= c.pos + ahead);
+    const keep = (i: number) =>
+      i < head || i <= this.demand || live.some((c) => i >= c.pos - behind && i <= c.pos + ahead);
     let freed = 0;
     for (const [i, slot] of this.slots) {
       if (keep(i)) continue;

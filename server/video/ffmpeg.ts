@@ -92,7 +92,10 @@ export interface ResolvedTool {
 }
 
 /** Tries candidates in order; the first that runs `-version` wins. */
-export async function resolveTool(tool: Tool, candidates: Candidate[] = defaultCandidates(tool)): Promise<ResolvedTool> {
+export async function resolveTool(
+  tool: Tool,
+  candidates: Candidate[] = defaultCandidates(tool),
+): Promise<ResolvedTool> {
   const failures: string[] = [];
   for (const c of candidates) {
     let path: string | null;

@@ -49,7 +49,6 @@ export interface FrameCacheStats {
   decoders: number;
 }
 
-
 /** Source size capped to maxWidth, aspect kept, both sides even (yuv420p needs it). */
 export function outputSize(source: Size, maxWidth: number): Size {
   const scale = Math.min(1, maxWidth / source.width);
@@ -163,7 +162,11 @@ export class FrameCache {
       spillPath: join(this.spillDir, `${++this.spillSeq}.frames`),
       memoryBudget: this.perVideoBytes,
       ...(this.segmentBytes !== undefined ? { segmentBytes: this.segmentBytes } : {}),
-      window: { aheadSec: this.limits.decodeAheadSec, behindSec: this.limits.decodeBehindSec, headSec: this.limits.decodeHeadSec },
+      window: {
+        aheadSec: this.limits.decodeAheadSec,
+        behindSec: this.limits.decodeBehindSec,
+        headSec: this.limits.decodeHeadSec,
+      },
       hooks: this.hooks,
     });
     video.refs = 1;
@@ -204,7 +207,13 @@ export class FrameCache {
   get stats(): FrameCacheStats {
     let diskBytes = 0;
     for (const v of this.live) diskBytes += v.diskBytes;
-    return { videos: this.entries.size, bytes: this.bytes, diskBytes, spawns: this.spawns, decoders: this.decoderTotal };
+    return {
+      videos: this.entries.size,
+      bytes: this.bytes,
+      diskBytes,
+      spawns: this.spawns,
+      decoders: this.decoderTotal,
+    };
   }
 
   /**
@@ -257,7 +266,10 @@ export class FrameCache {
     if (used + bytes > cap) {
       if (!this.warnedDiskCap) {
         this.warnedDiskCap = true;
-        this.logger.warn({ diskBytes: used, frameCacheDiskBytes: cap }, "frame cache: disk cap reached, frames stay in memory (bounded by the decode window)");
+        this.logger.warn(
+          { diskBytes: used, frameCacheDiskBytes: cap },
+          "frame cache: disk cap reached, frames stay in memory (bounded by the decode window)",
+        );
       }
       return false;
     }
@@ -298,7 +310,10 @@ export class FrameCache {
     if (this.bytes > this.maxBytes && !this.warnedFull) {
       // Every video over the cap is being played; per-video budgets still bound each one.
       this.warnedFull = true;
-      this.logger.warn({ bytes: this.bytes, maxBytes: this.maxBytes, videos: this.entries.size }, "frame cache over cap, all in use");
+      this.logger.warn(
+        { bytes: this.bytes, maxBytes: this.maxBytes, videos: this.entries.size },
+        "frame cache over cap, all in use",
+      );
     }
   }
 
@@ -324,7 +339,10 @@ export class FrameCache {
   }
 
   private logSize(msg: string, extra: object): void {
-    this.logger.debug({ ...extra, bytes: this.bytes, videos: this.entries.size, spawns: this.spawns }, `frame cache: ${msg}`);
+    this.logger.debug(
+      { ...extra, bytes: this.bytes, videos: this.entries.size, spawns: this.spawns },
+      `frame cache: ${msg}`,
+    );
   }
 
   /** Removes spill dirs left by processes that died without close(). */

@@ -9,9 +9,7 @@ import type { MediaInfo } from "./types";
 
 export type ProbeFailureReason = "missing" | "empty" | "corrupt" | "no_video" | "bad_metadata";
 
-export type ProbeResult =
-  | { ok: true; info: MediaInfo }
-  | { ok: false; reason: ProbeFailureReason; detail: string };
+export type ProbeResult = { ok: true; info: MediaInfo } | { ok: false; reason: ProbeFailureReason; detail: string };
 
 const PROBE_TIMEOUT_MS = 15_000;
 
@@ -41,10 +39,14 @@ function fail(reason: ProbeFailureReason, detail: string): ProbeResult {
 
 function runProbe(bin: string, path: string): Promise<{ stdout: string; error: string | null }> {
   const args = [
-    "-v", "error",
-    "-print_format", "json",
-    "-show_entries", "format=duration:stream=codec_type,width,height,avg_frame_rate,r_frame_rate,duration",
-    "-select_streams", "v:0",
+    "-v",
+    "error",
+    "-print_format",
+    "json",
+    "-show_entries",
+    "format=duration:stream=codec_type,width,height,avg_frame_rate,r_frame_rate,duration",
+    "-select_streams",
+    "v:0",
     // "file:" stops ffprobe from reading a name like "concat:..." or "http:..." as a protocol.
     `file:${path}`,
   ];

@@ -42,7 +42,10 @@ export function createVideoService(o: VideoServiceOptions): StreamManager {
     frames: new FrameCache({ ...cache, logger: log }),
     log,
     maxStreams,
-    audio: { cache: new AudioPacketCache({ maxIdleBytes: o.limits?.audioCacheBytes ?? VIDEO_LIMITS.audioCacheBytes }), probes: new AudioProbeCache() },
+    audio: {
+      cache: new AudioPacketCache({ maxIdleBytes: o.limits?.audioCacheBytes ?? VIDEO_LIMITS.audioCacheBytes }),
+      probes: new AudioProbeCache(),
+    },
     playoutDelayMs: o.limits?.playoutDelayMs ?? VIDEO_LIMITS.playoutDelayMs,
     ...(statsMs !== undefined ? { statsMs } : {}),
   });

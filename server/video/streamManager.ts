@@ -5,7 +5,15 @@
 // its own VideoReader, which is how decoding knows how far ahead to go; a
 // play or seek that would need one ffmpeg too many is refused (server_full).
 
-import type { AudioTrackChoice, ClientMessageOf, Control, Play, StreamEndReason, StreamInfo, VideoItem } from "../../protocol/messages";
+import type {
+  AudioTrackChoice,
+  ClientMessageOf,
+  Control,
+  Play,
+  StreamEndReason,
+  StreamInfo,
+  VideoItem,
+} from "../../protocol/messages";
 import type { AudioPacketCache } from "../audio/cache";
 import type { AudioProbeCache, AudioSummary } from "../audio/probeCache";
 import { StreamAudio } from "./audioFanout";
@@ -63,7 +71,15 @@ const DEFAULT_PLAYOUT_DELAY_MS = 250;
 /** The catalogue's `audio` field from a probe summary. */
 function audioField(a: AudioSummary): NonNullable<VideoItem["audio"]> {
   return {
-    tracks: a.tracks.map((t) => ({ index: t.index, language: t.language, title: t.title, codec: t.codec, channels: t.channels, downmix: t.downmix, problem: t.problem })),
+    tracks: a.tracks.map((t) => ({
+      index: t.index,
+      language: t.language,
+      title: t.title,
+      codec: t.codec,
+      channels: t.channels,
+      downmix: t.downmix,
+      problem: t.problem,
+    })),
     noSound: a.noSound,
   };
 }
@@ -81,7 +97,8 @@ export class StreamManager implements VideoService {
     this.statsTimer = setInterval(() => this.sendStats(), opts.statsMs ?? 1000);
     this.statsTimer.unref();
     opts.library?.onChanged(() => {
-      for (const members of this.rooms.values()) for (const p of members.values()) if (p.caps.has("library2")) p.sendControl({ t: "videosChanged" });
+      for (const members of this.rooms.values())
+        for (const p of members.values()) if (p.caps.has("library2")) p.sendControl({ t: "videosChanged" });
     });
   }
 
@@ -123,7 +140,10 @@ export class StreamManager implements VideoService {
     if (s) this.end(s, "stopped");
   }
 
-  handle(peer: Peer, msg: ClientMessageOf<"videos" | "play" | "control" | "subtitles" | "poster" | "audioTrack">): void {
+  handle(
+    peer: Peer,
+    msg: ClientMessageOf<"videos" | "play" | "control" | "subtitles" | "poster" | "audioTrack">,
+  ): void {
     const library = this.opts.library;
     const withAudio = (items: VideoItem[]) => (peer.caps.has("audio") ? this.withAudio(items) : Promise.resolve(items));
     if (msg.t === "audioTrack") {
@@ -176,7 +196,9 @@ export class StreamManager implements VideoService {
     const frames = this.opts.frames;
     // A self stream of a small viewer is decoded small from the start: nobody wants the big frames.
     const smallOnly = msg.scope === "self" && peer.caps.has("smallVideo");
-    const size = smallOnly ? outputSize(frames.outputSize(info), this.opts.smallWidth ?? SMALL_VIDEO_WIDTH) : frames.outputSize(info);
+    const size = smallOnly
+      ? outputSize(frames.outputSize(info), this.opts.smallWidth ?? SMALL_VIDEO_WIDTH)
+      : frames.outputSize(info);
     const decoded = frames.open(path, key, size, info.fps);
     const fromMs = Math.min(Math.max(0, msg.fromMs ?? 0), info.durationMs);
     // Joining frames that are decoded (or being decoded) is free; a new ffmpeg
@@ -210,7 +232,18 @@ export class StreamManager implements VideoService {
       viewers: new Map(),
       small: null,
       source: { path, key, info },
-      audio: sound && summary ? new StreamAudio({ sid, key, path, tracks: summary.tracks, noSound: summary.noSound, cache: sound.cache, onBroken: (t, why) => sound.probes.markBroken(key, t, why) }) : null,
+      audio:
+        sound && summary
+          ? new StreamAudio({
+              sid,
+              key,
+              path,
+              tracks: summary.tracks,
+              noSound: summary.noSound,
+              cache: sound.cache,
+              onBroken: (t, why) => sound.probes.markBroken(key, t, why),
+            })
+          : null,
       clockSent: null,
       pacer: new Pacer({
         source: reader,
@@ -230,7 +263,17 @@ export class StreamManager implements VideoService {
     for (const v of stream.viewers.values()) v.peer.sendControl(start);
     for (const v of stream.viewers.values()) stream.audio?.add(v.peer, fromMs);
     this.sendClock(stream);
-    this.opts.log.info({ sid, video: info.id, scope: msg.scope, by: peer.memberId, viewers: stream.viewers.size, streams: this.streams.size }, "stream started");
+    this.opts.log.info(
+      {
+        sid,
+        video: info.id,
+        scope: msg.scope,
+        by: peer.memberId,
+        viewers: stream.viewers.size,
+        streams: this.streams.size,
+      },
+      "stream started",
+    );
   }
 
   private allocSid(): number {
@@ -309,14 +352,28 @@ export class StreamManager implements VideoService {
   private sendClock(s: Stream, to?: readonly Peer[]): void {
     const anchor = s.pacer.anchorMs;
     if (to === undefined) s.clockSent = anchor;
-    const msg = { t: "streamClock" as const, sid: s.info.sid, anchorCore: anchor, delayMs: this.opts.playoutDelayMs ?? DEFAULT_PLAYOUT_DELAY_MS, posMs: Math.round(s.pacer.positionMs) };
+    const msg = {
+      t: "streamClock" as const,
+      sid: s.info.sid,
+      anchorCore: anchor,
+      delayMs: this.opts.playoutDelayMs ?? DEFAULT_PLAYOUT_DELAY_MS,
+      posMs: Math.round(s.pacer.positionMs),
+    };
     for (const p of to ?? [...s.viewers.values()].map((v) => v.peer)) if (p.caps.has("clock")) p.sendControl(msg);
   }
 
   private chooseTrack(peer: Peer, msg: AudioTrackChoice): void {
     const s = this.streams.get(msg.sid);
-    if (!s || !s.viewers.has(peer.connId)) return this.refuse(peer, "unknown_stream", `you are not watching a stream ${msg.sid}`, "audioTrack");
-    if (!s.audio) return peer.sendControl({ t: "error", code: "unknown_track", message: "this server sends no sound", ref: "audioTrack", fatal: false });
+    if (!s || !s.viewers.has(peer.connId))
+      return this.refuse(peer, "unknown_stream", `you are not watching a stream ${msg.sid}`, "audioTrack");
+    if (!s.audio)
+      return peer.sendControl({
+        t: "error",
+        code: "unknown_track",
+        message: "this server sends no sound",
+        ref: "audioTrack",
+        fatal: false,
+      });
     const err = s.audio.choose(peer, msg.track);
     if (err) peer.sendControl({ t: "error", code: err.code, message: err.message, ref: "audioTrack", fatal: false });
   }
@@ -376,10 +433,19 @@ export class StreamManager implements VideoService {
   }
 
   private infoOf(s: Stream): StreamInfo {
-    return { ...s.info, posMs: Math.round(s.pacer.positionMs), state: s.pacer.state === "paused" ? "paused" : "playing" };
+    return {
+      ...s.info,
+      posMs: Math.round(s.pacer.positionMs),
+      state: s.pacer.state === "paused" ? "paused" : "playing",
+    };
   }
 
-  private refuse(peer: Peer, code: "unknown_video" | "unknown_stream" | "not_allowed" | "server_full", message: string, ref: string): void {
+  private refuse(
+    peer: Peer,
+    code: "unknown_video" | "unknown_stream" | "not_allowed" | "server_full",
+    message: string,
+    ref: string,
+  ): void {
     peer.sendControl({ t: "error", code, message, ref, fatal: false });
   }
 

@@ -40,15 +40,29 @@ export function transcodeArgs(path: string, size: Size, fps: number, quality: nu
   // and output timestamps restart at 0 = startSec.
   const seek = startSec > 0 ? ["-ss", startSec.toFixed(3)] : [];
   return [
-    "-hide_banner", "-nostdin", "-loglevel", "error",
+    "-hide_banner",
+    "-nostdin",
+    "-loglevel",
+    "error",
     ...seek,
     // "file:" so a name can never be taken for another protocol.
-    "-i", `file:${path}`,
-    "-map", "0:v:0", "-an", "-sn", "-dn",
-    "-vf", vf,
+    "-i",
+    `file:${path}`,
+    "-map",
+    "0:v:0",
+    "-an",
+    "-sn",
+    "-dn",
+    "-vf",
+    vf,
     // mjpeg writes baseline (SOF0) Huffman JPEGs, which every browser decodes.
-    "-c:v", "mjpeg", "-q:v", String(quality),
-    "-f", "image2pipe", "pipe:1",
+    "-c:v",
+    "mjpeg",
+    "-q:v",
+    String(quality),
+    "-f",
+    "image2pipe",
+    "pipe:1",
   ];
 }
 

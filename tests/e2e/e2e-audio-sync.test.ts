@@ -49,14 +49,25 @@ beforeAll(async () => {
   const r = await decodeAudio(file, 0, { onHead: (h) => (head = h), onPackets: (p) => packets.push(...p) });
   if (!r.ok) throw new Error(`decode failed: ${r.detail}`);
   const bundle = await build({
-    stdin: { contents: 'export * from "./audioOutput"; export * from "./opusDecoder"; export * from "./playout";', resolveDir: path.join(ROOT, "web/src/lib/audio"), loader: "ts" },
-    bundle: true, format: "iife", globalName: "SealroomAudio", write: false, target: "es2022",
+    stdin: {
+      contents: 'export * from "./audioOutput"; export * from "./opusDecoder"; export * from "./playout";',
+      resolveDir: path.join(ROOT, "web/src/lib/audio"),
+      loader: "ts",
+    },
+    bundle: true,
+    format: "iife",
+    globalName: "SealroomAudio",
+    write: false,
+    target: "es2022",
   });
   const js = bundle.outputFiles[0]!.text;
   server = createServer((req, res) => {
     if (req.url === "/audio.js") res.writeHead(200, { "content-type": "text/javascript" }).end(js);
     else if (req.url === "/tap.js") res.writeHead(200, { "content-type": "text/javascript" }).end(TAP);
-    else res.writeHead(200, { "content-type": "text/html" }).end('<!doctype html><title>audio</title><script src="/audio.js"></script>');
+    else
+      res
+        .writeHead(200, { "content-type": "text/html" })
+        .end('<!doctype html><title>audio</title><script src="/audio.js"></script>');
   });
   await new Promise<void>((r2) => server.listen(0, "127.0.0.1", r2));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
@@ -85,7 +96,12 @@ async function measure(page: Page, leadMs: number): Promise<Measured> {
   const b64 = (b: Buffer) => b.toString("base64");
   return page.evaluate(
     async ({ headB64, pkts, leadMs, periodS }) => {
-      const A = (globalThis as unknown as { SealroomAudio: typeof import("../../web/src/lib/audio/audioOutput") & typeof import("../../web/src/lib/audio/opusDecoder") }).SealroomAudio;
+      const A = (
+        globalThis as unknown as {
+          SealroomAudio: typeof import("../../web/src/lib/audio/audioOutput") &
+            typeof import("../../web/src/lib/audio/opusDecoder");
+        }
+      ).SealroomAudio;
       const bytes = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
       const supported = await A.opusDecodeSupported();
       const out = new A.AudioOutput();
@@ -103,7 +119,11 @@ async function measure(page: Page, leadMs: number): Promise<Measured> {
       const identity = { toLocalTime: (c: number) => c };
       const clock = { anchorCoreMs: performance.now() + leadMs, playoutDelayMs: 0 };
       const errors: string[] = [];
-      const dec = A.createOpusDecoder(bytes(headB64), (d) => out.play(d, clock, identity), (e) => errors.push(e.message));
+      const dec = A.createOpusDecoder(
+        bytes(headB64),
+        (d) => out.play(d, clock, identity),
+        (e) => errors.push(e.message),
+      );
       for (const p of pkts) dec.decode({ data: bytes(p.d), ptsSamples: p.pts, durationSamples: p.dur });
       const lastPtsMs = pkts[pkts.length - 1]!.pts / 48;
       await new Promise((r) => setTimeout(r, leadMs + lastPtsMs + 500));
@@ -114,9 +134,23 @@ async function measure(page: Page, leadMs: number): Promise<Measured> {
       const st = out.stats();
       const outputLatencyMs = (out.ctx.outputLatency || 0) * 1000;
       await out.close();
-      return { blocked, supported, errors, expected, heard, scheduled: st.scheduled, dropped: st.dropped, outputLatencyMs };
+      return {
+        blocked,
+        supported,
+        errors,
+        expected,
+        heard,
+        scheduled: st.scheduled,
+        dropped: st.dropped,
+        outputLatencyMs,
+      };
     },
-    { headB64: b64(head.raw), pkts: packets.map((p) => ({ d: b64(p.data), pts: p.ptsSamples, dur: p.durationSamples })), leadMs, periodS: SYNC_DEFAULTS.periodS },
+    {
+      headB64: b64(head.raw),
+      pkts: packets.map((p) => ({ d: b64(p.data), pts: p.ptsSamples, dur: p.durationSamples })),
+      leadMs,
+      periodS: SYNC_DEFAULTS.periodS,
+    },
   );
 }
 
@@ -131,7 +165,9 @@ describe("audio playout in Chromium (lip-sync method)", () => {
     expect(m.scheduled).toBeGreaterThan(190);
     expect(m.heard.length).toBe(m.expected.length);
     const errs = m.heard.map((h, i) => h - m.expected[i]!);
-    console.log(`beep heard - scheduled (ms): ${errs.map((e) => e.toFixed(2)).join(", ")}; outputLatency ${m.outputLatencyMs.toFixed(1)} ms`);
+    console.log(
+      `beep heard - scheduled (ms): ${errs.map((e) => e.toFixed(2)).join(", ")}; outputLatency ${m.outputLatencyMs.toFixed(1)} ms`,
+    );
     for (const e of errs) expect(Math.abs(e)).toBeLessThanOrEqual(20);
     expect(user.errors).toEqual([]);
   });

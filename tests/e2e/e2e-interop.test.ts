@@ -24,7 +24,8 @@ import {
 const BIN = path.join(ROOT, "bin", "sealroom");
 const VIDEOS = path.join(ROOT, "videos");
 const hasClient = existsSync(path.join(ROOT, "client", "main.ts"));
-const hasVideo = existsSync(path.join(ROOT, "server", "video", "service.ts")) && existsSync(path.join(VIDEOS, "sample.mp4"));
+const hasVideo =
+  existsSync(path.join(ROOT, "server", "video", "service.ts")) && existsSync(path.join(VIDEOS, "sample.mp4"));
 
 type Ev = { event: string; [k: string]: unknown };
 
@@ -60,7 +61,8 @@ class NativeClient {
       if (hit) return hit;
       if (this.proc.exitCode !== null) throw new Error(`client exited before ${what}: ${this.stderr}`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; events ${JSON.stringify(this.events).slice(0, 2000)}`);
+      if (left <= 0)
+        throw new Error(`timed out waiting for ${what}; events ${JSON.stringify(this.events).slice(0, 2000)}`);
       await new Promise<void>((r) => {
         const t = setTimeout(r, left);
         this.wakers.push(() => (clearTimeout(t), r()));
@@ -92,14 +94,22 @@ describe.skipIf(!hasClient)("browser <-> native client", () => {
     alice = await newUser(browser);
     // Everything the page sends the bridge: request URLs and bodies, WebSocket frames.
     alice.page.on("request", (r) => toBridge.push(r.url() + (r.postData() ?? "")));
-    alice.page.on("websocket", (ws) => ws.on("framesent", (f) => toBridge.push(typeof f.payload === "string" ? f.payload : Buffer.from(f.payload).toString("latin1"))));
+    alice.page.on("websocket", (ws) =>
+      ws.on("framesent", (f) =>
+        toBridge.push(typeof f.payload === "string" ? f.payload : Buffer.from(f.payload).toString("latin1")),
+      ),
+    );
     link = await createRoom(alice.page, stack.url, "alice");
     room = new URL(link).pathname.split("/").pop()!;
     // The terminal client joins the browser's v2 room from the same link.
-    const proc = spawn(process.execPath, [BIN, "client", "--json", "--name", "carl", "--link", link, "--core", `${stack.core.host}:${stack.core.port}`], {
-      env: { ...process.env, XDG_CONFIG_HOME: path.join(home, "config") },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
+    const proc = spawn(
+      process.execPath,
+      [BIN, "client", "--json", "--name", "carl", "--link", link, "--core", `${stack.core.host}:${stack.core.port}`],
+      {
+        env: { ...process.env, XDG_CONFIG_HOME: path.join(home, "config") },
+        stdio: ["pipe", "pipe", "pipe"],
+      },
+    );
     carl = new NativeClient(proc);
   }, 120_000);
 
@@ -132,10 +142,15 @@ describe.skipIf(!hasClient)("browser <-> native client", () => {
   it("browser -> client: the client verifies and opens it", async () => {
     await alice.page.getByLabel("Message").fill("hello carl, from the browser ✓");
     await alice.page.getByLabel("Message").press("Enter");
-    const m = await carl.next((e) => e.event === "message" && e.text === "hello carl, from the browser ✓", "message from alice");
+    const m = await carl.next(
+      (e) => e.event === "message" && e.text === "hello carl, from the browser ✓",
+      "message from alice",
+    );
     expect(m.verified).toBe(true);
     expect(m.name).toBe("alice");
-    await expect.poll(() => alice.page.locator("li.msg", { hasText: "hello carl" }).getAttribute("data-status")).toBe("sent");
+    await expect
+      .poll(() => alice.page.locator("li.msg", { hasText: "hello carl" }).getAttribute("data-status"))
+      .toBe("sent");
   });
 
   it("client -> browser: shown verified, to everyone and privately", async () => {
@@ -170,8 +185,12 @@ describe.skipIf(!hasClient)("browser <-> native client", () => {
     // Two browsers and a terminal in one v2 room from one link: bob's room message reaches both.
     await bob.page.getByLabel("Message").fill("bob to the room");
     await bob.page.getByLabel("Message").press("Enter");
-    expect((await carl.next((e) => e.event === "message" && e.text === "bob to the room", "bob's message")).verified).toBe(true);
-    await expect(alice.page.locator("li.msg", { hasText: "bob to the room" }).locator(".badge.ok").textContent()).resolves.toContain("verified");
+    expect(
+      (await carl.next((e) => e.event === "message" && e.text === "bob to the room", "bob's message")).verified,
+    ).toBe(true);
+    await expect(
+      alice.page.locator("li.msg", { hasText: "bob to the room" }).locator(".badge.ok").textContent(),
+    ).resolves.toContain("verified");
     await bob.context.close();
   });
 

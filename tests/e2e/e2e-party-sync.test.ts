@@ -21,7 +21,16 @@ import type { Browser, Page } from "playwright";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeJpeg } from "../../client/tty/jpeg";
 import { makeSyncSample } from "../../scripts/make-sync-sample";
-import { ROOT, createRoom, ensureWebBuilt, joinByLink, launchChromium, startStack, watchErrors, type Stack } from "../helpers/browser";
+import {
+  ROOT,
+  createRoom,
+  ensureWebBuilt,
+  joinByLink,
+  launchChromium,
+  startStack,
+  watchErrors,
+  type Stack,
+} from "../helpers/browser";
 import { startDelayProxy, type DelayProxy } from "../helpers/delayProxy";
 import { decodeFrameCode } from "../helpers/frameCode";
 
@@ -60,16 +69,40 @@ function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN;
 }
-const stats = (xs: number[]) => ({ n: xs.length, p50: percentile(xs, 50), p95: percentile(xs, 95), max: Math.max(...xs) });
-const fmt = (s: ReturnType<typeof stats>) => `n=${s.n} p50=${s.p50.toFixed(1)} p95=${s.p95.toFixed(1)} max=${s.max.toFixed(1)} ms`;
+const stats = (xs: number[]) => ({
+  n: xs.length,
+  p50: percentile(xs, 50),
+  p95: percentile(xs, 95),
+  max: Math.max(...xs),
+});
+const fmt = (s: ReturnType<typeof stats>) =>
+  `n=${s.n} p50=${s.p50.toFixed(1)} p95=${s.p95.toFixed(1)} max=${s.max.toFixed(1)} ms`;
 
 /** Hooks the page's player: every drawn frame's wall time and the index read from its pixels; beeps heard through a tap. */
 async function instrument(page: Page, tap: boolean): Promise<void> {
-  await page.waitForFunction(() => Object.keys((globalThis as { __sealroomPlayers?: object }).__sealroomPlayers ?? {}).length > 0, null, { timeout: 20_000 });
+  await page.waitForFunction(
+    () => Object.keys((globalThis as { __sealroomPlayers?: object }).__sealroomPlayers ?? {}).length > 0,
+    null,
+    { timeout: 20_000 },
+  );
   await page.evaluate(
     async ({ decodeSrc, tapSrc, tap }) => {
-      const decode = new Function(`return (${decodeSrc})`)() as (d: Uint8ClampedArray, w: number, h: number) => number | null;
-      const g = globalThis as unknown as { __sealroomPlayers: Record<string, { renderer: { onDraw: ((p: number, at: number) => void) | null }; sound: { output: { ctx: AudioContext; gain: GainNode; heardAt(t: number): number } } | null; canvas: HTMLCanvasElement }>; __log: PageLog };
+      const decode = new Function(`return (${decodeSrc})`)() as (
+        d: Uint8ClampedArray,
+        w: number,
+        h: number,
+      ) => number | null;
+      const g = globalThis as unknown as {
+        __sealroomPlayers: Record<
+          string,
+          {
+            renderer: { onDraw: ((p: number, at: number) => void) | null };
+            sound: { output: { ctx: AudioContext; gain: GainNode; heardAt(t: number): number } } | null;
+            canvas: HTMLCanvasElement;
+          }
+        >;
+        __log: PageLog;
+      };
       const log: PageLog = (g.__log = { draws: [], beeps: [], tapError: null });
       const player = Object.values(g.__sealroomPlayers)[0]!;
       const ctx2d = player.canvas.getContext("2d")!;
@@ -79,7 +112,11 @@ async function instrument(page: Page, tap: boolean): Promise<void> {
       player.renderer.onDraw = (pts, at) => {
         const img = ctx2d.getImageData(0, 0, w, strip);
         const due = r.pacer.dueAt(pts);
-        log.draws.push({ wall: performance.timeOrigin + at, code: decode(img.data, w, strip), lag: due === null ? null : at - due });
+        log.draws.push({
+          wall: performance.timeOrigin + at,
+          code: decode(img.data, w, strip),
+          lag: due === null ? null : at - due,
+        });
       };
       if (!tap || !player.sound) return;
       try {
@@ -89,7 +126,8 @@ async function instrument(page: Page, tap: boolean): Promise<void> {
         out.gain.disconnect();
         out.gain.connect(node);
         node.connect(out.ctx.destination);
-        node.port.onmessage = (e) => log.beeps.push(performance.timeOrigin + out.heardAt((e.data as number) / out.ctx.sampleRate));
+        node.port.onmessage = (e) =>
+          log.beeps.push(performance.timeOrigin + out.heardAt((e.data as number) / out.ctx.sampleRate));
       } catch (e) {
         log.tapError = String(e);
       }
@@ -166,10 +204,26 @@ describe("a watch party with sound, in sync", () => {
     });
     await joinByLink(bob, viaProxy.toString(), "bob");
     // The room link (with its secret: rooms are end-to-end v2) admits the terminal client too.
-    carol = spawn(process.execPath, [BIN, "client", "--json", "--name", "carol", "--link", link, "--core", `${stack.core.host}:${stack.core.port}`, "--record", rec], {
-      env: { ...process.env, XDG_CONFIG_HOME: path.join(dir, "config") },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
+    carol = spawn(
+      process.execPath,
+      [
+        BIN,
+        "client",
+        "--json",
+        "--name",
+        "carol",
+        "--link",
+        link,
+        "--core",
+        `${stack.core.host}:${stack.core.port}`,
+        "--record",
+        rec,
+      ],
+      {
+        env: { ...process.env, XDG_CONFIG_HOME: path.join(dir, "config") },
+        stdio: ["pipe", "pipe", "pipe"],
+      },
+    );
     let rest = "";
     carol.stdout.setEncoding("utf8");
     carol.stdout.on("data", (d: string) => {
@@ -227,7 +281,8 @@ describe("a watch party with sound, in sync", () => {
     // The native client: each frame's presentAt (its stream clock) and the frame index read from the recorded JPEG's pixels.
     const cDraws: { wall: number; code: number | null }[] = [];
     for (const e of carolEvents) {
-      if (e.event !== "frame" || e.sid !== sid || typeof e.presentAt !== "number" || typeof e.file !== "string") continue;
+      if (e.event !== "frame" || e.sid !== sid || typeof e.presentAt !== "number" || typeof e.file !== "string")
+        continue;
       let code: number | null = null;
       try {
         const img = decodeJpeg(readFileSync(e.file));
@@ -249,7 +304,8 @@ describe("a watch party with sound, in sync", () => {
     const skew: number[] = [];
     const skewAB: number[] = [];
     // Leave out the first second after the start and each change (the clock sync and the first frames settle).
-    const settle = (w: number) => w - t0 < 1500 || (w > pausedAt - 1000 && w < resumedAt + 1000) || (w > seekAt - 200 && w < seekAt + 1000);
+    const settle = (w: number) =>
+      w - t0 < 1500 || (w > pausedAt - 1000 && w < resumedAt + 1000) || (w > seekAt - 200 && w < seekAt + 1000);
     for (const [code, wa] of fa) {
       const wb = fb.get(code);
       const wc = fc.get(code);
@@ -280,9 +336,13 @@ describe("a watch party with sound, in sync", () => {
     const lipA = lip(a);
     const lipB = lip(b);
     const s = stats(skew);
-    console.log(`viewer skew (first shown, 3 viewers, one behind 60-100 ms jitter): ${fmt(s)}; alice-bob ${fmt(stats(skewAB))}`);
+    console.log(
+      `viewer skew (first shown, 3 viewers, one behind 60-100 ms jitter): ${fmt(s)}; alice-bob ${fmt(stats(skewAB))}`,
+    );
     console.log(`viewer skew (sampled every 50 ms, frame index x 33.3 ms): ${fmt(stats(sampled))}`);
-    console.log(`lip sync (beep heard - flash drawn): alice ${lipA.map((x) => x.toFixed(1)).join(", ")}; bob ${lipB.map((x) => x.toFixed(1)).join(", ")}`);
+    console.log(
+      `lip sync (beep heard - flash drawn): alice ${lipA.map((x) => x.toFixed(1)).join(", ")}; bob ${lipB.map((x) => x.toFixed(1)).join(", ")}`,
+    );
     expect(skew.length).toBeGreaterThan(PARTY_S * FPS * 0.4);
     expect(s.p95).toBeLessThanOrEqual(FRAME_MS);
     expect(percentile(sampled, 95)).toBeLessThanOrEqual(FRAME_MS + 1);
@@ -290,7 +350,9 @@ describe("a watch party with sound, in sync", () => {
     // The goal is +-20 ms (ITU-R BT.1359 detectability: 45 ms early, 125 ms late); the p95 bound leaves a frame of
     // rAF granularity for a loaded CI machine.
     const lipAll = [...lipA, ...lipB].map(Math.abs);
-    console.log(`lip sync |error|: ${fmt(stats(lipAll))}; draw lag (alice, drawn - due): ${fmt(stats(a.draws.map((d) => d.lag ?? NaN).filter(Number.isFinite)))}`);
+    console.log(
+      `lip sync |error|: ${fmt(stats(lipAll))}; draw lag (alice, drawn - due): ${fmt(stats(a.draws.map((d) => d.lag ?? NaN).filter(Number.isFinite)))}`,
+    );
     expect(percentile(lipAll, 50)).toBeLessThanOrEqual(20);
     expect(percentile(lipAll, 95)).toBeLessThanOrEqual(35);
 
@@ -303,10 +365,14 @@ describe("a watch party with sound, in sync", () => {
   }, 150_000);
 
   it("the player's sound controls: stats, volume and mute remembered, a track picker for two tracks", async () => {
-    await expect.poll(async () => (await bob.getByTestId("stats-audio").textContent()) ?? "").toMatch(/\d+ ms buffered · A\/V [+-]?\d+ ms/);
+    await expect
+      .poll(async () => (await bob.getByTestId("stats-audio").textContent()) ?? "")
+      .toMatch(/\d+ ms buffered · A\/V [+-]?\d+ ms/);
     await bob.getByTestId("volume").fill("0.3");
     await bob.getByTestId("mute").click();
-    expect(await bob.evaluate(() => [localStorage.getItem("sealroom.volume"), localStorage.getItem("sealroom.muted")])).toEqual(["0.3", "1"]);
+    expect(
+      await bob.evaluate(() => [localStorage.getItem("sealroom.volume"), localStorage.getItem("sealroom.muted")]),
+    ).toEqual(["0.3", "1"]);
     const picker = bob.getByTestId("audio-track");
     expect(await picker.locator("option").allTextContents()).toEqual(["eng", "fra", "No sound"]);
     await picker.selectOption("1");

@@ -6,7 +6,17 @@ import type { Browser } from "playwright";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sealEnvelope } from "../../protocol/crypto";
 import { parseRoomLink } from "../../protocol/e2e/roomSecret";
-import { createRoom, ensureWebBuilt, joinByLink, launchChromium, newUser, selfId, startStack, type Stack, type User } from "../helpers/browser";
+import {
+  createRoom,
+  ensureWebBuilt,
+  joinByLink,
+  launchChromium,
+  newUser,
+  selfId,
+  startStack,
+  type Stack,
+  type User,
+} from "../helpers/browser";
 import { join } from "../helpers/wire";
 
 let stack: Stack;
@@ -128,7 +138,10 @@ describe("web app through bridge and core", () => {
     await dave.page.close();
     await expect.poll(() => bob.page.locator("li.member:not(.away)").count()).toBe(2);
     await expect.poll(() => bob.page.locator("li.member.away", { hasText: "dave" }).count()).toBe(1);
-    await bob.page.locator(".toasts").getByText(/dave is away/).waitFor();
+    await bob.page
+      .locator(".toasts")
+      .getByText(/dave is away/)
+      .waitFor();
   });
 
   it("comes back as the same member after a reload", async () => {
@@ -136,7 +149,9 @@ describe("web app through bridge and core", () => {
     await bob.page.reload();
     await bob.page.getByTestId("room-id").waitFor();
     const inAt = await bob.page.evaluate(() => performance.getEntriesByName("sealroom:welcome")[0]?.startTime ?? NaN);
-    console.log(`share link, returning (reload, keys from IndexedDB): navigation start -> in the room ${inAt.toFixed(0)} ms`);
+    console.log(
+      `share link, returning (reload, keys from IndexedDB): navigation start -> in the room ${inAt.toFixed(0)} ms`,
+    );
     expect(inAt).toBeGreaterThan(0);
     await expect.poll(() => bob.page.locator("li.member:not(.away)").count()).toBe(2);
     expect(await selfId(bob.page)).toBe(before);
@@ -166,7 +181,12 @@ describe("web app through bridge and core", () => {
         recipients: [{ id: aliceId, encKey: aliceMember.encKey }],
       });
       const flipped = env.ct[0] === "A" ? "B" : "A";
-      mallory.peer.send({ t: "send", mid: "tampered-1", to: [aliceId], env: { ...env, ct: flipped + env.ct.slice(1) } });
+      mallory.peer.send({
+        t: "send",
+        mid: "tampered-1",
+        to: [aliceId],
+        env: { ...env, ct: flipped + env.ct.slice(1) },
+      });
       const warn = alice.page.locator("li.msg.unverified");
       await warn.waitFor();
       await expect(warn.textContent()).resolves.toContain("Unverifiable message: signature does not verify");

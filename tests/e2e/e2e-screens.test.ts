@@ -8,11 +8,24 @@ import os from "node:os";
 import path from "node:path";
 import type { Browser, Locator } from "playwright";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, createRoom, ensureWebBuilt, joinByLink, launchChromium, newUser, startStack, type Stack, type User } from "../helpers/browser";
+import {
+  ROOT,
+  createRoom,
+  ensureWebBuilt,
+  joinByLink,
+  launchChromium,
+  newUser,
+  startStack,
+  type Stack,
+  type User,
+} from "../helpers/browser";
 
 // The committed screenshots are refreshed only on request
 // (SEALROOM_SCREENSHOTS=1), so an ordinary test run leaves the tree clean.
-const SHOTS = process.env.SEALROOM_SCREENSHOTS === "1" ? path.join(ROOT, "docs", "screenshots") : path.join(os.tmpdir(), "sealroom-screenshots");
+const SHOTS =
+  process.env.SEALROOM_SCREENSHOTS === "1"
+    ? path.join(ROOT, "docs", "screenshots")
+    : path.join(os.tmpdir(), "sealroom-screenshots");
 const VIDEOS = path.join(ROOT, "videos");
 
 let stack: Stack;
@@ -43,7 +56,9 @@ describe("screens", () => {
       page.on("pageerror", (e) => errors.push(e.message));
       await page.goto(`http://sealroom-lan.test:${port}/r/someroom`);
       expect(await page.evaluate(() => window.isSecureContext)).toBe(false);
-      await expect(page.getByRole("heading", { level: 1 }).textContent()).resolves.toBe("Sealroom needs HTTPS here: run the bridge with --https");
+      await expect(page.getByRole("heading", { level: 1 }).textContent()).resolves.toBe(
+        "Sealroom needs HTTPS here: run the bridge with --https",
+      );
       expect(errors).toEqual([]);
       await page.screenshot({ path: path.join(SHOTS, "needs-https.png") });
     } finally {
@@ -79,13 +94,20 @@ describe("screens", () => {
       await u.page.getByLabel("Message").fill(text);
       await u.page.getByLabel("Message").press("Enter");
     };
-    await say(alice, "Hi Bob! Compare safety codes? Mine ends in " + (await alice.page.locator("li.member.self .safety").textContent())?.slice(-4));
+    await say(
+      alice,
+      "Hi Bob! Compare safety codes? Mine ends in " +
+        (await alice.page.locator("li.member.self .safety").textContent())?.slice(-4),
+    );
     await bob.page.locator("li.msg").first().waitFor();
     await say(bob, "Matches what I see. Shall we watch the sample?");
     await alice.page.locator("li.msg", { hasText: "Shall we watch" }).waitFor();
     await alice.page.locator("li.member", { hasText: "bob" }).locator("button.code").click();
     await alice.page.locator(".fingerprint", { hasText: /[0-9a-f]{4} / }).waitFor();
-    await alice.page.getByText("bob joined").waitFor({ state: "detached", timeout: 10_000 }).catch(() => {});
+    await alice.page
+      .getByText("bob joined")
+      .waitFor({ state: "detached", timeout: 10_000 })
+      .catch(() => {});
     await alice.page.screenshot({ path: path.join(SHOTS, "room-chat.png") });
 
     await alice.page.locator('li.video[data-video-id="sample.mp4"]').waitFor();
@@ -97,7 +119,9 @@ describe("screens", () => {
 
     await bob.page.setViewportSize({ width: 360, height: 780 });
     await bob.page.waitForTimeout(300);
-    const overflow = await bob.page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    const overflow = await bob.page.evaluate(
+      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    );
     expect(overflow).toBeLessThanOrEqual(0);
     await bob.page.screenshot({ path: path.join(SHOTS, "room-mobile.png"), fullPage: true });
     expect(alice.errors).toEqual([]);

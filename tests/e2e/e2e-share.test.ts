@@ -28,7 +28,13 @@ afterAll(async () => {
 });
 
 async function bridge(opts: Parameters<typeof startBridge>[0]): Promise<RunningBridge> {
-  const b = await startBridge({ host: "127.0.0.1", port: 0, core: { host: core.host, port: core.port }, web: WEB_DIST, ...opts });
+  const b = await startBridge({
+    host: "127.0.0.1",
+    port: 0,
+    core: { host: core.host, port: core.port },
+    web: WEB_DIST,
+    ...opts,
+  });
   bridges.push(b);
   return b;
 }
@@ -70,7 +76,10 @@ describe("share link", () => {
 
   it("on a page opened by another name is that page's origin, whatever the bridge reports", async () => {
     const cert = makeSelfSigned({ commonName: "sealroom-lan.test", bits: 2048 });
-    const b = await bridge({ tls: { certPem: cert.certPem, keyPem: cert.keyPem }, shareOrigin: "https://192.0.2.10:7780" });
+    const b = await bridge({
+      tls: { certPem: cert.certPem, keyPem: cert.keyPem },
+      shareOrigin: "https://192.0.2.10:7780",
+    });
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ignoreHTTPSErrors: true });
     const page = await context.newPage();
     const base = `https://sealroom-lan.test:${b.port}`;

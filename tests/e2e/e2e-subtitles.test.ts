@@ -12,9 +12,22 @@ import os from "node:os";
 import path from "node:path";
 import type { Browser, Page } from "playwright";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, createRoom, ensureWebBuilt, joinByLink, launchChromium, newUser, startStack, type Stack, type User } from "../helpers/browser";
+import {
+  ROOT,
+  createRoom,
+  ensureWebBuilt,
+  joinByLink,
+  launchChromium,
+  newUser,
+  startStack,
+  type Stack,
+  type User,
+} from "../helpers/browser";
 
-const SHOTS = process.env.SEALROOM_SCREENSHOTS === "1" ? path.join(ROOT, "docs", "screenshots") : path.join(os.tmpdir(), "sealroom-screenshots");
+const SHOTS =
+  process.env.SEALROOM_SCREENSHOTS === "1"
+    ? path.join(ROOT, "docs", "screenshots")
+    : path.join(os.tmpdir(), "sealroom-screenshots");
 const SAMPLE = path.join(ROOT, "videos", "sample.mp4");
 const ROOM = '.player[data-scope="room"]';
 
@@ -57,7 +70,9 @@ beforeAll(async () => {
   await copyFile(SAMPLE, path.join(lib, "sample.mp4"));
   await writeFile(path.join(lib, "sample.en.srt"), SRT);
   await writeFile(path.join(lib, "sample.fr.vtt"), VTT);
-  stack = await startStack({ videos: { dir: lib, cacheDir: path.join(root, "cache"), libraryLimits: { watchDebounceMs: 200 } } });
+  stack = await startStack({
+    videos: { dir: lib, cacheDir: path.join(root, "cache"), libraryLimits: { watchDebounceMs: 200 } },
+  });
   browser = await launchChromium();
   mkdirSync(SHOTS, { recursive: true });
   alice = await newUser(browser);
@@ -102,10 +117,14 @@ describe("subtitles and posters in the browser", () => {
     await alice.page.locator(ROOM).screenshot({ path: path.join(SHOTS, "subtitles-desktop.png") });
 
     await seek(alice.page, 4000);
-    await expect.poll(() => overlay(alice.page).textContent(), { timeout: 10_000 }).toContain("<script>window.__xss = 1</script>");
+    await expect
+      .poll(() => overlay(alice.page).textContent(), { timeout: 10_000 })
+      .toContain("<script>window.__xss = 1</script>");
     await alice.page.locator(ROOM).screenshot({ path: path.join(SHOTS, "subtitles-markup.png") });
     await seek(alice.page, 7000);
-    await expect.poll(() => overlay(alice.page).textContent(), { timeout: 10_000 }).toContain('<img src=x onerror="window.__xss = 2">');
+    await expect
+      .poll(() => overlay(alice.page).textContent(), { timeout: 10_000 })
+      .toContain('<img src=x onerror="window.__xss = 2">');
     expect(await overlay(alice.page).locator("script, img").count()).toBe(0);
     await alice.page.waitForTimeout(300);
     expect(await alice.page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
@@ -133,7 +152,9 @@ describe("subtitles and posters in the browser", () => {
     await alice.page.reload();
     await alice.page.locator(`${ROOM} canvas`).waitFor({ timeout: 20_000 });
     const select = alice.page.locator(`${ROOM} select[aria-label="Subtitles"]`);
-    await expect.poll(async () => (await select.locator("option:checked").textContent()) ?? "", { timeout: 10_000 }).toBe("English");
+    await expect
+      .poll(async () => (await select.locator("option:checked").textContent()) ?? "", { timeout: 10_000 })
+      .toBe("English");
     await expect.poll(async () => (await overlay(alice.page).count()) > 0, { timeout: 10_000 }).toBe(true);
   });
 

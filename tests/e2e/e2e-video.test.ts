@@ -20,7 +20,8 @@ import {
 } from "../helpers/browser";
 
 const VIDEOS = path.join(ROOT, "videos");
-const hasVideo = existsSync(path.join(ROOT, "server", "video", "service.ts")) && existsSync(path.join(VIDEOS, "sample.mp4"));
+const hasVideo =
+  existsSync(path.join(ROOT, "server", "video", "service.ts")) && existsSync(path.join(VIDEOS, "sample.mp4"));
 
 const ROOM_CANVAS = '.player[data-scope="room"] canvas';
 const SELF_CANVAS = '.player[data-scope="self"] canvas';
@@ -97,7 +98,9 @@ describe.skipIf(!hasVideo)("watch parties in the browser", () => {
     await expect.poll(() => changesOver(alice.page, ROOM_CANVAS, 400), { timeout: 5_000 }).toBe(true);
     await expect.poll(() => changesOver(bob.page, ROOM_CANVAS, 400), { timeout: 5_000 }).toBe(true);
     // The overlay counts what arrived and what was drawn.
-    await expect.poll(async () => Number((await bob.page.getByTestId("stats").textContent())?.match(/received (\d+)/)?.[1] ?? 0)).toBeGreaterThan(10);
+    await expect
+      .poll(async () => Number((await bob.page.getByTestId("stats").textContent())?.match(/received (\d+)/)?.[1] ?? 0))
+      .toBeGreaterThan(10);
   });
 
   it("pause stops the picture for everyone; resume moves it again", async () => {
@@ -115,7 +118,9 @@ describe.skipIf(!hasVideo)("watch parties in the browser", () => {
   it("seeks from the seek bar, for everyone", async () => {
     await bob.page.locator('.player[data-scope="room"] input.seek').fill("7000");
     await expect.poll(() => alice.page.getByTestId("party").textContent()).toContain("moved by bob");
-    await expect.poll(() => alice.page.locator('.player[data-scope="room"] .time').textContent(), { timeout: 5_000 }).toMatch(/^0:0[789] \/ 0:10$/);
+    await expect
+      .poll(() => alice.page.locator('.player[data-scope="room"] .time').textContent(), { timeout: 5_000 })
+      .toMatch(/^0:0[789] \/ 0:10$/);
   });
 
   it("plays a self stream for one viewer only, beside the room stream", async () => {
@@ -124,7 +129,9 @@ describe.skipIf(!hasVideo)("watch parties in the browser", () => {
     const ms = await timeToFirstFrame(bob.page, "Play Sample for me", SELF_CANVAS);
     console.log(`play (self) -> first frame drawn on canvas: ${ms.toFixed(0)} ms`);
     await expect.poll(() => changesOver(bob.page, SELF_CANVAS, 400), { timeout: 5_000 }).toBe(true);
-    await expect(bob.page.locator('.player[data-scope="self"]').getByTestId("party").textContent()).resolves.toContain("Playing for you only");
+    await expect(bob.page.locator('.player[data-scope="self"]').getByTestId("party").textContent()).resolves.toContain(
+      "Playing for you only",
+    );
     expect(await alice.page.locator(SELF_CANVAS).count()).toBe(0);
     await bob.page.locator('.player[data-scope="self"]').getByRole("button", { name: "Stop" }).click();
     await expect.poll(() => bob.page.locator(SELF_CANVAS).count()).toBe(0);

@@ -52,7 +52,11 @@ const frameStream = fc
       fc.uint8Array({ maxLength: 200 }).map((b) => encodeFrame(KIND_VIDEO, b)),
       fc.tuple(fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 50 })).map(([k, b]) => encodeFrame(k, b)),
       fc.uint8Array({ minLength: 1, maxLength: 40 }),
-      fc.constantFrom(new Uint8Array([0, 0, 0, 0]), new Uint8Array([0xff, 0xff, 0xff, 0xff, 1]), new Uint8Array([0, 0, 0x10, 0x02, 1])),
+      fc.constantFrom(
+        new Uint8Array([0, 0, 0, 0]),
+        new Uint8Array([0xff, 0xff, 0xff, 0xff, 1]),
+        new Uint8Array([0, 0, 0x10, 0x02, 1]),
+      ),
     ),
     { maxLength: 12 },
   )
@@ -109,7 +113,9 @@ describe("decodeRaw properties", () => {
     const bodies = fc.oneof(
       fc.uint8Array({ maxLength: 200 }),
       fc.jsonValue().map((v) => enc(JSON.stringify(v))),
-      fc.record({ t: fc.oneof(fc.string(), fc.integer(), fc.constant(null)) }, { requiredKeys: [] }).map((v) => enc(JSON.stringify(v))),
+      fc
+        .record({ t: fc.oneof(fc.string(), fc.integer(), fc.constant(null)) }, { requiredKeys: [] })
+        .map((v) => enc(JSON.stringify(v))),
     );
     fc.assert(
       fc.property(bodies, (body) => {
@@ -118,7 +124,8 @@ describe("decodeRaw properties", () => {
         try {
           const text = new TextDecoder("utf-8", { fatal: true }).decode(body);
           const v: unknown = JSON.parse(text);
-          oracle = typeof v === "object" && v !== null && !Array.isArray(v) && typeof (v as { t?: unknown }).t === "string";
+          oracle =
+            typeof v === "object" && v !== null && !Array.isArray(v) && typeof (v as { t?: unknown }).t === "string";
         } catch {
           oracle = false;
         }
@@ -142,9 +149,23 @@ const envArb = fc.record({
 });
 const validClient = fc.oneof(
   fc.record({ t: fc.constant("send"), mid: fc.stringMatching(/^[\x21-\x7e]{1,64}$/), env: envArb }),
-  fc.record({ t: fc.constant("send"), mid: fc.constant("m1"), to: fc.uniqueArray(idArb, { minLength: 1, maxLength: 5 }), env: envArb }),
-  fc.record({ t: fc.constant("play"), video: fc.string({ minLength: 1, maxLength: 255 }), scope: fc.constantFrom("self", "room"), fromMs: fc.double({ min: 0, max: 1e9, noNaN: true }) }),
-  fc.record({ t: fc.constant("control"), sid: fc.integer({ min: 0, max: 0xffffffff }), action: fc.constantFrom("pause", "resume", "stop") }),
+  fc.record({
+    t: fc.constant("send"),
+    mid: fc.constant("m1"),
+    to: fc.uniqueArray(idArb, { minLength: 1, maxLength: 5 }),
+    env: envArb,
+  }),
+  fc.record({
+    t: fc.constant("play"),
+    video: fc.string({ minLength: 1, maxLength: 255 }),
+    scope: fc.constantFrom("self", "room"),
+    fromMs: fc.double({ min: 0, max: 1e9, noNaN: true }),
+  }),
+  fc.record({
+    t: fc.constant("control"),
+    sid: fc.integer({ min: 0, max: 0xffffffff }),
+    action: fc.constantFrom("pause", "resume", "stop"),
+  }),
   fc.record({ t: fc.constant("control"), sid: fc.nat(), action: fc.constant("seek"), toMs: fc.nat() }),
   fc.record({ t: fc.constant("ping"), ts: fc.double({ noNaN: true, noDefaultInfinity: true }) }),
   fc.constant({ t: "videos" }),
@@ -220,13 +241,24 @@ describe("message validators", () => {
 
   it("treat prototype names as unknown types and never as schemas", () => {
     fc.assert(
-      fc.property(fc.constantFrom("__proto__", "constructor", "toString", "hasOwnProperty", "valueOf", "prototype", "__defineGetter__"), (t) => {
-        const raw = decodeRaw(enc(`{"t":${JSON.stringify(t)},"__proto__":{"t":"ping","ts":1}}`));
-        expect(raw.ok).toBe(true);
-        if (!raw.ok) return;
-        expect(parseClientMessage(raw.raw).kind).toBe("unknown");
-        expect(parseServerMessage(raw.raw).kind).toBe("unknown");
-      }),
+      fc.property(
+        fc.constantFrom(
+          "__proto__",
+          "constructor",
+          "toString",
+          "hasOwnProperty",
+          "valueOf",
+          "prototype",
+          "__defineGetter__",
+        ),
+        (t) => {
+          const raw = decodeRaw(enc(`{"t":${JSON.stringify(t)},"__proto__":{"t":"ping","ts":1}}`));
+          expect(raw.ok).toBe(true);
+          if (!raw.ok) return;
+          expect(parseClientMessage(raw.raw).kind).toBe("unknown");
+          expect(parseServerMessage(raw.raw).kind).toBe("unknown");
+        },
+      ),
     );
   });
 
@@ -235,7 +267,8 @@ describe("message validators", () => {
     // which is what the core relays, lacks it); "constructor" is refused as
     // not an id. Either way no recipient sees it and the signature, which
     // covered it, no longer verifies.
-    const env = '{"alg":"RSA-OAEP-256+A256GCM","iv":"AAAAAAAAAAAAAAAA","ct":"AAAAAAAAAAAAAAAAAAAAAAAA","sig":"AAAA","keys":';
+    const env =
+      '{"alg":"RSA-OAEP-256+A256GCM","iv":"AAAAAAAAAAAAAAAA","ct":"AAAAAAAAAAAAAAAAAAAAAAAA","sig":"AAAA","keys":';
     const id = "A".repeat(22);
     const cases: [string, "ok" | "invalid"][] = [
       ['{"__proto__":"AAAA"}', "ok"],
@@ -261,10 +294,14 @@ describe("message validators", () => {
   it("server messages: any JSON object with a known t either validates or is reported invalid, never throws", () => {
     const ts = Object.keys(SERVER_SCHEMAS);
     fc.assert(
-      fc.property(fc.constantFrom(...ts), fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 8 }), (t, fields) => {
-        const r = parseServerMessage({ ...fields, t } as RawMessage);
-        expect(["ok", "invalid"]).toContain(r.kind);
-      }),
+      fc.property(
+        fc.constantFrom(...ts),
+        fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 8 }),
+        (t, fields) => {
+          const r = parseServerMessage({ ...fields, t } as RawMessage);
+          expect(["ok", "invalid"]).toContain(r.kind);
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -280,9 +317,15 @@ describe("FrameAssembler properties", () => {
 
   it("any chunk sequence: never throws; in-order parts come out joined", () => {
     const chunkArb = fc.oneof(
-      fc.record({ sid: fc.nat(3), frame: fc.nat(5), part: fc.nat(4), parts: fc.nat(5), data: fc.uint8Array({ maxLength: 20 }) }).map((c) =>
-        chunk(c.sid, c.frame, c.part, c.parts, c.data),
-      ),
+      fc
+        .record({
+          sid: fc.nat(3),
+          frame: fc.nat(5),
+          part: fc.nat(4),
+          parts: fc.nat(5),
+          data: fc.uint8Array({ maxLength: 20 }),
+        })
+        .map((c) => chunk(c.sid, c.frame, c.part, c.parts, c.data)),
       fc.uint8Array({ maxLength: 30 }),
     );
     fc.assert(
@@ -296,13 +339,17 @@ describe("FrameAssembler properties", () => {
       { numRuns: RUNS },
     );
     fc.assert(
-      fc.property(fc.array(fc.uint8Array({ maxLength: 50 }), { minLength: 1, maxLength: 6 }), fc.nat(1000), (parts, sid) => {
-        const a = new FrameAssembler();
-        let out: ReturnType<FrameAssembler["push"]> = null;
-        parts.forEach((p, i) => (out = a.push(chunk(sid, 7, i, parts.length, p)) ?? out));
-        expect(out).not.toBeNull();
-        expect(Buffer.from(out!.jpeg)).toEqual(Buffer.concat(parts));
-      }),
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 50 }), { minLength: 1, maxLength: 6 }),
+        fc.nat(1000),
+        (parts, sid) => {
+          const a = new FrameAssembler();
+          let out: ReturnType<FrameAssembler["push"]> = null;
+          parts.forEach((p, i) => (out = a.push(chunk(sid, 7, i, parts.length, p)) ?? out));
+          expect(out).not.toBeNull();
+          expect(Buffer.from(out!.jpeg)).toEqual(Buffer.concat(parts));
+        },
+      ),
       { numRuns: RUNS },
     );
   });

@@ -20,7 +20,18 @@ import { ClientSession } from "../../protocol/session";
 import { tcpConnector } from "../../client/tcp";
 import { makeClip } from "../../scripts/make-sample";
 import { Fuzz, concat, frameOf } from "../helpers/fuzz-mutate";
-import { LONG, MiB, mib, rssOf, sleep, spawnBridge, spawnCore, stopProc, wsConnector, type Spawned } from "../helpers/security-support";
+import {
+  LONG,
+  MiB,
+  mib,
+  rssOf,
+  sleep,
+  spawnBridge,
+  spawnCore,
+  stopProc,
+  wsConnector,
+  type Spawned,
+} from "../helpers/security-support";
 import { identity, join, WirePeer, type Received } from "../helpers/wire";
 
 const SEED = Number(process.env.SEALROOM_FUZZ_SEED ?? Date.now() % 1_000_000);
@@ -50,7 +61,15 @@ interface Tally {
   codes: Map<string, number>;
   worstAnswerMs: number;
 }
-const tally = (): Tally => ({ frames: 0, handled: 0, connections: 0, closedByServer: 0, answeredByPong: 0, codes: new Map(), worstAnswerMs: 0 });
+const tally = (): Tally => ({
+  frames: 0,
+  handled: 0,
+  connections: 0,
+  closedByServer: 0,
+  answeredByPong: 0,
+  codes: new Map(),
+  worstAnswerMs: 0,
+});
 
 function countCodes(t: Tally, messages: Received[]): void {
   for (const m of messages) if (m.t === "error") t.codes.set(String(m.code), (t.codes.get(String(m.code)) ?? 0) + 1);
@@ -59,7 +78,13 @@ function countCodes(t: Tally, messages: Received[]): void {
 /** Valid messages of every client type, the raw material for mutations. */
 async function templates(id: Identity, victim: Identity, lane: number): Promise<Record<string, unknown>[]> {
   const mid = `m${lane}-${SEED}`;
-  const env = await sealEnvelope(id, { room: ROOM, mid, text: "fuzz", ts: Date.now(), recipients: [{ id: victim.id, encKey: victim.encKey }] });
+  const env = await sealEnvelope(id, {
+    room: ROOM,
+    mid,
+    text: "fuzz",
+    ts: Date.now(),
+    recipients: [{ id: victim.id, encKey: victim.encKey }],
+  });
   return [
     { t: "send", mid, env },
     { t: "send", mid: `${mid}b`, to: [victim.id], env },
@@ -119,7 +144,14 @@ const wsLink = async (url: string): Promise<Link> => {
  * hello; or byte-level garbage. Ends with a ping whose pong proves every
  * frame before it was handled.
  */
-async function fuzzConnection(link: Link, f: Fuzz, lane: number, tpl: Record<string, unknown>[], t: Tally, budget: number): Promise<number> {
+async function fuzzConnection(
+  link: Link,
+  f: Fuzz,
+  lane: number,
+  tpl: Record<string, unknown>[],
+  t: Tally,
+  budget: number,
+): Promise<number> {
   t.connections++;
   const started = Date.now();
   const marker = 1e9 + t.connections;
@@ -127,7 +159,11 @@ async function fuzzConnection(link: Link, f: Fuzz, lane: number, tpl: Record<str
   const mode = f.int(10);
   const frames: Uint8Array[] = [];
   if (mode < 6) {
-    link.write(frameOf(JSON.stringify(await makeHello(ids[lane], { nonce: String(challenge.nonce), room: ROOM, name: `f${lane}` }))));
+    link.write(
+      frameOf(
+        JSON.stringify(await makeHello(ids[lane], { nonce: String(challenge.nonce), room: ROOM, name: `f${lane}` })),
+      ),
+    );
     await link.next((m) => m.t === "welcome" || m.t === "error", ANSWER_MS).catch(() => null);
     const n = Math.min(budget, 20 + f.int(60));
     for (let i = 0; i < n; i++) {
@@ -158,7 +194,8 @@ async function fuzzConnection(link: Link, f: Fuzz, lane: number, tpl: Record<str
     if (!link.closed) {
       // Byte garbage may leave a frame incomplete: the core waits for the rest
       // (partialFrameTimeoutMs) and that is not a hang. Anything else is.
-      if (mode < 8) throw new Error(`no answer within ${ANSWER_MS} ms (seed ${SEED}, lane ${lane}): ${(e as Error).message}`);
+      if (mode < 8)
+        throw new Error(`no answer within ${ANSWER_MS} ms (seed ${SEED}, lane ${lane}): ${(e as Error).message}`);
     } else {
       t.closedByServer++;
     }
@@ -186,7 +223,10 @@ async function storm(open: () => Promise<Link>, total: number, seedOffset: numbe
 }
 
 function report(what: string, t: Tally, rss: { before: number; after: number }): void {
-  const codes = [...t.codes.entries()].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c}=${n}`).join(" ");
+  const codes = [...t.codes.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([c, n]) => `${c}=${n}`)
+    .join(" ");
   console.log(
     `[fuzz ${what}] seed ${SEED}: ${t.frames} frames over ${t.connections} connections (${t.handled} on connections that answered the last ping); ` +
       `${t.answeredByPong} answered by pong, ${t.closedByServer} closed by the server; worst ${t.worstAnswerMs} ms; ` +
@@ -227,11 +267,31 @@ beforeAll(async () => {
   // The rate limit is lifted so every frame reaches the parser; short
   // timeouts so half-sent frames do not pile up for 15 s.
   core = await spawnCore([
-    "--port", "0", "--videos", lib, "--cache-dir", pathJoin(lib, ".cache"),
-    "--limit", "rateLimitPerSec=1000000", "--limit", "rateLimitBurst=1000000",
-    "--limit", "partialFrameTimeoutMs=2000", "--limit", "helloTimeoutMs=3000",
+    "--port",
+    "0",
+    "--videos",
+    lib,
+    "--cache-dir",
+    pathJoin(lib, ".cache"),
+    "--limit",
+    "rateLimitPerSec=1000000",
+    "--limit",
+    "rateLimitBurst=1000000",
+    "--limit",
+    "partialFrameTimeoutMs=2000",
+    "--limit",
+    "helloTimeoutMs=3000",
   ]);
-  bridge = await spawnBridge(["--port", "0", "--core", `127.0.0.1:${core.port}`, "--web", lib, "--max-per-ip", "100000"]);
+  bridge = await spawnBridge([
+    "--port",
+    "0",
+    "--core",
+    `127.0.0.1:${core.port}`,
+    "--web",
+    lib,
+    "--max-per-ip",
+    "100000",
+  ]);
   // Warm up both paths with full sessions, then take the baselines.
   await fullSession("warm-tcp", "tcp");
   await fullSession("warm-ws", "ws");
@@ -253,7 +313,13 @@ async function fullSession(room: string, second: "tcp" | "ws"): Promise<void> {
   const mk = (name: string, connect: ReturnType<typeof tcpConnector>, i: number) =>
     new ClientSession({ identity: ids[i], name, room, agent: "fuzz-check", connect, reconnect: false });
   const a = mk("alice", tcpConnector({ host: "127.0.0.1", port: core.port }), 0);
-  const b = mk("bob", second === "tcp" ? tcpConnector({ host: "127.0.0.1", port: core.port }) : wsConnector(`ws://127.0.0.1:${bridge.port}/ws`), 1);
+  const b = mk(
+    "bob",
+    second === "tcp"
+      ? tcpConnector({ host: "127.0.0.1", port: core.port })
+      : wsConnector(`ws://127.0.0.1:${bridge.port}/ws`),
+    1,
+  );
   const online = (s: ClientSession) => new Promise<void>((r) => s.on("welcome", () => r()));
   const got = (s: ClientSession, text: string) =>
     new Promise<void>((r) => s.on("message", (m) => m.ok && m.text === text && r()));
@@ -288,55 +354,64 @@ async function fullSession(room: string, second: "tcp" | "ws"): Promise<void> {
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, rej) => (timer = setTimeout(() => rej(new Error(`timed out: ${what}`)), ms)))]).finally(() =>
-    clearTimeout(timer),
-  );
+  return Promise.race([
+    p,
+    new Promise<T>((_, rej) => (timer = setTimeout(() => rej(new Error(`timed out: ${what}`)), ms))),
+  ]).finally(() => clearTimeout(timer));
 }
 
 describe("socket fuzzing", () => {
-  it(`${CORE_FRAMES} mutated frames at the core: every connection answered, no internal error, a victim member unharmed`, async () => {
-    const victim = await victimWatch(core.port);
-    const t = await storm(() => tcpLink(core.port), CORE_FRAMES, 0);
-    const v = await victim.stop();
-    await sleep(3_000);
-    const after = rssOf(core.pid);
-    report("core", t, { before: baseline.core, after });
-    expect(t.frames).toBeGreaterThanOrEqual(CORE_FRAMES);
-    // Most frames were handled, not cut off by an earlier fatal one.
-    expect(t.handled).toBeGreaterThan(0.6 * t.frames);
-    expect(core.proc.child.exitCode).toBeNull();
-    expect(t.codes.get("internal") ?? 0).toBe(0);
-    expect(v.closed).toBe(false);
-    expect(v.worstPingMs).toBeLessThan(5_000);
-    expect(after).toBeLessThan(baseline.core + RSS_SLACK);
-    await fullSession("after-core-fuzz", "tcp");
-  }, LONG ? 1_200_000 : 240_000);
+  it(
+    `${CORE_FRAMES} mutated frames at the core: every connection answered, no internal error, a victim member unharmed`,
+    async () => {
+      const victim = await victimWatch(core.port);
+      const t = await storm(() => tcpLink(core.port), CORE_FRAMES, 0);
+      const v = await victim.stop();
+      await sleep(3_000);
+      const after = rssOf(core.pid);
+      report("core", t, { before: baseline.core, after });
+      expect(t.frames).toBeGreaterThanOrEqual(CORE_FRAMES);
+      // Most frames were handled, not cut off by an earlier fatal one.
+      expect(t.handled).toBeGreaterThan(0.6 * t.frames);
+      expect(core.proc.child.exitCode).toBeNull();
+      expect(t.codes.get("internal") ?? 0).toBe(0);
+      expect(v.closed).toBe(false);
+      expect(v.worstPingMs).toBeLessThan(5_000);
+      expect(after).toBeLessThan(baseline.core + RSS_SLACK);
+      await fullSession("after-core-fuzz", "tcp");
+    },
+    LONG ? 1_200_000 : 240_000,
+  );
 
-  it(`${BRIDGE_FRAMES} mutated frames through the bridge, plus WebSocket-level garbage`, async () => {
-    const url = `ws://127.0.0.1:${bridge.port}/ws`;
-    const t = await storm(() => wsLink(url), BRIDGE_FRAMES, 1_000);
-    // What only a WebSocket can carry: text, empty and oversize messages.
-    const closes: number[] = [];
-    for (const bad of ["text", "empty", "huge"] as const) {
-      const p = await WirePeer.connectWs(url);
-      if (bad === "text") p.sendWsMessage("{\"t\":\"ping\",\"ts\":1}");
-      else if (bad === "empty") p.sendWsMessage(Buffer.alloc(0));
-      else p.sendWsMessage(Buffer.alloc(1_048_577, 1));
-      await p.waitClosed(5_000);
-      closes.push(p.closeCode);
-      t.frames++;
-    }
-    await sleep(3_000);
-    const after = { core: rssOf(core.pid), bridge: rssOf(bridge.pid) };
-    report("bridge", t, { before: baseline.bridge, after: after.bridge });
-    expect(closes).toEqual([1003, 1002, 1009]);
-    expect(t.frames).toBeGreaterThanOrEqual(BRIDGE_FRAMES);
-    expect(t.handled).toBeGreaterThan(0.6 * t.frames);
-    expect(bridge.proc.child.exitCode).toBeNull();
-    expect(core.proc.child.exitCode).toBeNull();
-    expect(t.codes.get("internal") ?? 0).toBe(0);
-    expect(after.bridge).toBeLessThan(baseline.bridge + RSS_SLACK);
-    expect(after.core).toBeLessThan(baseline.core + RSS_SLACK);
-    await fullSession("after-bridge-fuzz", "ws");
-  }, LONG ? 1_200_000 : 240_000);
+  it(
+    `${BRIDGE_FRAMES} mutated frames through the bridge, plus WebSocket-level garbage`,
+    async () => {
+      const url = `ws://127.0.0.1:${bridge.port}/ws`;
+      const t = await storm(() => wsLink(url), BRIDGE_FRAMES, 1_000);
+      // What only a WebSocket can carry: text, empty and oversize messages.
+      const closes: number[] = [];
+      for (const bad of ["text", "empty", "huge"] as const) {
+        const p = await WirePeer.connectWs(url);
+        if (bad === "text") p.sendWsMessage('{"t":"ping","ts":1}');
+        else if (bad === "empty") p.sendWsMessage(Buffer.alloc(0));
+        else p.sendWsMessage(Buffer.alloc(1_048_577, 1));
+        await p.waitClosed(5_000);
+        closes.push(p.closeCode);
+        t.frames++;
+      }
+      await sleep(3_000);
+      const after = { core: rssOf(core.pid), bridge: rssOf(bridge.pid) };
+      report("bridge", t, { before: baseline.bridge, after: after.bridge });
+      expect(closes).toEqual([1003, 1002, 1009]);
+      expect(t.frames).toBeGreaterThanOrEqual(BRIDGE_FRAMES);
+      expect(t.handled).toBeGreaterThan(0.6 * t.frames);
+      expect(bridge.proc.child.exitCode).toBeNull();
+      expect(core.proc.child.exitCode).toBeNull();
+      expect(t.codes.get("internal") ?? 0).toBe(0);
+      expect(after.bridge).toBeLessThan(baseline.bridge + RSS_SLACK);
+      expect(after.core).toBeLessThan(baseline.core + RSS_SLACK);
+      await fullSession("after-bridge-fuzz", "ws");
+    },
+    LONG ? 1_200_000 : 240_000,
+  );
 });

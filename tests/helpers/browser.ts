@@ -85,7 +85,10 @@ export interface User {
   errors: string[];
 }
 
-export async function newUser(browser: Browser, opts: { viewport?: { width: number; height: number } } = {}): Promise<User> {
+export async function newUser(
+  browser: Browser,
+  opts: { viewport?: { width: number; height: number } } = {},
+): Promise<User> {
   const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 800 } });
   const page = await context.newPage();
   const errors: string[] = [];

@@ -22,7 +22,12 @@ export interface DelayProxy {
 }
 
 /** Schedules writes of one direction in order with random delays: one queue, one timer, so timer rounding can never reorder chunks. */
-function delayedPipe(from: Socket, to: Socket, dir: "up" | "down", o: Required<Pick<DelayProxyOptions, "minDelayMs" | "maxDelayMs" | "random">> & Pick<DelayProxyOptions, "onDelay">): void {
+function delayedPipe(
+  from: Socket,
+  to: Socket,
+  dir: "up" | "down",
+  o: Required<Pick<DelayProxyOptions, "minDelayMs" | "maxDelayMs" | "random">> & Pick<DelayProxyOptions, "onDelay">,
+): void {
   const queue: Array<{ chunk: Buffer; arrival: number; release: number }> = [];
   let prevRelease = 0;
   let timer: NodeJS.Timeout | null = null;
@@ -56,7 +61,12 @@ function delayedPipe(from: Socket, to: Socket, dir: "up" | "down", o: Required<P
 }
 
 export async function startDelayProxy(opts: DelayProxyOptions): Promise<DelayProxy> {
-  const o = { minDelayMs: opts.minDelayMs ?? 60, maxDelayMs: opts.maxDelayMs ?? 100, random: opts.random ?? Math.random, onDelay: opts.onDelay };
+  const o = {
+    minDelayMs: opts.minDelayMs ?? 60,
+    maxDelayMs: opts.maxDelayMs ?? 100,
+    random: opts.random ?? Math.random,
+    onDelay: opts.onDelay,
+  };
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     client.setNoDelay(true);

@@ -2,7 +2,12 @@
 // by the room's link secret.
 
 import { generateIdentity, type Identity } from "../../protocol/crypto";
-import { admitMember, makeAdmissionProof, type AdmissionProof, type AdmittedMember } from "../../protocol/e2e/admission";
+import {
+  admitMember,
+  makeAdmissionProof,
+  type AdmissionProof,
+  type AdmittedMember,
+} from "../../protocol/e2e/admission";
 import { generateIdentity2, publicIdentity2, type Identity2 } from "../../protocol/e2e/identity2";
 import { fromB64Url } from "../../protocol/e2e/primitives";
 import { deriveRoomKeys, generateRoomSecret, type RoomKeys } from "../../protocol/e2e/roomSecret";

@@ -42,28 +42,50 @@ export class Fuzz {
   /** A JSON value of a random type, some of them nasty, as source text. */
   valueText(): string {
     switch (this.int(22)) {
-      case 0: return "null";
-      case 1: return "true";
-      case 2: return String(this.int(1000));
-      case 3: return "-1";
-      case 4: return "1e308";
-      case 5: return "1e999"; // parses to Infinity
-      case 6: return "-1e999";
-      case 7: return "9007199254740993";
-      case 8: return "4294967296";
-      case 9: return "0.5";
-      case 10: return JSON.stringify("x".repeat(this.pick([0, 1, 65, 257, 4097, 70_000, 200_000])));
-      case 11: return JSON.stringify(String.fromCharCode(...Array.from({ length: 20 }, () => this.int(0x10000))));
-      case 12: return '"\\ud800\\udfff\\ud800"'; // lone surrogates
-      case 13: return '"\\u0000\\n\\r\\u202e"';
-      case 14: return "[]";
-      case 15: return "{}";
-      case 16: return this.deep(this.pick([10, 1000, 100_000]));
-      case 17: return '{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":1}}}';
-      case 18: return JSON.stringify(Array.from({ length: this.pick([1, 300, 5000]) }, (_, i) => `A${i}`));
-      case 19: return '"AAAA"';
-      case 20: return '"not base64!"';
-      default: return '"toString"';
+      case 0:
+        return "null";
+      case 1:
+        return "true";
+      case 2:
+        return String(this.int(1000));
+      case 3:
+        return "-1";
+      case 4:
+        return "1e308";
+      case 5:
+        return "1e999"; // parses to Infinity
+      case 6:
+        return "-1e999";
+      case 7:
+        return "9007199254740993";
+      case 8:
+        return "4294967296";
+      case 9:
+        return "0.5";
+      case 10:
+        return JSON.stringify("x".repeat(this.pick([0, 1, 65, 257, 4097, 70_000, 200_000])));
+      case 11:
+        return JSON.stringify(String.fromCharCode(...Array.from({ length: 20 }, () => this.int(0x10000))));
+      case 12:
+        return '"\\ud800\\udfff\\ud800"'; // lone surrogates
+      case 13:
+        return '"\\u0000\\n\\r\\u202e"';
+      case 14:
+        return "[]";
+      case 15:
+        return "{}";
+      case 16:
+        return this.deep(this.pick([10, 1000, 100_000]));
+      case 17:
+        return '{"__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":1}}}';
+      case 18:
+        return JSON.stringify(Array.from({ length: this.pick([1, 300, 5000]) }, (_, i) => `A${i}`));
+      case 19:
+        return '"AAAA"';
+      case 20:
+        return '"not base64!"';
+      default:
+        return '"toString"';
     }
   }
 
@@ -87,7 +109,8 @@ export class Fuzz {
       // quit: the core answers them with request errors and keeps the session,
       // so every one of them reaches the deeper checks.
       switch (this.int(soft ? 10 : 12)) {
-        case 0: { // drop a field
+        case 0: {
+          // drop a field
           const at = this.int(raw.length);
           if (!soft || raw[at]?.[0] !== "t") raw.splice(at, 1);
           break;
@@ -100,37 +123,97 @@ export class Fuzz {
           break;
         }
         case 4: // swap t for another type, known or not
-          setField(raw, "t", JSON.stringify(this.pick([...(soft ? [] : ["hello", "quit"]), "send", "play", "control", "ping", "videos", "pong", "msg", "welcome", "__proto__", "constructor", "hasOwnProperty", "", "x".repeat(300)])));
+          setField(
+            raw,
+            "t",
+            JSON.stringify(
+              this.pick([
+                ...(soft ? [] : ["hello", "quit"]),
+                "send",
+                "play",
+                "control",
+                "ping",
+                "videos",
+                "pong",
+                "msg",
+                "welcome",
+                "__proto__",
+                "constructor",
+                "hasOwnProperty",
+                "",
+                "x".repeat(300),
+              ]),
+            ),
+          );
           break;
         case 5: // prototype-pollution keys at the top
-          raw.push([this.pick(["__proto__", "constructor", "prototype", "toString", "hasOwnProperty"]), this.valueText()]);
+          raw.push([
+            this.pick(["__proto__", "constructor", "prototype", "toString", "hasOwnProperty"]),
+            this.valueText(),
+          ]);
           break;
-        case 6: { // duplicate a key (JSON.parse keeps the last)
+        case 6: {
+          // duplicate a key (JSON.parse keeps the last)
           const k = raw.length ? raw[this.int(raw.length)][0] : "x";
           if (!soft || k !== "t") raw.push([k, this.valueText()]);
           break;
         }
-        case 7: { // mutate inside env / keys / to
+        case 7: {
+          // mutate inside env / keys / to
           const env = obj.env as Record<string, unknown> | undefined;
           if (env && typeof env === "object") {
             const e: [string, string][] = Object.keys(env).map((k) => [k, JSON.stringify(env[k])]);
             const which = this.int(5);
             if (which === 0 && e.length) e[this.int(e.length)][1] = this.valueText();
             else if (which === 1) e.push([this.pick(["__proto__", "constructor"]), this.valueText()]);
-            else if (which === 2) setField(e, "keys", `{${["\"__proto__\":\"AAAA\"", keysOf(env)].filter(Boolean).join(",")}}`);
-            else if (which === 3) setField(e, "keys", JSON.stringify(Object.fromEntries(Array.from({ length: this.pick([0, 257, 2000]) }, (_, j) => [`id${j}`.padEnd(22, "A"), "AAAA"]))));
+            else if (which === 2)
+              setField(e, "keys", `{${['"__proto__":"AAAA"', keysOf(env)].filter(Boolean).join(",")}}`);
+            else if (which === 3)
+              setField(
+                e,
+                "keys",
+                JSON.stringify(
+                  Object.fromEntries(
+                    Array.from({ length: this.pick([0, 257, 2000]) }, (_, j) => [`id${j}`.padEnd(22, "A"), "AAAA"]),
+                  ),
+                ),
+              );
             else setField(e, "alg", this.valueText());
             setField(raw, "env", objText(e));
           } else {
-            setField(raw, "to", this.pick(['[]', '["x"]', '[1]', '["AAAAAAAAAAAAAAAAAAAAAA","AAAAAAAAAAAAAAAAAAAAAA"]', this.deep(50)]));
+            setField(
+              raw,
+              "to",
+              this.pick(["[]", '["x"]', "[1]", '["AAAAAAAAAAAAAAAAAAAAAA","AAAAAAAAAAAAAAAAAAAAAA"]', this.deep(50)]),
+            );
           }
           break;
         }
         case 8: // numbers at and past their bounds
-          setField(raw, this.pick(["sid", "fromMs", "toMs", "ts", "v"]), this.pick(["-1", "0", "4294967295", "4294967296", "1e999", "-0", "0.1", '"5"', "null"]));
+          setField(
+            raw,
+            this.pick(["sid", "fromMs", "toMs", "ts", "v"]),
+            this.pick(["-1", "0", "4294967295", "4294967296", "1e999", "-0", "0.1", '"5"', "null"]),
+          );
           break;
         case 9: // strings at and past their bounds
-          setField(raw, this.pick(["mid", "video", "name", "room", "agent", "action", "scope"]), JSON.stringify(this.pick(["", " ", "../../etc/passwd", "a".repeat(65), "a".repeat(256), "sample.mp4\u0000", "%2e%2e%2f", "\u202e", "x\ny"])));
+          setField(
+            raw,
+            this.pick(["mid", "video", "name", "room", "agent", "action", "scope"]),
+            JSON.stringify(
+              this.pick([
+                "",
+                " ",
+                "../../etc/passwd",
+                "a".repeat(65),
+                "a".repeat(256),
+                "sample.mp4\u0000",
+                "%2e%2e%2f",
+                "\u202e",
+                "x\ny",
+              ]),
+            ),
+          );
           break;
         case 10: // a long padding field
           raw.push([`pad${this.int(10)}`, JSON.stringify("p".repeat(this.pick([100, 10_000, 300_000])))]);
@@ -146,7 +229,8 @@ export class Fuzz {
   mutateBytes(frame: Uint8Array): Uint8Array {
     const b = frame.slice();
     switch (this.int(9)) {
-      case 0: { // flip bits anywhere
+      case 0: {
+        // flip bits anywhere
         const flips = 1 + this.int(8);
         for (let i = 0; i < flips; i++) b[this.int(b.length)] ^= 1 << this.int(8);
         return b;
@@ -159,7 +243,8 @@ export class Fuzz {
       case 3: // wrong kind
         b[4] = this.pick([0, KIND_VIDEO, 3, 0x7f, 0xff]);
         return b;
-      case 4: { // length field lies (shorter, longer, zero, huge)
+      case 4: {
+        // length field lies (shorter, longer, zero, huge)
         const len = this.pick([0, 1, b.length - 5, b.length + 100, 1_048_577, 0xffffffff]);
         new DataView(b.buffer, b.byteOffset).setUint32(0, len >>> 0);
         return b;

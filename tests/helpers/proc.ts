@@ -20,8 +20,18 @@ export interface Proc {
 export function runSealroom(args: string[], opts: SpawnOptions & { nodeArgs?: string[]; bin?: string } = {}): Proc {
   // A core defaults to the SQLite room log in ~/.local/share/sealroom, which one
   // core at a time may hold: tests that name no store get the memory one.
-  if (args[0] === "server" && !args.includes("--store") && !args.includes("--data-dir") && !args.includes("--cluster") && !args.includes("--help")) args = [...args, "--store", "memory"];
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.bin ?? BIN, ...args], { stdio: ["pipe", "pipe", "pipe"], ...opts });
+  if (
+    args[0] === "server" &&
+    !args.includes("--store") &&
+    !args.includes("--data-dir") &&
+    !args.includes("--cluster") &&
+    !args.includes("--help")
+  )
+    args = [...args, "--store", "memory"];
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.bin ?? BIN, ...args], {
+    stdio: ["pipe", "pipe", "pipe"],
+    ...opts,
+  });
   let out = "";
   let err = "";
   const listeners = new Set<() => void>();
@@ -30,7 +40,9 @@ export function runSealroom(args: string[], opts: SpawnOptions & { nodeArgs?: st
     for (const l of listeners) l();
   });
   child.stderr!.on("data", (d) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on("exit", (code, signal) => r({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.on("exit", (code, signal) => r({ code, signal })),
+  );
   return {
     child,
     stdout: () => out,

@@ -5,7 +5,13 @@ import { SqliteStore } from "../../server/store/sqliteStore";
 
 try {
   const store = new SqliteStore(process.argv[2]);
-  await store.append("r", { from: "holderAAAAAAAAAAAAAAAAA".slice(0, 22), mid: "m1", to: [], env: "{}", at: Date.now() });
+  await store.append("r", {
+    from: "holderAAAAAAAAAAAAAAAAA".slice(0, 22),
+    mid: "m1",
+    to: [],
+    env: "{}",
+    at: Date.now(),
+  });
   process.stdout.write("holding\n");
   setInterval(() => {}, 1000);
 } catch (e) {

@@ -16,7 +16,10 @@ export class Tmux {
   constructor(private readonly bin: string = TMUX ?? "tmux") {}
 
   private tmux(args: string[]): string {
-    return execFileSync(this.bin, ["-L", this.socket, "-f", "/dev/null", ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    return execFileSync(this.bin, ["-L", this.socket, "-f", "/dev/null", ...args], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
   }
 
   /** Runs `command` (a shell line) in a detached `cols` x `rows` window; `env` is set for it. */

@@ -57,7 +57,12 @@ export class WirePeer {
         p.wake();
       });
       s.on("close", () => p.gone());
-      p.link = { write: (b) => s.write(b), pause: () => s.pause(), resume: () => s.resume(), destroy: () => s.destroy() };
+      p.link = {
+        write: (b) => s.write(b),
+        pause: () => s.pause(),
+        resume: () => s.resume(),
+        destroy: () => s.destroy(),
+      };
     });
   }
 
@@ -145,7 +150,8 @@ export class WirePeer {
     for (;;) {
       const found = this.messages.slice(from).find(pred);
       if (found) return found as T;
-      if (this.closed) throw new Error(`closed before a matching message; got ${JSON.stringify(this.messages.map((m) => m.t))}`);
+      if (this.closed)
+        throw new Error(`closed before a matching message; got ${JSON.stringify(this.messages.map((m) => m.t))}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out; got ${JSON.stringify(this.messages.map((m) => m.t))}`);
       await new Promise<void>((r) => {
@@ -192,14 +198,35 @@ export async function identity(i: number): Promise<Identity> {
 /** `v2`: the room link's keys, for a v2 hello (a raw peer that knows the secret). */
 export async function join(
   to: number | string,
-  p: { name: string; room: string; id?: Identity; agent?: string; ws?: WebSocket.ClientOptions; caps?: string[]; v2?: RoomKeys },
+  p: {
+    name: string;
+    room: string;
+    id?: Identity;
+    agent?: string;
+    ws?: WebSocket.ClientOptions;
+    caps?: string[];
+    v2?: RoomKeys;
+  },
 ): Promise<{ peer: WirePeer; welcome: Welcome; identity: Identity }> {
   const peer = typeof to === "number" ? await WirePeer.connect(to) : await WirePeer.connectWs(to, p.ws);
   if (p.caps?.includes("audio")) peer.kinds.add(KIND_AUDIO);
   const ch = await peer.nextT("challenge");
   const id = p.id ?? (await generateIdentity({ extractable: true }));
-  const hello = await makeHello(id, { nonce: ch.nonce, room: p.room, name: p.name, ...(p.agent ? { agent: p.agent } : {}), ...(p.caps ? { caps: p.caps } : {}) });
-  peer.send(p.v2 ? await new GroupSession(id, p.v2, { sendKeys: () => true, retry: () => {}, log: () => {} }).hello(hello, ch.nonce) : hello);
+  const hello = await makeHello(id, {
+    nonce: ch.nonce,
+    room: p.room,
+    name: p.name,
+    ...(p.agent ? { agent: p.agent } : {}),
+    ...(p.caps ? { caps: p.caps } : {}),
+  });
+  peer.send(
+    p.v2
+      ? await new GroupSession(id, p.v2, { sendKeys: () => true, retry: () => {}, log: () => {} }).hello(
+          hello,
+          ch.nonce,
+        )
+      : hello,
+  );
   const welcome = await peer.nextT("welcome");
   return { peer, welcome, identity: id };
 }

@@ -16,7 +16,8 @@ const files: Partial<Record<SyncVariant, string>> = {};
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "sealroom-audio-"));
-  for (const v of ["stereo", "surround51", "none", "corrupt"] as const) files[v] = await makeSyncSample(join(dir, `${v}.mp4`), { variant: v, durationS: 4 });
+  for (const v of ["stereo", "surround51", "none", "corrupt"] as const)
+    files[v] = await makeSyncSample(join(dir, `${v}.mp4`), { variant: v, durationS: 4 });
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -25,7 +26,10 @@ afterAll(async () => {
 async function collect(path: string, track: number) {
   const packets: OpusPacket[] = [];
   let channels = 0;
-  const result = await decodeAudio(path, track, { onHead: (h) => (channels = h.channels), onPackets: (p) => packets.push(...p) });
+  const result = await decodeAudio(path, track, {
+    onHead: (h) => (channels = h.channels),
+    onPackets: (p) => packets.push(...p),
+  });
   return { result, packets, channels };
 }
 
@@ -69,7 +73,11 @@ describe("decodeAudio (real ffmpeg, libopus)", () => {
 
   it("no audio, a track that does not exist, a corrupt stream: clear failures", async () => {
     expect((await collect(files.none!, 0)).result).toMatchObject({ ok: false, reason: "no_track" });
-    expect((await collect(files.stereo!, 7)).result).toMatchObject({ ok: false, reason: "no_track", detail: expect.stringContaining("0:a:7") });
+    expect((await collect(files.stereo!, 7)).result).toMatchObject({
+      ok: false,
+      reason: "no_track",
+      detail: expect.stringContaining("0:a:7"),
+    });
     expect((await collect(files.stereo!, -1)).result).toMatchObject({ ok: false, reason: "no_track" });
     const bad = await collect(files.corrupt!, 0);
     expect(bad.result).toMatchObject({ ok: false, reason: "corrupt" });

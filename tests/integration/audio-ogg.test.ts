@@ -10,9 +10,33 @@ function ffmpegOgg(extra: string[], seconds = 2): Promise<Buffer> {
   return ffmpegPath().then(
     (bin) =>
       new Promise<Buffer>((res, rej) => {
-        const args = ["-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi", "-i", `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
-          "-c:a", "libopus", "-ac", "2", "-ar", "48000", "-frame_duration", "20", "-application", "audio", ...extra, "-f", "ogg", "pipe:1"];
-        execFile(bin, args, { encoding: "buffer", maxBuffer: 16 << 20, timeout: 30_000 }, (err, out) => (err ? rej(err) : res(out)));
+        const args = [
+          "-hide_banner",
+          "-nostdin",
+          "-v",
+          "error",
+          "-f",
+          "lavfi",
+          "-i",
+          `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
+          "-c:a",
+          "libopus",
+          "-ac",
+          "2",
+          "-ar",
+          "48000",
+          "-frame_duration",
+          "20",
+          "-application",
+          "audio",
+          ...extra,
+          "-f",
+          "ogg",
+          "pipe:1",
+        ];
+        execFile(bin, args, { encoding: "buffer", maxBuffer: 16 << 20, timeout: 30_000 }, (err, out) =>
+          err ? rej(err) : res(out),
+        );
       }),
   );
 }
@@ -68,7 +92,8 @@ describe("Ogg Opus demuxer on real ffmpeg output", () => {
     const r = demuxOggOpus(ogg510);
     expect(r.error).toBeNull();
     expect(r.packets.length).toBeGreaterThanOrEqual(100);
-    for (let i = 1; i < r.packets.length; i++) expect(r.packets[i]!.ptsSamples - r.packets[i - 1]!.ptsSamples).toBe(960);
+    for (let i = 1; i < r.packets.length; i++)
+      expect(r.packets[i]!.ptsSamples - r.packets[i - 1]!.ptsSamples).toBe(960);
     // Every packet parses as a single 20 ms Opus frame, so no join produced garbage.
     for (const p of r.packets) expect(p.data.length).toBeGreaterThan(100);
   });

@@ -48,15 +48,44 @@ describe("flag parsing", () => {
   it("all flags", () => {
     const pin = "ab".repeat(32);
     const p = parseBridgeArgs([
-      "--host", "0.0.0.0", "--port", "0", "--core", "[::1]:7701", "--core-pin", pin, "--https",
-      "--allow-origin", "https://a.example", "--allow-origin", "http://b.example:8080",
-      "--web", "/tmp/w", "--max-per-ip", "5", "--max-frame", "2048", "--max-connections", "9",
-      "--allow-host", "chat.example.org", "--allow-host", "*.lan.example",
-      "--trust-proxy", "127.0.0.1", "--trust-proxy", "10.0.0.0/8,fd00::/8",
+      "--host",
+      "0.0.0.0",
+      "--port",
+      "0",
+      "--core",
+      "[::1]:7701",
+      "--core-pin",
+      pin,
+      "--https",
+      "--allow-origin",
+      "https://a.example",
+      "--allow-origin",
+      "http://b.example:8080",
+      "--web",
+      "/tmp/w",
+      "--max-per-ip",
+      "5",
+      "--max-frame",
+      "2048",
+      "--max-connections",
+      "9",
+      "--allow-host",
+      "chat.example.org",
+      "--allow-host",
+      "*.lan.example",
+      "--trust-proxy",
+      "127.0.0.1",
+      "--trust-proxy",
+      "10.0.0.0/8,fd00::/8",
     ]);
     if (p === "help") throw new Error("unexpected help");
     expect(p.options).toMatchObject({
-      host: "0.0.0.0", port: 0, maxPerAddress: 5, maxFrame: 2048, maxConnections: 9, web: "/tmp/w",
+      host: "0.0.0.0",
+      port: 0,
+      maxPerAddress: 5,
+      maxFrame: 2048,
+      maxConnections: 9,
+      web: "/tmp/w",
       core: { host: "::1", port: 7701, tls: true, pin: "AB:".repeat(31) + "AB" },
       allowOrigins: ["https://a.example", "http://b.example:8080"],
       allowHosts: ["chat.example.org", "*.lan.example"],
@@ -130,7 +159,9 @@ describe("flag parsing", () => {
     process.stderr.write = ((s: string) => (captured.push(s), true)) as typeof process.stderr.write;
     try {
       expect(await main(["--port", String(port), "--web", dir])).toBe(73);
-      expect(await main(["--port", "0", "--https", "--cert", join(dir, "no.pem"), "--key", join(dir, "no.key")])).toBe(73);
+      expect(await main(["--port", "0", "--https", "--cert", join(dir, "no.pem"), "--key", join(dir, "no.key")])).toBe(
+        73,
+      );
     } finally {
       process.stderr.write = err;
     }
@@ -147,7 +178,15 @@ async function until(check: () => boolean, what: string): Promise<void> {
 }
 
 /** Runs bin/sealroom bridge; resolves once it printed its URL. */
-async function spawnBridge(args: string[]): Promise<{ child: ChildProcess; url: string; stdout: () => string; stderr: () => string; exit: Promise<number | null> }> {
+async function spawnBridge(
+  args: string[],
+): Promise<{
+  child: ChildProcess;
+  url: string;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<number | null>;
+}> {
   const child = spawn(process.execPath, [BIN, "bridge", ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";

@@ -45,7 +45,13 @@ async function cluster(n: number): Promise<CoreServer[]> {
 
 async function bridgeTo(cores: { port: number }[]): Promise<{ bridge: RunningBridge; ws: string; log: string[] }> {
   const log: string[] = [];
-  const bridge = await startBridge({ host: "127.0.0.1", port: 0, cores: cores.map((c) => ({ host: "127.0.0.1", port: c.port })), web: "/nonexistent", log: (l) => log.push(l) });
+  const bridge = await startBridge({
+    host: "127.0.0.1",
+    port: 0,
+    cores: cores.map((c) => ({ host: "127.0.0.1", port: c.port })),
+    web: "/nonexistent",
+    log: (l) => log.push(l),
+  });
   cleanups.push(() => bridge.stop());
   return { bridge, ws: `${bridge.url.replace("http", "ws")}/ws`, log };
 }
@@ -101,9 +107,16 @@ describe("bridge --core A,B,C", { timeout: 30_000 }, () => {
     const { ws } = await bridgeTo(ports.map((port) => ({ port })));
     const sock = new WebSocket(ws);
     sock.on("error", () => {});
-    const [code, reason] = await new Promise<[number, string]>((r) => sock.once("close", (c, why) => r([c, why.toString()])));
+    const [code, reason] = await new Promise<[number, string]>((r) =>
+      sock.once("close", (c, why) => r([c, why.toString()])),
+    );
     expect(code).toBe(1011);
-    expect(reason).toBe(`core unreachable: all 2 cores failed: 127.0.0.1:${ports[0]} ECONNREFUSED, 127.0.0.1:${ports[1]} ECONNREFUSED`.slice(0, 123));
+    expect(reason).toBe(
+      `core unreachable: all 2 cores failed: 127.0.0.1:${ports[0]} ECONNREFUSED, 127.0.0.1:${ports[1]} ECONNREFUSED`.slice(
+        0,
+        123,
+      ),
+    );
   });
 
   it("the bridge command takes the list and prints every core", async () => {

@@ -7,7 +7,19 @@
 // `npm ci` per test run would take minutes.
 
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -16,7 +28,10 @@ import { ROOT, runSealroom, type Proc } from "../helpers/proc";
 let clone: string;
 beforeAll(() => {
   clone = mkdtempSync(join(tmpdir(), "sealroom-clone-"));
-  const files = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: ROOT, encoding: "utf8" })
+  const files = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], {
+    cwd: ROOT,
+    encoding: "utf8",
+  })
     .split("\0")
     .filter((f) => f !== "" && existsSync(join(ROOT, f)) && statSync(join(ROOT, f)).isFile());
   for (const f of files) {
@@ -42,7 +57,10 @@ afterEach(async () => {
 
 /** `<clone>/bin/sealroom bridge --port 0 ...`; resolves with its URL once it listens. */
 async function bridge(args: string[] = []): Promise<{ p: Proc; url: string }> {
-  const p = runSealroom(["bridge", "--port", "0", "--core", "127.0.0.1:1", ...args], { bin: join(clone, "bin", "sealroom"), cwd: clone });
+  const p = runSealroom(["bridge", "--port", "0", "--core", "127.0.0.1:1", ...args], {
+    bin: join(clone, "bin", "sealroom"),
+    cwd: clone,
+  });
   running.push(p);
   const url = (await p.waitFor(/listening on (http:\/\/\S+)/, 90_000))[1];
   return { p, url };
@@ -52,7 +70,10 @@ describe("a fresh clone", () => {
   it("serves the app after building it once, with one line while it builds; the next start does not rebuild", async () => {
     expect(existsSync(join(clone, "web", "dist"))).toBe(false);
     const first = await bridge();
-    const building = first.p.stdout().split("\n").filter((l) => l.startsWith("building the web app"));
+    const building = first.p
+      .stdout()
+      .split("\n")
+      .filter((l) => l.startsWith("building the web app"));
     expect(building).toEqual(["building the web app into web/dist (missing or older than its sources)..."]);
     expect(first.p.stdout()).toMatch(/built the web app in \d+\.\d s/);
     const res = await fetch(`${first.url}/r/some-room`);
@@ -77,7 +98,10 @@ describe("a fresh clone", () => {
 
   it("rebuilds when a source is newer than the build; --web DIR is served as it is", async () => {
     const indexSrc = join(clone, "web", "index.html");
-    writeFileSync(indexSrc, readFileSync(indexSrc, "utf8").replace("<title>Sealroom</title>", "<title>Sealroom (edited)</title>"));
+    writeFileSync(
+      indexSrc,
+      readFileSync(indexSrc, "utf8").replace("<title>Sealroom</title>", "<title>Sealroom (edited)</title>"),
+    );
     const future = new Date(Date.now() + 5_000);
     utimesSync(indexSrc, future, future);
 

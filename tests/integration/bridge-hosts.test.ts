@@ -33,10 +33,18 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function stack(extra: BridgeOptions = {}): Promise<{ bridge: RunningBridge; core: Awaited<ReturnType<typeof startCore>> }> {
+async function stack(
+  extra: BridgeOptions = {},
+): Promise<{ bridge: RunningBridge; core: Awaited<ReturnType<typeof startCore>> }> {
   const core = await startCore();
   cleanups.push(() => core.stop());
-  const bridge = await startBridge({ host: "127.0.0.1", port: 0, core: { host: "127.0.0.1", port: core.port }, web, ...extra });
+  const bridge = await startBridge({
+    host: "127.0.0.1",
+    port: 0,
+    core: { host: "127.0.0.1", port: core.port },
+    web,
+    ...extra,
+  });
   cleanups.push(() => bridge.stop());
   return { bridge, core };
 }
@@ -47,7 +55,14 @@ function page(port: number, host: string | undefined, path = "/", tls = false): 
   return new Promise((resolve, reject) => {
     const mod = tls ? https : http;
     const req = mod.request(
-      { host: "127.0.0.1", port, path, agent: false, headers: host === undefined ? {} : { Host: host }, ...(tls ? { rejectUnauthorized: false } : {}) },
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        agent: false,
+        headers: host === undefined ? {} : { Host: host },
+        ...(tls ? { rejectUnauthorized: false } : {}),
+      },
       (res) => {
         let body = "";
         res.setEncoding("utf8");
@@ -61,9 +76,18 @@ function page(port: number, host: string | undefined, path = "/", tls = false): 
 }
 
 /** Opens a WebSocket to 127.0.0.1 claiming the given Host and Origin; "open" (after the core's first frame) or the refusal. */
-function upgrade(port: number, host: string, origin: string, tls = false): Promise<{ status: "open" } | { status: number; body: string }> {
+function upgrade(
+  port: number,
+  host: string,
+  origin: string,
+  tls = false,
+): Promise<{ status: "open" } | { status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${tls ? "wss" : "ws"}://127.0.0.1:${port}/ws`, { headers: { Host: host }, origin, ...(tls ? { rejectUnauthorized: false } : {}) });
+    const ws = new WebSocket(`${tls ? "wss" : "ws"}://127.0.0.1:${port}/ws`, {
+      headers: { Host: host },
+      origin,
+      ...(tls ? { rejectUnauthorized: false } : {}),
+    });
     ws.once("message", (d: Buffer) => {
       expect(d[0]).toBe(1);
       ws.close();
@@ -97,13 +121,23 @@ describe("Host allow-list", () => {
     expect(ws.status).toBe(421);
     if ("body" in ws) expect(ws.body).toContain("does not answer to the host name 'evil.example'");
     // A subdomain trick and a name that merely starts like loopback.
-    expect((await upgrade(bridge.port, `localhost.evil.example:${bridge.port}`, `http://localhost.evil.example:${bridge.port}`)).status).toBe(421);
+    expect(
+      (
+        await upgrade(
+          bridge.port,
+          `localhost.evil.example:${bridge.port}`,
+          `http://localhost.evil.example:${bridge.port}`,
+        )
+      ).status,
+    ).toBe(421);
     expect((await page(bridge.port, `127.0.0.1.evil.example:${bridge.port}`)).status).toBe(421);
     await new Promise((r) => setTimeout(r, 100));
     expect(core.connections).toBe(0);
     expect(bridge.stats().connections).toBe(0);
     // The operator hears of it (throttled), with the client and the flag to use.
-    expect(logged[0]).toBe("refused a request for an unknown Host from 127.0.0.1: 'evil.example' (allow it with --allow-host)");
+    expect(logged[0]).toBe(
+      "refused a request for an unknown Host from 127.0.0.1: 'evil.example' (allow it with --allow-host)",
+    );
     expect(logged.length).toBe(1);
   });
 
@@ -142,7 +176,17 @@ describe("Host allow-list", () => {
   });
 
   it("bin/sealroom bridge --allow-host and --trust-proxy: the refusal log names the forwarded client", async () => {
-    const b = runSealroom(["bridge", "--port", "0", "--web", web, "--allow-host", "evil.example", "--trust-proxy", "127.0.0.1"]);
+    const b = runSealroom([
+      "bridge",
+      "--port",
+      "0",
+      "--web",
+      web,
+      "--allow-host",
+      "evil.example",
+      "--trust-proxy",
+      "127.0.0.1",
+    ]);
     cleanups.push(() => {
       if (b.child.exitCode === null) b.child.kill("SIGKILL");
     });
@@ -150,10 +194,19 @@ describe("Host allow-list", () => {
     expect((await page(port, `evil.example:${port}`)).status).toBe(200);
     const refused = await new Promise<number>((resolve, reject) => {
       http
-        .get({ host: "127.0.0.1", port, path: "/", agent: false, headers: { Host: "other.example", "X-Forwarded-For": "6.6.6.6, 203.0.113.7" } }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        })
+        .get(
+          {
+            host: "127.0.0.1",
+            port,
+            path: "/",
+            agent: false,
+            headers: { Host: "other.example", "X-Forwarded-For": "6.6.6.6, 203.0.113.7" },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        )
         .on("error", reject);
     });
     expect(refused).toBe(421);

@@ -51,21 +51,31 @@ async function bridge(extra: BridgeOptions = {}): Promise<RunningBridge> {
 type Res = { status: number; headers: http.IncomingHttpHeaders; body: string };
 
 /** A raw request: the path goes out exactly as given (no URL normalization). */
-function get(port: number, path: string, opts: { method?: string; headers?: Record<string, string> } = {}): Promise<Res> {
+function get(
+  port: number,
+  path: string,
+  opts: { method?: string; headers?: Record<string, string> } = {},
+): Promise<Res> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, path, method: opts.method ?? "GET", headers: opts.headers ?? {}, agent: false }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
+    const req = http.request(
+      { host: "127.0.0.1", port, path, method: opts.method ?? "GET", headers: opts.headers ?? {}, agent: false },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
     req.on("error", reject);
     req.end();
   });
 }
 
 /** Opens a WebSocket; resolves "open" or the HTTP status it was refused with. */
-function tryWs(url: string, opts: WebSocket.ClientOptions = {}): Promise<{ ws: WebSocket; status: "open" } | { status: number }> {
+function tryWs(
+  url: string,
+  opts: WebSocket.ClientOptions = {},
+): Promise<{ ws: WebSocket; status: "open" } | { status: number }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, opts);
     ws.once("open", () => resolve({ ws, status: "open" }));
@@ -106,7 +116,9 @@ describe("static files", () => {
     expect(head.body).toBe("");
     expect(head.headers["content-length"]).toBe(String(ASSET.length));
 
-    const cached = await get(b.port, "/favicon.svg", { headers: { "If-Modified-Since": svg.headers["last-modified"]! } });
+    const cached = await get(b.port, "/favicon.svg", {
+      headers: { "If-Modified-Since": svg.headers["last-modified"]! },
+    });
     expect(cached.status).toBe(304);
     expect((await get(b.port, "/", { method: "POST" })).status).toBe(405);
   });
@@ -186,7 +198,10 @@ describe("Origin check", () => {
   it("a foreign Origin gets 403 before the upgrade; same-origin, no Origin and --allow-origin connect", async () => {
     const core = await startCore();
     cleanups.push(() => core.stop());
-    const b = await bridge({ core: { host: "127.0.0.1", port: core.port }, allowOrigins: ["https://chat.example.org"] });
+    const b = await bridge({
+      core: { host: "127.0.0.1", port: core.port },
+      allowOrigins: ["https://chat.example.org"],
+    });
     const url = `ws://127.0.0.1:${b.port}/ws`;
     const cases: [Record<string, string> | undefined, string | undefined, "open" | number][] = [
       [undefined, undefined, "open"],
@@ -253,7 +268,10 @@ describe("HTTPS", () => {
     const cert = makeSelfSigned({ commonName: "localhost", altNames: ["127.0.0.1"] });
     const core = await startCore();
     cleanups.push(() => core.stop());
-    const b = await bridge({ tls: { certPem: cert.certPem, keyPem: cert.keyPem }, core: { host: "127.0.0.1", port: core.port } });
+    const b = await bridge({
+      tls: { certPem: cert.certPem, keyPem: cert.keyPem },
+      core: { host: "127.0.0.1", port: core.port },
+    });
     expect(b.url).toBe(`https://localhost:${b.port}`);
 
     const page = await new Promise<{ status: number; body: string; fp: string }>((resolve, reject) => {
@@ -271,7 +289,10 @@ describe("HTTPS", () => {
     expect(page.fp).toBe(cert.fingerprint256);
 
     // Verification against the certificate itself as CA also passes (names match).
-    const verified = await tryWs(`wss://localhost:${b.port}/ws`, { ca: cert.certPem, origin: `https://localhost:${b.port}` });
+    const verified = await tryWs(`wss://localhost:${b.port}/ws`, {
+      ca: cert.certPem,
+      origin: `https://localhost:${b.port}`,
+    });
     expect(verified.status).toBe("open");
     if ("ws" in verified) {
       const first = await new Promise<Buffer>((res) => verified.ws.once("message", res));

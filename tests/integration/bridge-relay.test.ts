@@ -52,7 +52,10 @@ class WsPeer {
       const v = get();
       if (v !== undefined) return v;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; got ${this.messages.length} messages, close ${JSON.stringify(this.closeInfo)}`);
+      if (left <= 0)
+        throw new Error(
+          `timed out waiting for ${what}; got ${this.messages.length} messages, close ${JSON.stringify(this.closeInfo)}`,
+        );
       await new Promise<void>((r) => {
         const t = setTimeout(r, left);
         this.waiters.push(() => {
@@ -64,14 +67,18 @@ class WsPeer {
   }
 
   control(t: string, timeoutMs = 5000): Promise<Record<string, unknown>> {
-    return this.until(() => {
-      for (const m of this.messages) {
-        if (m.kind !== KIND_CONTROL) continue;
-        const r = decodeRaw(m.body);
-        if (r.ok && r.raw.t === t) return r.raw;
-      }
-      return undefined;
-    }, `'${t}'`, timeoutMs);
+    return this.until(
+      () => {
+        for (const m of this.messages) {
+          if (m.kind !== KIND_CONTROL) continue;
+          const r = decodeRaw(m.body);
+          if (r.ok && r.raw.t === t) return r.raw;
+        }
+        return undefined;
+      },
+      `'${t}'`,
+      timeoutMs,
+    );
   }
 
   closed(timeoutMs = 5000): Promise<{ code: number; reason: string }> {
@@ -88,7 +95,9 @@ class WsPeer {
 }
 
 /** A TCP server speaking framing, for cores that misbehave on purpose. */
-async function fakeCore(onSocket: (s: net.Socket) => unknown): Promise<{ port: number; sockets: net.Socket[]; accepted: () => number; stop: () => Promise<void> }> {
+async function fakeCore(
+  onSocket: (s: net.Socket) => unknown,
+): Promise<{ port: number; sockets: net.Socket[]; accepted: () => number; stop: () => Promise<void> }> {
   const sockets: net.Socket[] = [];
   let accepted = 0;
   const server = net.createServer((s) => {
@@ -127,7 +136,13 @@ afterEach(async () => {
 });
 
 async function bridgeTo(port: number, extra: Parameters<typeof startBridge>[0] = {}): Promise<RunningBridge> {
-  const b = await startBridge({ host: "127.0.0.1", port: 0, core: { host: "127.0.0.1", port }, web: "/nonexistent", ...extra });
+  const b = await startBridge({
+    host: "127.0.0.1",
+    port: 0,
+    core: { host: "127.0.0.1", port },
+    web: "/nonexistent",
+    ...extra,
+  });
   cleanups.push(() => b.stop());
   return b;
 }

@@ -62,7 +62,7 @@ async function receiver(onFrames: (n: number, bytes: number) => void): Promise<n
 }
 
 function mbps(bytes: number, ms: number): string {
-  return ((bytes / 1_048_576) / (ms / 1000)).toFixed(0);
+  return (bytes / 1_048_576 / (ms / 1000)).toFixed(0);
 }
 
 describe("relay throughput", () => {
@@ -77,7 +77,8 @@ describe("relay throughput", () => {
       const s = net.connect(port, "127.0.0.1");
       s.on("data", (d) =>
         dec.push(d, (f) => {
-          if (new DataView(f.body.buffer, f.body.byteOffset).getUint32(0) !== expectNext++) reject(new Error("out of order"));
+          if (new DataView(f.body.buffer, f.body.byteOffset).getUint32(0) !== expectNext++)
+            reject(new Error("out of order"));
           n++;
         }),
       );
@@ -94,7 +95,8 @@ describe("relay throughput", () => {
       let n = 0;
       const ws = new WebSocket(`ws://127.0.0.1:${bridge.port}/ws`);
       ws.on("message", (d: Buffer) => {
-        if (d[0] !== KIND_VIDEO || d.length !== BODY + 1 || d.readUInt32BE(1) !== n) reject(new Error(`bad message ${n}`));
+        if (d[0] !== KIND_VIDEO || d.length !== BODY + 1 || d.readUInt32BE(1) !== n)
+          reject(new Error(`bad message ${n}`));
         n++;
       });
       ws.on("close", (code) => (code === 1000 ? resolve(n) : reject(new Error(`closed ${code}`))));
@@ -141,6 +143,8 @@ describe("relay throughput", () => {
     await done;
     const ms = performance.now() - t0;
     expect(gotBytes).toBe(total * 65_536);
-    console.log(`browser->core ${(total / 16).toFixed(0)} MiB in 64 KiB frames through the bridge: ${mbps(total * 65_540, ms)} MB/s (${ms.toFixed(0)} ms)`);
+    console.log(
+      `browser->core ${(total / 16).toFixed(0)} MiB in 64 KiB frames through the bridge: ${mbps(total * 65_540, ms)} MB/s (${ms.toFixed(0)} ms)`,
+    );
   }, 120_000);
 });

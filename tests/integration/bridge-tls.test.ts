@@ -108,7 +108,9 @@ describe("bridge to a TLS core", () => {
     return { core, cert };
   }
 
-  async function firstOrClose(port: number): Promise<{ first?: Record<string, unknown>; close?: { code: number; reason: string } }> {
+  async function firstOrClose(
+    port: number,
+  ): Promise<{ first?: Record<string, unknown>; close?: { code: number; reason: string } }> {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
     return new Promise((resolve, reject) => {
       ws.once("message", (d: Buffer) => {
@@ -131,7 +133,10 @@ describe("bridge to a TLS core", () => {
   it("refuses a core whose certificate does not match the pin, or is untrusted without one (1011)", async () => {
     const { core, cert } = await tlsCore();
     const other = makeSelfSigned({ commonName: "localhost" });
-    const wrong = await startBridge({ port: 0, core: { host: "127.0.0.1", port: core.port, pin: other.fingerprint256 } });
+    const wrong = await startBridge({
+      port: 0,
+      core: { host: "127.0.0.1", port: core.port, pin: other.fingerprint256 },
+    });
     cleanups.push(() => wrong.stop());
     const r1 = await firstOrClose(wrong.port);
     expect(r1.close?.code).toBe(1011);
@@ -142,7 +147,10 @@ describe("bridge to a TLS core", () => {
     const r2 = await firstOrClose(untrusted.port);
     expect(r2.close?.code).toBe(1011);
 
-    const trusted = await startBridge({ port: 0, core: { host: "127.0.0.1", port: core.port, tls: true, ca: cert.certPem } });
+    const trusted = await startBridge({
+      port: 0,
+      core: { host: "127.0.0.1", port: core.port, tls: true, ca: cert.certPem },
+    });
     cleanups.push(() => trusted.stop());
     expect((await firstOrClose(trusted.port)).first?.t).toBe("challenge");
   });

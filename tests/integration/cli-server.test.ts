@@ -27,7 +27,16 @@ describe("sealroom server", () => {
   });
 
   it("bad flags: one line on stderr, exit 2", async () => {
-    for (const args of [["--port", "http"], ["--port", "70000"], ["--bogus"], ["--limit", "maxFrame=lots"], ["--limit", "nope=1"], ["--videos", "/no/such/dir"], ["--log-level", "loud"], ["--cert", "x"]]) {
+    for (const args of [
+      ["--port", "http"],
+      ["--port", "70000"],
+      ["--bogus"],
+      ["--limit", "maxFrame=lots"],
+      ["--limit", "nope=1"],
+      ["--videos", "/no/such/dir"],
+      ["--log-level", "loud"],
+      ["--cert", "x"],
+    ]) {
       const p = runSealroom(["server", ...args]);
       expect((await p.exited).code, args.join(" ")).toBe(2);
       expect(p.stderr().trim().split("\n"), args.join(" ")).toHaveLength(1);
@@ -50,14 +59,20 @@ describe("sealroom server", () => {
     const port = Number((await p.waitFor(/listening on [^:]+:(\d+)/))[1]);
     const a = await join(port, { name: "a", room: "sig", id: await identity(0) });
     p.child.kill("SIGTERM");
-    expect(await a.peer.nextT("error")).toMatchObject({ code: "internal", fatal: true, message: "server is shutting down" });
+    expect(await a.peer.nextT("error")).toMatchObject({
+      code: "internal",
+      fatal: true,
+      message: "server is shutting down",
+    });
     await a.peer.waitClosed();
     expect((await p.exited).code).toBe(0);
     // one JSON object per line on stderr
     const lines = p.stderr().trim().split("\n");
     expect(lines.length).toBeGreaterThan(2);
     for (const l of lines) expect(() => JSON.parse(l)).not.toThrow();
-    expect(lines.map((l) => JSON.parse(l).msg)).toEqual(expect.arrayContaining(["core listening", "member joined", "core stopped"]));
+    expect(lines.map((l) => JSON.parse(l).msg)).toEqual(
+      expect.arrayContaining(["core listening", "member joined", "core stopped"]),
+    );
 
     const pub = runSealroom(["server", "--host", "0.0.0.0", "--port", "0"]);
     await pub.waitFor(/listening/);

@@ -54,7 +54,10 @@ class ClientProc {
         throw new Error(`client exited before ${what}; stderr: ${this.stderr}; events: ${JSON.stringify(this.events)}`);
       }
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; events: ${JSON.stringify(this.events)}; stderr: ${this.stderr}`);
+      if (left <= 0)
+        throw new Error(
+          `timed out waiting for ${what}; events: ${JSON.stringify(this.events)}; stderr: ${this.stderr}`,
+        );
       await new Promise<void>((r) => {
         const t = setTimeout(r, left);
         this.waiters.push(() => (clearTimeout(t), r()));
@@ -63,7 +66,11 @@ class ClientProc {
   }
 
   ev(event: string, extra: Record<string, unknown> = {}, what?: string, timeoutMs?: number): Promise<Ev> {
-    return this.next((e) => e.event === event && Object.entries(extra).every(([k, v]) => e[k] === v), what ?? `${event} ${JSON.stringify(extra)}`, timeoutMs);
+    return this.next(
+      (e) => e.event === event && Object.entries(extra).every(([k, v]) => e[k] === v),
+      what ?? `${event} ${JSON.stringify(extra)}`,
+      timeoutMs,
+    );
   }
 
   all(event: string, extra: Record<string, unknown> = {}): Ev[] {
@@ -105,7 +112,11 @@ afterAll(async () => {
   await fs.rm(home, { recursive: true, force: true });
 });
 
-async function joined(name: string, room: string, extra: string[] = []): Promise<{ c: ClientProc; id: string; safety: string }> {
+async function joined(
+  name: string,
+  room: string,
+  extra: string[] = [],
+): Promise<{ c: ClientProc; id: string; safety: string }> {
   const c = client(["--name", name, "--room", room, "--core", coreAddr, ...extra]);
   const w = await c.ev("welcome");
   const self = (w.members as { id: string; safety: string; self: boolean }[]).find((m) => m.self)!;
@@ -129,13 +140,18 @@ describe("sealroom client against the real core", { timeout: 90_000 }, () => {
     expect(seen).toMatchObject({ id: bob.id, safety: bob.safety, verified: true, agent: "sealroom-cli/0.1.0" });
     expect(bob.safety).toMatch(/^\d{4} \d{4} \d{4}$/);
     const bobWelcome = await bob.c.ev("welcome");
-    expect(bobWelcome.members).toContainEqual(expect.objectContaining({ name: "alice", id: alice.id, safety: alice.safety, verified: true }));
+    expect(bobWelcome.members).toContainEqual(
+      expect.objectContaining({ name: "alice", id: alice.id, safety: alice.safety, verified: true }),
+    );
 
     alice.c.send("hello bob");
     const atBob = await bob.c.ev("message", { text: "hello bob" });
     expect(atBob).toMatchObject({ from: alice.id, name: "alice", verified: true, direct: false });
     bob.c.send("hi alice, with ünïcode ✓");
-    expect(await alice.c.ev("message", { text: "hi alice, with ünïcode ✓" })).toMatchObject({ from: bob.id, verified: true });
+    expect(await alice.c.ev("message", { text: "hi alice, with ünïcode ✓" })).toMatchObject({
+      from: bob.id,
+      verified: true,
+    });
     await alice.c.ev("ack");
 
     dave.c.send("/who");
@@ -245,7 +261,16 @@ describe("sealroom client against the real core", { timeout: 90_000 }, () => {
     expect((await badRoom.exited).code).toBe(2);
 
     const alice = await joined("alice", "room6");
-    const twin = client(["--name", "ALICE", "--room", "room6", "--core", coreAddr, "--identity", path.join(home, "twin.json")]);
+    const twin = client([
+      "--name",
+      "ALICE",
+      "--room",
+      "room6",
+      "--core",
+      coreAddr,
+      "--identity",
+      path.join(home, "twin.json"),
+    ]);
     expect((await twin.exited).code).toBe(1);
     expect(twin.stderr.trim().split("\n")).toHaveLength(1);
     expect(twin.stderr).toMatch(/name_taken/);
@@ -253,7 +278,16 @@ describe("sealroom client against the real core", { timeout: 90_000 }, () => {
   });
 
   it("warns when a name comes back with a different key, also in a later run", async () => {
-    const bob1 = client(["--name", "bob", "--room", "room7", "--core", coreAddr, "--identity", path.join(home, "bob-1.json")]);
+    const bob1 = client([
+      "--name",
+      "bob",
+      "--room",
+      "room7",
+      "--core",
+      coreAddr,
+      "--identity",
+      path.join(home, "bob-1.json"),
+    ]);
     const oldId = (await bob1.ev("welcome")).id;
     const alice = await joined("alice", "room7");
     alice.c.send("/quit");
@@ -261,7 +295,16 @@ describe("sealroom client against the real core", { timeout: 90_000 }, () => {
     bob1.send("/quit");
     await bob1.exited;
 
-    const bob2 = client(["--name", "Bob", "--room", "room7", "--core", coreAddr, "--identity", path.join(home, "bob-2.json")]);
+    const bob2 = client([
+      "--name",
+      "Bob",
+      "--room",
+      "room7",
+      "--core",
+      coreAddr,
+      "--identity",
+      path.join(home, "bob-2.json"),
+    ]);
     const newId = (await bob2.ev("welcome")).id;
     expect(newId).not.toBe(oldId);
     const again = await joined("alice", "room7");
@@ -376,6 +419,8 @@ describe("--core A,B: failover", { timeout: 60_000 }, () => {
     const down = client(["--name", "alice", "--room", "r", "--core", ports.map((p) => `127.0.0.1:${p}`).join(",")]);
     const { code } = await down.exited;
     expect(code).toBe(69);
-    expect(down.stderr).toContain(`core unreachable at ${ports.map((p) => `127.0.0.1:${p}`).join(",")} after 4 attempts`);
+    expect(down.stderr).toContain(
+      `core unreachable at ${ports.map((p) => `127.0.0.1:${p}`).join(",")} after 4 attempts`,
+    );
   });
 });

@@ -55,7 +55,10 @@ class ClientProc {
         throw new Error(`client exited before ${what}; stderr: ${this.stderr}; events: ${JSON.stringify(this.events)}`);
       }
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; events: ${JSON.stringify(this.events)}; stderr: ${this.stderr}`);
+      if (left <= 0)
+        throw new Error(
+          `timed out waiting for ${what}; events: ${JSON.stringify(this.events)}; stderr: ${this.stderr}`,
+        );
       await new Promise<void>((r) => {
         const t = setTimeout(r, left);
         this.waiters.push(() => (clearTimeout(t), r()));
@@ -64,7 +67,11 @@ class ClientProc {
   }
 
   ev(event: string, extra: Record<string, unknown> = {}, what?: string, timeoutMs?: number): Promise<Ev> {
-    return this.next((e) => e.event === event && Object.entries(extra).every(([k, v]) => e[k] === v), what ?? `${event} ${JSON.stringify(extra)}`, timeoutMs);
+    return this.next(
+      (e) => e.event === event && Object.entries(extra).every(([k, v]) => e[k] === v),
+      what ?? `${event} ${JSON.stringify(extra)}`,
+      timeoutMs,
+    );
   }
 
   all(event: string, extra: Record<string, unknown> = {}): Ev[] {
@@ -141,6 +148,11 @@ describe("sealroom client in a v2 room", { timeout: 90_000 }, () => {
     const none = client(["--name", "eve", "--room", room, "--core", coreAddr]);
     expect((await none.exited).code).toBe(1);
     expect(none.stderr + JSON.stringify(none.events)).toMatch(/version/);
-    expect(alice.all("joined").map((e) => e.name).sort()).toEqual(["bob", "carol"]);
+    expect(
+      alice
+        .all("joined")
+        .map((e) => e.name)
+        .sort(),
+    ).toEqual(["bob", "carol"]);
   });
 });

@@ -23,7 +23,10 @@ describe("OggOpusWriter", () => {
     const r = await decodeAudio(src, 0, { onHead: (h) => (head = h), onPackets: (p) => packets.push(...p) });
     expect(r.ok).toBe(true);
     const w = new OggOpusWriter(head!.raw);
-    const parts = [w.headers(), ...packets.map((p, i) => w.packet(p.data, p.ptsSamples, p.durationSamples, i === packets.length - 1))];
+    const parts = [
+      w.headers(),
+      ...packets.map((p, i) => w.packet(p.data, p.ptsSamples, p.durationSamples, i === packets.length - 1)),
+    ];
     const file = Buffer.concat(parts);
     const back = demuxOggOpus(file);
     expect(back.error).toBeNull();

@@ -28,13 +28,21 @@ describe("parseCommand", () => {
     expect(parseCommand("/msg Bob Smith hi there")).toEqual({ kind: "msg", rest: "Bob Smith hi there" });
     expect(parseCommand("/WHO")).toEqual({ kind: "who" });
     expect(parseCommand("/who extra")).toMatchObject({ kind: "invalid" });
-    expect(parseCommand("/play sample.mp4 --room --from 1:05")).toEqual({ kind: "play", video: "sample.mp4", scope: "room", fromMs: 65_000 });
+    expect(parseCommand("/play sample.mp4 --room --from 1:05")).toEqual({
+      kind: "play",
+      video: "sample.mp4",
+      scope: "room",
+      fromMs: 65_000,
+    });
     expect(parseCommand("/play sample.mp4")).toEqual({ kind: "play", video: "sample.mp4", scope: "self" });
     expect(parseCommand("/play")).toMatchObject({ kind: "invalid" });
     expect(parseCommand("/play a b")).toMatchObject({ kind: "invalid" });
     expect(parseCommand("/seek 0:05")).toEqual({ kind: "seek", toMs: 5_000 });
     expect(parseCommand("/seek soon")).toMatchObject({ kind: "invalid" });
-    expect(parseCommand("/frobnicate")).toMatchObject({ kind: "invalid", message: expect.stringMatching(/unknown command/) });
+    expect(parseCommand("/frobnicate")).toMatchObject({
+      kind: "invalid",
+      message: expect.stringMatching(/unknown command/),
+    });
   });
 });
 
@@ -45,11 +53,25 @@ describe("resolveTarget", () => {
     { id: "QQQQbbbbccccddddeeeeff", name: "carol" },
   ];
   it("prefers the longest name, case-insensitively, then id prefixes", () => {
-    expect(resolveTarget(members, "bob smith hi", true)).toMatchObject({ ok: true, member: { name: "Bob Smith" }, text: "hi" });
-    expect(resolveTarget(members, "BOB hi there", true)).toMatchObject({ ok: true, member: { name: "Bob" }, text: "hi there" });
+    expect(resolveTarget(members, "bob smith hi", true)).toMatchObject({
+      ok: true,
+      member: { name: "Bob Smith" },
+      text: "hi",
+    });
+    expect(resolveTarget(members, "BOB hi there", true)).toMatchObject({
+      ok: true,
+      member: { name: "Bob" },
+      text: "hi there",
+    });
     expect(resolveTarget(members, "QQQQ yo", true)).toMatchObject({ ok: true, member: { name: "carol" }, text: "yo" });
-    expect(resolveTarget(members, "AAAA yo", true)).toMatchObject({ ok: false, message: expect.stringMatching(/fits 2/) });
-    expect(resolveTarget(members, "carol", true)).toMatchObject({ ok: false, message: expect.stringMatching(/no text/) });
+    expect(resolveTarget(members, "AAAA yo", true)).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/fits 2/),
+    });
+    expect(resolveTarget(members, "carol", true)).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/no text/),
+    });
     expect(resolveTarget(members, "dave hi", true)).toMatchObject({ ok: false, message: "no member named dave" });
     expect(resolveTarget(members, "bob smith", false)).toMatchObject({ ok: true, member: { name: "Bob Smith" } });
   });
@@ -102,7 +124,7 @@ describe("identity file", () => {
     await fs.chmod(file, 0o600);
 
     const bad = path.join(dir, "bad.json");
-    await fs.writeFile(bad, "{\"v\":1}", { mode: 0o600 });
+    await fs.writeFile(bad, '{"v":1}', { mode: 0o600 });
     await expect(loadIdentity(bad)).rejects.toBeInstanceOf(IdentityFileError);
 
     const other = path.join(dir, "other.json");

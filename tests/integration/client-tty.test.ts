@@ -16,7 +16,10 @@ import { TMUX, Tmux, until } from "../helpers/tmux";
 
 const VIDEOS = path.join(ROOT, "videos");
 const hasVideo = existsSync(path.join(VIDEOS, "sample.mp4"));
-const SHOTS = process.env.SEALROOM_SCREENSHOTS === "1" ? path.join(ROOT, "docs", "screenshots") : path.join(os.tmpdir(), "sealroom-screenshots");
+const SHOTS =
+  process.env.SEALROOM_SCREENSHOTS === "1"
+    ? path.join(ROOT, "docs", "screenshots")
+    : path.join(os.tmpdir(), "sealroom-screenshots");
 
 if (!TMUX) console.warn("client-tty: tmux not found (apt-get install -y tmux); the pseudo-terminal test is skipped");
 
@@ -29,7 +32,13 @@ function pictureRows(colour: string): number {
 
 /** The widest picture row, in cells (escapes stripped; tmux keeps coloured spaces). */
 function pictureCols(colour: string): number {
-  return Math.max(0, ...colour.split("\n").filter((l) => TRUE_COLOUR.test(l)).map((l) => [...l.replace(/\x1b\[[0-9;]*m/g, "").trimEnd()].length));
+  return Math.max(
+    0,
+    ...colour
+      .split("\n")
+      .filter((l) => TRUE_COLOUR.test(l))
+      .map((l) => [...l.replace(/\x1b\[[0-9;]*m/g, "").trimEnd()].length),
+  );
 }
 
 const statusLine = (plain: string) => plain.split("\n").find((l) => l.includes("any key: chat"));
@@ -55,7 +64,8 @@ describe.skipIf(!TMUX || !hasVideo)("client watch mode in a real terminal (tmux)
     const cmd = `exec '${process.execPath}' '${BIN}' client --name tv --room cinema --core 127.0.0.1:${core.port} --identity '${path.join(home, "id.json")}' 2>'${err}'`;
     term.start(cmd, 80, 24);
     const screen = () => term.capture();
-    const failNote = async () => `\nscreen:\n${screen()}\nstderr: ${existsSync(err) ? await fs.readFile(err, "utf8") : ""}`;
+    const failNote = async () =>
+      `\nscreen:\n${screen()}\nstderr: ${existsSync(err) ? await fs.readFile(err, "utf8") : ""}`;
     try {
       await until(() => (screen().includes("nobody else is here yet") ? true : undefined), "the welcome");
       term.type("/play sample.mp4");
@@ -116,7 +126,9 @@ describe.skipIf(!TMUX || !hasVideo)("client watch mode in a real terminal (tmux)
       expect(pictureRows(term.capture(true))).toBe(0);
       term.type("/who");
       await until(() => (screen().includes("* 1 member(s) in room cinema") ? true : undefined), "/who");
-      expect(screen()).toMatch(/\[playing sample\.mp4 0:\d\d\/0:10 \d+ fps, \d+ dropped(, audio track \d+ \(not played\)|, no sound)?\] >/);
+      expect(screen()).toMatch(
+        /\[playing sample\.mp4 0:\d\d\/0:10 \d+ fps, \d+ dropped(, audio track \d+ \(not played\)|, no sound)?\] >/,
+      );
       expect(screen()).not.toContain("finished");
       term.type("/quit");
       await until(() => (term.paneDead() ? true : undefined), "the client to exit");
@@ -145,12 +157,27 @@ describe.skipIf(!TMUX || !hasVideo)("client watch mode in a real terminal (tmux)
   });
 
   it("without a terminal (--json, stdin a pipe) /watch is a one-line error and nothing else changes", async () => {
-    const p = runSealroom(["client", "--json", "--name", "bot", "--room", "cinema3", "--core", `127.0.0.1:${core.port}`, "--identity", path.join(home, "id3.json")]);
+    const p = runSealroom([
+      "client",
+      "--json",
+      "--name",
+      "bot",
+      "--room",
+      "cinema3",
+      "--core",
+      `127.0.0.1:${core.port}`,
+      "--identity",
+      path.join(home, "id3.json"),
+    ]);
     try {
       await p.waitFor(/"event":"welcome"/);
       p.child.stdin!.write("/watch\n/play sample.mp4 --tty\n");
       await p.waitFor(/"event":"commandError"[^\n]*\n[^\n]*"event":"commandError"/);
-      const errors = p.stdout().split("\n").filter((l) => l.includes("commandError")).map((l) => JSON.parse(l) as { message: string });
+      const errors = p
+        .stdout()
+        .split("\n")
+        .filter((l) => l.includes("commandError"))
+        .map((l) => JSON.parse(l) as { message: string });
       expect(errors.map((e) => e.message)).toEqual([NEEDS_TERMINAL, NEEDS_TERMINAL]);
       expect(p.stdout()).not.toContain("\x1b[");
       expect(p.stdout()).not.toContain('"event":"stream"');
@@ -172,9 +199,14 @@ describe.skipIf(!TMUX || !hasVideo)("subtitles in the terminal watch mode (tmux)
     const lib = path.join(home, "videos");
     mkdirSync(lib);
     await fs.copyFile(path.join(VIDEOS, "sample.mp4"), path.join(lib, "sample.mp4"));
-    writeFileSync(path.join(lib, "sample.en.srt"), "1\n00:00:00,000 --> 00:00:05,000\nFirst line, <b>bold</b>\n\n2\n00:00:05,000 --> 00:00:10,000\n<script>second</script> line\n");
+    writeFileSync(
+      path.join(lib, "sample.en.srt"),
+      "1\n00:00:00,000 --> 00:00:05,000\nFirst line, <b>bold</b>\n\n2\n00:00:05,000 --> 00:00:10,000\n<script>second</script> line\n",
+    );
     writeFileSync(path.join(lib, "sample.fr.srt"), "1\n00:00:00,000 --> 00:00:10,000\nBonjour\n");
-    core = await startCore({ videos: { dir: lib, cacheDir: path.join(home, "cache") } } as Parameters<typeof startCore>[0]);
+    core = await startCore({ videos: { dir: lib, cacheDir: path.join(home, "cache") } } as Parameters<
+      typeof startCore
+    >[0]);
   });
   afterAll(async () => {
     term.kill();
@@ -211,7 +243,12 @@ describe.skipIf(!TMUX || !hasVideo)("subtitles in the terminal watch mode (tmux)
       const rows = await until(() => {
         const lines = screen().split("\n");
         const i = lines.findIndex((l) => / · drawn \d+ · /.test(l));
-        return i >= 0 && lines[i].startsWith("playing") && lines[i + 1]?.includes("First line, bold") && pictureRows(term.capture(true)) >= 20 ? lines : undefined;
+        return i >= 0 &&
+          lines[i].startsWith("playing") &&
+          lines[i + 1]?.includes("First line, bold") &&
+          pictureRows(term.capture(true)) >= 20
+          ? lines
+          : undefined;
       }, "the picture and the subtitle line");
       const i = rows.findIndex((l) => / · drawn \d+ · /.test(l));
       expect(i).toBe(22); // status on row 23, subtitle on row 24 of 24
@@ -220,7 +257,11 @@ describe.skipIf(!TMUX || !hasVideo)("subtitles in the terminal watch mode (tmux)
       writeFileSync(path.join(SHOTS, "terminal-subtitles.txt"), screen());
       writeFileSync(path.join(SHOTS, "terminal-subtitles.ans"), term.capture(true));
       // Markup stays text; terminal controls never reach the screen.
-      await until(() => (subLine()?.includes("<script>second</script> line") ? true : undefined), "the second cue at 0:05", 10_000);
+      await until(
+        () => (subLine()?.includes("<script>second</script> line") ? true : undefined),
+        "the second cue at 0:05",
+        10_000,
+      );
       // A seek back brings the first cue back.
       term.keys(["q"]);
       await until(() => (screen().includes("* back to chat") ? true : undefined), "the chat");

@@ -10,7 +10,8 @@ import { startCore } from "../helpers/core";
 
 const ROOT = path.resolve(__dirname, "../..");
 const VIDEOS = path.join(ROOT, "videos");
-const hasVideo = existsSync(path.join(ROOT, "server", "video", "service.ts")) && existsSync(path.join(VIDEOS, "sample.mp4"));
+const hasVideo =
+  existsSync(path.join(ROOT, "server", "video", "service.ts")) && existsSync(path.join(VIDEOS, "sample.mp4"));
 
 type Ev = { event: string; [k: string]: unknown };
 
@@ -28,10 +29,26 @@ describe.skipIf(!hasVideo)("client video commands", { timeout: 90_000 }, () => {
 
   it("lists videos, plays one recording every frame to disk, and pauses, seeks, resumes and stops it", async () => {
     const rec = path.join(home, "frames");
-    const proc = spawn(process.execPath, [path.join(ROOT, "bin/sealroom"), "client", "--json", "--name", "viewer", "--room", "cinema", "--core", `127.0.0.1:${core.port}`, "--record", rec], {
-      env: { ...process.env, XDG_CONFIG_HOME: path.join(home, "config") },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
+    const proc = spawn(
+      process.execPath,
+      [
+        path.join(ROOT, "bin/sealroom"),
+        "client",
+        "--json",
+        "--name",
+        "viewer",
+        "--room",
+        "cinema",
+        "--core",
+        `127.0.0.1:${core.port}`,
+        "--record",
+        rec,
+      ],
+      {
+        env: { ...process.env, XDG_CONFIG_HOME: path.join(home, "config") },
+        stdio: ["pipe", "pipe", "pipe"],
+      },
+    );
     const events: Ev[] = [];
     let stderr = "";
     let rest = "";
@@ -47,7 +64,8 @@ describe.skipIf(!hasVideo)("client video commands", { timeout: 90_000 }, () => {
         const hit = events.slice(from).find(pred);
         if (hit) return hit;
         if (proc.exitCode !== null) throw new Error(`client exited before ${what}: ${stderr}`);
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last events ${JSON.stringify(events.slice(-5))}`);
+        if (Date.now() > deadline)
+          throw new Error(`timed out waiting for ${what}; last events ${JSON.stringify(events.slice(-5))}`);
         await new Promise((r) => setTimeout(r, 20));
       }
     };
@@ -56,7 +74,9 @@ describe.skipIf(!hasVideo)("client video commands", { timeout: 90_000 }, () => {
       await next((e) => e.event === "welcome", "welcome");
       send("/videos");
       const list = await next((e) => e.event === "videos", "videos");
-      const sample = (list.items as { id: string; durationMs: number; width: number; height: number; bytes: number }[]).find((v) => v.id === "sample.mp4");
+      const sample = (
+        list.items as { id: string; durationMs: number; width: number; height: number; bytes: number }[]
+      ).find((v) => v.id === "sample.mp4");
       expect(sample).toBeDefined();
       expect(sample!.durationMs).toBeGreaterThan(1000);
 
@@ -76,7 +96,11 @@ describe.skipIf(!hasVideo)("client video commands", { timeout: 90_000 }, () => {
       mark = events.length;
       send("/resume");
       await next((e) => e.event === "streamState" && e.state === "playing", "playing again", mark);
-      const later = await next((e) => e.event === "frame" && (e.ptsMs as number) >= 5000, "a frame after the seek point", mark);
+      const later = await next(
+        (e) => e.event === "frame" && (e.ptsMs as number) >= 5000,
+        "a frame after the seek point",
+        mark,
+      );
       mark = events.length;
       send("/stop");
       expect(await next((e) => e.event === "streamEnd", "streamEnd", mark)).toMatchObject({ sid, reason: "stopped" });

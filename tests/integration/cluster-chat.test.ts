@@ -46,21 +46,51 @@ async function until(what: string, cond: () => boolean, timeoutMs: number): Prom
   return Date.now() - t0;
 }
 
-const coreArgs = (i: number) => ["--port", "0", "--cluster", nats.url, "--node", `c${i}`, "--cluster-namespace", NS, "--limit", "presenceTtlMs=4000", "--limit", "presenceHeartbeatMs=1000", "--limit", "natsCutoffMs=1000", "--limit", "natsProbeMs=200"];
+const coreArgs = (i: number) => [
+  "--port",
+  "0",
+  "--cluster",
+  nats.url,
+  "--node",
+  `c${i}`,
+  "--cluster-namespace",
+  NS,
+  "--limit",
+  "presenceTtlMs=4000",
+  "--limit",
+  "presenceHeartbeatMs=1000",
+  "--limit",
+  "natsCutoffMs=1000",
+  "--limit",
+  "natsProbeMs=200",
+];
 
 describe.runIf(natsServerInstalled() || process.env.CI)("a room across three cores", { timeout: 120_000 }, () => {
   beforeAll(async () => {
     nats = await startNats();
     for (let i = 0; i < 3; i++) cores.push(await spawnCore(coreArgs(i)));
     const list = cores.map((c) => `127.0.0.1:${c!.port}`).join(",");
-    for (let i = 0; i < 2; i++) bridges.push(await spawnBridge(["--port", "0", "--core", list, "--web", "/nonexistent"]));
+    for (let i = 0; i < 2; i++)
+      bridges.push(await spawnBridge(["--port", "0", "--core", list, "--web", "/nonexistent"]));
     const ids = await Promise.all(Array.from({ length: 6 }, () => generateIdentity({ modulusLength: 2048 })));
     for (const [i, identity] of ids.entries()) {
       const name = `m${i}`;
       // TCP members start at core i and go round the list; WebSocket members alternate bridges
       const order = [0, 1, 2].map((k) => cores[(i + k) % 3]!.port);
-      const connect = i < 3 ? failoverConnector(order.map((port) => tcpConnector({ host: "127.0.0.1", port }))) : wsConnector(`ws://127.0.0.1:${bridges[i % 2].port}/ws`);
-      const s = new ClientSession({ identity, name, room: ROOM, agent: "cluster-chat", durable: true, connect, reconnect: { minMs: 100, maxMs: 1_000 }, recipientWaitMs: 0 });
+      const connect =
+        i < 3
+          ? failoverConnector(order.map((port) => tcpConnector({ host: "127.0.0.1", port })))
+          : wsConnector(`ws://127.0.0.1:${bridges[i % 2].port}/ws`);
+      const s = new ClientSession({
+        identity,
+        name,
+        room: ROOM,
+        agent: "cluster-chat",
+        durable: true,
+        connect,
+        reconnect: { minMs: 100, maxMs: 1_000 },
+        recipientWaitMs: 0,
+      });
       const m: M = { name, s, shown: [], mine: new Map(), drops: [], errors: [] };
       s.on("error", (e) => m.errors.push([e.code, (e as { ref?: string }).ref, e.message]));
       s.on("disconnected", () => m.drops.push(Date.now()));
@@ -84,9 +114,21 @@ describe.runIf(natsServerInstalled() || process.env.CI)("a room across three cor
   });
 
   it("members on three cores see each other, chat, and get their direct messages", async () => {
-    await until("all six online, each seeing six members", () => members.every((m) => m.s.state === "online" && m.s.members.size === 6), 60_000);
-    for (const m of members) m.mine.set(m.s.sendText(`hello from ${m.name}`), { text: `hello from ${m.name}`, acked: false });
-    await until("every hello shown to the five others", () => members.every((m) => members.filter((o) => o !== m).every((o) => m.shown.includes(`${o.name}\nhello from ${o.name}`))), 20_000);
+    await until(
+      "all six online, each seeing six members",
+      () => members.every((m) => m.s.state === "online" && m.s.members.size === 6),
+      60_000,
+    );
+    for (const m of members)
+      m.mine.set(m.s.sendText(`hello from ${m.name}`), { text: `hello from ${m.name}`, acked: false });
+    await until(
+      "every hello shown to the five others",
+      () =>
+        members.every((m) =>
+          members.filter((o) => o !== m).every((o) => m.shown.includes(`${o.name}\nhello from ${o.name}`)),
+        ),
+      20_000,
+    );
     // a direct message from a TCP member to a WebSocket member, on (at first) different cores
     const to = members[4];
     const toId = [...members[0].s.members.values()].find((e) => e.member.name === to.name)!.member.id;
@@ -124,8 +166,15 @@ describe.runIf(natsServerInstalled() || process.env.CI)("a room across three cor
     chatting = false;
     await chatter;
     await until("every send acknowledged", () => members.every((m) => m.s.pendingCount === 0), 30_000);
-    const expected = (m: M) => members.filter((o) => o !== m).flatMap((o) => [...o.mine.values()].filter((x) => x.acked).map((x) => `${o.name}\n${x.text}`));
-    await until("every acked message shown everywhere", () => members.every((m) => expected(m).every((e) => m.shown.includes(e))), 30_000).catch(() => 0);
+    const expected = (m: M) =>
+      members
+        .filter((o) => o !== m)
+        .flatMap((o) => [...o.mine.values()].filter((x) => x.acked).map((x) => `${o.name}\n${x.text}`));
+    await until(
+      "every acked message shown everywhere",
+      () => members.every((m) => expected(m).every((e) => m.shown.includes(e))),
+      30_000,
+    ).catch(() => 0);
     let lost = 0;
     let dup = 0;
     let deliveries = 0;
@@ -136,7 +185,9 @@ describe.runIf(natsServerInstalled() || process.env.CI)("a room across three cor
       deliveries += m.shown.length;
       for (const e of expected(m)) if (!shown.has(e)) lost++;
     }
-    console.log(`cluster kill -9 mid-chat: ${acked} messages acked, ${deliveries} deliveries, lost ${lost}, shown twice ${dup}; ${moved.length} members of the killed core (${moved.join(", ")}) moved; everyone back ${back} ms after the kill`);
+    console.log(
+      `cluster kill -9 mid-chat: ${acked} messages acked, ${deliveries} deliveries, lost ${lost}, shown twice ${dup}; ${moved.length} members of the killed core (${moved.join(", ")}) moved; everyone back ${back} ms after the kill`,
+    );
     expect(lost).toBe(0);
     expect(dup).toBe(0);
     expect(back).toBeLessThan(FAILOVER_MS);
@@ -150,7 +201,14 @@ describe.runIf(natsServerInstalled() || process.env.CI)("a room across three cor
     const t0 = Date.now();
     let text = "";
     try {
-      await until("every member told it is cut off", () => live.every((m) => m.errors.some(([code, ref, msg]) => code === "store_failed" && ref === "cluster" && /cut off/.test(msg))), 6_000);
+      await until(
+        "every member told it is cut off",
+        () =>
+          live.every((m) =>
+            m.errors.some(([code, ref, msg]) => code === "store_failed" && ref === "cluster" && /cut off/.test(msg)),
+          ),
+        6_000,
+      );
       const toldIn = Date.now() - t0;
       text = "sent while cut off";
       live[1].mine.set(live[1].s.sendText(text), { text, acked: false });
@@ -160,10 +218,16 @@ describe.runIf(natsServerInstalled() || process.env.CI)("a room across three cor
     } finally {
       nats.thaw();
     }
-    await until("the refused send acked after the thaw", () => [...live[1].mine.values()].find((x) => x.text === text)!.acked, 20_000);
-    for (const m of live) if (m !== live[1]) await until(`${m.name} got it`, () => m.shown.includes(`${live[1].name}\n${text}`), 20_000);
+    await until(
+      "the refused send acked after the thaw",
+      () => [...live[1].mine.values()].find((x) => x.text === text)!.acked,
+      20_000,
+    );
+    for (const m of live)
+      if (m !== live[1]) await until(`${m.name} got it`, () => m.shown.includes(`${live[1].name}\n${text}`), 20_000);
     await sleep(500);
-    for (const m of live) if (m !== live[1]) expect(m.shown.filter((x) => x === `${live[1].name}\n${text}`)).toHaveLength(1);
+    for (const m of live)
+      if (m !== live[1]) expect(m.shown.filter((x) => x === `${live[1].name}\n${text}`)).toHaveLength(1);
   });
 
   it("a member that quits on one core is gone for the members of every core; one that comes back is there again", async () => {
@@ -175,11 +239,43 @@ describe.runIf(natsServerInstalled() || process.env.CI)("a room across three cor
   });
 
   it("a core with a slow link to NATS bounds each connection's sends waiting for a PubAck (clusterAckPending); the rest go again and arrive once", async () => {
-    const proxy = await startDelayProxy({ target: { host: "127.0.0.1", port: nats.port }, minDelayMs: 150, maxDelayMs: 200 });
-    const slow = await spawnCore(["--port", "0", "--cluster", `nats://127.0.0.1:${proxy.port}`, "--node", "slow", "--cluster-namespace", NS, "--limit", "clusterAckPending=2", "--limit", "natsCutoffMs=3000", "--limit", "natsProbeMs=500"]);
-    const [idA, idB] = await Promise.all([generateIdentity({ modulusLength: 2048 }), generateIdentity({ modulusLength: 2048 })]);
+    const proxy = await startDelayProxy({
+      target: { host: "127.0.0.1", port: nats.port },
+      minDelayMs: 150,
+      maxDelayMs: 200,
+    });
+    const slow = await spawnCore([
+      "--port",
+      "0",
+      "--cluster",
+      `nats://127.0.0.1:${proxy.port}`,
+      "--node",
+      "slow",
+      "--cluster-namespace",
+      NS,
+      "--limit",
+      "clusterAckPending=2",
+      "--limit",
+      "natsCutoffMs=3000",
+      "--limit",
+      "natsProbeMs=500",
+    ]);
+    const [idA, idB] = await Promise.all([
+      generateIdentity({ modulusLength: 2048 }),
+      generateIdentity({ modulusLength: 2048 }),
+    ]);
     const room = "slowlink";
-    const mk = (identity: typeof idA, name: string, port: number) => new ClientSession({ identity, name, room, agent: "cluster-chat", durable: true, connect: tcpConnector({ host: "127.0.0.1", port }), reconnect: { minMs: 100, maxMs: 1_000 }, recipientWaitMs: 0 });
+    const mk = (identity: typeof idA, name: string, port: number) =>
+      new ClientSession({
+        identity,
+        name,
+        room,
+        agent: "cluster-chat",
+        durable: true,
+        connect: tcpConnector({ host: "127.0.0.1", port }),
+        reconnect: { minMs: 100, maxMs: 1_000 },
+        recipientWaitMs: 0,
+      });
     const sender = mk(idA, "hasty", slow.port);
     const receiver = mk(idB, "patient", cores[1]!.port);
     const refused: string[] = [];
@@ -202,7 +298,9 @@ describe.runIf(natsServerInstalled() || process.env.CI)("a room across three cor
       await sleep(300);
       expect(refused.length).toBeGreaterThan(0);
       expect([...got].sort()).toEqual(Array.from({ length: 12 }, (_, i) => `burst ${i}`).sort());
-      console.log(`clusterAckPending=2 over a 150-200 ms link: 12 sends, ${refused.length} refused for a while and sent again, 12 acked, 12 received once`);
+      console.log(
+        `clusterAckPending=2 over a 150-200 ms link: 12 sends, ${refused.length} refused for a while and sent again, 12 acked, 12 received once`,
+      );
     } finally {
       sender.stop();
       receiver.stop();

@@ -45,7 +45,11 @@ describe.runIf(natsServerInstalled() || process.env.CI)("sealroom server --clust
 
   it("joins as a node, and a second core with the same live node name is refused in one line with exit 2", async () => {
     const a = server(["--cluster", nats.url, "--node", "alpha", "--cluster-namespace", "cli1"]);
-    const line = (await a.waitFor(/sealroom core is cluster node alpha on (nats:\/\/\S+)\nsealroom core listening on 127\.0\.0\.1:\d+\n/))[1];
+    const line = (
+      await a.waitFor(
+        /sealroom core is cluster node alpha on (nats:\/\/\S+)\nsealroom core listening on 127\.0\.0\.1:\d+\n/,
+      )
+    )[1];
     expect(line).toBe(nats.url);
     const twin = server(["--cluster", nats.url, "--node", "alpha", "--cluster-namespace", "cli1"]);
     const { code } = await twin.exited;
@@ -76,9 +80,15 @@ describe.runIf(natsServerInstalled() || process.env.CI)("sealroom server --clust
       [["--cluster", nats.url], "--cluster needs --node NAME"],
       [["--cluster", "http://x:1", "--node", "x"], "--cluster must be a nats://HOST:PORT URL"],
       [["--cluster", nats.url, "--node", "a.b"], "--node must be 1-64 letters, digits, _ or -"],
-      [["--cluster", nats.url, "--node", "x", "--cluster-namespace", "a-b"], "--cluster-namespace must be 1-16 letters or digits"],
+      [
+        ["--cluster", nats.url, "--node", "x", "--cluster-namespace", "a-b"],
+        "--cluster-namespace must be 1-16 letters or digits",
+      ],
       [["--limit", "natsCutoffMs=1000"], "--limit natsCutoffMs goes with --cluster"],
-      [["--cluster", nats.url, "--node", "x", "--limit", "presenceTtlMs=1000", "--limit", "presenceHeartbeatMs=600"], "presenceTtlMs (1000) must be at least twice presenceHeartbeatMs (600)"],
+      [
+        ["--cluster", nats.url, "--node", "x", "--limit", "presenceTtlMs=1000", "--limit", "presenceHeartbeatMs=600"],
+        "presenceTtlMs (1000) must be at least twice presenceHeartbeatMs (600)",
+      ],
     ];
     for (const [args, msg] of cases) {
       const p = server(args);
@@ -102,7 +112,11 @@ describe.runIf(natsServerInstalled() || process.env.CI)("sealroom start --cluste
       expect(new Set(ports).size).toBe(3);
       // each core takes members directly, and the bridge relays to them in turn
       for (const [i, port] of ports.entries()) {
-        const { welcome, peer } = await join(port, { name: `direct${i}`, room: `sc-direct${i}`, id: await identity(i) });
+        const { welcome, peer } = await join(port, {
+          name: `direct${i}`,
+          room: `sc-direct${i}`,
+          id: await identity(i),
+        });
         expect(welcome.room).toBe(`sc-direct${i}`);
         peer.close();
       }
@@ -125,10 +139,14 @@ describe.runIf(natsServerInstalled() || process.env.CI)("sealroom start --cluste
   });
 
   it("without nats-server installed: a clear error naming the package, exit 69, nothing left running", async () => {
-    const p = runSealroom(["start", "--cluster", "3", "--core-port", "0", "--port", "0"], { env: { ...process.env, NATS_SERVER: "/nonexistent/nats-server" } });
+    const p = runSealroom(["start", "--cluster", "3", "--core-port", "0", "--port", "0"], {
+      env: { ...process.env, NATS_SERVER: "/nonexistent/nats-server" },
+    });
     procs.push(p);
     expect((await p.exited).code).toBe(69);
-    expect(p.stderr()).toContain("nats-server is not installed: install the nats-server package (Debian/Ubuntu: apt-get install nats-server");
+    expect(p.stderr()).toContain(
+      "nats-server is not installed: install the nats-server package (Debian/Ubuntu: apt-get install nats-server",
+    );
   });
 
   it("refuses --cluster 0 and --cluster x with exit 2", async () => {

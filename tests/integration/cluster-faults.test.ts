@@ -20,7 +20,13 @@ const id = (s: string) => s.padEnd(22, "x").slice(0, 22);
 const A = id("alice");
 const B = id("bob");
 const C = id("carol");
-const entry = (mid: string, from = A): AppendEntry => ({ from, mid, to: [B, C], env: JSON.stringify({ ct: `ct-${mid}`, keys: {} }), at: Date.now() });
+const entry = (mid: string, from = A): AppendEntry => ({
+  from,
+  mid,
+  to: [B, C],
+  env: JSON.stringify({ ct: `ct-${mid}`, keys: {} }),
+  at: Date.now(),
+});
 
 let nats: NatsServer;
 const conns: NatsConnection[] = [];
@@ -34,7 +40,7 @@ const ns = () => `t${++nsN}${Date.now() % 100000}`;
 
 async function readAll(s: JetStreamStore, room: string, who: string) {
   const out: { seq: number; mid: string }[] = [];
-  for (let cursor = 0; ; ) {
+  for (let cursor = 0; ;) {
     const page = await s.readAfter(room, who, cursor, 1_000);
     if (page.length === 0) return out;
     for (const e of page) out.push({ seq: e.seq, mid: e.mid });
@@ -91,7 +97,7 @@ describe.runIf(natsServerInstalled() || process.env.CI)("cluster on NATS JetStre
     // a client that never saw its ack sends the same mid again; so does one that did
     const retry = async (mid: string) => {
       // as a client does: an error is no ack, so it sends again (the core may still be reconnecting)
-      for (let t = Date.now(); ; ) {
+      for (let t = Date.now(); ;) {
         try {
           return await s.append("room", entry(mid));
         } catch (e) {
@@ -109,14 +115,19 @@ describe.runIf(natsServerInstalled() || process.env.CI)("cluster on NATS JetStre
     expect(new Set(all.map((e) => e.mid)).size).toBe(all.length); // no mid twice
     expect(all.length).toBe(acked.size);
     for (const e of all) expect(acked.get(e.mid)).toBe(e.seq);
-    console.log(`nats kill -9: ${ackedBeforeKill} acked when the kill was sent, ${300 + ackedLanes} acked in all, ${tried.length - ackedLanes} unacked and sent again, ${all.length} stored after retries, 0 lost, 0 duplicated`);
+    console.log(
+      `nats kill -9: ${ackedBeforeKill} acked when the kill was sent, ${300 + ackedLanes} acked in all, ${tried.length - ackedLanes} unacked and sent again, ${all.length} stored after retries, 0 lost, 0 duplicated`,
+    );
     expect(await s.seqRange("room")).toEqual({ oldest: 1, last: acked.size });
     await s.close();
   });
 
   it("a core killed -9 mid-write: every append it acked is in the log, whole, seqs contiguous", async () => {
     const space = ns();
-    const child = spawn(process.execPath, ["--import", "tsx", "tests/helpers/jetstream-writer.ts", nats.url, space], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "tests/helpers/jetstream-writer.ts", nats.url, space], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const acked = new Map<string, number>();
     let buf = "";
     let err = "";
@@ -146,7 +157,7 @@ describe.runIf(natsServerInstalled() || process.env.CI)("cluster on NATS JetStre
     expect(range.oldest).toBe(1);
     expect(range.last).toBeGreaterThanOrEqual(acked.size);
     const stored = new Map<string, number>();
-    for (let cursor = 0; ; ) {
+    for (let cursor = 0; ;) {
       const page = await s.readAfter("killroom", reader, cursor, 1_000);
       if (page.length === 0) break;
       for (const e of page) {
@@ -163,8 +174,13 @@ describe.runIf(natsServerInstalled() || process.env.CI)("cluster on NATS JetStre
 
   it("two cores appending to one room get one contiguous order, and one seq for a mid both send", async () => {
     const space = ns();
-    const [s1, s2] = [new JetStreamStore({ nc: await dial(), namespace: space }), new JetStreamStore({ nc: await dial(), namespace: space })];
-    const res = await Promise.all(Array.from({ length: 200 }, (_x, i) => (i % 2 ? s1 : s2).append("shared", entry(`m${i}`))));
+    const [s1, s2] = [
+      new JetStreamStore({ nc: await dial(), namespace: space }),
+      new JetStreamStore({ nc: await dial(), namespace: space }),
+    ];
+    const res = await Promise.all(
+      Array.from({ length: 200 }, (_x, i) => (i % 2 ? s1 : s2).append("shared", entry(`m${i}`))),
+    );
     expect(res.map((r) => r.seq).sort((a, b) => a - b)).toEqual(res.map((_r, i) => i + 1));
     const both = await Promise.all([s1.append("shared", entry("same")), s2.append("shared", entry("same"))]);
     expect(both[0].seq).toBe(both[1].seq);
@@ -177,7 +193,11 @@ describe.runIf(natsServerInstalled() || process.env.CI)("cluster on NATS JetStre
 
   it("a core cut off from NATS (server frozen or killed) says disconnected within natsCutoffMs, and connected again after", async () => {
     const cutoff = 1_500;
-    const link = await openLink({ servers: nats.url, name: "cutoff-test", limits: { natsCutoffMs: cutoff, natsProbeMs: 250 } });
+    const link = await openLink({
+      servers: nats.url,
+      name: "cutoff-test",
+      limits: { natsCutoffMs: cutoff, natsProbeMs: 250 },
+    });
     const states: LinkState[] = [];
     link.events.on("state", (s: LinkState) => states.push(s));
     expect(link.state).toBe("connected");
@@ -205,7 +225,9 @@ describe.runIf(natsServerInstalled() || process.env.CI)("cluster on NATS JetStre
     const limits = { presenceTtlMs: 2_000, presenceHeartbeatMs: 500 };
     const deadNc = await dial();
     const p1 = await Presence.start({ nc: deadNc, node: "core-a", namespace: space, limits });
-    await expect(Presence.start({ nc: await dial(), node: "core-a", namespace: space, limits })).rejects.toBeInstanceOf(NodeNameTaken);
+    await expect(Presence.start({ nc: await dial(), node: "core-a", namespace: space, limits })).rejects.toBeInstanceOf(
+      NodeNameTaken,
+    );
     const watcher = await Presence.start({ nc: await dial(), node: "core-b", namespace: space, limits });
     const seen: PresenceEvent[] = [];
     watcher.events.on("event", (e: PresenceEvent) => seen.push(e));
@@ -237,7 +259,10 @@ describe.runIf(natsServerInstalled() || process.env.CI)("cluster on NATS JetStre
 
   it("bus: core B hears core A's seq note; control from two cores is applied in order, never lost", async () => {
     const space = ns();
-    const [a, b] = [await Bus.start({ nc: await dial(), node: "a", namespace: space }), await Bus.start({ nc: await dial(), node: "b", namespace: space })];
+    const [a, b] = [
+      await Bus.start({ nc: await dial(), node: "a", namespace: space }),
+      await Bus.start({ nc: await dial(), node: "b", namespace: space }),
+    ];
     await Promise.all([a.joinRoom("party"), b.joinRoom("party")]);
     const notes: SeqNote[] = [];
     b.events.on("seq", (n: SeqNote) => notes.push(n));
@@ -251,13 +276,16 @@ describe.runIf(natsServerInstalled() || process.env.CI)("cluster on NATS JetStre
     const anchorsAtA: AnchorNote[] = [];
     a.events.on("anchor", (n: AnchorNote) => anchorsAtA.push(n));
     await b.control("party", () => ({ sid: 1, video: "v.mp4", by: B, state: "playing", posMs: 0, atMs: 1_000 }));
-    const seek = (cur: Parameters<Parameters<Bus["control"]>[1]>[0]) => (cur ? { ...cur, posMs: cur.posMs + 1_000 } : null);
+    const seek = (cur: Parameters<Parameters<Bus["control"]>[1]>[0]) =>
+      cur ? { ...cur, posMs: cur.posMs + 1_000 } : null;
     await Promise.all(Array.from({ length: 10 }, (_x, i) => (i % 2 ? a : b).control("party", seek)));
     const final = await a.anchor("party");
     expect(final.anchor?.posMs).toBe(10_000);
     await until(() => anchorsAtA.at(-1)?.anchor?.posMs === 10_000, 3_000, "a sees the last seek");
     expect(anchorPosition(final.anchor!, 3_500)).toBe(12_500);
-    await a.control("party", (cur) => (cur ? { ...cur, state: "paused", posMs: anchorPosition(cur, 2_000), atMs: 2_000 } : null));
+    await a.control("party", (cur) =>
+      cur ? { ...cur, state: "paused", posMs: anchorPosition(cur, 2_000), atMs: 2_000 } : null,
+    );
     expect(anchorPosition((await b.anchor("party")).anchor!, 99_999)).toBe(11_000);
     await b.control("party", () => null); // stop
     await until(() => anchorsAtA.at(-1)?.anchor === null, 3_000, "a sees the stop");

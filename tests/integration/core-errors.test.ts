@@ -26,7 +26,13 @@ let bySeq = 0;
 async function bystandersWork(): Promise<void> {
   const [a, b] = bystanders;
   const mid = `by-${++bySeq}`;
-  const env = await sealEnvelope(a.identity, { room: "bystand", mid, text: "still here", ts: 0, recipients: [b.identity] });
+  const env = await sealEnvelope(a.identity, {
+    room: "bystand",
+    mid,
+    text: "still here",
+    ts: 0,
+    recipients: [b.identity],
+  });
   a.peer.send({ t: "send", mid, to: [b.identity.id], env });
   await b.peer.next((m) => m.t === "msg" && m.mid === mid);
 }
@@ -38,16 +44,26 @@ async function fatalError(p: WirePeer, code: string): Promise<Received> {
   return e;
 }
 
-async function helloWith(over: Record<string, unknown>, id?: Identity, base: { name?: string; room?: string } = {}): Promise<WirePeer> {
+async function helloWith(
+  over: Record<string, unknown>,
+  id?: Identity,
+  base: { name?: string; room?: string } = {},
+): Promise<WirePeer> {
   const p = await WirePeer.connect(core.port);
   const ch = await p.nextT("challenge");
-  const h = await makeHello(id ?? (await identity(0)), { nonce: ch.nonce, room: base.room ?? "errs", name: base.name ?? "eve" });
+  const h = await makeHello(id ?? (await identity(0)), {
+    nonce: ch.nonce,
+    room: base.room ?? "errs",
+    name: base.name ?? "eve",
+  });
   p.send({ ...h, ...over });
   return p;
 }
 
 const spki = (bits: number, e = 65537) =>
-  generateKeyPairSync("rsa", { modulusLength: bits, publicExponent: e }).publicKey.export({ type: "spki", format: "der" }).toString("base64");
+  generateKeyPairSync("rsa", { modulusLength: bits, publicExponent: e })
+    .publicKey.export({ type: "spki", format: "der" })
+    .toString("base64");
 
 describe("framing errors are fatal", () => {
   const cases: [string, Uint8Array, string][] = [
@@ -101,7 +117,12 @@ describe("framing errors are fatal", () => {
     }
     expect(await p.nextT("pong")).toEqual({ t: "pong", ts: 42 });
     // two frames merged in one write
-    p.sendRaw(new Uint8Array([...encodeFrame(KIND_CONTROL, new TextEncoder().encode('{"t":"ping","ts":1}')), ...encodeFrame(KIND_CONTROL, new TextEncoder().encode('{"t":"ping","ts":2}'))]));
+    p.sendRaw(
+      new Uint8Array([
+        ...encodeFrame(KIND_CONTROL, new TextEncoder().encode('{"t":"ping","ts":1}')),
+        ...encodeFrame(KIND_CONTROL, new TextEncoder().encode('{"t":"ping","ts":2}')),
+      ]),
+    );
     await p.next((m) => m.t === "pong" && m.ts === 2);
     p.close();
   });
@@ -140,13 +161,18 @@ describe("hello errors are fatal", () => {
     await fatalError(await helloWith({ encKey: spki(1024) }), "bad_key");
     await fatalError(await helloWith({ sigKey: spki(2048, 3) }), "bad_key");
     await fatalError(await helloWith({ encKey: Buffer.from("garbage").toString("base64") }), "bad_key");
-    const ec = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "der" }).toString("base64");
+    const ec = generateKeyPairSync("ec", { namedCurve: "P-256" })
+      .publicKey.export({ type: "spki", format: "der" })
+      .toString("base64");
     await fatalError(await helloWith({ sigKey: ec }), "bad_key");
   });
 
   it("a proof or encKeySig that does not verify -> bad_proof", async () => {
     const other = await identity(1);
-    await fatalError(await helloWith({ proof: (await makeHello(other, { nonce: "AAAA", room: "errs", name: "eve" })).proof }), "bad_proof");
+    await fatalError(
+      await helloWith({ proof: (await makeHello(other, { nonce: "AAAA", room: "errs", name: "eve" })).proof }),
+      "bad_proof",
+    );
     await fatalError(await helloWith({ encKeySig: other.encKeySig }), "bad_proof");
     // someone else's public key alone proves nothing
     await fatalError(await helloWith({ sigKey: other.sigKey }), "bad_proof");
@@ -267,7 +293,13 @@ describe("request errors are not fatal", () => {
     const a = await join(core.port, { name: "a", room, id: await identity(0) });
     const b = await join(core.port, { name: "b", room, id: await identity(1) });
     const c = await join(core.port, { name: "c", room: "req4-elsewhere", id: await identity(2) });
-    const env = await sealEnvelope(a.identity, { room, mid: "u1", text: "x", ts: 0, recipients: [b.identity, c.identity] });
+    const env = await sealEnvelope(a.identity, {
+      room,
+      mid: "u1",
+      text: "x",
+      ts: 0,
+      recipients: [b.identity, c.identity],
+    });
     a.peer.send({ t: "send", mid: "u1", to: [b.identity.id, c.identity.id], env });
     expect(await a.peer.nextT("error")).toMatchObject({ code: "unknown_recipient", ref: "u1", fatal: false });
     const d = await join(core.port, { name: "d", room, id: await identity(3) });
@@ -297,10 +329,17 @@ describe("delivery rules", () => {
       await join(core.port, { name: "b", room, id: await identity(1) }),
       await join(core.port, { name: "c", room, id: await identity(2) }),
     ];
-    const env = await sealEnvelope(a.identity, { room, mid: "r1", text: "all", ts: 0, recipients: [b.identity, c.identity, a.identity] });
+    const env = await sealEnvelope(a.identity, {
+      room,
+      mid: "r1",
+      text: "all",
+      ts: 0,
+      recipients: [b.identity, c.identity, a.identity],
+    });
     a.peer.send({ t: "send", mid: "r1", env });
     expect(await a.peer.nextT("ack")).toMatchObject({ delivered: 2 });
-    for (const x of [b, c]) expect((await x.peer.nextT("msg")).to.sort()).toEqual([b.identity.id, c.identity.id].sort());
+    for (const x of [b, c])
+      expect((await x.peer.nextT("msg")).to.sort()).toEqual([b.identity.id, c.identity.id].sort());
     await new Promise((r) => setTimeout(r, 30));
     expect(a.peer.messages.some((m) => m.t === "msg")).toBe(false);
     for (const x of [a, b, c]) x.peer.close();

@@ -133,12 +133,20 @@ describe("connection caps", () => {
 
 describe("slow readers and shutdown", () => {
   it("a member that never reads is closed once its queue passes the bound; others unaffected", async () => {
-    const small = await startCore({ limits: { maxQueuedControlBytes: 256 * 1024, rateLimitPerSec: 1000, rateLimitBurst: 1000 } });
+    const small = await startCore({
+      limits: { maxQueuedControlBytes: 256 * 1024, rateLimitPerSec: 1000, rateLimitBurst: 1000 },
+    });
     const reader = await join(small.port, { name: "reader", room: "slow", id: await identity(0) });
     const stuck = await join(small.port, { name: "stuck", room: "slow", id: await identity(1) });
     stuck.peer.pause();
     const { sealEnvelope } = await import("../../protocol/crypto");
-    const sealed = await sealEnvelope(reader.identity, { room: "slow", mid: "x", text: "y", ts: 0, recipients: [stuck.identity] });
+    const sealed = await sealEnvelope(reader.identity, {
+      room: "slow",
+      mid: "x",
+      text: "y",
+      ts: 0,
+      recipients: [stuck.identity],
+    });
     // The core routes ciphertext it cannot read: a large one fills queues fast.
     const env = { ...sealed, ct: "A".repeat(60_000) };
     let mid = 0;
@@ -164,7 +172,11 @@ describe("slow readers and shutdown", () => {
 });
 
 describe("send budget", () => {
-  const envFor = async (from: Awaited<ReturnType<typeof join>>, room: string, to: Awaited<ReturnType<typeof join>>[]) => {
+  const envFor = async (
+    from: Awaited<ReturnType<typeof join>>,
+    room: string,
+    to: Awaited<ReturnType<typeof join>>[],
+  ) => {
     const { sealEnvelope } = await import("../../protocol/crypto");
     return sealEnvelope(from.identity, { room, mid: "x", text: "hello", ts: 0, recipients: to.map((m) => m.identity) });
   };
@@ -173,19 +185,36 @@ describe("send budget", () => {
     const { msgFrame } = await import("../../server/wire");
     const ids = await Promise.all([0, 1, 2, 3].map((i) => identity(i)));
     // Size the burst from the frame the core will build: room for one send to 3, not two.
-    const probe = msgFrame({ t: "msg", from: ids[0].id, mid: "m1", to: ids.slice(1).map((i) => i.id), at: Date.now() }, JSON.stringify({ pad: "x".repeat(1500) })).length;
+    const probe = msgFrame(
+      { t: "msg", from: ids[0].id, mid: "m1", to: ids.slice(1).map((i) => i.id), at: Date.now() },
+      JSON.stringify({ pad: "x".repeat(1500) }),
+    ).length;
     const small = await startCore({ limits: { fanoutBurstBytes: 5 * probe, fanoutBytesPerSec: 1 } });
     try {
-      const [a, b, c, d] = [await join(small.port, { name: "a", room: "fan", id: ids[0] }), await join(small.port, { name: "b", room: "fan", id: ids[1] }), await join(small.port, { name: "c", room: "fan", id: ids[2] }), await join(small.port, { name: "d", room: "fan", id: ids[3] })];
+      const [a, b, c, d] = [
+        await join(small.port, { name: "a", room: "fan", id: ids[0] }),
+        await join(small.port, { name: "b", room: "fan", id: ids[1] }),
+        await join(small.port, { name: "c", room: "fan", id: ids[2] }),
+        await join(small.port, { name: "d", room: "fan", id: ids[3] }),
+      ];
       const env = await envFor(a, "fan", [b, c, d]);
-      const frame = msgFrame({ t: "msg", from: a.identity.id, mid: "m1", to: [b, c, d].map((m) => m.identity.id), at: Date.now() }, JSON.stringify(env)).length;
+      const frame = msgFrame(
+        { t: "msg", from: a.identity.id, mid: "m1", to: [b, c, d].map((m) => m.identity.id), at: Date.now() },
+        JSON.stringify(env),
+      ).length;
       // The burst (5 probes) holds one send to 3 (3 frames) and then one to 1, but not a second to 3.
       expect(frame).toBeGreaterThan(probe * 0.84);
       expect(frame).toBeLessThanOrEqual(probe * 1.25);
       a.peer.send({ t: "send", mid: "m1", env });
       expect(await a.peer.nextT("ack")).toMatchObject({ mid: "m1", delivered: 3 });
       a.peer.send({ t: "send", mid: "m2", env });
-      expect(await a.peer.nextT("error")).toEqual({ t: "error", code: "rate_limited", message: expect.any(String), ref: "m2", fatal: false });
+      expect(await a.peer.nextT("error")).toEqual({
+        t: "error",
+        code: "rate_limited",
+        message: expect.any(String),
+        ref: "m2",
+        fatal: false,
+      });
       a.peer.send({ t: "send", mid: "m3", to: [b.identity.id], env });
       expect(await a.peer.next((m) => m.t === "ack" && m.mid === "m3")).toMatchObject({ delivered: 1 });
       // m2 reached nobody.

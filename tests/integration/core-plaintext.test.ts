@@ -24,7 +24,10 @@ const received: Buffer[] = [];
 const dir = mkdtempSync(pathJoin(tmpdir(), "sealroom-plain-"));
 
 beforeAll(async () => {
-  server = runSealroom(["server", "--port", "0", "--log-level", "debug", "--data-dir", pathJoin(dir, "data")], { cwd: dir, nodeArgs: ["--heapsnapshot-signal=SIGUSR2"] });
+  server = runSealroom(["server", "--port", "0", "--log-level", "debug", "--data-dir", pathJoin(dir, "data")], {
+    cwd: dir,
+    nodeArgs: ["--heapsnapshot-signal=SIGUSR2"],
+  });
   const port = Number((await server.waitFor(/listening on [^:]+:(\d+)/))[1]);
   relay = net.createServer((c) => {
     const up = net.connect(port, "127.0.0.1");
@@ -62,7 +65,9 @@ function binaryEncodings(bytes: Uint8Array): Buffer[] {
   const b = Buffer.from(bytes);
   const out = [b, Buffer.from(b.toString("hex"))];
   for (let shift = 0; shift < 3; shift++) {
-    const b64 = Buffer.concat([Buffer.alloc(shift, 0x20), b]).toString("base64").slice(4, -4);
+    const b64 = Buffer.concat([Buffer.alloc(shift, 0x20), b])
+      .toString("base64")
+      .slice(4, -4);
     out.push(Buffer.from(b64), Buffer.from(b64.replace(/\+/g, "-").replace(/\//g, "_")));
   }
   return out;
@@ -96,10 +101,22 @@ it("a unique marker never reaches the server in any form", async () => {
   const b = await join(port, { name: "bob", room, id: await identity(1) });
   for (let i = 0; i < 3; i++) {
     const mid = `p${i}`;
-    const env = await sealEnvelope(a.identity, { room, mid, text: `${marker} #${i}`, ts: Date.now(), recipients: [b.identity, a.identity] });
+    const env = await sealEnvelope(a.identity, {
+      room,
+      mid,
+      text: `${marker} #${i}`,
+      ts: Date.now(),
+      recipients: [b.identity, a.identity],
+    });
     a.peer.send({ t: "send", mid, to: [b.identity.id], env });
     const msg = await b.peer.next((m) => m.t === "msg" && m.mid === mid);
-    const opened = await openEnvelope(b.identity, { room, from: a.identity.id, mid, env: msg.env as typeof env, senderSigKey: a.identity.sigKey });
+    const opened = await openEnvelope(b.identity, {
+      room,
+      from: a.identity.id,
+      mid,
+      env: msg.env as typeof env,
+      senderSigKey: a.identity.sigKey,
+    });
     expect(opened).toMatchObject({ ok: true, text: `${marker} #${i}` }); // the recipient does see it
   }
 
@@ -115,8 +132,13 @@ it("a unique marker never reaches the server in any form", async () => {
   expect(logs.includes("routed")).toBe(true); // debug logging was on
 
   // the room log on disk: the ciphertext is there (so this looks at the right bytes), the marker is not
-  const stored = Buffer.concat(readdirSync(pathJoin(dir, "data")).filter((f) => f.startsWith("rooms.db")).map((f) => readFileSync(pathJoin(dir, "data", f))));
-  const ct = received.length > 0 ? (await b.peer.next((m) => m.t === "msg" && m.mid === "p2")).env as { ct: string } : null;
+  const stored = Buffer.concat(
+    readdirSync(pathJoin(dir, "data"))
+      .filter((f) => f.startsWith("rooms.db"))
+      .map((f) => readFileSync(pathJoin(dir, "data", f))),
+  );
+  const ct =
+    received.length > 0 ? ((await b.peer.next((m) => m.t === "msg" && m.mid === "p2")).env as { ct: string }) : null;
   expect(stored.includes(Buffer.from(ct!.ct.slice(0, 40))), "the stored log holds the ciphertext").toBe(true);
   for (const enc of encodings(marker)) {
     expect(stored.includes(enc), `stored ${enc}`).toBe(false);
@@ -148,7 +170,15 @@ it("v2: neither the room secret, nor any chain key, nor any text reaches the ser
   const got: ReceivedMessage[][] = [[], [], []];
   const sessions = await Promise.all(
     ["alice", "bob", "carol"].map(async (name, i) => {
-      const s = new ClientSession({ identity: await identity(i), name, room: keys.room, agent: "test", connect: tcpConnector({ host: "127.0.0.1", port }), reconnect: false, roomKeys: keys });
+      const s = new ClientSession({
+        identity: await identity(i),
+        name,
+        room: keys.room,
+        agent: "test",
+        connect: tcpConnector({ host: "127.0.0.1", port }),
+        reconnect: false,
+        roomKeys: keys,
+      });
       s.on("message", (m) => got[i].push(m));
       return s;
     }),

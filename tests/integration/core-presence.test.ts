@@ -32,7 +32,12 @@ describe("presence", () => {
     const b = await join(core.port, { name: "bob", room: "pres1", id: await identity(1) });
     expect(b.welcome.members.map((m) => m.name).sort()).toEqual(["alice", "bob"]);
     const joined = await a.peer.nextT("joined");
-    expect(joined.member).toMatchObject({ id: b.identity.id, name: "bob", encKey: b.identity.encKey, sigKey: b.identity.sigKey });
+    expect(joined.member).toMatchObject({
+      id: b.identity.id,
+      name: "bob",
+      encKey: b.identity.encKey,
+      sigKey: b.identity.sigKey,
+    });
     expect(typeof joined.member.since).toBe("number");
 
     b.peer.send({ t: "quit" });
@@ -61,12 +66,21 @@ describe("presence", () => {
     expect(msg.from).toBe(a.identity.id);
     expect(msg.env).toEqual(env);
     expect(msg.to).toEqual([b.identity.id]);
-    const opened = await openEnvelope(b.identity, { room, from: msg.from, mid: msg.mid, env: msg.env, senderSigKey: a.identity.sigKey });
+    const opened = await openEnvelope(b.identity, {
+      room,
+      from: msg.from,
+      mid: msg.mid,
+      env: msg.env,
+      senderSigKey: a.identity.sigKey,
+    });
     expect(opened).toEqual({ ok: true, text: "hi bob", ts: 1 });
     await new Promise((r) => setTimeout(r, 50));
     expect(c.peer.messages.some((m) => m.t === "msg")).toBe(false);
     // fields of a later envelope version travel through untouched
-    const env2 = { ...(await sealEnvelope(a.identity, { room, mid: "m2", text: "v2", ts: 2, recipients: [b.identity] })), hint: { v: 2 } };
+    const env2 = {
+      ...(await sealEnvelope(a.identity, { room, mid: "m2", text: "v2", ts: 2, recipients: [b.identity] })),
+      hint: { v: 2 },
+    };
     a.peer.send({ t: "send", mid: "m2", to: [b.identity.id], env: env2 });
     const raw = await b.peer.next((m) => m.t === "msg" && m.mid === "m2");
     expect(raw.env).toEqual(env2);

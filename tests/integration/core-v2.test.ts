@@ -38,7 +38,13 @@ type P = Awaited<ReturnType<typeof join>>;
 /** The error whose message matches (the peer keeps every message it got). */
 const errorLike = (p: P, re: RegExp) => p.peer.next((m) => m.t === "error" && re.test(String(m.message)));
 
-const env = (ct = "A".repeat(40)) => ({ alg: "sealroom-sk-v2", epoch: "E".repeat(22), n: 0, ct, sig: "A".repeat(86) + "==" });
+const env = (ct = "A".repeat(40)) => ({
+  alg: "sealroom-sk-v2",
+  epoch: "E".repeat(22),
+  n: 0,
+  ct,
+  sig: "A".repeat(86) + "==",
+});
 
 describe("core: v2 rooms", () => {
   it("routes each distribution to its member alone; refuses one from another sender or in a v1 room", async () => {

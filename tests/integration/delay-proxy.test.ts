@@ -26,7 +26,10 @@ function connect(p: DelayProxy): Promise<Socket> {
 describe("delayProxy", () => {
   it("adds 60-100 ms each way (echo RTT 120-200 ms + scheduling), spread over the range", async () => {
     const oneWay: number[] = [];
-    const proxy = await startDelayProxy({ target: { host: "127.0.0.1", port: echoPort }, onDelay: (_d, ms) => oneWay.push(ms) });
+    const proxy = await startDelayProxy({
+      target: { host: "127.0.0.1", port: echoPort },
+      onDelay: (_d, ms) => oneWay.push(ms),
+    });
     const s = await connect(proxy);
     const rtts: number[] = [];
     for (let i = 0; i < 25; i++) {
@@ -39,7 +42,9 @@ describe("delayProxy", () => {
     s.destroy();
     await proxy.stop();
     const sorted = [...oneWay].sort((a, b) => a - b);
-    console.log(`one-way delay: min ${sorted[0]!.toFixed(1)} p50 ${sorted[sorted.length >> 1]!.toFixed(1)} max ${sorted.at(-1)!.toFixed(1)} ms; rtt p50 ${[...rtts].sort((a, b) => a - b)[12]!.toFixed(1)} ms`);
+    console.log(
+      `one-way delay: min ${sorted[0]!.toFixed(1)} p50 ${sorted[sorted.length >> 1]!.toFixed(1)} max ${sorted.at(-1)!.toFixed(1)} ms; rtt p50 ${[...rtts].sort((a, b) => a - b)[12]!.toFixed(1)} ms`,
+    );
     expect(oneWay.length).toBe(50);
     expect(sorted[0]!).toBeGreaterThanOrEqual(59.5);
     // Timers on a loaded machine run late, never early: the median says the
@@ -53,7 +58,11 @@ describe("delayProxy", () => {
   });
 
   it("keeps byte order under jitter (1,000 numbered writes arrive in order)", async () => {
-    const proxy = await startDelayProxy({ target: { host: "127.0.0.1", port: echoPort }, minDelayMs: 0, maxDelayMs: 30 });
+    const proxy = await startDelayProxy({
+      target: { host: "127.0.0.1", port: echoPort },
+      minDelayMs: 0,
+      maxDelayMs: 30,
+    });
     const s = await connect(proxy);
     let got = "";
     const expected = Array.from({ length: 1000 }, (_, i) => `${i},`).join("");
@@ -98,7 +107,9 @@ describe("ClockSync through the delaying proxy (real sockets, real timers)", () 
     for (let run = 0; run < 2; run++) {
       const sync = new ClockSync();
       for (let i = 0; i < 12; i++) {
-        const got = new Promise<{ ts: number; now: number }>((r) => s.once("data", (c) => r(JSON.parse(c.toString()) as { ts: number; now: number })));
+        const got = new Promise<{ ts: number; now: number }>((r) =>
+          s.once("data", (c) => r(JSON.parse(c.toString()) as { ts: number; now: number })),
+        );
         s.write(JSON.stringify({ t: "ping", ts: performance.now() }) + "\n");
         const pong = await got;
         sync.add({ sentLocal: pong.ts, core: pong.now, recvLocal: performance.now() });

@@ -117,11 +117,19 @@ describe("PosterCache", () => {
     expect(await posters.poster({ path: bad, durationMs: 10_000 })).toEqual(r);
     expect(posters.spawns).toBe(1);
     expect(log.lines.filter((l) => l.msg === "no poster").length).toBe(1);
-    expect(await posters.poster({ path: join(root, "gone.mp4"), durationMs: 1 })).toEqual({ ok: false, reason: "missing", detail: "ENOENT" });
+    expect(await posters.poster({ path: join(root, "gone.mp4"), durationMs: 1 })).toEqual({
+      ok: false,
+      reason: "missing",
+      detail: "ENOENT",
+    });
   });
 
   it("stops an ffmpeg that overruns posterTimeoutMs", async () => {
-    const posters = new PosterCache({ cacheDir: join(root, "cache-d"), logger: recordingLogger(), limits: { posterTimeoutMs: 1 } });
+    const posters = new PosterCache({
+      cacheDir: join(root, "cache-d"),
+      logger: recordingLogger(),
+      limits: { posterTimeoutMs: 1 },
+    });
     const r = await posters.poster({ path: hd, durationMs: 10_000, width: 1280 });
     expect(r.ok === false && r.reason).toBe("timeout");
   });
@@ -135,7 +143,11 @@ describe("PosterCache", () => {
       await copyFile(clip, p);
       srcs.push({ path: p, durationMs: 3_000, width: 160 });
     }
-    const posters = new PosterCache({ cacheDir: join(root, "cache-e"), logger: recordingLogger(), limits: { maxLibraryJobs: 1 } });
+    const posters = new PosterCache({
+      cacheDir: join(root, "cache-e"),
+      logger: recordingLogger(),
+      limits: { maxLibraryJobs: 1 },
+    });
     let peak = 0;
     const timer = setInterval(() => (peak = Math.max(peak, posters.jobs.active)), 2);
     const results = await Promise.all(srcs.map((s) => posters.poster(s)));
@@ -147,7 +159,10 @@ describe("PosterCache", () => {
 
   it("measures the cost of a poster: the sample (640x360) and a 720p clip", async () => {
     const figures: string[] = [];
-    for (const [name, path, width] of [["sample 640x360", SAMPLE, 640], ["720p", hd, 1280]] as const) {
+    for (const [name, path, width] of [
+      ["sample 640x360", SAMPLE, 640],
+      ["720p", hd, 1280],
+    ] as const) {
       const runs = 5;
       const cpu0 = await childCpuMs();
       const t0 = performance.now();

@@ -18,14 +18,18 @@ let root: string;
 let lib: string;
 let clip: string;
 
-const SRT = (lines: string[]) => lines.map((l, k) => `${k + 1}\n00:00:0${k},000 --> 00:00:0${k},900\n${l}\n`).join("\n");
+const SRT = (lines: string[]) =>
+  lines.map((l, k) => `${k + 1}\n00:00:0${k},000 --> 00:00:0${k},900\n${l}\n`).join("\n");
 
 function ffmpeg(args: string[]): Promise<void> {
   return ffmpegPath().then(
     (bin) =>
       new Promise((resolve, reject) => {
-        execFile(bin, ["-hide_banner", "-nostdin", "-loglevel", "error", "-y", ...args], { timeout: 60_000 }, (err, _o, stderr) =>
-          err ? reject(new Error(stderr || err.message)) : resolve(),
+        execFile(
+          bin,
+          ["-hide_banner", "-nostdin", "-loglevel", "error", "-y", ...args],
+          { timeout: 60_000 },
+          (err, _o, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve()),
         );
       }),
   );
@@ -53,8 +57,50 @@ beforeAll(async () => {
   const subsB = join(root, "b.srt");
   await writeFile(subsA, SRT(["Bonjour embarqué", "<i>deux</i>"]));
   await writeFile(subsB, SRT(["Hallo eingebettet"]));
-  await ffmpeg(["-i", clip, "-i", subsA, "-map", "0", "-map", "1", "-c:v", "copy", "-c:s", "mov_text", "-metadata:s:s:0", "language=fra", join(lib, "muxed.mp4")]);
-  await ffmpeg(["-i", clip, "-i", subsA, "-i", subsB, "-map", "0", "-map", "1", "-map", "2", "-c:v", "copy", "-c:s:0", "srt", "-c:s:1", "ass", "-metadata:s:s:0", "language=fre", "-metadata:s:s:1", "language=ger", "-metadata:s:s:1", "title=Signs", join(lib, "muxed.mkv")]);
+  await ffmpeg([
+    "-i",
+    clip,
+    "-i",
+    subsA,
+    "-map",
+    "0",
+    "-map",
+    "1",
+    "-c:v",
+    "copy",
+    "-c:s",
+    "mov_text",
+    "-metadata:s:s:0",
+    "language=fra",
+    join(lib, "muxed.mp4"),
+  ]);
+  await ffmpeg([
+    "-i",
+    clip,
+    "-i",
+    subsA,
+    "-i",
+    subsB,
+    "-map",
+    "0",
+    "-map",
+    "1",
+    "-map",
+    "2",
+    "-c:v",
+    "copy",
+    "-c:s:0",
+    "srt",
+    "-c:s:1",
+    "ass",
+    "-metadata:s:s:0",
+    "language=fre",
+    "-metadata:s:s:1",
+    "language=ger",
+    "-metadata:s:s:1",
+    "title=Signs",
+    join(lib, "muxed.mkv"),
+  ]);
 });
 
 afterAll(async () => {
@@ -82,7 +128,9 @@ describe("SubtitleLibrary", () => {
     const cat = new Catalogue({ dir: lib, logger: recordingLogger() });
     const subs = new SubtitleLibrary({ dir: lib, logger: recordingLogger() });
     const mp4 = await ref(cat, "muxed.mp4");
-    expect(await subs.tracks(mp4)).toEqual([{ id: "embedded:0", lang: "fr", label: "French", source: "embedded", default: true }]);
+    expect(await subs.tracks(mp4)).toEqual([
+      { id: "embedded:0", lang: "fr", label: "French", source: "embedded", default: true },
+    ]);
     const r = await subs.cues(mp4, "embedded:0");
     expect(r.ok).toBe(true);
     if (!r.ok) return;
@@ -114,12 +162,30 @@ describe("SubtitleLibrary", () => {
       const cat = new Catalogue({ dir: lib, logger: recordingLogger() });
       const subs = new SubtitleLibrary({ dir: lib, logger: recordingLogger() });
       const film = await ref(cat, "film.mp4");
-      for (const bad of ["file:../outside.srt", "file:/etc/passwd", "file:film.de.srt", "embedded:7", "embedded:-1", "", 5, null, "x".repeat(10_000)]) {
-        expect(await subs.cues(film, bad)).toEqual({ ok: false, reason: "unknown_track", message: "no such subtitle track" });
+      for (const bad of [
+        "file:../outside.srt",
+        "file:/etc/passwd",
+        "file:film.de.srt",
+        "embedded:7",
+        "embedded:-1",
+        "",
+        5,
+        null,
+        "x".repeat(10_000),
+      ]) {
+        expect(await subs.cues(film, bad)).toEqual({
+          ok: false,
+          reason: "unknown_track",
+          message: "no such subtitle track",
+        });
       }
       for (const link of ["file:film.xx.srt", "file:film.yy.srt"]) {
         const r = await subs.cues(film, link);
-        expect(r).toEqual({ ok: false, reason: "unreadable", message: "subtitle file refused: symlink leaves the library" });
+        expect(r).toEqual({
+          ok: false,
+          reason: "unreadable",
+          message: "subtitle file refused: symlink leaves the library",
+        });
       }
     } finally {
       await rm(join(lib, "film.xx.srt"));
@@ -137,7 +203,9 @@ describe("readSubtitleFile", () => {
     const counting = async (path: string): Promise<FileHandle> => {
       const fh = await open(path, "r");
       const read = fh.read.bind(fh) as (...a: unknown[]) => Promise<{ bytesRead: number }>;
-      (fh as unknown as { read: (...a: unknown[]) => Promise<{ bytesRead: number }> }).read = async (...a: unknown[]) => {
+      (fh as unknown as { read: (...a: unknown[]) => Promise<{ bytesRead: number }> }).read = async (
+        ...a: unknown[]
+      ) => {
         const r = await read(...a);
         bytesRead += r.bytesRead;
         return r;
@@ -146,7 +214,11 @@ describe("readSubtitleFile", () => {
     };
     const before = process.memoryUsage().arrayBuffers;
     const r = await readSubtitleFile(big, { openFile: counting });
-    expect(r).toEqual({ ok: false, reason: "too_large", message: `subtitle file is ${50 * 1024 * 1024} bytes, over maxSubtitleBytes (${5 * 1024 * 1024})` });
+    expect(r).toEqual({
+      ok: false,
+      reason: "too_large",
+      message: `subtitle file is ${50 * 1024 * 1024} bytes, over maxSubtitleBytes (${5 * 1024 * 1024})`,
+    });
     expect(bytesRead).toBe(0);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(4 * 1024 * 1024);
     // The limit is a setting: the same file under a larger limit is read (and, being NULs, is not text).
@@ -163,10 +235,18 @@ describe("readSubtitleFile", () => {
     const cp1251 = join(root, "ru.srt");
     // А-я are 0xC0-0xFF in windows-1251.
     const ru = "Привет, мир. Это проверка.";
-    const bytes = Buffer.from(SRT([ru]).split("").map((ch) => (ch >= "А" && ch <= "я" ? ch.charCodeAt(0) - 0x410 + 0xc0 : ch.charCodeAt(0))));
+    const bytes = Buffer.from(
+      SRT([ru])
+        .split("")
+        .map((ch) => (ch >= "А" && ch <= "я" ? ch.charCodeAt(0) - 0x410 + 0xc0 : ch.charCodeAt(0))),
+    );
     await writeFile(cp1251, bytes);
     const b = await readSubtitleFile(cp1251);
-    expect(b.ok && [b.encoding, b.cues[0].text, b.warnings]).toEqual(["windows-1251", ru, ["not UTF-8; assumed windows-1251"]]);
+    expect(b.ok && [b.encoding, b.cues[0].text, b.warnings]).toEqual([
+      "windows-1251",
+      ru,
+      ["not UTF-8; assumed windows-1251"],
+    ]);
   });
 
   it("reports a missing file as unreadable", async () => {

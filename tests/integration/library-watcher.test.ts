@@ -36,7 +36,13 @@ describe("LibraryWatcher", () => {
   it("emits one event for a file added in several writes", async () => {
     const dir = await folder("burst");
     let events = 0;
-    const w = new LibraryWatcher({ dir, logger: recordingLogger(), onChanged: () => events++, debounceMs: 1_000, rescanMs: 60_000 });
+    const w = new LibraryWatcher({
+      dir,
+      logger: recordingLogger(),
+      onChanged: () => events++,
+      debounceMs: 1_000,
+      rescanMs: 60_000,
+    });
     await w.start();
     try {
       const file = join(dir, "new.mp4");
@@ -61,7 +67,13 @@ describe("LibraryWatcher", () => {
   it("says nothing for files the catalogue does not list", async () => {
     const dir = await folder("noise");
     let events = 0;
-    const w = new LibraryWatcher({ dir, logger: recordingLogger(), onChanged: () => events++, debounceMs: 100, rescanMs: 60_000 });
+    const w = new LibraryWatcher({
+      dir,
+      logger: recordingLogger(),
+      onChanged: () => events++,
+      debounceMs: 100,
+      rescanMs: 60_000,
+    });
     await w.start();
     try {
       await writeFile(join(dir, "notes.txt"), "hello");
@@ -79,7 +91,13 @@ describe("LibraryWatcher", () => {
   it("still notices a change by rescanning when fs.watch is off", async () => {
     const dir = await folder("poll");
     let events = 0;
-    const w = new LibraryWatcher({ dir, logger: recordingLogger(), onChanged: () => events++, useFsWatch: false, rescanMs: 150 });
+    const w = new LibraryWatcher({
+      dir,
+      logger: recordingLogger(),
+      onChanged: () => events++,
+      useFsWatch: false,
+      rescanMs: 150,
+    });
     await w.start();
     try {
       await sleep(400);
@@ -98,7 +116,10 @@ describe("LibraryWatcher", () => {
     await writeFile(join(dir, "a.srt"), "12345");
     await writeFile(join(dir, "b.txt"), "no");
     const lines = (await librarySnapshot(dir)).split("\n").map((l) => l.split("\t").slice(0, 2));
-    expect(lines).toEqual([["a.srt", "5"], ["old.mp4", "1"]]);
+    expect(lines).toEqual([
+      ["a.srt", "5"],
+      ["old.mp4", "1"],
+    ]);
     expect(await librarySnapshot(join(root, "missing"))).toBe("unreadable ENOENT");
   });
 });

@@ -71,8 +71,13 @@ beforeAll(async () => {
   await makeClip(join(lib, "film.mp4"), { durationS: 4, width: 640, height: 360, fps: 15, label: false });
   await writeFile(join(lib, "film.en.srt"), SRT);
   // windows-1252, not UTF-8: "Café" with 0xE9.
-  await writeFile(join(lib, "film.fr.srt"), Buffer.concat([Buffer.from("1\r\n00:00:00,500 --> 00:00:02,000\r\nCaf"), Buffer.from([0xe9]), Buffer.from("\r\n")]));
-  core = await startCore({ videos: { dir: lib, cacheDir: join(root, "cache"), libraryLimits: { watchDebounceMs: 150, watchRescanMs: 1_000 } } });
+  await writeFile(
+    join(lib, "film.fr.srt"),
+    Buffer.concat([Buffer.from("1\r\n00:00:00,500 --> 00:00:02,000\r\nCaf"), Buffer.from([0xe9]), Buffer.from("\r\n")]),
+  );
+  core = await startCore({
+    videos: { dir: lib, cacheDir: join(root, "cache"), libraryLimits: { watchDebounceMs: 150, watchRescanMs: 1_000 } },
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -127,9 +132,14 @@ describe("library2 on the wire", () => {
     expect(fr.warnings?.join(" ")).toMatch(/1252|8859|legacy|encoding/i);
 
     p.send({ t: "subtitles", video: "film.mp4", track: "file:../etc/passwd" });
-    expect(await p.next((m) => m.t === "error" && m.ref === "subtitles")).toMatchObject({ code: "unknown_track", fatal: false });
+    expect(await p.next((m) => m.t === "error" && m.ref === "subtitles")).toMatchObject({
+      code: "unknown_track",
+      fatal: false,
+    });
     p.send({ t: "subtitles", video: "nope.mp4", track: "file:film.en.srt" });
-    expect(await p.next((m) => m.t === "error" && m.ref === "subtitles" && m.code !== "unknown_track")).toMatchObject({ code: "unknown_video" });
+    expect(await p.next((m) => m.t === "error" && m.ref === "subtitles" && m.code !== "unknown_track")).toMatchObject({
+      code: "unknown_video",
+    });
   });
 
   it("sends the poster JPEG, taken once", async () => {
@@ -148,7 +158,9 @@ describe("library2 on the wire", () => {
     const warm = performance.now() - t1;
     expect(again.data).toBe(first.data);
     // The listing before this made it in the background already; library-posters.test.ts measures a cold one.
-    console.log(`poster over the wire: ${jpeg.length} bytes, first ask ${cold.toFixed(0)} ms, again ${warm.toFixed(1)} ms`);
+    console.log(
+      `poster over the wire: ${jpeg.length} bytes, first ask ${cold.toFixed(0)} ms, again ${warm.toFixed(1)} ms`,
+    );
     p.send({ t: "poster", video: "missing.mp4" });
     expect(await p.next((m) => m.t === "error" && m.ref === "poster")).toMatchObject({ code: "unknown_video" });
   });

@@ -28,10 +28,26 @@ afterAll(async () => {
 });
 
 function client(name: string, identityFile: string, json = false) {
-  const p = spawn(process.execPath, [BIN, "client", "--name", name, "--room", "keys", "--core", `127.0.0.1:${core.port}`, "--identity", identityFile, ...(json ? ["--json"] : [])], {
-    env: { ...process.env, XDG_CONFIG_HOME: join(home, "config") },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
+  const p = spawn(
+    process.execPath,
+    [
+      BIN,
+      "client",
+      "--name",
+      name,
+      "--room",
+      "keys",
+      "--core",
+      `127.0.0.1:${core.port}`,
+      "--identity",
+      identityFile,
+      ...(json ? ["--json"] : []),
+    ],
+    {
+      env: { ...process.env, XDG_CONFIG_HOME: join(home, "config") },
+      stdio: ["pipe", "pipe", "pipe"],
+    },
+  );
   procs.push(p);
   let out = "";
   p.stdout.on("data", (d) => (out += d));

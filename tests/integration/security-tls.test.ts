@@ -95,7 +95,10 @@ describe("core --tls", () => {
     const addr = `127.0.0.1:${core.port}`;
     const base = ["--room", "tlsroom", "--core", addr];
 
-    const ok = await runClient(["--name", "alice", ...base, "--pin", core.fingerprint.replace(/:/g, "").toLowerCase()], /"event":"welcome"/);
+    const ok = await runClient(
+      ["--name", "alice", ...base, "--pin", core.fingerprint.replace(/:/g, "").toLowerCase()],
+      /"event":"welcome"/,
+    );
     expect(ok.code).toBe(0);
 
     const wrong = await runClient(["--name", "bob", ...base, "--pin", "AB".repeat(32)]);
@@ -107,13 +110,27 @@ describe("core --tls", () => {
   }, 90_000);
 
   it("a connection that never starts its TLS handshake, or sends plaintext, is closed within helloTimeoutMs (was: never)", async () => {
-    const core = await spawnCore(["--tls", "--data-dir", join(home, "hs-data"), "--port", "0", "--videos", VIDEOS, "--limit", "helloTimeoutMs=1500"]);
+    const core = await spawnCore([
+      "--tls",
+      "--data-dir",
+      join(home, "hs-data"),
+      "--port",
+      "0",
+      "--videos",
+      VIDEOS,
+      "--limit",
+      "helloTimeoutMs=1500",
+    ]);
     running.push(core);
     const sockets = await Promise.all(
-      Array.from({ length: 50 }, () => new Promise<net.Socket>((resolve, reject) => {
-        const s = net.connect(core.port, "127.0.0.1", () => resolve(s));
-        s.on("error", reject);
-      })),
+      Array.from(
+        { length: 50 },
+        () =>
+          new Promise<net.Socket>((resolve, reject) => {
+            const s = net.connect(core.port, "127.0.0.1", () => resolve(s));
+            s.on("error", reject);
+          }),
+      ),
     );
     const started = Date.now();
     // A few speak the plain protocol to the TLS port: a failed handshake, closed at once.
@@ -127,7 +144,10 @@ describe("core --tls", () => {
     const a = await tlsCore(join(home, "cert-a"));
     const port = a.port;
     const pin = a.fingerprint;
-    const before = await runClient(["--name", "erin", "--room", "swap", "--core", `127.0.0.1:${port}`, "--pin", pin], /"event":"welcome"/);
+    const before = await runClient(
+      ["--name", "erin", "--room", "swap", "--core", `127.0.0.1:${port}`, "--pin", pin],
+      /"event":"welcome"/,
+    );
     expect(before.code).toBe(0);
     await stopProc(a);
     // Same address, new certificate: what a man in the middle would present.
@@ -140,13 +160,24 @@ describe("core --tls", () => {
 
   it("an HTTPS bridge drops connections that never finish their TLS handshake after handshakeTimeoutMs (was Node's 120 s)", async () => {
     const cert = makeSelfSigned({ commonName: "localhost", altNames: ["127.0.0.1"] });
-    const bridge = await startBridge({ host: "127.0.0.1", port: 0, tls: { certPem: cert.certPem, keyPem: cert.keyPem }, core: { host: "127.0.0.1", port: 1 }, web: home, handshakeTimeoutMs: 1_000 });
+    const bridge = await startBridge({
+      host: "127.0.0.1",
+      port: 0,
+      tls: { certPem: cert.certPem, keyPem: cert.keyPem },
+      core: { host: "127.0.0.1", port: 1 },
+      web: home,
+      handshakeTimeoutMs: 1_000,
+    });
     try {
       const sockets = await Promise.all(
-        Array.from({ length: 30 }, () => new Promise<net.Socket>((resolve, reject) => {
-          const s = net.connect(bridge.port, "127.0.0.1", () => resolve(s));
-          s.on("error", reject);
-        })),
+        Array.from(
+          { length: 30 },
+          () =>
+            new Promise<net.Socket>((resolve, reject) => {
+              const s = net.connect(bridge.port, "127.0.0.1", () => resolve(s));
+              s.on("error", reject);
+            }),
+        ),
       );
       const started = Date.now();
       await Promise.all(sockets.map((s) => new Promise((r) => (s.destroyed ? r(null) : s.once("close", r)))));
@@ -162,7 +193,9 @@ describe("core --tls", () => {
     const args = ["--name", "tofu", "--room", "tofu", "--core", `127.0.0.1:${port}`];
     const first = await runClient([...args, "--tls"], /"event":"welcome"/);
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain(`"event":"certificateTrusted","core":"127.0.0.1:${port}","fingerprint":"${a.fingerprint}"`);
+    expect(first.stdout).toContain(
+      `"event":"certificateTrusted","core":"127.0.0.1:${port}","fingerprint":"${a.fingerprint}"`,
+    );
     const known = join(home, "config", "sealroom", "known-cores.json");
     expect(statSync(known).mode & 0o777).toBe(0o600);
     const again = await runClient([...args, "--tls"], /"event":"welcome"/);
@@ -176,7 +209,9 @@ describe("core --tls", () => {
     expect(changed.code).toBe(77);
     expect(Date.now() - t0).toBeLessThan(5_000); // no retrying what cannot get better
     expect(changed.stdout).not.toMatch(/"event":"welcome"/);
-    expect(changed.stderr).toContain(`the core's certificate changed: it was ${a.fingerprint} and is now ${b.fingerprint}`);
+    expect(changed.stderr).toContain(
+      `the core's certificate changed: it was ${a.fingerprint} and is now ${b.fingerprint}`,
+    );
 
     const accepted = await runClient([...args, "--pin", b.fingerprint], /"event":"welcome"/);
     expect(accepted.code).toBe(0);
@@ -187,14 +222,32 @@ describe("core --tls", () => {
   it("the bridge process relays to a TLS core only with the right --core-pin", async () => {
     const core = await tlsCore(join(home, "bridge-data"));
     const web = mkdtempSync(join(tmpdir(), "sealroom-tls-web-"));
-    const good = await spawnBridge(["--port", "0", "--core", `127.0.0.1:${core.port}`, "--core-pin", core.fingerprint, "--web", web]);
+    const good = await spawnBridge([
+      "--port",
+      "0",
+      "--core",
+      `127.0.0.1:${core.port}`,
+      "--core-pin",
+      core.fingerprint,
+      "--web",
+      web,
+    ]);
     running.push(good);
     expect(good.proc.stdout()).toMatch(/\(TLS\)/);
     const p = await WirePeer.connectWs(`ws://127.0.0.1:${good.port}/ws`);
     expect(await p.next((m) => m.t === "challenge", 10_000)).toMatchObject({ v: 1 });
     p.close();
 
-    const bad = await spawnBridge(["--port", "0", "--core", `127.0.0.1:${core.port}`, "--core-pin", "CD".repeat(32), "--web", web]);
+    const bad = await spawnBridge([
+      "--port",
+      "0",
+      "--core",
+      `127.0.0.1:${core.port}`,
+      "--core-pin",
+      "CD".repeat(32),
+      "--web",
+      web,
+    ]);
     running.push(bad);
     const q = await WirePeer.connectWs(`ws://127.0.0.1:${bad.port}/ws`);
     await q.waitClosed(10_000); // throws if it stays open
@@ -217,7 +270,17 @@ describe("plain TCP on a network address", () => {
     await open.proc.waitFor(/listening/);
     expect(open.proc.stderr()).toMatch(/warning: listening on 0\.0\.0\.0 without --tls/);
 
-    const secured = await spawnCore(["--host", "0.0.0.0", "--port", "0", "--tls", "--data-dir", dataDir, "--videos", VIDEOS]);
+    const secured = await spawnCore([
+      "--host",
+      "0.0.0.0",
+      "--port",
+      "0",
+      "--tls",
+      "--data-dir",
+      dataDir,
+      "--videos",
+      VIDEOS,
+    ]);
     running.push(secured);
     expect(secured.proc.stderr()).not.toMatch(/without --tls/);
     expect(loop.proc.stderr()).not.toMatch(/without --tls/);

@@ -58,7 +58,14 @@ describe("session against the real core", () => {
       });
       return t;
     };
-    const s = new ClientSession({ identity: alice, name: "alice", room, agent: "test", connect: lossy, reconnect: { minMs: 20, maxMs: 50 } });
+    const s = new ClientSession({
+      identity: alice,
+      name: "alice",
+      room,
+      agent: "test",
+      connect: lossy,
+      reconnect: { minMs: 20, maxMs: 50 },
+    });
     const acks: SessionEvents["ack"][] = [];
     const welcomes: SessionEvents["welcome"][] = [];
     s.on("ack", (a) => acks.push(a));
@@ -76,8 +83,18 @@ describe("session against the real core", () => {
       await bob.peer.next((m) => m.t === "left" && m.id === alice.id);
       const copies = bob.peer.messages.filter((m) => m.t === "msg" && m.mid === mid);
       expect(copies).toHaveLength(1);
-      const copy = copies[0] as unknown as { from: string; mid: string; env: Parameters<typeof openEnvelope>[1]["env"] };
-      const opened = await openEnvelope(bob.identity, { room, from: copy.from, mid, env: copy.env, senderSigKey: alice.sigKey });
+      const copy = copies[0] as unknown as {
+        from: string;
+        mid: string;
+        env: Parameters<typeof openEnvelope>[1]["env"];
+      };
+      const opened = await openEnvelope(bob.identity, {
+        room,
+        from: copy.from,
+        mid,
+        env: copy.env,
+        senderSigKey: alice.sigKey,
+      });
       expect(opened).toMatchObject({ ok: true, text: "exactly once" });
     } finally {
       s.stop();

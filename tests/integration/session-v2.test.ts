@@ -53,7 +53,14 @@ interface Member_ {
   closed: SessionEvents["closed"][];
 }
 
-function member(identity: Identity, name: string, keys: RoomKeys | null, room: string, connect?: Connector, earlyWaitMs = 10_000): Member_ {
+function member(
+  identity: Identity,
+  name: string,
+  keys: RoomKeys | null,
+  room: string,
+  connect?: Connector,
+  earlyWaitMs = 10_000,
+): Member_ {
   const s = new ClientSession({
     identity,
     name,
@@ -80,7 +87,15 @@ async function forgedMember(keys: RoomKeys, name: string): Promise<Member> {
   const other = await newRoom();
   const me = await generateIdentity2(id);
   const admission = await makeAdmissionProof({ ...other, room: keys.room }, me);
-  return { id: id.id, name, encKey: id.encKey, sigKey: id.sigKey, encKeySig: id.encKeySig, since: Date.now(), v2: { sig2: me.sig2, dh2: me.dh2, link: me.link, admission } };
+  return {
+    id: id.id,
+    name,
+    encKey: id.encKey,
+    sigKey: id.sigKey,
+    encKeySig: id.encKeySig,
+    since: Date.now(),
+    v2: { sig2: me.sig2, dh2: me.dh2, link: me.link, admission },
+  };
 }
 
 describe("v2 room from one link", () => {
@@ -115,23 +130,48 @@ describe("v2 room from one link", () => {
     // A hello with the right room id but a proof made without the secret.
     const peer = await WirePeer.connect(core.port);
     const ch = await peer.nextT("challenge");
-    const g = new GroupSession(ids[2], { ...keys, admissionPrivate: other.admissionPrivate }, { sendKeys: () => true, retry: () => {}, log: () => {} });
-    peer.send((await g.hello(await makeHello(ids[2], { nonce: ch.nonce, room: keys.room, name: "mallory" }), ch.nonce)) as unknown as RawMessage);
+    const g = new GroupSession(
+      ids[2],
+      { ...keys, admissionPrivate: other.admissionPrivate },
+      { sendKeys: () => true, retry: () => {}, log: () => {} },
+    );
+    peer.send(
+      (await g.hello(
+        await makeHello(ids[2], { nonce: ch.nonce, room: keys.room, name: "mallory" }),
+        ch.nonce,
+      )) as unknown as RawMessage,
+    );
     const err = await peer.nextT("error");
     expect(err).toMatchObject({ code: "not_admitted", fatal: true });
     // Another room's verification key for this room id: the binding fails.
     const peer2 = await WirePeer.connect(core.port);
     const ch2 = await peer2.nextT("challenge");
-    const g2 = new GroupSession(ids[2], { ...other, room: keys.room }, { sendKeys: () => true, retry: () => {}, log: () => {} });
-    peer2.send((await g2.hello(await makeHello(ids[2], { nonce: ch2.nonce, room: keys.room, name: "mallory" }), ch2.nonce)) as unknown as RawMessage);
-    expect(await peer2.nextT("error")).toMatchObject({ code: "not_admitted", message: expect.stringMatching(/not bound/) });
+    const g2 = new GroupSession(
+      ids[2],
+      { ...other, room: keys.room },
+      { sendKeys: () => true, retry: () => {}, log: () => {} },
+    );
+    peer2.send(
+      (await g2.hello(
+        await makeHello(ids[2], { nonce: ch2.nonce, room: keys.room, name: "mallory" }),
+        ch2.nonce,
+      )) as unknown as RawMessage,
+    );
+    expect(await peer2.nextT("error")).toMatchObject({
+      code: "not_admitted",
+      message: expect.stringMatching(/not bound/),
+    });
     expect(a.s.members.size).toBe(1);
     // And the mirror: a v2 hello for a room id already open as a v1 room.
     const squat = await newRoom();
     const plain = await join(core.port, { name: "old", room: squat.room });
     const late = member(ids[3], "new", squat, squat.room);
     await until(() => late.closed.length === 1, "v2 into v1 closed");
-    expect(late.errors[0]).toMatchObject({ code: "version", fatal: true, message: expect.stringMatching(/without a room link/) });
+    expect(late.errors[0]).toMatchObject({
+      code: "version",
+      fatal: true,
+      message: expect.stringMatching(/without a room link/),
+    });
     plain.peer.close();
     a.s.stop();
   });
@@ -169,7 +209,14 @@ describe("hostile core", () => {
     expect(sentKeysTo).toEqual([ids[1].id]);
     // Direct messages refuse it too, and what it "sends" is shown as not admitted.
     expect(() => a.s.sendText("psst", [ghost.id])).toThrow(/do not verify/);
-    ha.inject({ t: "msg", from: ghost.id, mid: "ghost1", to: [ids[0].id], at: Date.now(), env: { alg: "sealroom-sk-v2", epoch: "A".repeat(22), n: 0, ct: "A".repeat(32), sig: "A".repeat(86) + "==" } });
+    ha.inject({
+      t: "msg",
+      from: ghost.id,
+      mid: "ghost1",
+      to: [ids[0].id],
+      at: Date.now(),
+      env: { alg: "sealroom-sk-v2", epoch: "A".repeat(22), n: 0, ct: "A".repeat(32), sig: "A".repeat(86) + "==" },
+    });
     await until(() => a.got.some((r) => r.mid === "ghost1"), "ghost msg");
     expect(a.got.find((r) => r.mid === "ghost1")).toMatchObject({ ok: false, reason: "not admitted by the room link" });
     a.s.stop();
@@ -211,9 +258,15 @@ describe("hostile core", () => {
     b.s.sendText("bob 1"); // bob rotates too (carol left): alice gets his new chain
     for (let i = 0; i < 4; i++) a.s.sendText(`alice ${i}`);
     await until(() => [0, 1, 2, 3].every((i) => texts(b).includes(`alice ${i}`)), "all four, once each", 15_000);
-    expect(texts(b).filter((t) => t.startsWith("alice ")).sort()).toEqual(["alice 0", "alice 1", "alice 2", "alice 3"]);
+    expect(
+      texts(b)
+        .filter((t) => t.startsWith("alice "))
+        .sort(),
+    ).toEqual(["alice 0", "alice 1", "alice 2", "alice 3"]);
     const shown = texts(b);
-    expect(shown.every((t) => ["lost key", "after rotation", "alice 0", "alice 1", "alice 2", "alice 3"].includes(t))).toBe(true);
+    expect(
+      shown.every((t) => ["lost key", "after rotation", "alice 0", "alice 1", "alice 2", "alice 3"].includes(t)),
+    ).toBe(true);
     expect(shown.includes("lost key")).toBe(false);
     a.s.stop();
     b.s.stop();
@@ -237,7 +290,8 @@ describe("hostile core", () => {
     a.s.sendText("tampered ct");
     a.s.sendText("tampered sig");
     await until(() => b.got.filter((r) => !r.ok).length === 2, "two refusals");
-    for (const r of b.got.filter((r) => !r.ok)) expect(r).toMatchObject({ ok: false, reason: "signature does not verify" });
+    for (const r of b.got.filter((r) => !r.ok))
+      expect(r).toMatchObject({ ok: false, reason: "signature does not verify" });
     expect(texts(b)).toEqual(["genuine"]);
     a.s.stop();
     b.s.stop();

@@ -83,9 +83,16 @@ afterAll(async () => {
 });
 
 /** A command run inside the namespace; resolves with its output and exit code. */
-function inNs(cmd: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function inNs(
+  cmd: string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn("ip", ["netns", "exec", NS, ...cmd], { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn("ip", ["netns", "exec", NS, ...cmd], {
+      cwd: ROOT,
+      env: { ...process.env, ...opts.env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -124,7 +131,9 @@ describe.skipIf(whyNot !== null)("start --https from another machine (a network 
     const fp = /Cert\s+SHA-256 ([0-9A-F:]{95})/.exec(text)?.[1];
     expect(fp).toBeDefined();
     const terminal = /Terminal\s+bin\/sealroom (client .*) \[--room ROOM\]/.exec(text)?.[1];
-    expect(terminal).toBe(`client --name YOU --core ${HOST_ADDR}:${/--core \S+:(\d+)/.exec(text)![1]} --tls --pin ${fp}`);
+    expect(terminal).toBe(
+      `client --name YOU --core ${HOST_ADDR}:${/--core \S+:(\d+)/.exec(text)![1]} --tls --pin ${fp}`,
+    );
     expect(text).toContain(`Scan to open ${share}`);
     const ca = path.join(dataDir, "tls-cert.pem");
 
@@ -138,10 +147,26 @@ describe.skipIf(whyNot !== null)("start --https from another machine (a network 
     expect(JSON.parse(origin.stdout.slice(0, origin.stdout.lastIndexOf("\n")))).toEqual({ origin: share });
 
     // A browser-like member: a real hello through the bridge's WebSocket.
-    const web = spawn("ip", ["netns", "exec", NS, process.execPath, "--import", "tsx", "tests/helpers/ns-ws-member.ts", `${share!.replace(/^https/, "wss")}/ws`, "friends", ca, "term"], {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const web = spawn(
+      "ip",
+      [
+        "netns",
+        "exec",
+        NS,
+        process.execPath,
+        "--import",
+        "tsx",
+        "tests/helpers/ns-ws-member.ts",
+        `${share!.replace(/^https/, "wss")}/ws`,
+        "friends",
+        ca,
+        "term",
+      ],
+      {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let webOut = "";
     let webErr = "";
     web.stdout.on("data", (d) => (webOut += d));
@@ -152,10 +177,13 @@ describe.skipIf(whyNot !== null)("start --https from another machine (a network 
 
     // The native client with exactly the printed command (name and room filled in).
     const args = terminal!.split(" ").map((a) => (a === "YOU" ? "term" : a));
-    const client = await inNs([process.execPath, path.join(ROOT, "bin", "sealroom"), ...args, "--room", "friends", "--json"], {
-      input: "hello from the other machine\n",
-      env: { XDG_CONFIG_HOME: path.join(tmp, "client-config") },
-    });
+    const client = await inNs(
+      [process.execPath, path.join(ROOT, "bin", "sealroom"), ...args, "--room", "friends", "--json"],
+      {
+        input: "hello from the other machine\n",
+        env: { XDG_CONFIG_HOME: path.join(tmp, "client-config") },
+      },
+    );
     expect(client.stderr).toBe("");
     expect(client.code).toBe(0);
     expect(client.stdout).toContain('"nsweb"');
@@ -163,9 +191,19 @@ describe.skipIf(whyNot !== null)("start --https from another machine (a network 
     expect(webOut).toContain('{"joined":"term"}');
 
     // The same command with a wrong pin is refused (exit 77), so the pin is what let it in.
-    const wrong = await inNs([process.execPath, path.join(ROOT, "bin", "sealroom"), ...args.map((a) => (a === fp ? "00".repeat(32) : a)), "--room", "friends", "--json"], {
-      env: { XDG_CONFIG_HOME: path.join(tmp, "client-config-2") },
-    });
+    const wrong = await inNs(
+      [
+        process.execPath,
+        path.join(ROOT, "bin", "sealroom"),
+        ...args.map((a) => (a === fp ? "00".repeat(32) : a)),
+        "--room",
+        "friends",
+        "--json",
+      ],
+      {
+        env: { XDG_CONFIG_HOME: path.join(tmp, "client-config-2") },
+      },
+    );
     expect(wrong.code).toBe(77);
 
     p.child.kill("SIGINT");
@@ -197,13 +235,27 @@ describe.skipIf(whyNot !== null)("start --https from another machine (a network 
 
 describe("start --https flags", () => {
   it("one-line errors: --cert without --https or without --key is exit 2; an unreadable certificate is exit 73", async () => {
-    for (const args of [["--cert", "c.pem", "--key", "k.pem"], ["--https", "--cert", "c.pem"]]) {
+    for (const args of [
+      ["--cert", "c.pem", "--key", "k.pem"],
+      ["--https", "--cert", "c.pem"],
+    ]) {
       const p = runSealroom(["start", ...args]);
       const { code } = await p.exited;
       expect(code).toBe(2);
       expect(p.stderr().trim().split("\n")).toHaveLength(1);
     }
-    const missing = runSealroom(["start", "--https", "--cert", path.join(tmp, "none.pem"), "--key", path.join(tmp, "none.key"), "--port", "0", "--core-port", "0"]);
+    const missing = runSealroom([
+      "start",
+      "--https",
+      "--cert",
+      path.join(tmp, "none.pem"),
+      "--key",
+      path.join(tmp, "none.key"),
+      "--port",
+      "0",
+      "--core-port",
+      "0",
+    ]);
     expect((await missing.exited).code).toBe(73);
     expect(missing.stderr()).toMatch(/^sealroom start: cannot use the TLS certificate: .*none\.pem/);
   }, 60_000);

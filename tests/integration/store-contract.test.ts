@@ -14,7 +14,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { JetStreamStore } from "../../server/cluster/jetstreamStore";
 import type { StoreLimits } from "../../server/store/limits";
 import { MemoryStore } from "../../server/store/memoryStore";
-import { entryBytes, resumeCheck, StoreError, type AppendEntry, type MemberRecord, type RoomStore } from "../../server/store/roomStore";
+import {
+  entryBytes,
+  resumeCheck,
+  StoreError,
+  type AppendEntry,
+  type MemberRecord,
+  type RoomStore,
+} from "../../server/store/roomStore";
 import { SqliteStore } from "../../server/store/sqliteStore";
 import { natsServerInstalled, startNats, type NatsServer } from "../helpers/nats";
 import { ROOT } from "../helpers/proc";
@@ -24,8 +31,15 @@ const A = id("alice");
 const B = id("bob");
 const C = id("carol");
 const D = id("dave");
-const env = (n: number | string) => JSON.stringify({ alg: "RSA-OAEP-256+A256GCM", iv: "AAAAAAAAAAAAAAAA", ct: `ct-${n}`, keys: {}, sig: "c2ln" });
-const entry = (mid: string, to: string[] = [B, C], at = 1_000, from = A): AppendEntry => ({ from, mid, to, env: env(mid), at });
+const env = (n: number | string) =>
+  JSON.stringify({ alg: "RSA-OAEP-256+A256GCM", iv: "AAAAAAAAAAAAAAAA", ct: `ct-${n}`, keys: {}, sig: "c2ln" });
+const entry = (mid: string, to: string[] = [B, C], at = 1_000, from = A): AppendEntry => ({
+  from,
+  mid,
+  to,
+  env: env(mid),
+  at,
+});
 
 interface Clock {
   t: number;
@@ -40,8 +54,17 @@ interface Driver {
   open(dir: string, limits?: Partial<StoreLimits>, clock?: Clock): RoomStore;
 }
 const drivers: Driver[] = [
-  { name: "memory", durable: false, open: (_d, limits, clock) => new MemoryStore({ limits, now: clock ? () => clock.t : () => 10_000 }) },
-  { name: "sqlite", durable: true, killTest: true, open: (d, limits, clock) => new SqliteStore(d, { limits, now: clock ? () => clock.t : () => 10_000 }) },
+  {
+    name: "memory",
+    durable: false,
+    open: (_d, limits, clock) => new MemoryStore({ limits, now: clock ? () => clock.t : () => 10_000 }),
+  },
+  {
+    name: "sqlite",
+    durable: true,
+    killTest: true,
+    open: (d, limits, clock) => new SqliteStore(d, { limits, now: clock ? () => clock.t : () => 10_000 }),
+  },
 ];
 
 // JetStream: one real nats-server for the file; each temp dir is a namespace of its own
@@ -56,7 +79,12 @@ if (natsServerInstalled() || process.env.CI) {
       return (s as JetStreamStore).logBytes(room);
     },
     open: (d, limits, clock) =>
-      new JetStreamStore({ nc: nc!, namespace: d.slice(-6).replace(/[^A-Za-z0-9]/g, "0"), limits, now: clock ? () => clock.t : () => 10_000 }),
+      new JetStreamStore({
+        nc: nc!,
+        namespace: d.slice(-6).replace(/[^A-Za-z0-9]/g, "0"),
+        limits,
+        now: clock ? () => clock.t : () => 10_000,
+      }),
   });
   beforeAll(async () => {
     nats = await startNats();
@@ -95,14 +123,20 @@ describe.each(drivers)("room store contract: $name", (driver) => {
 
   it("gives seqs 1, 2, 3... per room and returns the envelope bytes exactly", async () => {
     const s = fresh();
-    const weird = JSON.stringify({ ct: "é ✓ \u2028 \"q\" \\", keys: { [B]: "x" }, extra: [1, { y: null }] });
+    const weird = JSON.stringify({ ct: 'é ✓ \u2028 "q" \\', keys: { [B]: "x" }, extra: [1, { y: null }] });
     expect(await s.append("r1", entry("a"))).toEqual({ seq: 1, duplicate: false });
     expect(await s.append("r1", { ...entry("b"), env: weird })).toEqual({ seq: 2, duplicate: false });
     expect(await s.append("r2", entry("a"))).toEqual({ seq: 1, duplicate: false });
     const seqs = await Promise.all(["c", "d", "e"].map((m) => s.append("r1", entry(m))));
     expect(seqs.map((r) => r.seq)).toEqual([3, 4, 5]);
     const got = await s.readAfter("r1", B, 0, 100);
-    expect(got.map((e) => [e.seq, e.mid])).toEqual([[1, "a"], [2, "b"], [3, "c"], [4, "d"], [5, "e"]]);
+    expect(got.map((e) => [e.seq, e.mid])).toEqual([
+      [1, "a"],
+      [2, "b"],
+      [3, "c"],
+      [4, "d"],
+      [5, "e"],
+    ]);
     expect(got[1]).toEqual({ seq: 2, from: A, mid: "b", to: [B, C], env: weird, at: 1_000 });
     expect(await s.seqRange("r1")).toEqual({ oldest: 1, last: 5 });
     expect(await s.seqRange("nobody")).toEqual({ oldest: 1, last: 0 });
@@ -115,7 +149,10 @@ describe.each(drivers)("room store contract: $name", (driver) => {
     expect(await s.append("r", entry("m1", [B], 1_000, B))).toEqual({ seq: 2, duplicate: false }); // another sender
     expect(await s.append("r2", entry("m1"))).toEqual({ seq: 1, duplicate: false }); // another room
     const both = await Promise.all([s.append("r", entry("m2")), s.append("r", entry("m2"))]);
-    expect(both).toEqual([{ seq: 3, duplicate: false }, { seq: 3, duplicate: true }]);
+    expect(both).toEqual([
+      { seq: 3, duplicate: false },
+      { seq: 3, duplicate: true },
+    ]);
     expect((await s.readAfter("r", B, 0, 10)).map((e) => e.env)).toEqual([env("m1"), env("m1"), env("m2")]);
   });
 
@@ -221,7 +258,15 @@ describe.each(drivers)("room store contract: $name", (driver) => {
   it("keeps members across connections, refreshes lastSeen, forgets the left and the long away", async () => {
     const clock = { t: 1_000_000 };
     const s = fresh({ awayGraceMs: 60_000 }, clock);
-    const m = (who: string, name: string, seen: number): MemberRecord => ({ id: who, name, encKey: "ZW5j", sigKey: "c2ln", encKeySig: "ZWtz", joinedAt: 1_000_000, lastSeen: seen });
+    const m = (who: string, name: string, seen: number): MemberRecord => ({
+      id: who,
+      name,
+      encKey: "ZW5j",
+      sigKey: "c2ln",
+      encKeySig: "ZWtz",
+      joinedAt: 1_000_000,
+      lastSeen: seen,
+    });
     await s.putMember("r", { ...m(B, "bob", 1_000_000), agent: "web/1" });
     await s.putMember("r", m(C, "carol", 1_000_000));
     await s.putMember("r", m(D, "dave", 1_000_000));
@@ -244,7 +289,15 @@ describe.each(drivers)("room store contract: $name", (driver) => {
   it("never keeps a member away longer than retention", async () => {
     const clock = { t: 1_000_000 };
     const s = fresh({ awayGraceMs: 86_400_000, retentionAgeMs: 30_000 }, clock);
-    await s.putMember("r", { id: B, name: "bob", encKey: "e", sigKey: "s", encKeySig: "k", joinedAt: 1_000_000, lastSeen: 1_000_000 });
+    await s.putMember("r", {
+      id: B,
+      name: "bob",
+      encKey: "e",
+      sigKey: "s",
+      encKeySig: "k",
+      joinedAt: 1_000_000,
+      lastSeen: 1_000_000,
+    });
     clock.t = 1_029_000;
     expect(await s.members("r")).toHaveLength(1);
     clock.t = 1_031_000;
@@ -276,8 +329,11 @@ describe.each(drivers)("room store contract: $name", (driver) => {
       ["r", { ...entry("m"), env: "" }],
       ["r", { ...entry("m"), at: Number.NaN }],
     ];
-    for (const [room, e] of bad) await expect(s.append(room, e)).rejects.toMatchObject({ name: "StoreError", code: "bad_input" });
-    await expect(s.setStream("r", { sid: 1, video: "v", by: B, state: "stopped" as "paused", posMs: 0, atMs: 0 })).rejects.toBeInstanceOf(StoreError);
+    for (const [room, e] of bad)
+      await expect(s.append(room, e)).rejects.toMatchObject({ name: "StoreError", code: "bad_input" });
+    await expect(
+      s.setStream("r", { sid: 1, video: "v", by: B, state: "stopped" as "paused", posMs: 0, atMs: 0 }),
+    ).rejects.toBeInstanceOf(StoreError);
     expect(await s.seqRange("r")).toEqual({ oldest: 1, last: 0 });
     await s.close();
     await expect(s.append("r", entry("m"))).rejects.toMatchObject({ code: "store_closed" });
@@ -289,7 +345,15 @@ describe.each(drivers)("room store contract: $name", (driver) => {
     let s = fresh({ retentionMessages: 3 }, clock);
     for (let i = 1; i <= 5; i++) await s.append("r", entry(`m${i}`, [B, C], 10_000));
     await s.markDelivered("r", 5, B);
-    await s.putMember("r", { id: B, name: "bob", encKey: "e", sigKey: "s", encKeySig: "k", joinedAt: 1, lastSeen: 10_000 });
+    await s.putMember("r", {
+      id: B,
+      name: "bob",
+      encKey: "e",
+      sigKey: "s",
+      encKeySig: "k",
+      joinedAt: 1,
+      lastSeen: 10_000,
+    });
     await s.setStream("r", { sid: 3, video: "v.mp4", by: B, state: "paused", posMs: 42_000, atMs: 9_000 });
     s = await reopen(s, { retentionMessages: 3 }, clock);
     expect(await s.seqRange("r")).toEqual({ oldest: 3, last: 5 });
@@ -306,56 +370,62 @@ describe.each(drivers)("room store contract: $name", (driver) => {
     expect((await s.seqRange("r")).last).toBe(7);
   });
 
-  it.runIf(driver.killTest === true)("after kill -9 mid-write has every append whose promise resolved, and nothing half-written", async () => {
-    await fresh().close();
-    open = [];
-    const child = spawn(process.execPath, ["--import", "tsx", "tests/helpers/store-writer.ts", dir], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    const acked = new Map<string, number>();
-    let buf = "";
-    let err = "";
-    child.stderr.on("data", (d) => (err += d));
-    const exited = new Promise<NodeJS.Signals | null>((r) => child.on("exit", (_c, sig) => r(sig)));
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`writer too slow: ${acked.size} acks; ${err}`)), 20_000);
-      child.stdout.on("data", (d: Buffer) => {
-        buf += d;
-        const lines = buf.split("\n");
-        buf = lines.pop() ?? "";
-        for (const l of lines) {
-          const m = /^ok (\d+) (\S+)$/.exec(l);
-          if (m) acked.set(m[2], Number(m[1]));
-        }
-        if (acked.size >= 3_000 && !child.killed) {
-          clearTimeout(t);
-          child.kill("SIGKILL");
-          resolve();
-        }
+  it.runIf(driver.killTest === true)(
+    "after kill -9 mid-write has every append whose promise resolved, and nothing half-written",
+    async () => {
+      await fresh().close();
+      open = [];
+      const child = spawn(process.execPath, ["--import", "tsx", "tests/helpers/store-writer.ts", dir], {
+        cwd: ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
       });
-    });
-    expect(await exited).toBe("SIGKILL");
-    const s = make();
-    const range = await s.seqRange("killroom");
-    expect(range.oldest).toBe(1);
-    expect(range.last).toBeGreaterThanOrEqual(acked.size);
-    const stored = new Map<string, number>();
-    const reader = "readerAAAAAAAAAAAAAAAAA".slice(0, 22);
-    for (let cursor = 0; ; ) {
-      const page = await s.readAfter("killroom", reader, cursor, 1_000);
-      if (page.length === 0) break;
-      for (const e of page) {
-        expect(e.env).toBe(JSON.stringify({ alg: "test", ct: e.mid.repeat(40), keys: {} }));
-        expect(e.seq).toBe(cursor + 1); // contiguous: no hole, no half entry
-        stored.set(e.mid, e.seq);
-        cursor = e.seq;
+      const acked = new Map<string, number>();
+      let buf = "";
+      let err = "";
+      child.stderr.on("data", (d) => (err += d));
+      const exited = new Promise<NodeJS.Signals | null>((r) => child.on("exit", (_c, sig) => r(sig)));
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`writer too slow: ${acked.size} acks; ${err}`)), 20_000);
+        child.stdout.on("data", (d: Buffer) => {
+          buf += d;
+          const lines = buf.split("\n");
+          buf = lines.pop() ?? "";
+          for (const l of lines) {
+            const m = /^ok (\d+) (\S+)$/.exec(l);
+            if (m) acked.set(m[2], Number(m[1]));
+          }
+          if (acked.size >= 3_000 && !child.killed) {
+            clearTimeout(t);
+            child.kill("SIGKILL");
+            resolve();
+          }
+        });
+      });
+      expect(await exited).toBe("SIGKILL");
+      const s = make();
+      const range = await s.seqRange("killroom");
+      expect(range.oldest).toBe(1);
+      expect(range.last).toBeGreaterThanOrEqual(acked.size);
+      const stored = new Map<string, number>();
+      const reader = "readerAAAAAAAAAAAAAAAAA".slice(0, 22);
+      for (let cursor = 0; ;) {
+        const page = await s.readAfter("killroom", reader, cursor, 1_000);
+        if (page.length === 0) break;
+        for (const e of page) {
+          expect(e.env).toBe(JSON.stringify({ alg: "test", ct: e.mid.repeat(40), keys: {} }));
+          expect(e.seq).toBe(cursor + 1); // contiguous: no hole, no half entry
+          stored.set(e.mid, e.seq);
+          cursor = e.seq;
+        }
       }
-    }
-    expect(stored.size).toBe(range.last);
-    for (const [mid, seq] of acked) expect(stored.get(mid), mid).toBe(seq);
-    await s.close();
-    open = [];
-    const Database = (await import("better-sqlite3")).default;
-    const db = new Database(join(dir, "rooms.db"), { readonly: true });
-    expect(db.pragma("integrity_check", { simple: true })).toBe("ok");
-    db.close();
-  });
+      expect(stored.size).toBe(range.last);
+      for (const [mid, seq] of acked) expect(stored.get(mid), mid).toBe(seq);
+      await s.close();
+      open = [];
+      const Database = (await import("better-sqlite3")).default;
+      const db = new Database(join(dir, "rooms.db"), { readonly: true });
+      expect(db.pragma("integrity_check", { simple: true })).toBe("ok");
+      db.close();
+    },
+  );
 });

@@ -5,7 +5,19 @@
 // ciphertext reaches the files.
 
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, openSync, writeSync, closeSync, unlinkSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+  openSync,
+  writeSync,
+  closeSync,
+  unlinkSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -18,7 +30,13 @@ import { ROOT } from "../helpers/proc";
 const id = (s: string) => s.padEnd(22, "x").slice(0, 22);
 const A = id("alice");
 const B = id("bob");
-const big = (mid: string, kb = 4): AppendEntry => ({ from: A, mid, to: [B], env: JSON.stringify({ ct: `${mid}:`.padEnd(kb * 1024, "q") }), at: Date.now() });
+const big = (mid: string, kb = 4): AppendEntry => ({
+  from: A,
+  mid,
+  to: [B],
+  env: JSON.stringify({ ct: `${mid}:`.padEnd(kb * 1024, "q") }),
+  at: Date.now(),
+});
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -93,7 +111,10 @@ describe("SQLite store: files it must refuse", () => {
 
 describe("SQLite store: one core per data dir", () => {
   const holder = (dir: string) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "tests/helpers/store-holder.ts", dir], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "tests/helpers/store-holder.ts", dir], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     const line = new Promise<string>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`holder said nothing: ${out}`)), 20_000);
@@ -192,13 +213,28 @@ describe("SQLite store: ciphertext only", () => {
     const recipients = [bob, carol].map((m) => ({ id: m.id, encKey: m.encKey }));
     const envs: string[] = [];
     for (let i = 0; i < 20; i++) {
-      const env = await sealEnvelope(alice, { room: "room1", mid: `m${i}`, text: `${marker} number ${i}`, ts: Date.now(), recipients });
+      const env = await sealEnvelope(alice, {
+        room: "room1",
+        mid: `m${i}`,
+        text: `${marker} number ${i}`,
+        ts: Date.now(),
+        recipients,
+      });
       envs.push(JSON.stringify(env));
       await s.append("room1", { from: alice.id, mid: `m${i}`, to: [bob.id, carol.id], env: envs[i], at: Date.now() });
     }
     await s.markDelivered("room1", 1, bob.id);
-    await s.putMember("room1", { id: bob.id, name: "bob", encKey: bob.encKey, sigKey: bob.sigKey, encKeySig: bob.encKeySig, joinedAt: 1, lastSeen: 2 });
-    const files = () => ["rooms.db", "rooms.db-wal", "rooms.db-shm"].map((f) => join(dir, f)).filter((f) => existsSync(f));
+    await s.putMember("room1", {
+      id: bob.id,
+      name: "bob",
+      encKey: bob.encKey,
+      sigKey: bob.sigKey,
+      encKeySig: bob.encKeySig,
+      joinedAt: 1,
+      lastSeen: 2,
+    });
+    const files = () =>
+      ["rooms.db", "rooms.db-wal", "rooms.db-shm"].map((f) => join(dir, f)).filter((f) => existsSync(f));
     const scan = () => {
       const all = Buffer.concat(files().map((f) => readFileSync(f)));
       return { all, marker: all.includes(marker) || all.includes(Buffer.from(marker, "utf16le")) };

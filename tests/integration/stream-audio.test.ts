@@ -31,15 +31,48 @@ beforeAll(async () => {
     loudClip(pathJoin(lib, "loud.mp4")),
   ]);
   // A small audio bound (16 KiB, ~1.3 s) so the stalled-viewer test sees packets skipped within a short clip.
-  core = await startCore({ videos: { dir: lib, cacheDir: pathJoin(lib, ".cache") }, limits: { maxStreams: 8, maxQueuedAudioBytes: 16 * 1024 } });
+  core = await startCore({
+    videos: { dir: lib, cacheDir: pathJoin(lib, ".cache") },
+    limits: { maxStreams: 8, maxQueuedAudioBytes: 16 * 1024 },
+  });
 }, 90_000);
 afterAll(() => core.stop());
 
 /** 720p noise-like frames (far more than socket buffers hide) with a loud tone. */
 async function loudClip(out: string): Promise<void> {
   const bin = await ffmpegPath();
-  await promisify(execFile)(bin, ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:duration=6", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=6",
-    "-c:v", "libx264", "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-shortest", out], { timeout: 120_000 });
+  await promisify(execFile)(
+    bin,
+    [
+      "-hide_banner",
+      "-loglevel",
+      "error",
+      "-y",
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc2=size=1280x720:rate=30:duration=6",
+      "-f",
+      "lavfi",
+      "-i",
+      "sine=frequency=440:sample_rate=48000:duration=6",
+      "-c:v",
+      "libx264",
+      "-preset",
+      "veryfast",
+      "-crf",
+      "16",
+      "-pix_fmt",
+      "yuv420p",
+      "-c:a",
+      "aac",
+      "-b:a",
+      "128k",
+      "-shortest",
+      out,
+    ],
+    { timeout: 120_000 },
+  );
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -110,7 +143,11 @@ describe("a watch party with sound", () => {
     const sid = await startRoom(a.peer, "sync.mp4");
     const info = await a.peer.next((m) => m.t === "audio" && m.sid === sid, 10_000);
     expect(info).toMatchObject({ track: 0, codec: "opus", rate: 48000, channels: 2, head: expect.any(String) });
-    expect(Buffer.from(info.head as string, "base64").subarray(0, 8).toString()).toBe("OpusHead");
+    expect(
+      Buffer.from(info.head as string, "base64")
+        .subarray(0, 8)
+        .toString(),
+    ).toBe("OpusHead");
     const clock = await a.peer.next((m) => m.t === "streamClock" && m.sid === sid && m.anchorCore !== null, 10_000);
     expect(clock).toMatchObject({ delayMs: 250 });
     await sleep(2000);
@@ -150,7 +187,10 @@ describe("a watch party with sound", () => {
     expect(Object.keys(await b.peer.next((m) => m.t === "pong" && m.ts === 2))).toEqual(["t", "ts"]);
     // audioTrack from a client that did not declare audio is what v1 says of an unknown type.
     b.peer.send({ t: "audioTrack", sid, track: 1 });
-    expect(await b.peer.next((m) => m.t === "error" && m.ref === "audioTrack")).toMatchObject({ code: "unknown_type", fatal: false });
+    expect(await b.peer.next((m) => m.t === "error" && m.ref === "audioTrack")).toMatchObject({
+      code: "unknown_type",
+      fatal: false,
+    });
     a.peer.send({ t: "control", sid, action: "stop" });
     a.peer.close();
     b.peer.close();
@@ -171,7 +211,11 @@ describe("a watch party with sound", () => {
     expect([...cTracks]).toEqual([1]);
     expect([...aTracks]).toEqual([0]);
     c.peer.send({ t: "audioTrack", sid, track: 7 });
-    expect(await c.peer.next((m) => m.t === "error" && m.ref === "audioTrack")).toMatchObject({ code: "unknown_track", fatal: false, message: expect.stringContaining("no audio track 7") });
+    expect(await c.peer.next((m) => m.t === "error" && m.ref === "audioTrack")).toMatchObject({
+      code: "unknown_track",
+      fatal: false,
+      message: expect.stringContaining("no audio track 7"),
+    });
     // Still watching and hearing after the error.
     const n = c.got.audio.length;
     await sleep(400);
@@ -219,7 +263,10 @@ describe("bad input", () => {
   it("no audio: the picture plays and the viewer is told why there is no sound", async () => {
     const a = await member("a", "silent", 0, CAPS);
     const sid = await startRoom(a.peer, "silent.mp4");
-    expect(await a.peer.next((m) => m.t === "audio" && m.sid === sid, 5000)).toMatchObject({ track: null, reason: "no audio stream" });
+    expect(await a.peer.next((m) => m.t === "audio" && m.sid === sid, 5000)).toMatchObject({
+      track: null,
+      reason: "no audio stream",
+    });
     await sleep(800);
     expect(a.got.frames.length).toBeGreaterThan(10);
     expect(a.got.audio.length).toBe(0);

@@ -29,11 +29,36 @@ let core: Spawned;
 async function makeNoiseClip(out: string): Promise<void> {
   const ffmpeg = await ffmpegPath();
   const args = [
-    "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-    "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", "1280x720", "-r", String(FPS), "-i", "/dev/urandom",
-    "-frames:v", String(FPS * SECONDS), "-c:v", "mjpeg", "-q:v", "3", "-pix_fmt", "yuvj420p", out,
+    "-hide_banner",
+    "-nostdin",
+    "-loglevel",
+    "error",
+    "-y",
+    "-f",
+    "rawvideo",
+    "-pix_fmt",
+    "yuv420p",
+    "-s",
+    "1280x720",
+    "-r",
+    String(FPS),
+    "-i",
+    "/dev/urandom",
+    "-frames:v",
+    String(FPS * SECONDS),
+    "-c:v",
+    "mjpeg",
+    "-q:v",
+    "3",
+    "-pix_fmt",
+    "yuvj420p",
+    out,
   ];
-  await new Promise<void>((res, rej) => execFile(ffmpeg, args, { timeout: 60_000 }, (err, _o, stderr) => (err ? rej(new Error(`ffmpeg: ${stderr || err.message}`)) : res())));
+  await new Promise<void>((res, rej) =>
+    execFile(ffmpeg, args, { timeout: 60_000 }, (err, _o, stderr) =>
+      err ? rej(new Error(`ffmpeg: ${stderr || err.message}`)) : res(),
+    ),
+  );
 }
 
 type StreamMsg = Received & { sid: number };
@@ -85,12 +110,17 @@ describe("frames larger than maxQueuedVideoBytes", () => {
       await stalled.peer.nextT("stream");
       stalled.peer.pause(); // reads nothing more until the stream is over
       const t0 = Date.now();
-      expect(await reader.peer.next((m) => m.t === "streamEnd" && m.sid === st.sid, 30_000)).toMatchObject({ reason: "finished" });
+      expect(await reader.peer.next((m) => m.t === "streamEnd" && m.sid === st.sid, 30_000)).toMatchObject({
+        reason: "finished",
+      });
       const elapsed = Date.now() - t0;
       const total = FPS * SECONDS;
       const stats = reader.peer.messages.filter((m) => m.t === "streamStats" && m.sid === st.sid).at(-1);
       const sizes = readerFrames.map((f) => f.bytes);
-      const rate = readerFrames.length > 1 ? ((readerFrames.length - 1) * 1000) / (readerFrames.at(-1)!.at - readerFrames[0].at) : 0;
+      const rate =
+        readerFrames.length > 1
+          ? ((readerFrames.length - 1) * 1000) / (readerFrames.at(-1)!.at - readerFrames[0].at)
+          : 0;
       console.log(
         `[big frames] reader: ${readerFrames.length} of ${total} frames (${Math.min(...sizes)}-${Math.max(...sizes)} bytes each) ` +
           `at ${rate.toFixed(1)} fps (clip ${FPS}), stream took ${elapsed} ms; its last stats ${JSON.stringify(stats)}`,
@@ -108,7 +138,9 @@ describe("frames larger than maxQueuedVideoBytes", () => {
       stalled.peer.resume();
       await stalled.peer.next((m) => m.t === "streamEnd" && m.sid === st.sid, 15_000);
       const own = stalled.peer.messages.filter((m) => m.t === "streamStats" && m.sid === st.sid).at(-1);
-      console.log(`[big frames] stalled viewer: got ${stalledFrames.length} frames after resuming; its last stats ${JSON.stringify(own)}`);
+      console.log(
+        `[big frames] stalled viewer: got ${stalledFrames.length} frames after resuming; its last stats ${JSON.stringify(own)}`,
+      );
       expect(own).toBeDefined();
       expect(own!.dropped as number).toBeGreaterThan(0);
       expect(stalledFrames.length).toBeLessThan(0.7 * total);

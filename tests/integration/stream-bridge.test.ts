@@ -41,7 +41,11 @@ function countFrames(peer: WirePeer): () => number {
   return () => frames;
 }
 
-const lastStats = (p: WirePeer, sid: number) => p.messages.filter((m) => m.t === "streamStats" && m.sid === sid).at(-1) as Received & { sent: number; dropped: number };
+const lastStats = (p: WirePeer, sid: number) =>
+  p.messages.filter((m) => m.t === "streamStats" && m.sid === sid).at(-1) as Received & {
+    sent: number;
+    dropped: number;
+  };
 
 it("a page that stops reading harms no other viewer and leaves memory bounded", async () => {
   const room = "bridge-party";
@@ -64,7 +68,13 @@ it("a page that stops reading harms no other viewer and leaves memory bounded", 
     peakCore = Math.max(peakCore, core.queuedBytes());
     // chat while the video plays: web -> tcp
     const mid = `c${n++}`;
-    const env = await sealEnvelope(web.identity, { room, mid, text: "still talking", ts: Date.now(), recipients: [tcp.identity] });
+    const env = await sealEnvelope(web.identity, {
+      room,
+      mid,
+      text: "still talking",
+      ts: Date.now(),
+      recipients: [tcp.identity],
+    });
     const t0 = performance.now();
     web.peer.send({ t: "send", mid, to: [tcp.identity.id], env });
     await tcp.peer.next((m) => m.t === "msg" && m.mid === mid, 5000);
@@ -73,7 +83,10 @@ it("a page that stops reading harms no other viewer and leaves memory bounded", 
   }
   clearInterval(keep);
 
-  for (const [peer, frames] of [[web.peer, webFrames], [tcp.peer, tcpFrames]] as const) {
+  for (const [peer, frames] of [
+    [web.peer, webFrames],
+    [tcp.peer, tcpFrames],
+  ] as const) {
     const s = lastStats(peer, st.sid);
     expect(s.sent).toBeGreaterThan(100);
     expect(s.dropped).toBeLessThanOrEqual(Math.ceil(0.03 * s.sent));

@@ -78,7 +78,20 @@ describe("catalogue", () => {
 
   it("refuses ids that are paths, encodings, escaping links or not in the catalogue", async () => {
     const a = await member("tricks", "tricks", 0);
-    const ids = ["../clip.mp4", `${lib}/clip.mp4`, "/etc/passwd", "%2e%2e%2fclip.mp4", "..%2Fclip.mp4", "escape.mp4", "empty.mp4", "corrupt.mp4", "nope.mp4", "clip.mp4/", "./clip.mp4", "CLIP.MP4"];
+    const ids = [
+      "../clip.mp4",
+      `${lib}/clip.mp4`,
+      "/etc/passwd",
+      "%2e%2e%2fclip.mp4",
+      "..%2Fclip.mp4",
+      "escape.mp4",
+      "empty.mp4",
+      "corrupt.mp4",
+      "nope.mp4",
+      "clip.mp4/",
+      "./clip.mp4",
+      "CLIP.MP4",
+    ];
     for (const video of ids) {
       a.peer.messages.length = 0;
       a.peer.send({ t: "play", video, scope: "self" });
@@ -95,7 +108,17 @@ describe("self stream", () => {
     const t0 = Date.now();
     a.peer.send({ t: "play", video: "clip.mp4", scope: "self" });
     const st = await a.peer.nextT("stream");
-    expect(st).toMatchObject({ video: "clip.mp4", scope: "self", by: a.identity.id, width: 320, height: 180, fps: 30, durationMs: 4000, posMs: 0, state: "playing" });
+    expect(st).toMatchObject({
+      video: "clip.mp4",
+      scope: "self",
+      by: a.identity.id,
+      width: 320,
+      height: 180,
+      fps: 30,
+      durationMs: 4000,
+      posMs: 0,
+      state: "playing",
+    });
     const end = await a.peer.next((m) => m.t === "streamEnd", 10_000);
     const elapsed = Date.now() - t0;
     expect(end).toEqual({ t: "streamEnd", sid: st.sid, reason: "finished" });
@@ -141,15 +164,22 @@ describe("self stream", () => {
     a.peer.send({ t: "control", sid: st.sid, action: "resume" });
     await a.peer.next((m) => m.t === "streamState" && m.state === "playing");
     await sleep(400);
-    const after = a.peer.video.slice(chunksBefore).map((b) => readChunk(b)!.header).filter((h) => h.sid === st.sid);
+    const after = a.peer.video
+      .slice(chunksBefore)
+      .map((b) => readChunk(b)!.header)
+      .filter((h) => h.sid === st.sid);
     expect(after.length).toBeGreaterThan(0);
     expect(Math.min(...after.map((h) => h.ptsMs))).toBeGreaterThanOrEqual(2950);
     expect(Math.min(...after.map((h) => h.ptsMs))).toBeLessThan(3200);
 
     a.peer.send({ t: "control", sid: st.sid, action: "seek", toMs: 99_999 });
-    expect(await a.peer.next((m) => m.t === "streamState" && m.by === a.identity.id && (m.posMs as number) >= 3990)).toMatchObject({ posMs: 4000 });
+    expect(
+      await a.peer.next((m) => m.t === "streamState" && m.by === a.identity.id && (m.posMs as number) >= 3990),
+    ).toMatchObject({ posMs: 4000 });
     a.peer.send({ t: "play", video: "clip.mp4", scope: "self" });
-    expect(await a.peer.next((m) => m.t === "streamEnd" && m.sid === st.sid)).toMatchObject({ reason: expect.stringMatching(/replaced|finished/) });
+    expect(await a.peer.next((m) => m.t === "streamEnd" && m.sid === st.sid)).toMatchObject({
+      reason: expect.stringMatching(/replaced|finished/),
+    });
     const st2 = await a.peer.next((m) => m.t === "stream" && m.sid !== st.sid);
     a.peer.send({ t: "control", sid: st2.sid as number, action: "stop" });
     expect(await a.peer.next((m) => m.t === "streamEnd" && m.sid === st2.sid)).toMatchObject({ reason: "stopped" });
@@ -172,7 +202,10 @@ describe("self stream", () => {
   });
 
   it("past maxStreams a play gets server_full (not fatal); replacing one's own stream still works", async () => {
-    const small = await startCore({ videos: { dir: lib, cacheDir: pathJoin(lib, ".cache-small") }, limits: { maxStreams: 1 } });
+    const small = await startCore({
+      videos: { dir: lib, cacheDir: pathJoin(lib, ".cache-small") },
+      limits: { maxStreams: 1 },
+    });
     try {
       const a = await join(small.port, { name: "first", room: "cap", id: await identity(0) });
       const b = await join(small.port, { name: "second", room: "cap", id: await identity(1) });
@@ -224,7 +257,12 @@ describe("watch party", () => {
     expect(c.welcome.stream!.posMs).toBeGreaterThan(900);
     await sleep(600);
     b.peer.send({ t: "control", sid: sa.sid, action: "pause" });
-    for (const x of [a, b, c]) expect(await x.peer.next((m) => m.t === "streamState")).toMatchObject({ sid: sa.sid, state: "paused", by: b.identity.id });
+    for (const x of [a, b, c])
+      expect(await x.peer.next((m) => m.t === "streamState")).toMatchObject({
+        sid: sa.sid,
+        state: "paused",
+        by: b.identity.id,
+      });
     const fa = framesOf(a.peer, sa.sid);
     const fb = new Map(framesOf(b.peer, sa.sid).map((f) => [f.frame, f]));
     const fc = framesOf(c.peer, sa.sid);
@@ -243,7 +281,12 @@ describe("watch party", () => {
     await b.peer.next((m) => m.t === "streamState" && m.state === "playing");
     // a new room stream replaces the old one for everyone
     b.peer.send({ t: "play", video: "clip.mp4", scope: "room", fromMs: 1000 });
-    for (const x of [b, c]) expect(await x.peer.next((m) => m.t === "streamEnd")).toEqual({ t: "streamEnd", sid: sa.sid, reason: "replaced" });
+    for (const x of [b, c])
+      expect(await x.peer.next((m) => m.t === "streamEnd")).toEqual({
+        t: "streamEnd",
+        sid: sa.sid,
+        reason: "replaced",
+      });
     const s2 = await c.peer.next((m) => m.t === "stream" && m.sid !== sa.sid);
     expect(s2).toMatchObject({ posMs: 1000, by: b.identity.id });
     b.peer.close();

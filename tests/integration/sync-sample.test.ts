@@ -18,8 +18,11 @@ function ff(args: string[]): Promise<Buffer> {
   return ffmpegPath().then(
     (bin) =>
       new Promise((res, rej) =>
-        execFile(bin, ["-hide_banner", "-nostdin", "-v", "error", ...args], { encoding: "buffer", maxBuffer: 256 << 20, timeout: 60_000 }, (err, out, stderr) =>
-          err ? rej(new Error(stderr.toString())) : res(out),
+        execFile(
+          bin,
+          ["-hide_banner", "-nostdin", "-v", "error", ...args],
+          { encoding: "buffer", maxBuffer: 256 << 20, timeout: 60_000 },
+          (err, out, stderr) => (err ? rej(new Error(stderr.toString())) : res(out)),
         ),
       ),
   );
@@ -43,7 +46,10 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 describe("sync sample", () => {
   it("every frame's index decodes from its pixels after JPEG q 5, at 320x180 and scaled to 640x360", async () => {
     const { width, height, fps } = SYNC_DEFAULTS;
-    for (const [w, h] of [[width, height], [640, 360]] as const) {
+    for (const [w, h] of [
+      [width, height],
+      [640, 360],
+    ] as const) {
       const frames = await jpegFrames(5, w, h);
       expect(frames.length).toBe(4 * fps);
       frames.forEach((f, i) => expect(decodeFrameCode(f, w, h)).toBe(i));
@@ -78,7 +84,10 @@ describe("sync sample", () => {
   });
 
   it("beeps start at 0, 2 s, ... within 1 ms in both tracks, 1 kHz and 2 kHz", async () => {
-    for (const [track, hz] of [[0, 1000], [1, 2000]] as const) {
+    for (const [track, hz] of [
+      [0, 1000],
+      [1, 2000],
+    ] as const) {
       const pcm = await ff(["-i", file, "-map", `0:a:${track}`, "-ac", "1", "-ar", "48000", "-f", "f32le", "pipe:1"]);
       const s = new Float32Array(pcm.buffer, pcm.byteOffset, pcm.length / 4);
       const onsets: number[] = [];

@@ -8,7 +8,6 @@ import { probeVideo } from "../../server/video/probe";
 import type { ProbeResult } from "../../server/video/probe";
 import { recordingLogger } from "../helpers/log";
 
-
 let root: string;
 let lib: string;
 let outside: string;
@@ -71,7 +70,18 @@ describe("ids and titles", () => {
   });
 
   it("rejects anything that is not a plain library file name", () => {
-    for (const bad of ["../x.mp4", "/etc/passwd", "a/b.mp4", "a\\b.mp4", "x\0.mp4", ".hidden.mp4", "..", "x.txt", "", 42]) {
+    for (const bad of [
+      "../x.mp4",
+      "/etc/passwd",
+      "a/b.mp4",
+      "a\\b.mp4",
+      "x\0.mp4",
+      ".hidden.mp4",
+      "..",
+      "x.txt",
+      "",
+      42,
+    ]) {
       expect(isPlausibleId(bad)).toBe(false);
     }
     expect(isPlausibleId("Sample Movie.MP4")).toBe(true);
@@ -95,7 +105,15 @@ describe("Catalogue", () => {
     });
     const first = await cat.list();
     expect(first).toEqual([
-      { id: "first_clip.mp4", title: "First clip", durationMs: first[0].durationMs, width: 320, height: 180, fps: 30, bytes: first[0].bytes },
+      {
+        id: "first_clip.mp4",
+        title: "First clip",
+        durationMs: first[0].durationMs,
+        width: 320,
+        height: 180,
+        fps: 30,
+        bytes: first[0].bytes,
+      },
     ]);
     expect(first[0].bytes).toBe((await readFile(clip)).length);
 
@@ -123,7 +141,10 @@ describe("Catalogue", () => {
     const cat = new Catalogue({ dir, logger: log });
     expect((await cat.list()).map((v) => v.id)).toEqual(["good.mp4"]);
     expect((await cat.list()).map((v) => v.id)).toEqual(["good.mp4"]);
-    const warned = log.lines.filter((l) => l.level === "warn").map((l) => (l.obj as { id: string }).id).sort();
+    const warned = log.lines
+      .filter((l) => l.level === "warn")
+      .map((l) => (l.obj as { id: string }).id)
+      .sort();
     expect(warned).toEqual(["corrupt.mkv", "empty.mp4"]);
     expect(await cat.resolve("empty.mp4")).toBeNull();
     expect(await cat.resolve("corrupt.mkv")).toBeNull();

@@ -128,7 +128,12 @@ describe("decode ahead", () => {
 
   it("frames far behind every viewer are dropped and their spill segments deleted", async () => {
     const cacheDir = join(root, "spill-window");
-    const cache = newCache({ cacheDir, perVideoBytes: 100_000, spillSegmentBytes: 64 * 1024, limits: { decodeAheadSec: 2, decodeBehindSec: 2, decodeHeadSec: 1 } });
+    const cache = newCache({
+      cacheDir,
+      perVideoBytes: 100_000,
+      spillSegmentBytes: 64 * 1024,
+      limits: { decodeAheadSec: 2, decodeBehindSec: 2, decodeHeadSec: 1 },
+    });
     const v = cache.open(clip, "long", SIZE, FPS);
     const r = v.reader("m1");
     expect(await readRange(r, 0, 1200)).toBe(1200);
@@ -220,7 +225,9 @@ describe("decode ahead", () => {
 describe("decoder caps through the core", () => {
   let core: CoreServer;
   beforeAll(async () => {
-    core = await startCore({ videos: { dir: lib, cacheDir: join(root, "core-cache"), limits: { maxDecoders: 2, maxDecodersPerMember: 1 } } });
+    core = await startCore({
+      videos: { dir: lib, cacheDir: join(root, "core-cache"), limits: { maxDecoders: 2, maxDecodersPerMember: 1 } },
+    });
   });
   afterAll(() => core.stop());
 

@@ -10,7 +10,6 @@ import { readJpegInfo } from "../../server/video/jpeg";
 import type { VideoFrame } from "../../server/video/types";
 import { recordingLogger, type LogLine } from "../helpers/log";
 
-
 let root: string;
 let small: string; // 4 s 320x180 30 fps
 let long: string; // 10 s 640x360 30 fps

@@ -17,7 +17,18 @@ import { sealEnvelope } from "../../protocol/crypto";
 import { KIND_CONTROL, encodeFrame } from "../../protocol/framing";
 import { makeClip } from "../../scripts/make-sample";
 import { identity, join, WirePeer } from "../helpers/wire";
-import { LONG, MiB, VIDEOS, cpuMsOf, mib, rssOf, sleep, spawnCore, stopProc, type Spawned } from "../helpers/security-support";
+import {
+  LONG,
+  MiB,
+  VIDEOS,
+  cpuMsOf,
+  mib,
+  rssOf,
+  sleep,
+  spawnCore,
+  stopProc,
+  type Spawned,
+} from "../helpers/security-support";
 
 let core: Spawned | undefined;
 afterEach(async () => {
@@ -67,7 +78,13 @@ async function bystanders(port: number) {
   const b = await join(port, { name: "bob", room: "calm", id: await identity(1) });
   await a.peer.nextT("joined");
   const bob = await identity(1);
-  const env = await sealEnvelope(a.identity, { room: "calm", mid: "x", text: "hi", ts: 0, recipients: [{ id: bob.id, encKey: bob.encKey }] });
+  const env = await sealEnvelope(a.identity, {
+    room: "calm",
+    mid: "x",
+    text: "hi",
+    ts: 0,
+    recipients: [{ id: bob.id, encKey: bob.encKey }],
+  });
   let worst = 0;
   let sentN = 0;
   let running = true;
@@ -99,7 +116,13 @@ async function bystanders(port: number) {
   };
 }
 
-function report(what: string, m: { peakRss: number; cpuShare: number }, baseline: number, by: { worst: number; sent: number }, extra = ""): void {
+function report(
+  what: string,
+  m: { peakRss: number; cpuShare: number },
+  baseline: number,
+  by: { worst: number; sent: number },
+  extra = "",
+): void {
   console.log(
     `[bounds ${what}] RSS ${mib(baseline)} -> peak ${mib(m.peakRss)} (+${mib(m.peakRss - baseline)}); ` +
       `core CPU ${(m.cpuShare * 100).toFixed(0)}% of one core; bystanders: ${by.sent} messages, worst ${by.worst} ms${extra ? `; ${extra}` : ""}`,
@@ -130,16 +153,24 @@ describe("resource bounds", () => {
       }
     }
     const opened = Date.now();
-    await Promise.all(sockets.map((s) => new Promise((r) => (s.destroyed || s.readableEnded ? r(null) : s.once("close", r)))));
+    await Promise.all(
+      sockets.map((s) => new Promise((r) => (s.destroyed || s.readableEnded ? r(null) : s.once("close", r)))),
+    );
     const allClosedMs = Date.now() - opened;
     const r = m.stop();
     const b = await by.stop();
-    report(`${N} silent connections`, r, m.baseline, b, `all closed ${allClosedMs} ms after the last opened; ${timedOut.n} told 'timeout'`);
+    report(
+      `${N} silent connections`,
+      r,
+      m.baseline,
+      b,
+      `all closed ${allClosedMs} ms after the last opened; ${timedOut.n} told 'timeout'`,
+    );
     // Bound: the hello timeout (2 s) plus one sweep (1 s) plus slack for opening them.
     expect(allClosedMs).toBeLessThan(2_000 + 1_000 + 3_000);
     expect(timedOut.n).toBeGreaterThan(N * 0.9);
     // Bound: under 32 KiB of core memory per waiting connection.
-    expect(r.peakRss - m.baseline).toBeLessThan((N * 32 * 1024) + 16 * MiB);
+    expect(r.peakRss - m.baseline).toBeLessThan(N * 32 * 1024 + 16 * MiB);
     // Bound: the core never needs more than one core's worth of CPU for this.
     expect(r.cpuShare).toBeLessThan(1);
     expect(b.closed).toBe(false);
@@ -151,13 +182,25 @@ describe("resource bounds", () => {
     const MEMBERS = 10;
     // Generated one after another before use: concurrent first calls would each make keys.
     for (let i = 0; i < MEMBERS; i++) await identity(2 + i);
-    core = await spawnCore(["--port", "0", "--videos", VIDEOS, "--limit", "helloTimeoutMs=3000", "--limit", "partialFrameTimeoutMs=3000"]);
+    core = await spawnCore([
+      "--port",
+      "0",
+      "--videos",
+      VIDEOS,
+      "--limit",
+      "helloTimeoutMs=3000",
+      "--limit",
+      "partialFrameTimeoutMs=3000",
+    ]);
     const by = await bystanders(core.port);
     const m = measure(core.pid);
     const ping = encodeFrame(KIND_CONTROL, new TextEncoder().encode('{"t":"ping","ts":1}'));
     // Half trickle before hello, half are members that trickle a frame after it.
     const members = await Promise.all(
-      Array.from({ length: MEMBERS }, async (_, i) => (await join(core!.port, { name: `slow${i}`, room: "slow", id: await identity(2 + i) })).peer),
+      Array.from(
+        { length: MEMBERS },
+        async (_, i) => (await join(core!.port, { name: `slow${i}`, room: "slow", id: await identity(2 + i) })).peer,
+      ),
     );
     const pre = await Promise.all(Array.from({ length: PRE }, () => WirePeer.connect(core!.port)));
     const trickling = [...pre, ...members];
@@ -176,7 +219,13 @@ describe("resource bounds", () => {
     const r = m.stop();
     const b = await by.stop();
     const reasons = trickling.map((p) => p.messages.find((x) => x.t === "error")?.code ?? "none");
-    report(`${trickling.length} one-byte-a-second connections`, r, m.baseline, b, `all closed after ${tookMs} ms; codes ${[...new Set(reasons)].join(",")}`);
+    report(
+      `${trickling.length} one-byte-a-second connections`,
+      r,
+      m.baseline,
+      b,
+      `all closed after ${tookMs} ms; codes ${[...new Set(reasons)].join(",")}`,
+    );
     // Bound: the 3 s timeouts plus one sweep, plus slack.
     expect(tookMs).toBeLessThan(3_000 + 1_000 + 2_000);
     expect(reasons.filter((c) => c === "timeout").length).toBe(trickling.length);
@@ -190,7 +239,14 @@ describe("resource bounds", () => {
     const lib = mkdtempSync(pathJoin(tmpdir(), "sealroom-bounds-"));
     // 720p: big enough frames (~40 KB) that the kernel's socket buffers for the
     // stuck viewer (a few MiB) fill within the window and the core has to skip.
-    await makeClip(pathJoin(lib, "party.mp4"), { durationS: LONG ? 24 : 12, width: 1280, height: 720, fps: 30, label: false, crf: 18 });
+    await makeClip(pathJoin(lib, "party.mp4"), {
+      durationS: LONG ? 24 : 12,
+      width: 1280,
+      height: 720,
+      fps: 30,
+      label: false,
+      crf: 18,
+    });
     core = await spawnCore(["--port", "0", "--videos", lib, "--cache-dir", pathJoin(lib, ".cache")]);
     const by = await bystanders(core.port);
     const viewer = await join(core.port, { name: "viewer", room: "party", id: await identity(2) });
@@ -210,7 +266,13 @@ describe("resource bounds", () => {
     const r = m.stop();
     const b = await by.stop();
     const stats = viewer.peer.messages.filter((x) => x.t === "streamStats").pop();
-    report("slow reader in a watch party", r, m.baseline, b, `the reading viewer got ${chunks} chunks, ${mib(bytes)}, in ${WINDOW} ms (${((chunks / WINDOW) * 1000).toFixed(1)}/s at 30 fps); its stats ${JSON.stringify(stats)}`);
+    report(
+      "slow reader in a watch party",
+      r,
+      m.baseline,
+      b,
+      `the reading viewer got ${chunks} chunks, ${mib(bytes)}, in ${WINDOW} ms (${((chunks / WINDOW) * 1000).toFixed(1)}/s at 30 fps); its stats ${JSON.stringify(stats)}`,
+    );
     // Bound: the stuck viewer costs the core at most maxQueuedVideoBytes (512 KiB)
     // of queue; +64 MiB covers that and the decoded frames of the whole clip
     // (12 s x 30 fps x ~45 KB = ~16 MiB; twice that in the long run) held by the frame cache.
@@ -222,7 +284,9 @@ describe("resource bounds", () => {
     expect(stuck.peer.closed).toBe(false);
     stuck.peer.resume();
     const skipped = await stuck.peer.next((x) => x.t === "streamStats" && (x.dropped as number) > 0, 10_000);
-    console.log(`[bounds slow reader in a watch party] the stuck viewer's stats once it read again: ${JSON.stringify(skipped)}`);
+    console.log(
+      `[bounds slow reader in a watch party] the stuck viewer's stats once it read again: ${JSON.stringify(skipped)}`,
+    );
     expect(b.closed).toBe(false);
     expect(b.worst).toBeLessThan(BYSTANDER_MS);
     viewer.peer.close();
@@ -252,7 +316,13 @@ describe("resource bounds", () => {
     const starts = spammer.peer.messages.filter((x) => x.t === "stream").length;
     const ends = spammer.peer.messages.filter((x) => x.t === "streamEnd");
     const errors = spammer.peer.messages.filter((x) => x.t === "error");
-    report("stream requests in a loop", r, m.baseline, b, `${plays} plays -> ${starts} streams, ${ends.length} ended, ${errors.length} errors; at most ${maxDecoders} ffmpeg at once`);
+    report(
+      "stream requests in a loop",
+      r,
+      m.baseline,
+      b,
+      `${plays} plays -> ${starts} streams, ${ends.length} ended, ${errors.length} errors; at most ${maxDecoders} ffmpeg at once`,
+    );
     // Every stream but the last was replaced: one self stream at a time.
     expect(starts - ends.length).toBe(1);
     expect(ends.every((e) => e.reason === "replaced")).toBe(true);

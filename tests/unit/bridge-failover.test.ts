@@ -49,7 +49,12 @@ describe("makeFailoverDialer", () => {
     const up = new Set([B, C]);
     const s = scripted(up);
     const skipped: string[] = [];
-    const dial = makeFailoverDialer([A, B, C], 1000, { dialOne: s.dialOne, downMs: 5000, now: () => now, onFailover: (t) => skipped.push(t.host) });
+    const dial = makeFailoverDialer([A, B, C], 1000, {
+      dialOne: s.dialOne,
+      downMs: 5000,
+      now: () => now,
+      onFailover: (t) => skipped.push(t.host),
+    });
     expect(hostOf(await dial(signal()))).toBe("10.0.0.2"); // A refused, B answered
     expect(s.tried).toEqual(["10.0.0.1", "10.0.0.2"]);
     expect(skipped).toEqual(["10.0.0.1"]);
@@ -84,7 +89,9 @@ describe("makeFailoverDialer", () => {
   it("says which cores failed and why when none answers", async () => {
     const s = scripted(new Set());
     const dial = makeFailoverDialer([A, B], 1000, { dialOne: s.dialOne });
-    await expect(dial(signal())).rejects.toThrow("all 2 cores failed: 10.0.0.1:7700 ECONNREFUSED, 10.0.0.2:7700 ECONNREFUSED");
+    await expect(dial(signal())).rejects.toThrow(
+      "all 2 cores failed: 10.0.0.1:7700 ECONNREFUSED, 10.0.0.2:7700 ECONNREFUSED",
+    );
   });
 
   it("stops at an abort instead of trying the next core", async () => {
@@ -110,11 +117,13 @@ describe("failoverConnector", () => {
   it("dials the next core after each close, wrapping around, and hands every close on", () => {
     const opened: number[] = [];
     const handlers: TransportHandlers[] = [];
-    const mk = (i: number): Connector => (h) => {
-      opened.push(i);
-      handlers.push(h);
-      return { send: () => {}, close: () => {} };
-    };
+    const mk =
+      (i: number): Connector =>
+      (h) => {
+        opened.push(i);
+        handlers.push(h);
+        return { send: () => {}, close: () => {} };
+      };
     const closes: string[] = [];
     const h: TransportHandlers = { onOpen: () => {}, onFrame: () => {}, onClose: (r) => closes.push(r) };
     const connect = failoverConnector([mk(0), mk(1), mk(2)]);

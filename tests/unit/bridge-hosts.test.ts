@@ -19,7 +19,18 @@ describe("canonicalHost", () => {
   });
 
   it("is null for what is not a host", () => {
-    for (const bad of ["", " ", "a b", "evil@localhost", "localhost/x", "localhost?x", "localhost#x", "host:port", "a\\b", "[::1"]) {
+    for (const bad of [
+      "",
+      " ",
+      "a b",
+      "evil@localhost",
+      "localhost/x",
+      "localhost?x",
+      "localhost#x",
+      "host:port",
+      "a\\b",
+      "[::1",
+    ]) {
       expect(canonicalHost(bad), bad).toBeNull();
     }
   });
@@ -35,14 +46,28 @@ describe("canonicalPattern (--allow-host values)", () => {
   });
 
   it("refuses ports, URLs and wildcards over addresses", () => {
-    for (const bad of ["chat.example.org:443", "[::1]:80", "https://chat.example.org", "*.127.0.0.1", "*.", "a*b", "", "x y", "%41"]) {
+    for (const bad of [
+      "chat.example.org:443",
+      "[::1]:80",
+      "https://chat.example.org",
+      "*.127.0.0.1",
+      "*.",
+      "a*b",
+      "",
+      "x y",
+      "%41",
+    ]) {
       expect(canonicalPattern(bad), bad).toBeNull();
     }
   });
 });
 
 describe("checkHost", () => {
-  const allowed = defaultAllowedHosts({ bind: "127.0.0.1", hostname: "studio", certNames: ["chat.example.org", "*.lan.example"] });
+  const allowed = defaultAllowedHosts({
+    bind: "127.0.0.1",
+    hostname: "studio",
+    certNames: ["chat.example.org", "*.lan.example"],
+  });
 
   it("defaults: loopback, this machine's name (and .local), certificate names, any address", () => {
     for (const ok of [
@@ -72,7 +97,15 @@ describe("checkHost", () => {
       expect(v.host).toBe("evil.example");
       expect(v.reason).toContain("--allow-host evil.example");
     }
-    for (const bad of ["localhost.evil.example", "studio.evil", "b.a.lan.example", "lan.example", "example.org", "evil@localhost", "a b"]) {
+    for (const bad of [
+      "localhost.evil.example",
+      "studio.evil",
+      "b.a.lan.example",
+      "lan.example",
+      "example.org",
+      "evil@localhost",
+      "a b",
+    ]) {
       expect(checkHost(bad, allowed).ok, bad).toBe(false);
     }
   });
@@ -93,7 +126,11 @@ describe("checkHost", () => {
 
 describe("certificateNames", () => {
   it("reads DNS names and IP addresses from subjectAltName", () => {
-    const cert = makeSelfSigned({ commonName: "localhost", altNames: ["chat.example.org", "192.0.2.7", "::1"], bits: 1024 });
+    const cert = makeSelfSigned({
+      commonName: "localhost",
+      altNames: ["chat.example.org", "192.0.2.7", "::1"],
+      bits: 1024,
+    });
     const names = certificateNames(cert.certPem).map((n) => canonicalHost(n));
     expect(names).toEqual(expect.arrayContaining(["localhost", "chat.example.org", "192.0.2.7", "::1"]));
   });

@@ -12,13 +12,35 @@ const cidr = (s: string) => {
 
 describe("parseCidr", () => {
   it("accepts addresses and prefixes of both families", () => {
-    for (const ok of ["127.0.0.1", "10.0.0.0/8", "0.0.0.0/0", "::1", "fd00::/8", "::/0", "::ffff:10.0.0.0/104", "2001:db8::/32", "fe80::1%eth0"]) {
+    for (const ok of [
+      "127.0.0.1",
+      "10.0.0.0/8",
+      "0.0.0.0/0",
+      "::1",
+      "fd00::/8",
+      "::/0",
+      "::ffff:10.0.0.0/104",
+      "2001:db8::/32",
+      "fe80::1%eth0",
+    ]) {
       expect(parseCidr(ok), ok).not.toBeNull();
     }
   });
 
   it("refuses malformed ones", () => {
-    for (const bad of ["", "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/x", "10.0.0.256", "010.0.0.1", "localhost", "1::2::3", "10.0.0.0/8/8", "10.0.0.0/-1"]) {
+    for (const bad of [
+      "",
+      "10.0.0.0/33",
+      "::/129",
+      "10.0.0.0/",
+      "10.0.0.0/x",
+      "10.0.0.256",
+      "010.0.0.1",
+      "localhost",
+      "1::2::3",
+      "10.0.0.0/8/8",
+      "10.0.0.0/-1",
+    ]) {
       expect(parseCidr(bad), bad).toBeNull();
     }
   });
@@ -81,7 +103,8 @@ describe("canonicalAddress and forwardedEntry", () => {
     expect(forwardedEntry("2001:db8::7")).toBe("2001:db8::7");
     expect(forwardedEntry("[2001:db8::7]")).toBe("2001:db8::7");
     expect(forwardedEntry("[2001:db8::7]:443")).toBe("2001:db8::7");
-    for (const junk of ["", "unknown", "_hidden", "evil.example", "1.2.3.4.5", "[1.2.3.4]x"]) expect(forwardedEntry(junk), junk).toBeNull();
+    for (const junk of ["", "unknown", "_hidden", "evil.example", "1.2.3.4.5", "[1.2.3.4]x"])
+      expect(forwardedEntry(junk), junk).toBeNull();
   });
 });
 

@@ -113,7 +113,13 @@ describe("relay: dialing", () => {
     const { ws, relay, dialer } = setup();
     expect(ws.paused).toBe(true);
     expect(ws.binaryType).toBe("nodebuffer");
-    expect(relay.stats()).toMatchObject({ framesToCore: 0, framesToBrowser: 0, tcpBuffered: 0, wsPaused: false, tcpPaused: false });
+    expect(relay.stats()).toMatchObject({
+      framesToCore: 0,
+      framesToBrowser: 0,
+      tcpBuffered: 0,
+      wsPaused: false,
+      tcpPaused: false,
+    });
     ws.message(Buffer.from([KIND_CONTROL, 1])); // cannot happen while paused; dropped if it does
     dialer.resolve(new FakeCore());
     await tick();

@@ -15,7 +15,11 @@ const coreClosed: E = { type: "coreClosed" };
 const EVENTS: readonly E[] = [dialed, close, browserClosed, coreClosed];
 
 const open: S = { phase: "open", core: "sock" };
-const closing = (core: string | null, awaiting: "both" | "browser" | "core"): S => ({ phase: "closing", core, awaiting });
+const closing = (core: string | null, awaiting: "both" | "browser" | "core"): S => ({
+  phase: "closing",
+  core,
+  awaiting,
+});
 
 function run(events: readonly E[], from: S = DIALING): S {
   return events.reduce<S>((s, e) => nextState(s, e), from);
@@ -26,15 +30,30 @@ describe("relay state: each transition", () => {
     ["dialing --dialed--> open", DIALING, dialed, open],
     ["dialing --close--> closing, waiting for both (a close during dialing)", DIALING, close, closing(null, "both")],
     ["dialing --browserClosed--> closing, waiting for the aborted dial", DIALING, browserClosed, closing(null, "core")],
-    ["dialing --coreClosed (dial failed)--> closing, waiting for the browser", DIALING, coreClosed, closing(null, "browser")],
+    [
+      "dialing --coreClosed (dial failed)--> closing, waiting for the browser",
+      DIALING,
+      coreClosed,
+      closing(null, "browser"),
+    ],
     ["open --close--> closing, waiting for both", open, close, closing("sock", "both")],
     ["open --browserClosed--> closing, waiting for the core", open, browserClosed, closing("sock", "core")],
     ["open --coreClosed--> closing, waiting for the browser", open, coreClosed, closing("sock", "browser")],
     ["closing(both) --browserClosed--> closing(core)", closing("sock", "both"), browserClosed, closing("sock", "core")],
     ["closing(both) --coreClosed--> closing(browser)", closing("sock", "both"), coreClosed, closing("sock", "browser")],
     ["closing(core) --coreClosed--> closed", closing("sock", "core"), coreClosed, { phase: "closed", core: "sock" }],
-    ["closing(browser) --browserClosed--> closed", closing("sock", "browser"), browserClosed, { phase: "closed", core: "sock" }],
-    ["closing without a core --coreClosed--> closed, no core", closing(null, "core"), coreClosed, { phase: "closed", core: null }],
+    [
+      "closing(browser) --browserClosed--> closed",
+      closing("sock", "browser"),
+      browserClosed,
+      { phase: "closed", core: "sock" },
+    ],
+    [
+      "closing without a core --coreClosed--> closed, no core",
+      closing(null, "core"),
+      coreClosed,
+      { phase: "closed", core: null },
+    ],
   ];
   for (const [name, from, event, to] of cases) {
     it(name, () => {

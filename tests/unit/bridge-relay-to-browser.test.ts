@@ -39,7 +39,10 @@ afterEach(() => {
 describe("ToBrowser: frames", () => {
   it("sends each frame's kind and body as one message, a view into the received bytes (no copy)", () => {
     const { ws, toBrowser } = setup();
-    const chunk = Buffer.concat([encodeFrame(KIND_CONTROL, Buffer.from("{}")), encodeFrame(KIND_VIDEO, new Uint8Array(100).fill(9))]);
+    const chunk = Buffer.concat([
+      encodeFrame(KIND_CONTROL, Buffer.from("{}")),
+      encodeFrame(KIND_VIDEO, new Uint8Array(100).fill(9)),
+    ]);
     expect(toBrowser.push(chunk)).toBeNull();
     expect(ws.sent).toHaveLength(2);
     expect([...ws.sent[0]]).toEqual([KIND_CONTROL, 0x7b, 0x7d]);

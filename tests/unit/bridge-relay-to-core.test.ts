@@ -62,8 +62,14 @@ describe("ToCore: frames", () => {
   it("refuses a text message with 1003 and an empty one with 1002, writing nothing", () => {
     const { core, batches } = fakeCore(1 << 20);
     const toCore = new ToCore(new FakeBrowser(), core);
-    expect(toCore.relay(Buffer.from('{"t":"ping"}'), false)).toEqual({ code: CLOSE.unsupportedData, reason: expect.stringMatching(/text messages/) });
-    expect(toCore.relay(Buffer.alloc(0), true)).toEqual({ code: CLOSE.protocolError, reason: expect.stringMatching(/empty message/) });
+    expect(toCore.relay(Buffer.from('{"t":"ping"}'), false)).toEqual({
+      code: CLOSE.unsupportedData,
+      reason: expect.stringMatching(/text messages/),
+    });
+    expect(toCore.relay(Buffer.alloc(0), true)).toEqual({
+      code: CLOSE.protocolError,
+      reason: expect.stringMatching(/empty message/),
+    });
     expect(batches).toHaveLength(0);
     expect(toCore.stats().frames).toBe(0);
   });

@@ -4,12 +4,28 @@
 
 import { describe, expect, it } from "vitest";
 import qrcode from "qrcode-generator";
-import { isUnshareable, originFor, preferredShareHost, reachableHosts, type InterfaceAddress } from "../../bridge/shareOrigin";
+import {
+  isUnshareable,
+  originFor,
+  preferredShareHost,
+  reachableHosts,
+  type InterfaceAddress,
+} from "../../bridge/shareOrigin";
 import { startBanner, startTargets } from "../../cli/startBanner";
 import { QUIET, qrLines, qrMatrix } from "../../cli/qr";
 
-const v4 = (iface: string, address: string, internal = false): InterfaceAddress => ({ iface, address, family: "IPv4", internal });
-const v6 = (iface: string, address: string, internal = false): InterfaceAddress => ({ iface, address, family: "IPv6", internal });
+const v4 = (iface: string, address: string, internal = false): InterfaceAddress => ({
+  iface,
+  address,
+  family: "IPv4",
+  internal,
+});
+const v6 = (iface: string, address: string, internal = false): InterfaceAddress => ({
+  iface,
+  address,
+  family: "IPv6",
+  internal,
+});
 
 /** A laptop: loopback, Wi-Fi with v4 + link-local + global v6, docker, a VPN with a CGNAT address. */
 const LAPTOP = [
@@ -25,21 +41,42 @@ const LAPTOP = [
 
 describe("reachable addresses", () => {
   it("never offers loopback, link-local or unspecified addresses", () => {
-    for (const a of ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1", "0.0.0.0", "::", "169.254.1.1", "fe80::1", "FE80::1%wlan0", "febf::1", "::ffff:169.254.3.4", "localhost"]) {
+    for (const a of [
+      "127.0.0.1",
+      "127.1.2.3",
+      "::1",
+      "::ffff:127.0.0.1",
+      "0.0.0.0",
+      "::",
+      "169.254.1.1",
+      "fe80::1",
+      "FE80::1%wlan0",
+      "febf::1",
+      "::ffff:169.254.3.4",
+      "localhost",
+    ]) {
       expect(isUnshareable(a), a).toBe(true);
     }
-    for (const a of ["192.168.1.20", "10.0.0.1", "2001:db8::1", "fd12::1", "fec0::1", "100.64.0.1", "my-laptop"]) expect(isUnshareable(a), a).toBe(false);
+    for (const a of ["192.168.1.20", "10.0.0.1", "2001:db8::1", "fd12::1", "fec0::1", "100.64.0.1", "my-laptop"])
+      expect(isUnshareable(a), a).toBe(false);
   });
 
   it("0.0.0.0 lists every non-internal IPv4 address, LAN first and container bridges last, then the hostname", () => {
-    expect(reachableHosts("0.0.0.0", LAPTOP, "my-laptop")).toEqual(["192.168.1.20", "100.101.102.103", "172.17.0.1", "my-laptop"]);
+    expect(reachableHosts("0.0.0.0", LAPTOP, "my-laptop")).toEqual([
+      "192.168.1.20",
+      "100.101.102.103",
+      "172.17.0.1",
+      "my-laptop",
+    ]);
     expect(preferredShareHost("0.0.0.0", LAPTOP, "my-laptop")).toBe("192.168.1.20");
   });
 
   it(":: adds IPv6 addresses but still no link-local ones", () => {
     const hosts = reachableHosts("::", LAPTOP, "my-laptop");
     expect(hosts).toContain("2001:db8::20");
-    expect(hosts.some((h) => h.startsWith("fe80") || h.startsWith("169.254") || h === "::1" || h.startsWith("127."))).toBe(false);
+    expect(
+      hosts.some((h) => h.startsWith("fe80") || h.startsWith("169.254") || h === "::1" || h.startsWith("127.")),
+    ).toBe(false);
   });
 
   it("a specific address lists only itself; a loopback bind lists nothing", () => {
@@ -64,9 +101,23 @@ describe("start's printout", () => {
   const FP = "AB:".repeat(31) + "AB";
 
   it("with --https on 0.0.0.0: share links, the fingerprint, a terminal command with a real address and --tls --pin, a QR code", () => {
-    const t = startTargets({ bindHost: "0.0.0.0", webPort: 7780, corePort: 7700, https: true, ifaces: LAPTOP, hostname: "my-laptop" });
+    const t = startTargets({
+      bindHost: "0.0.0.0",
+      webPort: 7780,
+      corePort: 7700,
+      https: true,
+      ifaces: LAPTOP,
+      hostname: "my-laptop",
+    });
     expect(t.core).toBe("192.168.1.20:7700");
-    const text = startBanner({ ...t, local: "https://localhost:7780", https: true, fingerprint: FP, selfSigned: true, qr: qrLines(t.shareUrls[0]) });
+    const text = startBanner({
+      ...t,
+      local: "https://localhost:7780",
+      https: true,
+      fingerprint: FP,
+      selfSigned: true,
+      qr: qrLines(t.shareUrls[0]),
+    });
     expect(text).toMatch(/Open\s+https:\/\/localhost:7780/);
     expect(text).toMatch(/Share\s+https:\/\/192\.168\.1\.20:7780/);
     expect(text).toContain("https://my-laptop:7780");
@@ -77,9 +128,23 @@ describe("start's printout", () => {
   });
 
   it("on loopback: no share links, the terminal command on 127.0.0.1, no QR code", () => {
-    const t = startTargets({ bindHost: "127.0.0.1", webPort: 7780, corePort: 7700, https: false, ifaces: LAPTOP, hostname: "my-laptop" });
+    const t = startTargets({
+      bindHost: "127.0.0.1",
+      webPort: 7780,
+      corePort: 7700,
+      https: false,
+      ifaces: LAPTOP,
+      hostname: "my-laptop",
+    });
     expect(t).toEqual({ shareUrls: [], core: "127.0.0.1:7700" });
-    const text = startBanner({ ...t, local: "http://localhost:7780", https: false, fingerprint: null, selfSigned: false, qr: ["x"] });
+    const text = startBanner({
+      ...t,
+      local: "http://localhost:7780",
+      https: false,
+      fingerprint: null,
+      selfSigned: false,
+      qr: ["x"],
+    });
     expect(text).toMatch(/Open\s+http:\/\/localhost:7780\n/);
     expect(text).not.toContain("Share");
     expect(text).not.toContain("Scan");
@@ -87,16 +152,48 @@ describe("start's printout", () => {
   });
 
   it("plain HTTP on 0.0.0.0 says other browsers need --https, and never prints 0.0.0.0 as the core", () => {
-    const t = startTargets({ bindHost: "0.0.0.0", webPort: 7780, corePort: 7700, https: false, ifaces: LAPTOP, hostname: "my-laptop" });
-    const text = startBanner({ ...t, local: "http://localhost:7780", https: false, fingerprint: null, selfSigned: false, qr: null });
+    const t = startTargets({
+      bindHost: "0.0.0.0",
+      webPort: 7780,
+      corePort: 7700,
+      https: false,
+      ifaces: LAPTOP,
+      hostname: "my-laptop",
+    });
+    const text = startBanner({
+      ...t,
+      local: "http://localhost:7780",
+      https: false,
+      fingerprint: null,
+      selfSigned: false,
+      qr: null,
+    });
     expect(text).toContain("restart with --https");
     expect(text).toContain("--core 192.168.1.20:7700 [--room ROOM]");
     expect(text).not.toContain("0.0.0.0");
   });
 
   it("on 0.0.0.0 of a machine with no network: the terminal command uses loopback", () => {
-    expect(startTargets({ bindHost: "0.0.0.0", webPort: 1, corePort: 2, https: true, ifaces: [v4("lo", "127.0.0.1", true)], hostname: "box" }).core).toBe("127.0.0.1:2");
-    expect(startTargets({ bindHost: "::", webPort: 1, corePort: 2, https: true, ifaces: [v6("eth0", "2001:db8::5")], hostname: "box" }).core).toBe("[2001:db8::5]:2");
+    expect(
+      startTargets({
+        bindHost: "0.0.0.0",
+        webPort: 1,
+        corePort: 2,
+        https: true,
+        ifaces: [v4("lo", "127.0.0.1", true)],
+        hostname: "box",
+      }).core,
+    ).toBe("127.0.0.1:2");
+    expect(
+      startTargets({
+        bindHost: "::",
+        webPort: 1,
+        corePort: 2,
+        https: true,
+        ifaces: [v6("eth0", "2001:db8::5")],
+        hostname: "box",
+      }).core,
+    ).toBe("[2001:db8::5]:2");
   });
 });
 

@@ -16,7 +16,11 @@ it("starts core and bridge, prints where to go, stops cleanly on SIGINT", async 
   expect(await page.text()).toContain("<!doctype html>");
 
   const viaCore = await join(Number(coreAt), { name: "term", room: "start-test", id: await identity(0) });
-  const viaBridge = await join(`${url.replace(/^http/, "ws")}/ws`, { name: "web", room: "start-test", id: await identity(1) });
+  const viaBridge = await join(`${url.replace(/^http/, "ws")}/ws`, {
+    name: "web",
+    room: "start-test",
+    id: await identity(1),
+  });
   expect(viaBridge.welcome.members.map((m) => m.name).sort()).toEqual(["term", "web"]);
   viaBridge.peer.send({ t: "videos" });
   expect((await viaBridge.peer.nextT("videos")).items.map((v) => v.id)).toContain("sample.mp4");

@@ -29,7 +29,13 @@ function setup(recorder?: { write(sid: number, frame: number, jpeg: Uint8Array):
   const clock = { t: 50_000 };
   const s = new FakeSession("alice", "r1", "self0000id");
   const out = new RecordingOutput();
-  const app = new ClientApp({ session: s, out, core: "127.0.0.1:7700", now: () => clock.t, ...(recorder ? { recorder } : {}) });
+  const app = new ClientApp({
+    session: s,
+    out,
+    core: "127.0.0.1:7700",
+    now: () => clock.t,
+    ...(recorder ? { recorder } : {}),
+  });
   s.add(entry("alice", "self0000id", { self: true }));
   const bob = s.add(entry("Bob Smith", "bob00000id", { since: 2 }));
   s.add(entry("carol", "carol000id", { since: 3 }));
@@ -44,13 +50,19 @@ describe("ClientApp events", () => {
     s.emit("left", { id: bob.member.id, reason: "timeout", entry: bob });
     s.emit("disconnected", { reason: "EPIPE", retryInMs: 500, attempt: 1, everOnline: true });
     expect(out.events.map((e) => e.json.event)).toEqual(["state", "joined", "left", "disconnected"]);
-    expect(out.humans()).toEqual(["* Bob Smith joined (safety 1234 5678 9012)", "* Bob Smith timed out", "* connection lost (EPIPE); retrying in 0.5 s"]);
+    expect(out.humans()).toEqual([
+      "* Bob Smith joined (safety 1234 5678 9012)",
+      "* Bob Smith timed out",
+      "* connection lost (EPIPE); retrying in 0.5 s",
+    ]);
   });
 
   it("names who started and changed a stream from the session's members, and keeps the status line current", () => {
     const { s, out, clock } = setup();
     s.emit("stream", streamInfo({ sid: 7, by: "bob00000id", durationMs: 60_000 }));
-    expect(out.last().human).toBe("* sample.mp4 playing at 0:00/1:00 (sid 7, room stream started by Bob Smith, 640x360)");
+    expect(out.last().human).toBe(
+      "* sample.mp4 playing at 0:00/1:00 (sid 7, room stream started by Bob Smith, 640x360)",
+    );
     expect(out.statuses.at(-1)).toBe("playing sample.mp4 0:00/1:00 0 fps, 0 dropped");
     s.emit("frame", { sid: 7, frame: 1, ptsMs: 1_000, jpeg: new Uint8Array(3) });
     clock.t += 100;
@@ -120,7 +132,11 @@ describe("ClientApp commands", () => {
     expect((out.last().json.members as { name: string }[]).map((m) => m.name)).toEqual(["alice", "Bob Smith", "carol"]);
     await app.line("/whois bob smith");
     const hex = createHash("sha256").update(Buffer.from(bob.member.sigKey, "base64")).digest("hex");
-    expect(out.last().json).toMatchObject({ event: "whois", id: "bob00000id", fingerprint: hex.match(/.{4}/g)!.join(" ") });
+    expect(out.last().json).toMatchObject({
+      event: "whois",
+      id: "bob00000id",
+      fingerprint: hex.match(/.{4}/g)!.join(" "),
+    });
     await app.line("/whois zed");
     expect(out.last().human).toBe("! no member named zed");
   });

@@ -42,8 +42,21 @@ describe("parseClientArgs", () => {
   it("takes every flag", () => {
     const pin = "ab".repeat(32);
     const c = parse(
-      "--name", "bob", "--room", "r_1-x", "--core", "[::1]:7701", "--identity", "/k/id.json",
-      "--pin", pin, "--json", "--script", "s.txt", "--record", "frames",
+      "--name",
+      "bob",
+      "--room",
+      "r_1-x",
+      "--core",
+      "[::1]:7701",
+      "--identity",
+      "/k/id.json",
+      "--pin",
+      pin,
+      "--json",
+      "--script",
+      "s.txt",
+      "--record",
+      "frames",
     );
     expect(c).toEqual({
       name: "bob",
@@ -74,20 +87,34 @@ describe("parseClientArgs", () => {
         { host: "core-c.example", port: 7702, text: "core-c.example:7702" },
       ],
     });
-    expect(usageError(["--name", "a", "--core", "a:1,,b:2"])).toBe("--core must be HOST:PORT or a comma-separated list of them, got 'a:1,,b:2'");
+    expect(usageError(["--name", "a", "--core", "a:1,,b:2"])).toBe(
+      "--core must be HOST:PORT or a comma-separated list of them, got 'a:1,,b:2'",
+    );
     expect(usageError(["--name", "a", "--core", "a:1,b"])).toBe("--core must be HOST:PORT, got 'b'");
     expect(usageError(["--name", "a", "--core", "a:1,A:1"])).toBe("--core lists A:1 twice");
-    expect(usageError(["--name", "a", "--core", Array.from({ length: 65 }, (_, i) => `h:${i + 1}`).join(",")])).toBe("--core takes at most 64 cores, got 65");
+    expect(usageError(["--name", "a", "--core", Array.from({ length: 65 }, (_, i) => `h:${i + 1}`).join(",")])).toBe(
+      "--core takes at most 64 cores, got 65",
+    );
   });
 
   it("takes a room link, or a room with its secret, or --new-link; refuses mixes with one line each", () => {
     const secret = "A".repeat(22);
-    expect(parse("--name", "a", "--link", `https://h.example:7780/r/room1#${secret}`)).toMatchObject({ room: "room1", secret, webOrigin: "https://h.example:7780" });
-    expect(parse("--name", "a", "--room", "room1", "--secret", secret, "--web", "https://w.example/")).toMatchObject({ room: "room1", secret, webOrigin: "https://w.example" });
+    expect(parse("--name", "a", "--link", `https://h.example:7780/r/room1#${secret}`)).toMatchObject({
+      room: "room1",
+      secret,
+      webOrigin: "https://h.example:7780",
+    });
+    expect(parse("--name", "a", "--room", "room1", "--secret", secret, "--web", "https://w.example/")).toMatchObject({
+      room: "room1",
+      secret,
+      webOrigin: "https://w.example",
+    });
     expect(parse("--name", "a", "--new-link")).toMatchObject({ room: null, secret: "new" });
     expect(usageError(["--name", "a", "--link", "https://h/r/room1"])).toMatch(/secret after # is missing/);
     expect(usageError(["--name", "a", "--link", "nonsense"])).toMatch(/^--link must be a room link/);
-    expect(usageError(["--name", "a", "--link", `https://h/r/a#${secret}`, "--room", "b"])).toBe("--room and --link name different rooms");
+    expect(usageError(["--name", "a", "--link", `https://h/r/a#${secret}`, "--room", "b"])).toBe(
+      "--room and --link name different rooms",
+    );
     expect(usageError(["--name", "a", "--secret", secret])).toBe("--secret needs --room (or use --link)");
     expect(usageError(["--name", "a", "--new-link", "--room", "r"])).toMatch(/^--new-link makes a new room/);
     expect(usageError(["--name", "a", "--web", "ftp://x"])).toMatch(/^--web must be an origin/);
@@ -103,10 +130,14 @@ describe("parseClientArgs", () => {
     expect(usageError(["--room", "r"])).toBe("--name is required");
     expect(usageError(["--name", "a/b"])).toMatch(/^--name: /);
     expect(usageError(["--name", "x".repeat(33)])).toMatch(/^--name: /);
-    expect(usageError(["--name", "a", "--room", "no/slashes"])).toBe("--room must be 1 to 64 characters of A-Z a-z 0-9 _ -");
+    expect(usageError(["--name", "a", "--room", "no/slashes"])).toBe(
+      "--room must be 1 to 64 characters of A-Z a-z 0-9 _ -",
+    );
     expect(usageError(["--name", "a", "--core", "localhost"])).toBe("--core must be HOST:PORT, got 'localhost'");
     expect(usageError(["--name", "a", "--core", "h:70000"])).toBe("--core must be HOST:PORT, got 'h:70000'");
-    expect(usageError(["--name", "a", "--pin", "abcd"])).toBe("--pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)");
+    expect(usageError(["--name", "a", "--pin", "abcd"])).toBe(
+      "--pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)",
+    );
     expect(usageError(["--name", "a", "--bogus"])).toMatch(/Unknown option '--bogus'/);
     expect(usageError(["--name"])).toMatch(/--name/);
     expect(usageError(["--name", "a", "extra"])).toMatch(/extra/);

@@ -8,14 +8,22 @@ import { ExitPolicy, fileExit, identityExit } from "../../client/exitPolicy";
 import { IdentityFileError } from "../../client/identityFile";
 import { coreTrust, type PinStore } from "../../client/tofu";
 
-const down = (attempt: number, everOnline = false) => ({ reason: "ECONNREFUSED 127.0.0.1:9", retryInMs: 250, attempt, everOnline });
+const down = (attempt: number, everOnline = false) => ({
+  reason: "ECONNREFUSED 127.0.0.1:9",
+  retryInMs: 250,
+  attempt,
+  everOnline,
+});
 
 describe("ExitPolicy", () => {
   it("gives up with 69 on the third failed attempt before ever being online", () => {
     const p = new ExitPolicy("127.0.0.1:9");
     expect(p.disconnected(down(1))).toBeNull();
     expect(p.disconnected(down(2))).toBeNull();
-    expect(p.disconnected(down(3))).toEqual({ code: EXIT.unavailable, message: "core unreachable at 127.0.0.1:9 after 3 attempts (ECONNREFUSED 127.0.0.1:9)" });
+    expect(p.disconnected(down(3))).toEqual({
+      code: EXIT.unavailable,
+      message: "core unreachable at 127.0.0.1:9 after 3 attempts (ECONNREFUSED 127.0.0.1:9)",
+    });
   });
 
   it("keeps reconnecting once it was online", () => {
@@ -33,11 +41,19 @@ describe("ExitPolicy", () => {
 
   it("a session closed without us leaving is a failure, with the server's code when there was one", () => {
     const p = new ExitPolicy("h:1");
-    expect(p.closed({ reason: "replaced", error: { t: "error", code: "replaced", message: "signed in elsewhere", fatal: true } })).toEqual({
+    expect(
+      p.closed({
+        reason: "replaced",
+        error: { t: "error", code: "replaced", message: "signed in elsewhere", fatal: true },
+      }),
+    ).toEqual({
       code: EXIT.failure,
       message: "fatal error replaced: signed in elsewhere",
     });
-    expect(p.closed({ reason: "gave up", error: null })).toEqual({ code: EXIT.failure, message: "session closed: gave up" });
+    expect(p.closed({ reason: "gave up", error: null })).toEqual({
+      code: EXIT.failure,
+      message: "session closed: gave up",
+    });
   });
 
   it("an untrusted certificate is 77, leaving is 0 with no message", () => {

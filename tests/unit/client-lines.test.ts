@@ -61,7 +61,11 @@ describe("handleLines", () => {
   it("stops at a line that asks to quit, leaving the rest unhandled", async () => {
     const src = new FakeLines();
     const seen: string[] = [];
-    const done = handleLines(src, { ready: Promise.resolve(), stopped: () => false, handle: async (l) => (seen.push(l), l === "/quit" ? "quit" : undefined) });
+    const done = handleLines(src, {
+      ready: Promise.resolve(),
+      stopped: () => false,
+      handle: async (l) => (seen.push(l), l === "/quit" ? "quit" : undefined),
+    });
     for (const l of ["a", "/quit", "b"]) src.line(l);
     expect(await done).toBe("quit");
     expect(seen).toEqual(["a", "/quit"]);
@@ -71,7 +75,11 @@ describe("handleLines", () => {
     const src = new FakeLines();
     let stopped = false;
     const seen: string[] = [];
-    const done = handleLines(src, { ready: Promise.resolve(), stopped: () => stopped, handle: async (l) => void seen.push(l) });
+    const done = handleLines(src, {
+      ready: Promise.resolve(),
+      stopped: () => stopped,
+      handle: async (l) => void seen.push(l),
+    });
     src.line("a");
     await tick();
     stopped = true;
@@ -85,7 +93,12 @@ describe("handleLines", () => {
     const src = new FakeLines();
     const ready = deferred();
     const seen: string[] = [];
-    const done = handleLines(src, { ready: ready.promise, stopped: () => false, maxQueued: 4, handle: async (l) => void seen.push(l) });
+    const done = handleLines(src, {
+      ready: ready.promise,
+      stopped: () => false,
+      maxQueued: 4,
+      handle: async (l) => void seen.push(l),
+    });
     for (let i = 0; i < 4; i++) src.line(String(i));
     expect(src.paused).toBe(1);
     expect(src.resumed).toBe(0);

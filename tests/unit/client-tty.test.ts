@@ -24,7 +24,9 @@ describe("half-block cells", () => {
     expect([...cells]).toEqual([0xff0000, 0x0000ff, 0x00ff00, 0xffffff]);
     const b = new Bytes(4);
     expect(encodeCells(b, cells, null, 2, 1, 0, 0)).toBe(2);
-    expect(b.take().toString("utf8")).toBe("\x1b[1;1H\x1b[38;2;255;0;0;48;2;0;0;255m▀\x1b[38;2;0;255;0;48;2;255;255;255m▀\x1b[0m");
+    expect(b.take().toString("utf8")).toBe(
+      "\x1b[1;1H\x1b[38;2;255;0;0;48;2;0;0;255m▀\x1b[38;2;0;255;0;48;2;255;255;255m▀\x1b[0m",
+    );
   });
 
   it("places the picture at its offset, writes a space for a one-colour cell, and sets colours only when they change", () => {
@@ -59,7 +61,10 @@ describe("fit and downscale", () => {
 
   it("averages each source box and repeats pixels when enlarging", () => {
     // 4x2 RGBA: left half black/white (mean 127.5 -> 128), right half all 200.
-    const src = Uint8Array.from([0, 0, 0, 255, 255, 255, 255, 255, 200, 200, 200, 255, 200, 200, 200, 255, 255, 255, 255, 255, 0, 0, 0, 255, 200, 200, 200, 255, 200, 200, 200, 255]);
+    const src = Uint8Array.from([
+      0, 0, 0, 255, 255, 255, 255, 255, 200, 200, 200, 255, 200, 200, 200, 255, 255, 255, 255, 255, 0, 0, 0, 255, 200,
+      200, 200, 255, 200, 200, 200, 255,
+    ]);
     expect([...downscale(src, 4, 2, 2, 1)]).toEqual([128, 128, 128, 200, 200, 200]);
     const one = Uint8Array.from([10, 20, 30, 255]);
     expect([...downscale(one, 1, 1, 2, 2)]).toEqual([10, 20, 30, 10, 20, 30, 10, 20, 30, 10, 20, 30]);
@@ -127,7 +132,13 @@ function solidDecoder(w = 16, h = 9) {
 }
 
 /** Cells drawn above the status line (escapes stripped). */
-const cellsDrawn = (s: string, statusRow: number) => (s.split(`\x1b[${statusRow};1H`)[0].replace(/\x1b\[[^a-zA-Z]*[a-zA-Z]/g, "").match(/▀| /g) ?? []).length;
+const cellsDrawn = (s: string, statusRow: number) =>
+  (
+    s
+      .split(`\x1b[${statusRow};1H`)[0]
+      .replace(/\x1b\[[^a-zA-Z]*[a-zA-Z]/g, "")
+      .match(/▀| /g) ?? []
+  ).length;
 
 describe("WatchView", () => {
   it("enters the alternate screen, draws the newest frame with the status and subtitle lines, and restores the screen", () => {
@@ -292,7 +303,12 @@ describe("/watch in the app", () => {
   it("parses /watch, /unwatch and /play --tty", () => {
     expect(parseCommand("/watch")).toEqual({ kind: "watch" });
     expect(parseCommand("/unwatch")).toEqual({ kind: "unwatch" });
-    expect(parseCommand("/play a.mp4 --tty --room")).toEqual({ kind: "play", video: "a.mp4", scope: "room", tty: true });
+    expect(parseCommand("/play a.mp4 --tty --room")).toEqual({
+      kind: "play",
+      video: "a.mp4",
+      scope: "room",
+      tty: true,
+    });
     expect(parseCommand("/play a.mp4")).toEqual({ kind: "play", video: "a.mp4", scope: "self" });
     expect(parseCommand("/watch now")).toEqual({ kind: "invalid", message: "/watch takes no arguments" });
   });

@@ -7,7 +7,14 @@ import type { RawMessage } from "../../protocol/codec";
 import { ProtocolError } from "../../protocol/errors";
 import { FRAME_HEADER, KIND_CONTROL } from "../../protocol/framing";
 import { DEFAULT_LIMITS, type Limits } from "../../protocol/limits";
-import { ENVELOPE_ALG, type ClientMessageOf, type Envelope, type LeftReason, type ServerMessage, type StreamInfo } from "../../protocol/messages";
+import {
+  ENVELOPE_ALG,
+  type ClientMessageOf,
+  type Envelope,
+  type LeftReason,
+  type ServerMessage,
+  type StreamInfo,
+} from "../../protocol/messages";
 import type { VerifiedHello } from "../../server/handshake";
 import { Hub } from "../../server/hub";
 import { silentLogger } from "../../server/log";
@@ -102,7 +109,12 @@ class FakeVideo implements VideoService {
   close(): void {}
 }
 
-function hello(id: string, name: string, room = "lobby", extra: { encKey?: string; agent?: string } = {}): VerifiedHello {
+function hello(
+  id: string,
+  name: string,
+  room = "lobby",
+  extra: { encKey?: string; agent?: string } = {},
+): VerifiedHello {
   return {
     id,
     hello: {
@@ -183,11 +195,17 @@ describe("Hub: joining", () => {
       t: "welcome",
       id: ALICE,
       room: "lobby",
-      limits: { maxFrame: DEFAULT_LIMITS.maxFrame, maxEnvelope: DEFAULT_LIMITS.maxEnvelope, maxRecipients: DEFAULT_LIMITS.maxRecipients },
+      limits: {
+        maxFrame: DEFAULT_LIMITS.maxFrame,
+        maxEnvelope: DEFAULT_LIMITS.maxEnvelope,
+        maxRecipients: DEFAULT_LIMITS.maxRecipients,
+      },
       stream: null,
     });
     if (w.t !== "welcome") throw new Error("not a welcome");
-    expect(w.members).toEqual([{ id: ALICE, name: "Alice", encKey: "RU5D", sigKey: "U0lH", encKeySig: "U0lHUw==", agent: "test/1", since: NOW }]);
+    expect(w.members).toEqual([
+      { id: ALICE, name: "Alice", encKey: "RU5D", sigKey: "U0lH", encKeySig: "U0lHUw==", agent: "test/1", since: NOW },
+    ]);
     // The joiner is not told about itself.
     expect(a.frames).toHaveLength(0);
     // video.join comes after the welcome was built (which asked roomStream).
@@ -199,7 +217,12 @@ describe("Hub: joining", () => {
     const a = await seat(ALICE, "Alice");
     clock += 5_000;
     const b = await seat(BOB, "Bob");
-    expect(a.received()).toEqual([{ t: "joined", member: { id: BOB, name: "Bob", encKey: "RU5D", sigKey: "U0lH", encKeySig: "U0lHUw==", since: NOW + 5_000 } }]);
+    expect(a.received()).toEqual([
+      {
+        t: "joined",
+        member: { id: BOB, name: "Bob", encKey: "RU5D", sigKey: "U0lH", encKeySig: "U0lHUw==", since: NOW + 5_000 },
+      },
+    ]);
     expect(b.frames).toHaveLength(0);
     const w = b.controls[0];
     if (w.t !== "welcome") throw new Error("not a welcome");
@@ -210,7 +233,18 @@ describe("Hub: joining", () => {
   });
 
   it("passes the room's stream into the welcome", async () => {
-    const stream: StreamInfo = { sid: 7, video: "clip", scope: "room", by: ALICE, width: 64, height: 36, fps: 30, durationMs: 1000, posMs: 400, state: "playing" };
+    const stream: StreamInfo = {
+      sid: 7,
+      video: "clip",
+      scope: "room",
+      by: ALICE,
+      width: 64,
+      height: 36,
+      fps: 30,
+      durationMs: 1000,
+      posMs: 400,
+      state: "playing",
+    };
     video.stream = stream;
     const b = await seat(BOB, "Bob");
     expect(b.controls[0]).toMatchObject({ t: "welcome", stream });
@@ -293,10 +327,14 @@ describe("Hub: replacing a connection", () => {
     await seat(BOB, "Bob");
     a.clear();
     await hub.join(new FakePeer(), hello(BOB, "Robert"));
-    expect(a.received()).toEqual([{ t: "joined", member: expect.objectContaining({ id: BOB, name: "Robert", since: NOW }) as unknown }]);
+    expect(a.received()).toEqual([
+      { t: "joined", member: expect.objectContaining({ id: BOB, name: "Robert", since: NOW }) as unknown },
+    ]);
     a.clear();
     await hub.join(new FakePeer(), hello(BOB, "Robert", "lobby", { encKey: "TkVX" }));
-    expect(a.received()).toEqual([{ t: "joined", member: expect.objectContaining({ id: BOB, encKey: "TkVX" }) as unknown }]);
+    expect(a.received()).toEqual([
+      { t: "joined", member: expect.objectContaining({ id: BOB, encKey: "TkVX" }) as unknown },
+    ]);
     // Bob's old name is free again.
     await expect(seat(CAROL, "Bob")).resolves.toBeDefined();
   });

@@ -22,10 +22,17 @@ class FakeSink implements Sink {
 }
 
 function frame(sid: number, n: number, parts: number, size = 40 * 1024): VideoFrameOut {
-  const chunks = Array.from({ length: parts }, (_, p) => ({ head: Buffer.from(`V:${sid}:${n}:${p}|`), data: Buffer.alloc(size) }));
+  const chunks = Array.from({ length: parts }, (_, p) => ({
+    head: Buffer.from(`V:${sid}:${n}:${p}|`),
+    data: Buffer.alloc(size),
+  }));
   return { sid, frame: n, chunks, bytes: chunks.reduce((a, c) => a + c.head.length + c.data.length, 0) };
 }
-const pkt = (sid: number, n: number, size = 240): AudioPacketOut => ({ sid, head: Buffer.from(`A:${sid}:${n}|`), data: Buffer.alloc(size) });
+const pkt = (sid: number, n: number, size = 240): AudioPacketOut => ({
+  sid,
+  head: Buffer.from(`A:${sid}:${n}|`),
+  data: Buffer.alloc(size),
+});
 const labels = (s: FakeSink) => s.written.filter((b) => b.length < 100).map((b) => b.toString().replace(/\|$/, ""));
 const limits = { maxQueuedControlBytes: 1 << 20, maxQueuedVideoBytes: 512 * 1024, maxQueuedAudioBytes: 4096 };
 

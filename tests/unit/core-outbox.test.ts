@@ -22,7 +22,10 @@ class FakeSink implements Sink {
 
 const ctl = (s: string) => Buffer.from(`C:${s}`);
 function frame(sid: number, n: number, parts: number, size = 40 * 1024): VideoFrameOut {
-  const chunks = Array.from({ length: parts }, (_, p) => ({ head: Buffer.from(`V:${sid}:${n}:${p}|`), data: Buffer.alloc(size) }));
+  const chunks = Array.from({ length: parts }, (_, p) => ({
+    head: Buffer.from(`V:${sid}:${n}:${p}|`),
+    data: Buffer.alloc(size),
+  }));
   return { sid, frame: n, chunks, bytes: chunks.reduce((a, c) => a + c.head.length + c.data.length, 0) };
 }
 const labels = (s: FakeSink) => s.written.filter((b) => b.length < 100).map((b) => b.toString().replace(/\|$/, ""));
@@ -59,7 +62,9 @@ describe("Outbox", () => {
       box.pump();
       sink.pending = 0;
       box.pump();
-      expect(labels(sink)).toEqual(keepBegun ? ["V:1:0:0", "V:1:0:1", "V:1:0:2", "V:2:0:0"] : ["V:1:0:0", "V:1:0:1", "V:2:0:0"]);
+      expect(labels(sink)).toEqual(
+        keepBegun ? ["V:1:0:0", "V:1:0:1", "V:1:0:2", "V:2:0:0"] : ["V:1:0:0", "V:1:0:1", "V:2:0:0"],
+      );
       expect(box.queuedBytes).toBe(0);
     }
   });

@@ -5,10 +5,20 @@
 import { describe, expect, it } from "vitest";
 import { generateIdentity, sealEnvelope } from "../../protocol/crypto";
 import { DEFAULT_LIMITS, MAX_TEXT_CHARS } from "../../protocol/limits";
-import { connectionLimiters, FloodWatch, RateLimiter, SendBudgets, sendCosts, TokenBucket, type BudgetLimits, type RateVerdict } from "../../server/ratelimit";
+import {
+  connectionLimiters,
+  FloodWatch,
+  RateLimiter,
+  SendBudgets,
+  sendCosts,
+  TokenBucket,
+  type BudgetLimits,
+  type RateVerdict,
+} from "../../server/ratelimit";
 import { msgFrame } from "../../server/wire";
 
-const limiter = (rate: number, burst: number, fatalMs = 5_000) => new RateLimiter([new TokenBucket(rate, burst, 0)], new FloodWatch(fatalMs));
+const limiter = (rate: number, burst: number, fatalMs = 5_000) =>
+  new RateLimiter([new TokenBucket(rate, burst, 0)], new FloodWatch(fatalMs));
 
 /** A fresh connection's limiters, for a member whose send buckets are new. */
 function fresh(l: BudgetLimits, now = 0) {
@@ -49,7 +59,10 @@ describe("RateLimiter", () => {
   });
 
   it("charges a cost per take, all buckets or none", () => {
-    const two = new RateLimiter([new TokenBucket(1_000, 10_000, 0), new TokenBucket(100, 1_000, 0)], new FloodWatch(5_000));
+    const two = new RateLimiter(
+      [new TokenBucket(1_000, 10_000, 0), new TokenBucket(100, 1_000, 0)],
+      new FloodWatch(5_000),
+    );
     expect(two.take(0, [6_000, 600])).toBe("ok");
     // The first bucket has 4,000 left, the second only 400: nothing is spent.
     expect(two.take(0, [3_000, 500])).toBe("drop_and_tell");
@@ -66,7 +79,14 @@ describe("RateLimiter", () => {
   });
 
   it("a connection's frame and send limiters share one flood watch: one rate_limited a second in all", () => {
-    const { frames, sends } = fresh({ ...DEFAULT_LIMITS, rateLimitBurst: 1, fanoutBytesPerSec: 1, fanoutBurstBytes: 10, recipientBytesPerSec: 1, recipientBurstBytes: 10 });
+    const { frames, sends } = fresh({
+      ...DEFAULT_LIMITS,
+      rateLimitBurst: 1,
+      fanoutBytesPerSec: 1,
+      fanoutBurstBytes: 10,
+      recipientBytesPerSec: 1,
+      recipientBurstBytes: 10,
+    });
     expect(frames.take(0)).toBe("ok");
     expect(sends.take(0, sendCosts(5, 2))).toBe("ok");
     expect(frames.take(1)).toBe("drop_and_tell");
@@ -120,7 +140,9 @@ describe("the default send budget", () => {
     const envJson = JSON.stringify(env);
     expect(Buffer.byteLength(envJson)).toBeLessThanOrEqual(DEFAULT_LIMITS.maxEnvelope);
     const bytes = msgFrame({ t: "msg", from: me.id, mid: "m".repeat(22), to: ids, at: Date.now() }, envJson).length;
-    console.log(`[budget] largest legitimate msg frame ${bytes} bytes to ${n} recipients: ${((bytes * n) / 1e6).toFixed(1)} MB of fan-out`);
+    console.log(
+      `[budget] largest legitimate msg frame ${bytes} bytes to ${n} recipients: ${((bytes * n) / 1e6).toFixed(1)} MB of fan-out`,
+    );
 
     // Someone pastes two at once, then one a second for a minute.
     const { sends } = fresh(DEFAULT_LIMITS);
@@ -133,7 +155,9 @@ describe("the default send budget", () => {
     let ok = 0;
     for (let t = 0; t < 5_000; t += 20) if (one.take(t, sendCosts(bytes, 1)) === "ok") ok++;
     expect(ok).toBeGreaterThanOrEqual(18 + 2 * 5 - 1);
-    expect(ok).toBeLessThanOrEqual(Math.ceil((DEFAULT_LIMITS.recipientBurstBytes + 5 * DEFAULT_LIMITS.recipientBytesPerSec) / bytes) + 1);
+    expect(ok).toBeLessThanOrEqual(
+      Math.ceil((DEFAULT_LIMITS.recipientBurstBytes + 5 * DEFAULT_LIMITS.recipientBytesPerSec) / bytes) + 1,
+    );
   });
 
   it("what one sender can add to any one recipient stays under the burst plus 0.5 MiB/s, whatever it sends", () => {
@@ -145,7 +169,9 @@ describe("the default send budget", () => {
       const v = sends.take(t, sendCosts(frame, 6));
       verdicts.push(v);
       if (v === "ok") got += frame;
-      expect(got).toBeLessThanOrEqual(DEFAULT_LIMITS.recipientBurstBytes + (DEFAULT_LIMITS.recipientBytesPerSec * t) / 1000 + frame);
+      expect(got).toBeLessThanOrEqual(
+        DEFAULT_LIMITS.recipientBurstBytes + (DEFAULT_LIMITS.recipientBytesPerSec * t) / 1000 + frame,
+      );
     }
     expect(verdicts.filter((v) => v === "drop_and_tell").length).toBeGreaterThanOrEqual(4);
     // Still at it 5 s after the first drop: fatal.

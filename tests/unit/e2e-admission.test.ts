@@ -4,9 +4,23 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { generateIdentity } from "../../protocol/crypto";
 import { admitMember, checkAdmissionProof, isAdmitted, makeAdmissionProof } from "../../protocol/e2e/admission";
-import { exportIdentity2, generateIdentity2, importIdentity2, publicIdentity2, refreshAgreementKey, verifyIdentity2 } from "../../protocol/e2e/identity2";
+import {
+  exportIdentity2,
+  generateIdentity2,
+  importIdentity2,
+  publicIdentity2,
+  refreshAgreementKey,
+  verifyIdentity2,
+} from "../../protocol/e2e/identity2";
 import { fromB64Url } from "../../protocol/e2e/primitives";
-import { deriveRoomKeys, parseRoomLink, parseRoomSecret, roomIdFor, roomLink, type RoomKeys } from "../../protocol/e2e/roomSecret";
+import {
+  deriveRoomKeys,
+  parseRoomLink,
+  parseRoomSecret,
+  roomIdFor,
+  roomLink,
+  type RoomKeys,
+} from "../../protocol/e2e/roomSecret";
 import { newMember, newRoom, type TestMember } from "../helpers/e2eRoom";
 
 let room: { secret: string; keys: RoomKeys };
@@ -51,7 +65,9 @@ describe("room secret", () => {
 
 describe("admission proof", () => {
   it("a proof from the secret verifies for its member, by anyone holding only the verification key", async () => {
-    expect(await checkAdmissionProof(room.keys.verificationKey, room.keys.room, alice.me, alice.proof)).toEqual({ ok: true });
+    expect(await checkAdmissionProof(room.keys.verificationKey, room.keys.room, alice.me, alice.proof)).toEqual({
+      ok: true,
+    });
     expect(isAdmitted(alice.admitted)).toBe(true);
   });
 
@@ -86,9 +102,15 @@ describe("admission proof", () => {
     const old = await makeAdmissionProof(room.keys, alice.me, Date.now() - 3_600_000);
     const k = room.keys.verificationKey;
     expect((await checkAdmissionProof(k, room.keys.room, alice.me, old)).ok).toBe(true);
-    expect(await checkAdmissionProof(k, room.keys.room, alice.me, old, { maxAgeMs: 60_000 })).toEqual({ ok: false, reason: "admission proof expired" });
+    expect(await checkAdmissionProof(k, room.keys.room, alice.me, old, { maxAgeMs: 60_000 })).toEqual({
+      ok: false,
+      reason: "admission proof expired",
+    });
     const future = await makeAdmissionProof(room.keys, alice.me, Date.now() + 3_600_000);
-    expect(await checkAdmissionProof(k, room.keys.room, alice.me, future)).toEqual({ ok: false, reason: "admission proof issued in the future" });
+    expect(await checkAdmissionProof(k, room.keys.room, alice.me, future)).toEqual({
+      ok: false,
+      reason: "admission proof issued in the future",
+    });
   });
 
   it("admitMember also requires the v1 identity's signature over the v2 keys", async () => {

@@ -22,9 +22,28 @@ async function party(keys: RoomKeys, name: string, maxEarly = 256) {
   const v1 = await generateIdentity();
   const sent: KeyDistribution[][] = [];
   const retried: Msg[] = [];
-  const g = new GroupSession(v1, keys, { sendKeys: (d) => (sent.push(d), true), retry: (m) => retried.push(m), log: () => {} }, undefined, { maxEarly, earlyWaitMs: 60_000, retiredPerSender: 64 });
-  const hello = (await g.hello(await makeHello(v1, { nonce: "AAAA", room: keys.room, name }), "AAAA")) as Hello & { sig2: string; dh2: string; link: string; admission: { iat: number; sig: string } };
-  const member: Member = { id: v1.id, name, encKey: v1.encKey, sigKey: v1.sigKey, encKeySig: v1.encKeySig, since: 0, v2: { sig2: hello.sig2, dh2: hello.dh2, link: hello.link, admission: hello.admission } };
+  const g = new GroupSession(
+    v1,
+    keys,
+    { sendKeys: (d) => (sent.push(d), true), retry: (m) => retried.push(m), log: () => {} },
+    undefined,
+    { maxEarly, earlyWaitMs: 60_000, retiredPerSender: 64 },
+  );
+  const hello = (await g.hello(await makeHello(v1, { nonce: "AAAA", room: keys.room, name }), "AAAA")) as Hello & {
+    sig2: string;
+    dh2: string;
+    link: string;
+    admission: { iat: number; sig: string };
+  };
+  const member: Member = {
+    id: v1.id,
+    name,
+    encKey: v1.encKey,
+    sigKey: v1.sigKey,
+    encKeySig: v1.encKeySig,
+    since: 0,
+    v2: { sig2: hello.sig2, dh2: hello.dh2, link: hello.link, admission: hello.admission },
+  };
   return { g, v1, member, sent, retried };
 }
 
@@ -41,14 +60,22 @@ describe("GroupSession", () => {
       msgs.push({ t: "msg", from: a.v1.id, mid: `m${i}`, to: [], at: 0, env });
     }
     // One distribution per recipient, once for the chain.
-    expect(a.sent.flat().map((d) => d.to).sort()).toEqual([b.v1.id, c.v1.id].sort());
+    expect(
+      a.sent
+        .flat()
+        .map((d) => d.to)
+        .sort(),
+    ).toEqual([b.v1.id, c.v1.id].sort());
     const toB = a.sent.flat().find((d) => d.to === b.v1.id)!;
     // Before the key: held; the third pushes the first out as "no key yet".
     expect(await b.g.open(msgs[0])).toBeNull();
     expect(await b.g.open(msgs[1])).toBeNull();
     expect(await b.g.open(msgs[2])).toBeNull();
     expect(b.retried.map((m) => m.mid)).toEqual(["m0"]);
-    expect(await b.g.open(msgs[0])).toMatchObject({ ok: false, reason: expect.stringMatching(new RegExp(`^${NO_KEY_YET}`)) });
+    expect(await b.g.open(msgs[0])).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(new RegExp(`^${NO_KEY_YET}`)),
+    });
     await b.g.onKeys(toB);
     expect(b.retried.map((m) => m.mid)).toEqual(["m0", "m1", "m2"]);
     expect(await b.g.open(msgs[1])).toEqual({ ok: true, text: "t1", ts: 1 });

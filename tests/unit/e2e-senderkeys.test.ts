@@ -3,7 +3,13 @@
 
 import { beforeAll, describe, expect, it } from "vitest";
 import { fromBase64, toBase64 } from "../../protocol/base64";
-import { InboundChain, OutboundChain, SENDER_KEY_LIMITS, SenderKeyRing, type EnvelopeV2 } from "../../protocol/e2e/senderKeys";
+import {
+  InboundChain,
+  OutboundChain,
+  SENDER_KEY_LIMITS,
+  SenderKeyRing,
+  type EnvelopeV2,
+} from "../../protocol/e2e/senderKeys";
 import { newMember, newRoom, type TestMember } from "../helpers/e2eRoom";
 
 let room: string;
@@ -21,7 +27,10 @@ async function sealMany(chain: OutboundChain, count: number, tag = "m"): Promise
   const out = [];
   for (let i = 0; i < count; i++) {
     const mid = `${tag}${i}`;
-    out.push({ mid, env: await chain.seal(alice.me.sigPrivate2, { room, from: alice.me.id, mid, text: `hello ${i}`, ts: 1000 + i }) });
+    out.push({
+      mid,
+      env: await chain.seal(alice.me.sigPrivate2, { room, from: alice.me.id, mid, text: `hello ${i}`, ts: 1000 + i }),
+    });
   }
   return out;
 }
@@ -50,7 +59,8 @@ describe("sender-key chain", () => {
     const out = OutboundChain.create();
     const inb = receiverOf(out);
     const msgs = await sealMany(out, 6);
-    for (const i of [5, 0, 3, 1, 4, 2]) expect(await open(inb, msgs[i])).toMatchObject({ ok: true, text: `hello ${i}` });
+    for (const i of [5, 0, 3, 1, 4, 2])
+      expect(await open(inb, msgs[i])).toMatchObject({ ok: true, text: `hello ${i}` });
     expect(inb.skippedCount).toBe(0);
   });
 
@@ -59,7 +69,10 @@ describe("sender-key chain", () => {
     const out = OutboundChain.create();
     const inb = receiverOf(out, limits);
     const msgs = await sealMany(out, 13);
-    expect(await open(inb, msgs[12])).toEqual({ ok: false, reason: "message is 12 ahead in its chain (more than 10 missing)" });
+    expect(await open(inb, msgs[12])).toEqual({
+      ok: false,
+      reason: "message is 12 ahead in its chain (more than 10 missing)",
+    });
     expect(inb.position).toBe(0);
     expect(await open(inb, msgs[10])).toMatchObject({ ok: true, text: "hello 10" });
     expect(await open(inb, msgs[12])).toMatchObject({ ok: true, text: "hello 12" });
@@ -76,7 +89,10 @@ describe("sender-key chain", () => {
     const inb = receiverOf(out);
     const msgs = await sealMany(out, 3);
     expect((await open(inb, msgs[2])).ok).toBe(true);
-    expect(await open(inb, msgs[2])).toEqual({ ok: false, reason: "message key already used or expired (replay or too old)" });
+    expect(await open(inb, msgs[2])).toEqual({
+      ok: false,
+      reason: "message key already used or expired (replay or too old)",
+    });
     expect((await open(inb, msgs[0])).ok).toBe(true);
     expect((await open(inb, msgs[0])).ok).toBe(false);
   });
@@ -140,7 +156,10 @@ describe("sender-key chain", () => {
     stayer.addInbound(alice.me.id, f.epoch, f.chainKey, f.n);
     const [after] = await sealMany(fresh, 1, "a");
     const q = { room, from: alice.me.id, mid: after.mid, env: after.env };
-    expect(await leaver.open(alice.me.sig2Bytes, q)).toEqual({ ok: false, reason: "no key for this chain (not distributed to this member)" });
+    expect(await leaver.open(alice.me.sig2Bytes, q)).toEqual({
+      ok: false,
+      reason: "no key for this chain (not distributed to this member)",
+    });
     expect(await stayer.open(alice.me.sig2Bytes, q)).toMatchObject({ ok: true, text: "hello 0" });
     // Even forcing the old chain onto the new epoch id does not help: the keys differ.
     const forced = new InboundChain(after.env.epoch, s.chainKey, 0);

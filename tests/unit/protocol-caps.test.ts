@@ -4,7 +4,16 @@ import { describe, expect, it } from "vitest";
 import { KNOWN_CAPS, MAX_CAPS, knownCaps } from "../../protocol/caps";
 import { Hello } from "../../protocol/messages";
 
-const base = { t: "hello", v: 1, name: "Alice", room: "r1", encKey: "AA==", sigKey: "AA==", encKeySig: "AA==", proof: "AA==" };
+const base = {
+  t: "hello",
+  v: 1,
+  name: "Alice",
+  room: "r1",
+  encKey: "AA==",
+  sigKey: "AA==",
+  encKeySig: "AA==",
+  proof: "AA==",
+};
 
 describe("capabilities", () => {
   it("keeps only known names, once each", () => {
@@ -20,7 +29,9 @@ describe("capabilities", () => {
   });
 
   it("refuses too many, empty, over-long or non-string names", () => {
-    expect(Hello.safeParse({ ...base, caps: Array.from({ length: MAX_CAPS + 1 }, (_, i) => `c${i}`) }).success).toBe(false);
+    expect(Hello.safeParse({ ...base, caps: Array.from({ length: MAX_CAPS + 1 }, (_, i) => `c${i}`) }).success).toBe(
+      false,
+    );
     expect(Hello.safeParse({ ...base, caps: [""] }).success).toBe(false);
     expect(Hello.safeParse({ ...base, caps: ["x".repeat(33)] }).success).toBe(false);
     expect(Hello.safeParse({ ...base, caps: [1] }).success).toBe(false);

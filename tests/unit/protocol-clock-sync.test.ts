@@ -54,7 +54,9 @@ describe("ClockSync", () => {
     for (let seed = 1; seed <= 400; seed++) errs.push(Math.abs(simulate(seed, 32, 12_345.6).error));
     const p50 = pct(errs, 0.5);
     const p95 = pct(errs, 0.95);
-    console.log(`clock offset |error| over 400 runs: p50 ${p50.toFixed(2)} ms, p95 ${p95.toFixed(2)} ms, max ${Math.max(...errs).toFixed(2)} ms`);
+    console.log(
+      `clock offset |error| over 400 runs: p50 ${p50.toFixed(2)} ms, p95 ${p95.toFixed(2)} ms, max ${Math.max(...errs).toFixed(2)} ms`,
+    );
     expect(p50).toBeLessThan(3);
     expect(p95).toBeLessThan(6);
   });

@@ -35,12 +35,16 @@ async function forgePrivate(k: CryptoKey): Promise<forge.pki.rsa.PrivateKey> {
   const info = forge.asn1.fromDer(bin(der));
   return forge.pki.privateKeyFromAsn1(info) as forge.pki.rsa.PrivateKey;
 }
-const forgePublic = (spkiB64: string) => forge.pki.publicKeyFromAsn1(forge.asn1.fromDer(bin(fromBase64(spkiB64)!))) as forge.pki.rsa.PublicKey;
+const forgePublic = (spkiB64: string) =>
+  forge.pki.publicKeyFromAsn1(forge.asn1.fromDer(bin(fromBase64(spkiB64)!))) as forge.pki.rsa.PublicKey;
 
 let pairsA: KeyPairs, pairsB: KeyPairs;
 let a: Identity, b: Identity;
 beforeAll(async () => {
-  [pairsA, pairsB] = await Promise.all([generateKeyPairs({ extractable: true }), generateKeyPairs({ extractable: true })]);
+  [pairsA, pairsB] = await Promise.all([
+    generateKeyPairs({ extractable: true }),
+    generateKeyPairs({ extractable: true }),
+  ]);
   [a, b] = await Promise.all([identityFromKeyPairs(pairsA), identityFromKeyPairs(pairsB)]);
 });
 
@@ -49,14 +53,20 @@ describe("identity", () => {
     expect(a.id).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(await memberId(a.sigKey)).toBe(a.id);
     expect(memberIdOf(Buffer.from(a.sigKey, "base64"))).toBe(a.id);
-    const digest = forge.md.sha256.create().update(bin(fromBase64(a.sigKey)!)).digest().getBytes();
+    const digest = forge.md.sha256
+      .create()
+      .update(bin(fromBase64(a.sigKey)!))
+      .digest()
+      .getBytes();
     expect(Buffer.from(digest, "binary").toString("base64url").slice(0, 22)).toBe(a.id);
   });
 
   it("exports SPKI with the rsaEncryption OID for both key types", () => {
     for (const k of [a.encKey, a.sigKey]) {
       const asn1 = forge.asn1.fromDer(bin(fromBase64(k)!));
-      const oid = forge.asn1.derToOid(((asn1.value as forge.asn1.Asn1[])[0].value as forge.asn1.Asn1[])[0].value as string);
+      const oid = forge.asn1.derToOid(
+        ((asn1.value as forge.asn1.Asn1[])[0].value as forge.asn1.Asn1[])[0].value as string,
+      );
       expect(oid).toBe("1.2.840.113549.1.1.1");
       expect(forgePublic(k).n.bitLength()).toBe(2048);
     }
@@ -138,14 +148,22 @@ describe("envelopes: RSA-OAEP SHA-256 + AES-256-GCM", () => {
     expect((await openEnvelope(b, { ...base, mid: "m3" })).ok).toBe(false);
     expect((await openEnvelope(b, { ...base, room: "r2" })).ok).toBe(false);
     expect((await openEnvelope(b, { ...base, senderSigKey: b.sigKey })).ok).toBe(false);
-    expect((await openEnvelope(b, { ...base, env: { ...env, keys: { ...env.keys, [a.id]: env.keys[b.id] } } })).ok).toBe(false);
+    expect(
+      (await openEnvelope(b, { ...base, env: { ...env, keys: { ...env.keys, [a.id]: env.keys[b.id] } } })).ok,
+    ).toBe(false);
     expect(await openEnvelope(a, base)).toEqual({ ok: false, reason: "no key for this member" });
   });
 
   it("a server that re-signs cannot pass: the signature is bound to the sender's key", async () => {
     const env = await sealEnvelope(a, { room: "r1", mid: "m4", text: "x", ts: 0, recipients: [b] });
     const forged = await sealEnvelope(b, { room: "r1", mid: "m4", text: "evil", ts: 0, recipients: [b] });
-    const r = await openEnvelope(b, { room: "r1", from: a.id, mid: "m4", env: { ...env, ct: forged.ct, sig: forged.sig }, senderSigKey: a.sigKey });
+    const r = await openEnvelope(b, {
+      room: "r1",
+      from: a.id,
+      mid: "m4",
+      env: { ...env, ct: forged.ct, sig: forged.sig },
+      senderSigKey: a.sigKey,
+    });
     expect(r.ok).toBe(false);
   });
 });

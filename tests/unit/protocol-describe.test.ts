@@ -2,7 +2,15 @@
 // web app share for names, member order, leaving and stream ends.
 
 import { describe, expect, it } from "vitest";
-import { agentName, compareMembers, displayName, leftWords, shortId, streamEndWords, type Listed } from "../../protocol/describe";
+import {
+  agentName,
+  compareMembers,
+  displayName,
+  leftWords,
+  shortId,
+  streamEndWords,
+  type Listed,
+} from "../../protocol/describe";
 
 describe("displayName", () => {
   it("is the name when there is one, else 'unknown member' and the first 8 characters of the id", () => {

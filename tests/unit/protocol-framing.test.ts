@@ -1,7 +1,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decodeRaw, parseClientMessage } from "../../protocol/codec";
-import { FrameDecoder, FrameError, KIND_CONTROL, KIND_VIDEO, encodeFrame, type WireFrame } from "../../protocol/framing";
+import {
+  FrameDecoder,
+  FrameError,
+  KIND_CONTROL,
+  KIND_VIDEO,
+  encodeFrame,
+  type WireFrame,
+} from "../../protocol/framing";
 import { FrameAssembler, writeChunkHeader } from "../../protocol/videoChunk";
 
 const kinds = new Set([KIND_CONTROL, KIND_VIDEO]);
@@ -11,7 +18,8 @@ const collect = (d: FrameDecoder, chunks: Uint8Array[]) => {
   return out;
 };
 /** Hex of each body: cheap to compare even for 70 KB frames. */
-const hexes = (fs: { body: Uint8Array }[] | Uint8Array[]) => fs.map((f) => Buffer.from("body" in f ? f.body : f).toString("hex"));
+const hexes = (fs: { body: Uint8Array }[] | Uint8Array[]) =>
+  fs.map((f) => Buffer.from("body" in f ? f.body : f).toString("hex"));
 const errorOf = (fn: () => unknown) => {
   try {
     fn();
@@ -22,7 +30,12 @@ const errorOf = (fn: () => unknown) => {
 };
 
 describe("FrameDecoder", () => {
-  const frames = [new Uint8Array([1, 2, 3]), new Uint8Array(0), new Uint8Array(70_000).fill(7), new TextEncoder().encode('{"t":"x"}')];
+  const frames = [
+    new Uint8Array([1, 2, 3]),
+    new Uint8Array(0),
+    new Uint8Array(70_000).fill(7),
+    new TextEncoder().encode('{"t":"x"}'),
+  ];
   const wire = new Uint8Array(Buffer.concat(frames.map((b, i) => encodeFrame(i % 2 ? KIND_VIDEO : KIND_CONTROL, b))));
 
   it("decodes merged frames from one chunk", () => {
@@ -40,19 +53,23 @@ describe("FrameDecoder", () => {
 
   it("decodes any split of any frames (property)", () => {
     fc.assert(
-      fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 8 }), fc.array(fc.nat(400), { maxLength: 10 }), (bodies, cuts) => {
-        const w = new Uint8Array(Buffer.concat(bodies.map((b) => encodeFrame(KIND_CONTROL, b))));
-        const points = [...new Set(cuts.map((c) => c % (w.length + 1)))].sort((a, b) => a - b);
-        const pieces: Uint8Array[] = [];
-        let prev = 0;
-        for (const p of [...points, w.length]) {
-          pieces.push(w.subarray(prev, p));
-          prev = p;
-        }
-        const d = new FrameDecoder({ maxFrame: 1 << 20, kinds });
-        expect(collect(d, pieces).map((f) => f.body)).toEqual(bodies);
-        expect(d.pending).toBe(false);
-      }),
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 8 }),
+        fc.array(fc.nat(400), { maxLength: 10 }),
+        (bodies, cuts) => {
+          const w = new Uint8Array(Buffer.concat(bodies.map((b) => encodeFrame(KIND_CONTROL, b))));
+          const points = [...new Set(cuts.map((c) => c % (w.length + 1)))].sort((a, b) => a - b);
+          const pieces: Uint8Array[] = [];
+          let prev = 0;
+          for (const p of [...points, w.length]) {
+            pieces.push(w.subarray(prev, p));
+            prev = p;
+          }
+          const d = new FrameDecoder({ maxFrame: 1 << 20, kinds });
+          expect(collect(d, pieces).map((f) => f.body)).toEqual(bodies);
+          expect(d.pending).toBe(false);
+        },
+      ),
     );
   });
 
@@ -60,9 +77,13 @@ describe("FrameDecoder", () => {
     const opts = { maxFrame: 1000, kinds: new Set([KIND_CONTROL]) };
     expect(errorOf(() => new FrameDecoder(opts).push(new Uint8Array([0, 0, 0, 0]), () => {}))).toBe("bad_frame");
     expect(errorOf(() => new FrameDecoder(opts).push(new Uint8Array([0, 0, 0, 5, 9]), () => {}))).toBe("bad_frame");
-    expect(errorOf(() => new FrameDecoder(opts).push(new Uint8Array([0, 0, 0, 5, KIND_VIDEO]), () => {}))).toBe("bad_frame");
+    expect(errorOf(() => new FrameDecoder(opts).push(new Uint8Array([0, 0, 0, 5, KIND_VIDEO]), () => {}))).toBe(
+      "bad_frame",
+    );
     expect(errorOf(() => new FrameDecoder(opts).push(new Uint8Array([0, 0, 3, 0xe9]), () => {}))).toBe("too_large");
-    expect(errorOf(() => new FrameDecoder(opts).push(new Uint8Array([0xff, 0xff, 0xff, 0xff]), () => {}))).toBe("too_large");
+    expect(errorOf(() => new FrameDecoder(opts).push(new Uint8Array([0xff, 0xff, 0xff, 0xff]), () => {}))).toBe(
+      "too_large",
+    );
     // the header split across reads is still judged
     const d = new FrameDecoder(opts);
     d.push(new Uint8Array([0, 0]), () => {});
@@ -121,7 +142,12 @@ describe("FrameAssembler", () => {
   it("joins parts in order and drops a frame cut short by a later one", () => {
     const a = new FrameAssembler();
     expect(a.push(chunk(1, 0, 0, 2, [1, 2]))).toBeNull();
-    expect(a.push(chunk(1, 0, 1, 2, [3]))).toMatchObject({ sid: 1, frame: 0, ptsMs: 0, jpeg: new Uint8Array([1, 2, 3]) });
+    expect(a.push(chunk(1, 0, 1, 2, [3]))).toMatchObject({
+      sid: 1,
+      frame: 0,
+      ptsMs: 0,
+      jpeg: new Uint8Array([1, 2, 3]),
+    });
     expect(a.push(chunk(1, 1, 0, 2, [4]))).toBeNull();
     expect(a.push(chunk(1, 2, 0, 1, [5]))).toMatchObject({ frame: 2, jpeg: new Uint8Array([5]) });
     expect(a.push(chunk(1, 1, 1, 2, [6]))).toBeNull(); // late part of a dropped frame

@@ -5,13 +5,19 @@ import { backoffDelay } from "../../protocol/backoff";
 describe("backoffDelay", () => {
   it("doubles up to the cap and jitters within the upper half", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 100 }), fc.integer({ min: 1, max: 5_000 }), fc.integer({ min: 1, max: 100 }), fc.double({ min: 0, max: 0.999999, noNaN: true }), (attempt, minMs, factor, r) => {
-        const maxMs = minMs * factor;
-        const ceiling = Math.min(maxMs, minMs * 2 ** attempt);
-        const d = backoffDelay(attempt, { minMs, maxMs }, () => r);
-        expect(d).toBeGreaterThanOrEqual(Math.floor(ceiling / 2));
-        expect(d).toBeLessThanOrEqual(ceiling);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 100 }),
+        fc.integer({ min: 1, max: 5_000 }),
+        fc.integer({ min: 1, max: 100 }),
+        fc.double({ min: 0, max: 0.999999, noNaN: true }),
+        (attempt, minMs, factor, r) => {
+          const maxMs = minMs * factor;
+          const ceiling = Math.min(maxMs, minMs * 2 ** attempt);
+          const d = backoffDelay(attempt, { minMs, maxMs }, () => r);
+          expect(d).toBeGreaterThanOrEqual(Math.floor(ceiling / 2));
+          expect(d).toBeLessThanOrEqual(ceiling);
+        },
+      ),
     );
   });
 

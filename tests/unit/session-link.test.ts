@@ -52,7 +52,16 @@ function harness(opts: Partial<LinkOptions> = {}, throwOnConnect = false) {
     closed: (reason, error) => closes.push({ reason, error }),
   };
   const link = new Link(
-    { connect, reconnect: { minMs: 100, maxMs: 400 }, pingMs: 1_000, deadMs: 3_000, handshakeMs: 2_000, random: () => 1, log: (_l, m) => log.push(m), ...opts },
+    {
+      connect,
+      reconnect: { minMs: 100, maxMs: 400 },
+      pingMs: 1_000,
+      deadMs: 3_000,
+      handshakeMs: 2_000,
+      random: () => 1,
+      log: (_l, m) => log.push(m),
+      ...opts,
+    },
     handlers,
   );
   return { link, h, handlers };
@@ -91,7 +100,9 @@ describe("Link", () => {
     expect(h.conns[0].closed).toBe(false);
     vi.advanceTimersByTime(1);
     expect(h.conns[0].closed).toBe(true);
-    expect(h.disconnects).toEqual([{ reason: "no welcome within 2000 ms", retryInMs: 100, attempt: 0, everOnline: false }]);
+    expect(h.disconnects).toEqual([
+      { reason: "no welcome within 2000 ms", retryInMs: 100, attempt: 0, everOnline: false },
+    ]);
     expect(h.states).toEqual(["reconnecting"]);
     expect(h.downs()).toBe(1);
     vi.advanceTimersByTime(99);
@@ -270,7 +281,12 @@ describe("Link", () => {
     link.start();
     const conn = welcome(link);
     expect(link.send(conn, { t: "videos" })).toBe(true);
-    conn.transport = { send: () => { throw new Error("broken pipe"); }, close: () => {} };
+    conn.transport = {
+      send: () => {
+        throw new Error("broken pipe");
+      },
+      close: () => {},
+    };
     expect(link.send(conn, { t: "videos" })).toBe(false);
     expect(h.log).toContain("send failed: broken pipe");
     link.close("stopped", null);

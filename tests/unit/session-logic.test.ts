@@ -4,13 +4,25 @@
 
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { decodeRaw, encodeJson, parseClientMessage } from "../../protocol/codec";
-import { generateIdentity, helloProofString, openEnvelope, sealEnvelope, verifyPss, type Identity } from "../../protocol/crypto";
+import {
+  generateIdentity,
+  helloProofString,
+  openEnvelope,
+  sealEnvelope,
+  verifyPss,
+  type Identity,
+} from "../../protocol/crypto";
 import { KIND_CONTROL, KIND_VIDEO } from "../../protocol/framing";
 import { MemoryKeyStore } from "../../protocol/keyContinuity";
 import type { ClientMessage, ClientMessageOf, Envelope, Member } from "../../protocol/messages";
-import { ClientSession, type Connector, type SessionEvents, type SessionOptions, type TransportHandlers } from "../../protocol/session";
+import {
+  ClientSession,
+  type Connector,
+  type SessionEvents,
+  type SessionOptions,
+  type TransportHandlers,
+} from "../../protocol/session";
 import { writeChunkHeader } from "../../protocol/videoChunk";
-
 
 class FakeLink {
   readonly sent: ClientMessage[] = [];
@@ -40,7 +52,8 @@ class FakeLink {
     for (;;) {
       const found = this.of(t)[index];
       if (found) return found;
-      if (Date.now() > deadline) throw new Error(`no '${t}' #${index} sent; sent: ${this.sent.map((m) => m.t).join(",")}`);
+      if (Date.now() > deadline)
+        throw new Error(`no '${t}' #${index} sent; sent: ${this.sent.map((m) => m.t).join(",")}`);
       await new Promise((r) => setTimeout(r, 5));
     }
   }
@@ -188,7 +201,14 @@ describe("handshake and members", () => {
     const hello = await core.last.next("hello");
     expect(hello).toMatchObject({ v: 1, name: "alice", room: ROOM, sigKey: alice.sigKey, agent: "test/0" });
     expect(await verifyPss(alice.sigKey, helloProofString(nonce, ROOM, "alice", alice.encKey), hello.proof)).toBe(true);
-    core.last.push({ t: "welcome", id: alice.id, room: ROOM, members: [A(), B()], limits: { maxFrame: 1e6, maxEnvelope: 65536, maxRecipients: 256 }, stream: null });
+    core.last.push({
+      t: "welcome",
+      id: alice.id,
+      room: ROOM,
+      members: [A(), B()],
+      limits: { maxFrame: 1e6, maxEnvelope: 65536, maxRecipients: 256 },
+      stream: null,
+    });
     await until(() => welcomes.length === 1);
     expect(states).toEqual(["online"]);
     expect(s.members.get(bob.id)).toMatchObject({ verified: true, self: false });
@@ -235,9 +255,13 @@ describe("receiving", () => {
     const core = new FakeCore();
     const s = await online(core, [A(), B(), C()]);
     const got = record(s, "message");
-    core.last.push(await msgFrom(bob, { mid: "m1", text: "hi all", to: [alice.id, carol.id], keysFor: [alice, carol] }));
+    core.last.push(
+      await msgFrom(bob, { mid: "m1", text: "hi all", to: [alice.id, carol.id], keysFor: [alice, carol] }),
+    );
     core.last.push(await msgFrom(bob, { mid: "m2", text: "psst", to: [alice.id] }));
-    core.last.push(await msgFrom(bob, { mid: "m1", text: "hi all", to: [alice.id, carol.id], keysFor: [alice, carol] }));
+    core.last.push(
+      await msgFrom(bob, { mid: "m1", text: "hi all", to: [alice.id, carol.id], keysFor: [alice, carol] }),
+    );
     await until(() => got.length >= 2);
     await new Promise((r) => setTimeout(r, 50));
     expect(got).toHaveLength(2);
@@ -310,7 +334,19 @@ describe("receiving", () => {
     const s = await online(core, [A()]);
     const frames = record(s, "frame");
     const ends = record(s, "streamEnd");
-    core.last.push({ t: "stream", sid: 7, video: "v.mp4", scope: "self", by: alice.id, width: 2, height: 2, fps: 30, durationMs: 1000, posMs: 0, state: "playing" });
+    core.last.push({
+      t: "stream",
+      sid: 7,
+      video: "v.mp4",
+      scope: "self",
+      by: alice.id,
+      width: 2,
+      height: 2,
+      fps: 30,
+      durationMs: 1000,
+      posMs: 0,
+      state: "playing",
+    });
     const chunk = (frame: number, part: number, parts: number, bytes: number[]) => {
       const b = new Uint8Array(16 + bytes.length);
       writeChunkHeader(b, { sid: 7, frame, ptsMs: frame * 33, part, parts });
@@ -341,7 +377,19 @@ describe("receiving", () => {
       return b;
     };
     core.last.pushRaw(KIND_VIDEO, chunk(9, 1, 0, 2, [1]));
-    core.last.push({ t: "stream", sid: 9, video: "v.mp4", scope: "room", by: bob.id, width: 2, height: 2, fps: 30, durationMs: 1000, posMs: 0, state: "playing" });
+    core.last.push({
+      t: "stream",
+      sid: 9,
+      video: "v.mp4",
+      scope: "room",
+      by: bob.id,
+      width: 2,
+      height: 2,
+      fps: 30,
+      durationMs: 1000,
+      posMs: 0,
+      state: "playing",
+    });
     await until(() => s.streams.has(9));
     core.last.pushRaw(KIND_VIDEO, chunk(9, 1, 1, 2, [2]));
     core.last.pushRaw(KIND_VIDEO, chunk(9, 2, 0, 1, [7]));
@@ -359,7 +407,13 @@ describe("sending, pending and resend", () => {
     const send = await core.last.next("send");
     expect(send.mid).toBe(mid);
     expect([...(send.to ?? [])].sort()).toEqual([bob.id, carol.id].sort());
-    const opened = await openEnvelope(bob, { room: ROOM, from: alice.id, mid, env: send.env, senderSigKey: alice.sigKey });
+    const opened = await openEnvelope(bob, {
+      room: ROOM,
+      from: alice.id,
+      mid,
+      env: send.env,
+      senderSigKey: alice.sigKey,
+    });
     expect(opened).toMatchObject({ ok: true, text: "hello" });
     expect(s.pendingCount).toBe(1);
   });
@@ -411,7 +465,13 @@ describe("sending, pending and resend", () => {
     expect(resealed.to).toEqual([bob.id]);
     expect(Object.keys((resealed.env as Envelope).keys)).toEqual([bob.id]);
     expect(resealed.env.ct).not.toBe(resend.env.ct);
-    const opened = await openEnvelope(bob, { room: ROOM, from: alice.id, mid, env: resealed.env, senderSigKey: alice.sigKey });
+    const opened = await openEnvelope(bob, {
+      room: ROOM,
+      from: alice.id,
+      mid,
+      env: resealed.env,
+      senderSigKey: alice.sigKey,
+    });
     expect(opened).toMatchObject({ ok: true, text: "to both" });
   });
 

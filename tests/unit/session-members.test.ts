@@ -14,7 +14,15 @@ beforeAll(async () => {
 });
 
 function memberOf(identity: Identity, name: string): Member {
-  return { id: identity.id, name, encKey: identity.encKey, sigKey: identity.sigKey, encKeySig: identity.encKeySig, agent: "test/0", since: 1 };
+  return {
+    id: identity.id,
+    name,
+    encKey: identity.encKey,
+    sigKey: identity.sigKey,
+    encKeySig: identity.encKeySig,
+    agent: "test/0",
+    since: 1,
+  };
 }
 
 describe("memberEntry", () => {
@@ -25,7 +33,10 @@ describe("memberEntry", () => {
   });
 
   it("refuses an encKey signed by someone else, an id that is not the key's hash, and garbage keys", async () => {
-    expect((await memberEntry({ ...memberOf(bob, "bob"), encKey: mallory.encKey, encKeySig: mallory.encKeySig }, alice)).verified).toBe(false);
+    expect(
+      (await memberEntry({ ...memberOf(bob, "bob"), encKey: mallory.encKey, encKeySig: mallory.encKeySig }, alice))
+        .verified,
+    ).toBe(false);
     expect((await memberEntry({ ...memberOf(bob, "bob"), id: carol.id }, alice)).verified).toBe(false);
     expect((await memberEntry({ ...memberOf(bob, "bob"), sigKey: "AAAA" }, alice)).verified).toBe(false);
   });
@@ -66,7 +77,11 @@ describe("Members", () => {
 
   it("calls a message direct when it leaves out a verified member other than the sender", async () => {
     const list = new Members();
-    list.reset(await Promise.all([memberOf(alice, "alice"), memberOf(bob, "bob"), memberOf(carol, "carol")].map((m) => memberEntry(m, alice))));
+    list.reset(
+      await Promise.all(
+        [memberOf(alice, "alice"), memberOf(bob, "bob"), memberOf(carol, "carol")].map((m) => memberEntry(m, alice)),
+      ),
+    );
     expect(list.isDirect(bob.id, [alice.id, carol.id])).toBe(false);
     expect(list.isDirect(bob.id, [alice.id])).toBe(true);
     // Unverified members do not count: nobody could have sealed for them.
@@ -78,9 +93,11 @@ describe("Members", () => {
     const list = new Members();
     list.reset(
       await Promise.all(
-        [memberOf(alice, "alice"), memberOf(bob, "bob"), { ...memberOf(carol, "carol"), encKey: mallory.encKey, encKeySig: mallory.encKeySig }].map((m) =>
-          memberEntry(m, alice),
-        ),
+        [
+          memberOf(alice, "alice"),
+          memberOf(bob, "bob"),
+          { ...memberOf(carol, "carol"), encKey: mallory.encKey, encKeySig: mallory.encKeySig },
+        ].map((m) => memberEntry(m, alice)),
       ),
     );
     expect(() => list.checkRecipients([])).toThrow(/no recipient/);
@@ -102,7 +119,9 @@ describe("continuityChange", () => {
       oldId: bob.id,
       newId: mallory.id,
     });
-    expect(await continuityChange(store, "r", await memberEntry({ ...memberOf(carol, "bob"), id: bob.id }, alice))).toBeNull();
+    expect(
+      await continuityChange(store, "r", await memberEntry({ ...memberOf(carol, "bob"), id: bob.id }, alice)),
+    ).toBeNull();
     expect(await continuityChange(store, "r", await memberEntry(memberOf(alice, "alice"), alice))).toBeNull();
     expect(store.get("r", "alice")).toBeUndefined();
     expect(store.get("r", "bob")).toBe(mallory.id);
@@ -113,6 +132,8 @@ describe("continuityChange", () => {
       get: () => Promise.reject(new Error("disk gone")),
       set: () => {},
     };
-    await expect(continuityChange(broken, "r", await memberEntry(memberOf(bob, "bob"), alice))).rejects.toThrow(/disk gone/);
+    await expect(continuityChange(broken, "r", await memberEntry(memberOf(bob, "bob"), alice))).rejects.toThrow(
+      /disk gone/,
+    );
   });
 });

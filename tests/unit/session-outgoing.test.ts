@@ -17,7 +17,15 @@ beforeAll(async () => {
 });
 
 function memberOf(identity: Identity, name: string): Member {
-  return { id: identity.id, name, encKey: identity.encKey, sigKey: identity.sigKey, encKeySig: identity.encKeySig, agent: "test/0", since: 1 };
+  return {
+    id: identity.id,
+    name,
+    encKey: identity.encKey,
+    sigKey: identity.sigKey,
+    encKeySig: identity.encKeySig,
+    agent: "test/0",
+    since: 1,
+  };
 }
 
 const queues: Outgoing[] = [];
@@ -28,7 +36,13 @@ afterEach(() => {
 /** A queue with a connection the test controls, recording what it does. */
 async function harness(present: Identity[], extra: Partial<OutgoingOptions> = {}) {
   const members = new Members();
-  members.reset(await Promise.all([alice, ...present].map((i) => memberEntry(memberOf(i, i === alice ? "alice" : i === bob ? "bob" : "carol"), alice))));
+  members.reset(
+    await Promise.all(
+      [alice, ...present].map((i) =>
+        memberEntry(memberOf(i, i === alice ? "alice" : i === bob ? "bob" : "carol"), alice),
+      ),
+    ),
+  );
   const sent: { gen: number; msg: ClientMessageOf<"send"> }[] = [];
   const acks: { mid: string; delivered: number }[] = [];
   const failures: { mid: string; code: string; message: string }[] = [];
@@ -89,7 +103,9 @@ describe("Outgoing", () => {
     const { msg } = h.sent[0];
     expect(msg.mid).toBe(mid);
     expect([...(msg.to ?? [])].sort()).toEqual([bob.id, carol.id].sort());
-    expect(await openEnvelope(carol, { room: ROOM, from: alice.id, mid, env: msg.env, senderSigKey: alice.sigKey })).toMatchObject({ ok: true, text: "hello" });
+    expect(
+      await openEnvelope(carol, { room: ROOM, from: alice.id, mid, env: msg.env, senderSigKey: alice.sigKey }),
+    ).toMatchObject({ ok: true, text: "hello" });
     // A new connection: the same envelope again, not a new seal.
     h.gen = 2;
     await h.q.kick();

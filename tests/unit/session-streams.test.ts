@@ -7,7 +7,18 @@ import { Streams } from "../../protocol/watchedStreams";
 import { writeChunkHeader } from "../../protocol/videoChunk";
 
 function info(sid: number): StreamInfo {
-  return { sid, video: "v.mp4", scope: "self", by: "x".repeat(22), width: 2, height: 2, fps: 30, durationMs: 1000, posMs: 0, state: "playing" };
+  return {
+    sid,
+    video: "v.mp4",
+    scope: "self",
+    by: "x".repeat(22),
+    width: 2,
+    height: 2,
+    fps: 30,
+    durationMs: 1000,
+    posMs: 0,
+    state: "playing",
+  };
 }
 
 function chunk(sid: number, frame: number, part: number, parts: number, bytes: number[]): Uint8Array {

@@ -51,7 +51,8 @@ describe("parseSubtitles: SRT", () => {
   });
 
   it("accepts CRLF, CR, dots for commas, short fractions and a missing blank line", () => {
-    const text = "1\r\n00:00:01.5 --> 00:00:02,25\r\nA\r\n2\r\n00:00:03,000 --> 00:00:04,000\r\nB\r\r3\r00:00:05,000 --> 00:00:06,000\rC";
+    const text =
+      "1\r\n00:00:01.5 --> 00:00:02,25\r\nA\r\n2\r\n00:00:03,000 --> 00:00:04,000\r\nB\r\r3\r00:00:05,000 --> 00:00:06,000\rC";
     expect(parseSubtitles(text).cues.map((c) => [c.startMs, c.endMs, c.text])).toEqual([
       [1500, 2250, "A"],
       [3000, 4000, "B"],
@@ -111,16 +112,28 @@ good two
     const cues = parseSubtitles(text).cues;
     expect(cues[0].text).toBe("<script>alert(1)</script>");
     expect(cues[1].text).toBe("<img src=x onerror=alert(1)>");
-    expect(cues[2]).toEqual({ startMs: 3000, endMs: 4000, text: "fine red top", spans: [{ text: "fine", italic: true }, { text: " red top" }], top: true });
+    expect(cues[2]).toEqual({
+      startMs: 3000,
+      endMs: 4000,
+      text: "fine red top",
+      spans: [{ text: "fine", italic: true }, { text: " red top" }],
+      top: true,
+    });
   });
 
   it("applies the cue count and cue length limits", () => {
-    const many = Array.from({ length: 10 }, (_, k) => `${k + 1}\n00:00:${String(k).padStart(2, "0")},000 --> 00:00:${String(k).padStart(2, "0")},500\ncue ${k}\n`).join("\n");
+    const many = Array.from(
+      { length: 10 },
+      (_, k) =>
+        `${k + 1}\n00:00:${String(k).padStart(2, "0")},000 --> 00:00:${String(k).padStart(2, "0")},500\ncue ${k}\n`,
+    ).join("\n");
     const r = parseSubtitles(many, { maxCues: 3 });
     expect(r.cues.length).toBe(3);
     expect(r.counts.overLimit).toBe(7);
     expect(r.warnings.join(" ")).toMatch(/maxSubtitleCues/);
-    const long = parseSubtitles(`1\n00:00:01,000 --> 00:00:02,000\n<i>${"x".repeat(50)}</i>\n`, { maxCueTextChars: 10 });
+    const long = parseSubtitles(`1\n00:00:01,000 --> 00:00:02,000\n<i>${"x".repeat(50)}</i>\n`, {
+      maxCueTextChars: 10,
+    });
     expect(long.cues[0].text).toBe(`${"x".repeat(9)}\u2026`);
     expect(long.cues[0].spans).toEqual([{ text: `${"x".repeat(9)}\u2026`, italic: true }]);
     expect(long.counts.truncated).toBe(1);
@@ -133,19 +146,35 @@ describe("parseSubtitles: WebVTT", () => {
     expect(r.format).toBe("vtt");
     expect(r.cues).toEqual([
       { startMs: 1000, endMs: 2000, text: "We are in New York City" },
-      { startMs: 3000, endMs: 4000, text: "Coloured & bold <tag>", spans: [{ text: "Coloured & " }, { text: "bold", bold: true }, { text: " <tag>" }] },
+      {
+        startMs: 3000,
+        endMs: 4000,
+        text: "Coloured & bold <tag>",
+        spans: [{ text: "Coloured & " }, { text: "bold", bold: true }, { text: " <tag>" }],
+      },
       { startMs: 5000, endMs: 6000, text: "漢字 and karaoke" },
     ]);
   });
 
   it("keeps the first cue of a file that forgot the blank line after WEBVTT", () => {
-    expect(parseSubtitles("WEBVTT\n00:01.000 --> 00:02.000\nfirst\n\n00:03.000 --> 00:04.000\nsecond\n").cues.map((c) => c.text)).toEqual(["first", "second"]);
+    expect(
+      parseSubtitles("WEBVTT\n00:01.000 --> 00:02.000\nfirst\n\n00:03.000 --> 00:04.000\nsecond\n").cues.map(
+        (c) => c.text,
+      ),
+    ).toEqual(["first", "second"]);
   });
 
   it("reads what ffmpeg writes (no hours, unescaped ampersands)", () => {
-    const r = parseSubtitles("WEBVTT\n\n00:00.500 --> 00:01.000\n<i>Hello</i> x & more\n\n00:01.000 --> 00:02.000\nTop line\nsecond\n");
+    const r = parseSubtitles(
+      "WEBVTT\n\n00:00.500 --> 00:01.000\n<i>Hello</i> x & more\n\n00:01.000 --> 00:02.000\nTop line\nsecond\n",
+    );
     expect(r.cues).toEqual([
-      { startMs: 500, endMs: 1000, text: "Hello x & more", spans: [{ text: "Hello", italic: true }, { text: " x & more" }] },
+      {
+        startMs: 500,
+        endMs: 1000,
+        text: "Hello x & more",
+        spans: [{ text: "Hello", italic: true }, { text: " x & more" }],
+      },
       { startMs: 1000, endMs: 2000, text: "Top line\nsecond" },
     ]);
   });
@@ -153,8 +182,14 @@ describe("parseSubtitles: WebVTT", () => {
 
 describe("reduceMarkup", () => {
   it("handles nesting, ASS overrides and line breaks as data", () => {
-    expect(reduceMarkup("<b><i>both</i></b>", { entities: false })).toEqual({ text: "both", spans: [{ text: "both", italic: true, bold: true }] });
-    expect(reduceMarkup("{\\i1}lean{\\i0} up\\Nnext", { entities: false })).toEqual({ text: "lean up\nnext", spans: [{ text: "lean", italic: true }, { text: " up\nnext" }] });
+    expect(reduceMarkup("<b><i>both</i></b>", { entities: false })).toEqual({
+      text: "both",
+      spans: [{ text: "both", italic: true, bold: true }],
+    });
+    expect(reduceMarkup("{\\i1}lean{\\i0} up\\Nnext", { entities: false })).toEqual({
+      text: "lean up\nnext",
+      spans: [{ text: "lean", italic: true }, { text: " up\nnext" }],
+    });
     expect(reduceMarkup("  padded  \n\n  ", { entities: false })).toEqual({ text: "padded" });
     // An entity in SRT is what the author typed; only WebVTT defines them.
     expect(reduceMarkup("&lt;b&gt;", { entities: false }).text).toBe("&lt;b&gt;");
@@ -183,7 +218,11 @@ describe("loadSubtitleBytes", () => {
   });
 
   it("says why there are no cues", () => {
-    expect(loadSubtitleBytes(Buffer.from("just some text\n"))).toEqual({ ok: false, reason: "no_cues", message: "no readable cues" });
+    expect(loadSubtitleBytes(Buffer.from("just some text\n"))).toEqual({
+      ok: false,
+      reason: "no_cues",
+      message: "no readable cues",
+    });
     const garbage = Uint8Array.from({ length: 2048 }, (_, k) => (k * 7919) % 256);
     const r = loadSubtitleBytes(garbage);
     expect(r.ok === false && r.reason).toBe("not_text");

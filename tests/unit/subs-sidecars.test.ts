@@ -7,7 +7,17 @@ import { matchSidecars } from "../../server/library/sidecars";
 
 describe("matchSidecars", () => {
   it("gives each video its sidecars with the language from the infix", () => {
-    const names = ["film.mp4", "film.srt", "film.en.srt", "film.fr.vtt", "film.pt-BR.srt", "film.eng.forced.srt", "film.commentary.srt", "other.mkv", "notes.txt"];
+    const names = [
+      "film.mp4",
+      "film.srt",
+      "film.en.srt",
+      "film.fr.vtt",
+      "film.pt-BR.srt",
+      "film.eng.forced.srt",
+      "film.commentary.srt",
+      "other.mkv",
+      "notes.txt",
+    ];
     const m = matchSidecars(names, ["film.mp4", "other.mkv"]);
     expect(m.get("film.mp4")?.map((s) => [s.name, s.lang, s.format, s.flags, s.extra])).toEqual([
       ["film.commentary.srt", "und", "srt", [], ["commentary"]],
@@ -23,7 +33,10 @@ describe("matchSidecars", () => {
   it("gives a name to the video with the longest matching stem", () => {
     const m = matchSidecars(["a.srt", "a.part2.srt", "a.part2.de.srt"], ["a.mp4", "a.part2.mp4"]);
     expect(m.get("a.mp4")?.map((s) => s.name)).toEqual(["a.srt"]);
-    expect(m.get("a.part2.mp4")?.map((s) => [s.name, s.lang])).toEqual([["a.part2.de.srt", "de"], ["a.part2.srt", "und"]]);
+    expect(m.get("a.part2.mp4")?.map((s) => [s.name, s.lang])).toEqual([
+      ["a.part2.de.srt", "de"],
+      ["a.part2.srt", "und"],
+    ]);
   });
 
   it("ignores hidden files, other extensions and names that are not entries", () => {

@@ -35,18 +35,24 @@ describe("CueTimeline", () => {
   });
 
   it("agrees with a linear scan on random overlapping cue lists", () => {
-    const arb = fc.array(fc.tuple(fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 1, max: 500 })), { maxLength: 60 });
+    const arb = fc.array(fc.tuple(fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 1, max: 500 })), {
+      maxLength: 60,
+    });
     fc.assert(
-      fc.property(arb, fc.array(fc.integer({ min: -10, max: 2600 }), { minLength: 1, maxLength: 20 }), (spans, probes) => {
-        const cues = spans.map(([s, d], k) => cue(s, s + d, `c${k}`));
-        const tl = new CueTimeline(cues);
-        const sorted = [...cues].sort((a, b) => a.startMs - b.startMs || a.endMs - b.endMs);
-        for (const ms of probes) {
-          expect(tl.cuesAt(ms)).toEqual(sorted.filter((c) => c.startMs <= ms && ms < c.endMs));
-          const bounds = cues.flatMap((c) => [c.startMs, c.endMs]).filter((b) => b > ms);
-          expect(tl.nextChange(ms)).toBe(bounds.length ? Math.min(...bounds) : null);
-        }
-      }),
+      fc.property(
+        arb,
+        fc.array(fc.integer({ min: -10, max: 2600 }), { minLength: 1, maxLength: 20 }),
+        (spans, probes) => {
+          const cues = spans.map(([s, d], k) => cue(s, s + d, `c${k}`));
+          const tl = new CueTimeline(cues);
+          const sorted = [...cues].sort((a, b) => a.startMs - b.startMs || a.endMs - b.endMs);
+          for (const ms of probes) {
+            expect(tl.cuesAt(ms)).toEqual(sorted.filter((c) => c.startMs <= ms && ms < c.endMs));
+            const bounds = cues.flatMap((c) => [c.startMs, c.endMs]).filter((b) => b > ms);
+            expect(tl.nextChange(ms)).toBe(bounds.length ? Math.min(...bounds) : null);
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -68,7 +74,9 @@ describe("CueTimeline", () => {
 describe("cuePages", () => {
   it("splits a long track into pages that each fit the byte budget, losing nothing", async () => {
     const { cuePages } = await import("../../server/library/cue-pages");
-    const cues = Array.from({ length: 5_000 }, (_, k) => cue(k * 1000, k * 1000 + 900, `line ${k} é ${"x".repeat(k % 50)}`));
+    const cues = Array.from({ length: 5_000 }, (_, k) =>
+      cue(k * 1000, k * 1000 + 900, `line ${k} é ${"x".repeat(k % 50)}`),
+    );
     const pages = cuePages(cues, 64 * 1024);
     expect(pages.length).toBeGreaterThan(1);
     for (const p of pages) expect(Buffer.byteLength(JSON.stringify(p))).toBeLessThanOrEqual(64 * 1024);

@@ -14,14 +14,31 @@ import type { AudioPacketOut, Peer } from "../../server/ports";
 import { StreamAudio } from "../../server/video/audioFanout";
 
 const HEAD = Buffer.concat([Buffer.from("OpusHead"), Buffer.from([1, 2, 0x38, 0x01, 0x80, 0xbb, 0, 0, 0, 0, 0])]);
-const track = (index: number): AudioTrack => ({ index, language: index ? "fra" : "eng", title: null, codec: "aac", channels: 2, channelLayout: "stereo", downmix: false, problem: null });
+const track = (index: number): AudioTrack => ({
+  index,
+  language: index ? "fra" : "eng",
+  title: null,
+  codec: "aac",
+  channels: 2,
+  channelLayout: "stereo",
+  downmix: false,
+  problem: null,
+});
 
 /** 10 s of 20 ms packets, delivered at once. */
 function cache(): AudioPacketCache {
   return new AudioPacketCache({
     decode: async (_path: string, t: number, sink: AudioDecodeSink) => {
       sink.onHead({ channels: 2, preSkip: 312, inputSampleRate: 48000, outputGainQ8: 0, mappingFamily: 0, raw: HEAD });
-      sink.onPackets(Array.from({ length: 500 }, (_, i) => ({ seq: i, ptsSamples: i * 960 - 312, durationSamples: 960, ptsMs: (i * 960 - 312) / 48, data: Buffer.from([t, i & 0xff]) })));
+      sink.onPackets(
+        Array.from({ length: 500 }, (_, i) => ({
+          seq: i,
+          ptsSamples: i * 960 - 312,
+          durationSamples: 960,
+          ptsMs: (i * 960 - 312) / 48,
+          data: Buffer.from([t, i & 0xff]),
+        })),
+      );
       return { ok: true, packets: 500, durationMs: 10_000 };
     },
   });
@@ -48,7 +65,7 @@ const flush = () => new Promise((r) => setTimeout(r, 0));
 const ptsOf = (o: AudioPacketOut): number[] => {
   const out: number[] = [];
   const all = o.data.length ? Buffer.concat([o.head, o.data]) : o.head;
-  for (let off = 0; off < all.length; ) {
+  for (let off = 0; off < all.length;) {
     const len = all.readUInt32BE(off);
     out.push(readAudioPacket(all.subarray(off + 5, off + 4 + len))!.header.ptsSamples);
     off += 4 + len;
@@ -61,7 +78,15 @@ describe("StreamAudio", () => {
     const a = peer(1, ["audio"]);
     const b = peer(2, ["audio"]);
     const v1 = peer(3, []);
-    const s = new StreamAudio({ sid: 7, key: "k", path: "/x", tracks: [track(0), track(1)], noSound: null, cache: cache(), leadMs: 100 });
+    const s = new StreamAudio({
+      sid: 7,
+      key: "k",
+      path: "/x",
+      tracks: [track(0), track(1)],
+      noSound: null,
+      cache: cache(),
+      leadMs: 100,
+    });
     for (const x of [a, b, v1]) s.add(x.p, 0);
     await flush();
     expect(a.msgs[0]).toMatchObject({ t: "audio", sid: 7, track: 0, head: HEAD.toString("base64") });
@@ -78,7 +103,14 @@ describe("StreamAudio", () => {
   it("a viewer's own track; an unknown one is an error value; seek restarts at the position", async () => {
     const a = peer(1, ["audio"]);
     const b = peer(2, ["audio"]);
-    const s = new StreamAudio({ sid: 1, key: "k", path: "/x", tracks: [track(0), track(1)], noSound: null, cache: cache() });
+    const s = new StreamAudio({
+      sid: 1,
+      key: "k",
+      path: "/x",
+      tracks: [track(0), track(1)],
+      noSound: null,
+      cache: cache(),
+    });
     s.add(a.p, 0);
     s.add(b.p, 0);
     await flush();

@@ -9,11 +9,25 @@ function mjpeg(frames: number, size: string): Promise<Buffer> {
     (bin) =>
       new Promise((resolve, reject) => {
         const args = [
-          "-hide_banner", "-loglevel", "error", "-nostdin",
-          "-f", "lavfi", "-i", `testsrc2=size=${size}:rate=30`,
-          "-frames:v", String(frames),
-          "-c:v", "mjpeg", "-q:v", "5", "-pix_fmt", "yuvj420p",
-          "-f", "image2pipe", "pipe:1",
+          "-hide_banner",
+          "-loglevel",
+          "error",
+          "-nostdin",
+          "-f",
+          "lavfi",
+          "-i",
+          `testsrc2=size=${size}:rate=30`,
+          "-frames:v",
+          String(frames),
+          "-c:v",
+          "mjpeg",
+          "-q:v",
+          "5",
+          "-pix_fmt",
+          "yuvj420p",
+          "-f",
+          "image2pipe",
+          "pipe:1",
         ];
         execFile(bin, args, { encoding: "buffer", maxBuffer: 64 << 20 }, (err, stdout) =>
           err ? reject(err) : resolve(stdout),
@@ -78,7 +92,7 @@ describe("JpegSplitter on real ffmpeg output", () => {
     };
     for (let round = 0; round < 20; round++) {
       const chunks: Buffer[] = [];
-      for (let p = 0; p < big.length; ) {
+      for (let p = 0; p < big.length;) {
         const len = rand(round % 2 ? 70_000 : 300);
         chunks.push(big.subarray(p, p + len));
         p += len;
@@ -137,7 +151,10 @@ describe("JpegSplitter marker rules", () => {
 
   it("drops an image that exceeds the size cap instead of buffering forever", () => {
     const s = new JpegSplitter(frames[0].length + 10);
-    const soiOnly = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xda, 0x00, 0x02]), Buffer.alloc(frames[0].length + 100, 0x11)]);
+    const soiOnly = Buffer.concat([
+      Buffer.from([0xff, 0xd8, 0xff, 0xda, 0x00, 0x02]),
+      Buffer.alloc(frames[0].length + 100, 0x11),
+    ]);
     expect(s.push(soiOnly)).toEqual([]);
     expect(s.pendingBytes).toBe(0);
     sameImages(s.push(frames[0]), [frames[0]]);

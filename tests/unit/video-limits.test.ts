@@ -8,7 +8,12 @@ import { VIDEO_LIMITS } from "../../server/video/limits";
 
 describe("--limit with video limits", () => {
   it("splits protocol and video limits", () => {
-    const { limits, video } = parseAllLimits(["maxStreams=3", "decodeAheadSec=5", "maxDecodersPerMember=1", "minFreeDiskBytes=0"]);
+    const { limits, video } = parseAllLimits([
+      "maxStreams=3",
+      "decodeAheadSec=5",
+      "maxDecodersPerMember=1",
+      "minFreeDiskBytes=0",
+    ]);
     expect(limits).toEqual({ maxStreams: 3 });
     expect(video).toEqual({ decodeAheadSec: 5, maxDecodersPerMember: 1, minFreeDiskBytes: 0 });
     expect(parseLimits(["decodeAheadSec=5", "maxFrame=9"])).toEqual({ maxFrame: 9 });

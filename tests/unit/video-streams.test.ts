@@ -20,7 +20,10 @@ import { recordingLogger } from "../helpers/log";
 const FPS = 30;
 /** What streams.ts uses of DecodedVideo and VideoReader; the fakes' return types check they have it. */
 type VideoUse = Pick<DecodedVideo, "width" | "height" | "fps" | "indexAt" | "needsDecoder">;
-type ReaderUse = Pick<VideoReader, "frameCount" | "error" | "ptsOf" | "indexAt" | "get" | "waitFor" | "needsDecoder" | "holdsDecoder" | "close">;
+type ReaderUse = Pick<
+  VideoReader,
+  "frameCount" | "error" | "ptsOf" | "indexAt" | "get" | "waitFor" | "needsDecoder" | "holdsDecoder" | "close"
+>;
 const ptsOf = (i: number) => Math.round((i * 1000) / FPS);
 const idOf = (who: string) => who.padEnd(22, "x");
 const ALICE = idOf("alice");
@@ -184,8 +187,10 @@ class FakeFrameCache {
   decoderRefusal(owner: string, freeing = false): string | null {
     this.refusals.push({ owner, freeing });
     const credit = freeing ? 1 : 0;
-    if (this.total - credit >= this.limits.maxDecoders) return `the server is at its limit of ${this.limits.maxDecoders} video decoders`;
-    if ((this.by.get(owner) ?? 0) - credit >= this.limits.maxDecodersPerMember) return `you already have ${this.limits.maxDecodersPerMember} videos decoding (the limit)`;
+    if (this.total - credit >= this.limits.maxDecoders)
+      return `the server is at its limit of ${this.limits.maxDecoders} video decoders`;
+    if ((this.by.get(owner) ?? 0) - credit >= this.limits.maxDecodersPerMember)
+      return `you already have ${this.limits.maxDecodersPerMember} videos decoding (the limit)`;
     return null;
   }
   decoderStarted(owner: string | null): void {
@@ -239,13 +244,21 @@ let catalogue: FakeCatalogue;
 let mgr: StreamManager;
 let log: ReturnType<typeof recordingLogger>;
 
-function makeManager(opts: { maxStreams?: number; limits?: FakeFrameCache["limits"]; frameBytes?: number } = {}): StreamManager {
+function makeManager(
+  opts: { maxStreams?: number; limits?: FakeFrameCache["limits"]; frameBytes?: number } = {},
+): StreamManager {
   mgr?.close();
   cache = new FakeFrameCache(opts.limits, opts.frameBytes);
   log = recordingLogger();
   catalogue = new FakeCatalogue();
   // statsMs off the 30 fps grid, so no frame is due at the same instant as the stats.
-  mgr = new StreamManager({ catalogue: asCatalogue(catalogue), frames: asCache(cache), log, maxStreams: opts.maxStreams ?? 4, statsMs: 1010 });
+  mgr = new StreamManager({
+    catalogue: asCatalogue(catalogue),
+    frames: asCache(cache),
+    log,
+    maxStreams: opts.maxStreams ?? 4,
+    statsMs: 1010,
+  });
   return mgr;
 }
 
@@ -299,7 +312,19 @@ describe("StreamManager: starting", () => {
     const b = member(BOB);
     await play(a, "clip", "self");
     expect(a.of("stream")).toEqual([
-      { t: "stream", sid: expect.any(Number) as number, video: "clip", scope: "self", by: ALICE, width: 64, height: 36, fps: FPS, durationMs: 3000, posMs: 0, state: "playing" },
+      {
+        t: "stream",
+        sid: expect.any(Number) as number,
+        video: "clip",
+        scope: "self",
+        by: ALICE,
+        width: 64,
+        height: 36,
+        fps: FPS,
+        durationMs: 3000,
+        posMs: 0,
+        state: "playing",
+      },
     ]);
     expect(mgr.roomStream("lobby")).toBeNull();
     await advance(1000);
@@ -351,7 +376,15 @@ describe("StreamManager: starting", () => {
   it("refuses a video the library does not have with unknown_video", async () => {
     const a = member(ALICE);
     await play(a, "missing-one", "self");
-    expect(a.controls).toEqual([{ t: "error", code: "unknown_video", message: expect.stringContaining("missing-one") as string, ref: "play", fatal: false }]);
+    expect(a.controls).toEqual([
+      {
+        t: "error",
+        code: "unknown_video",
+        message: expect.stringContaining("missing-one") as string,
+        ref: "play",
+        fatal: false,
+      },
+    ]);
     expect(mgr.count).toBe(0);
     expect(cache.videos.size).toBe(0);
   });
@@ -368,8 +401,14 @@ describe("StreamManager: starting", () => {
     catalogue.failList = true;
     mgr.handle(a, { t: "videos" });
     await settle();
-    expect(a.controls).toEqual([{ t: "error", code: "internal", message: "the video request failed", ref: "videos", fatal: false }]);
-    expect(log.lines).toContainEqual({ level: "warn", obj: { err: "EACCES: library unreadable", ref: "videos" }, msg: "video request failed" });
+    expect(a.controls).toEqual([
+      { t: "error", code: "internal", message: "the video request failed", ref: "videos", fatal: false },
+    ]);
+    expect(log.lines).toContainEqual({
+      level: "warn",
+      obj: { err: "EACCES: library unreadable", ref: "videos" },
+      msg: "video request failed",
+    });
   });
 });
 
@@ -531,7 +570,9 @@ describe("StreamManager: control", () => {
     await play(a, "clip", "self");
     const sid = sidOf(a);
     control(b, sid, "stop");
-    expect(b.controls).toEqual([{ t: "error", code: "unknown_stream", message: expect.any(String) as string, ref: "control", fatal: false }]);
+    expect(b.controls).toEqual([
+      { t: "error", code: "unknown_stream", message: expect.any(String) as string, ref: "control", fatal: false },
+    ]);
     await advance(100);
     expect(a.of("streamEnd")).toHaveLength(0);
     expect(a.offers.length).toBeGreaterThan(0);
@@ -595,7 +636,15 @@ describe("StreamManager: replacing and leaving", () => {
     const b = member(BOB);
     await play(a, "clip", "self");
     await play(b, "clip", "self");
-    expect(b.controls).toEqual([{ t: "error", code: "server_full", message: "the server is at its limit of 1 streams", ref: "play", fatal: false }]);
+    expect(b.controls).toEqual([
+      {
+        t: "error",
+        code: "server_full",
+        message: "the server is at its limit of 1 streams",
+        ref: "play",
+        fatal: false,
+      },
+    ]);
     await advance(200);
     expect(b.offers).toHaveLength(0);
     await play(a, "other", "self");
@@ -613,7 +662,15 @@ describe("StreamManager: decoder caps", () => {
     await play(a, "clip", "room");
     expect(cache.decoders).toBe(1);
     await play(a2, "other", "self");
-    expect(a2.controls).toEqual([{ t: "error", code: "server_full", message: "you already have 1 videos decoding (the limit)", ref: "play", fatal: false }]);
+    expect(a2.controls).toEqual([
+      {
+        t: "error",
+        code: "server_full",
+        message: "you already have 1 videos decoding (the limit)",
+        ref: "play",
+        fatal: false,
+      },
+    ]);
     expect(cache.refusals.at(-1)).toEqual({ owner: ALICE, freeing: false });
     const other = cache.videos.get("other");
     expect(other?.refs).toBe(0); // opened to ask, released on refusal
@@ -631,7 +688,15 @@ describe("StreamManager: decoder caps", () => {
     const b = member(BOB);
     await play(a, "clip", "self");
     await play(b, "other", "self");
-    expect(b.of("error")).toEqual([{ t: "error", code: "server_full", message: "the server is at its limit of 1 video decoders", ref: "play", fatal: false }]);
+    expect(b.of("error")).toEqual([
+      {
+        t: "error",
+        code: "server_full",
+        message: "the server is at its limit of 1 video decoders",
+        ref: "play",
+        fatal: false,
+      },
+    ]);
     expect(b.of("stream")).toHaveLength(0);
     // Alice replacing her own stream frees the decoder it needs.
     await play(a, "other", "self");

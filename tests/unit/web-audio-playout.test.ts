@@ -12,7 +12,9 @@ describe("presentLocalMs / contextTimeFor", () => {
     const core = new ClockSync();
     // Core runs 10 s ahead of this page.
     for (let i = 0; i < 5; i++) core.add({ sentLocal: i * 100, core: i * 100 + 10_000 + 20, recvLocal: i * 100 + 40 });
-    expect(presentLocalMs(2000, { anchorCoreMs: 50_000, playoutDelayMs: 150 }, core)).toBe(50_000 + 2000 + 150 - 10_000);
+    expect(presentLocalMs(2000, { anchorCoreMs: 50_000, playoutDelayMs: 150 }, core)).toBe(
+      50_000 + 2000 + 150 - 10_000,
+    );
   });
 
   it("uses the output timestamp when valid: heard at performanceTime means scheduled at contextTime", () => {

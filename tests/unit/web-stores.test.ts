@@ -88,8 +88,20 @@ class FakeSession {
   }
 }
 
-function entry(id: string, name: string, p: { since?: number; verified?: boolean; agent?: string | undefined } = {}): MemberEntry {
-  const member: Member = { id, name, encKey: "e", sigKey: `sig-${name}`, encKeySig: "s", agent: p.agent ?? "test/1", since: p.since ?? 100 };
+function entry(
+  id: string,
+  name: string,
+  p: { since?: number; verified?: boolean; agent?: string | undefined } = {},
+): MemberEntry {
+  const member: Member = {
+    id,
+    name,
+    encKey: "e",
+    sigKey: `sig-${name}`,
+    encKeySig: "s",
+    agent: p.agent ?? "test/1",
+    since: p.since ?? 100,
+  };
   if ("agent" in p && p.agent === undefined) delete member.agent;
   return { member, verified: p.verified ?? true, safetyCode: `code-${name}`, self: id === SELF };
 }
@@ -134,16 +146,30 @@ describe("connection store", () => {
     expect(connection.phase).toBe("connecting");
     s.emit("state", "reconnecting");
     s.emit("disconnected", { reason: "connection lost", retryInMs: 2_000, attempt: 0, everOnline: false });
-    expect(connection).toMatchObject({ phase: "reconnecting", statusDetail: "connection lost", retryAt: 1_002_000, everOnline: false });
+    expect(connection).toMatchObject({
+      phase: "reconnecting",
+      statusDetail: "connection lost",
+      retryAt: 1_002_000,
+      everOnline: false,
+    });
     s.emit("disconnected", { reason: "refused", retryInMs: null, attempt: 1, everOnline: false });
     expect(connection.retryAt).toBeNull();
     s.welcome([me()]);
-    expect(connection).toMatchObject({ phase: "online", statusDetail: "", retryAt: null, everOnline: true, closedBy: null });
+    expect(connection).toMatchObject({
+      phase: "online",
+      statusDetail: "",
+      retryAt: null,
+      everOnline: true,
+      closedBy: null,
+    });
   });
 
   it("records what closed the session: the server's code and message, or the local reason", () => {
     const a = make();
-    a.s.emit("closed", { reason: "replaced: x", error: { t: "error", code: "replaced", message: "another tab took over", fatal: true } });
+    a.s.emit("closed", {
+      reason: "replaced: x",
+      error: { t: "error", code: "replaced", message: "another tab took over", fatal: true },
+    });
     expect(a.connection.closedBy).toEqual({ code: "replaced", message: "another tab took over" });
     const b = make();
     b.s.emit("closed", { reason: "stopped", error: null });
@@ -166,7 +192,18 @@ describe("members store", () => {
     const { s, members } = make();
     s.welcome([carol(), me(), bob({ agent: undefined })]);
     expect(members.members.map((m) => m.name)).toEqual(["alice", "bob", "carol"]);
-    expect(members.members[1]).toEqual({ id: BOB, name: "bob", agent: "unknown", sigKey: "sig-bob", safety: "code-bob", since: 100, self: false, verified: true, notAdmitted: null, away: false });
+    expect(members.members[1]).toEqual({
+      id: BOB,
+      name: "bob",
+      agent: "unknown",
+      sigKey: "sig-bob",
+      safety: "code-bob",
+      since: 100,
+      self: false,
+      verified: true,
+      notAdmitted: null,
+      away: false,
+    });
     expect(members.others.map((m) => m.id)).toEqual([BOB, CAROL]);
   });
 
@@ -211,7 +248,15 @@ describe("chat store", () => {
     chat.send("hello");
     expect(s.sends).toEqual([{ text: "hello", to: undefined, mid: "mid-1" }]);
     expect(chat.messages).toHaveLength(1);
-    expect(chat.messages[0]).toMatchObject({ mid: "mid-1", from: SELF, fromName: "alice", mine: true, to: null, text: "hello", status: "pending" });
+    expect(chat.messages[0]).toMatchObject({
+      mid: "mid-1",
+      from: SELF,
+      fromName: "alice",
+      mine: true,
+      to: null,
+      text: "hello",
+      status: "pending",
+    });
     s.emit("ack", { mid: "mid-1", delivered: 1 });
     expect(chat.messages[0]).toMatchObject({ status: "sent", delivered: 1, failure: null });
   });
@@ -230,7 +275,11 @@ describe("chat store", () => {
     s.welcome([me(), bob()]);
     s.failWith = "message longer than 4000 characters";
     chat.send("too long");
-    expect(chat.messages[0]).toMatchObject({ mid: null, status: "failed", failure: "message longer than 4000 characters" });
+    expect(chat.messages[0]).toMatchObject({
+      mid: null,
+      status: "failed",
+      failure: "message longer than 4000 characters",
+    });
     chat.send("lost");
     s.emit("sendFailed", { mid: "mid-1", code: "unknown_recipient", message: "the recipients have left" });
     expect(chat.messages[1]).toMatchObject({ status: "failed", failure: "the recipients have left" });
@@ -239,11 +288,56 @@ describe("chat store", () => {
   it("shows a received message with its sender's name, and a broken one without text", () => {
     const { s, chat } = make();
     s.welcome([me(), bob()]);
-    s.emit("message", { ok: true, from: BOB, name: "bob", mid: "m1", to: [SELF], direct: true, at: 5, text: "hi", ts: 4 });
-    s.emit("message", { ok: false, from: CAROL, name: null, mid: "m2", to: [SELF, BOB], direct: false, at: 7, reason: "signature does not verify" });
+    s.emit("message", {
+      ok: true,
+      from: BOB,
+      name: "bob",
+      mid: "m1",
+      to: [SELF],
+      direct: true,
+      at: 5,
+      text: "hi",
+      ts: 4,
+    });
+    s.emit("message", {
+      ok: false,
+      from: CAROL,
+      name: null,
+      mid: "m2",
+      to: [SELF, BOB],
+      direct: false,
+      at: 7,
+      reason: "signature does not verify",
+    });
     expect(chat.messages).toEqual([
-      { key: `${BOB}/m1`, mid: "m1", from: BOB, fromName: "bob", mine: false, to: [SELF], text: "hi", problem: null, ts: 4, status: "received", delivered: null, failure: null },
-      { key: `${CAROL}/m2`, mid: "m2", from: CAROL, fromName: `unknown member ${CAROL.slice(0, 8)}`, mine: false, to: null, text: null, problem: "signature does not verify", ts: 7, status: "received", delivered: null, failure: null },
+      {
+        key: `${BOB}/m1`,
+        mid: "m1",
+        from: BOB,
+        fromName: "bob",
+        mine: false,
+        to: [SELF],
+        text: "hi",
+        problem: null,
+        ts: 4,
+        status: "received",
+        delivered: null,
+        failure: null,
+      },
+      {
+        key: `${CAROL}/m2`,
+        mid: "m2",
+        from: CAROL,
+        fromName: `unknown member ${CAROL.slice(0, 8)}`,
+        mine: false,
+        to: null,
+        text: null,
+        problem: "signature does not verify",
+        ts: 7,
+        status: "received",
+        delivered: null,
+        failure: null,
+      },
     ]);
   });
 
@@ -284,7 +378,18 @@ describe("durable: away members, delivered N of M, history gap", () => {
     expect(chat.messages[0].opened).toEqual({ delivered: 2, of: 2 });
     s.emit("historyGap", { from: 3, to: 5 });
     expect(chat.messages.at(-1)?.status).toBe("gap");
-    const m = { from: BOB, name: "bob", mid: "x1", to: [SELF], at: 1, direct: false, ok: true as const, text: "hi", ts: 1, seq: 9 };
+    const m = {
+      from: BOB,
+      name: "bob",
+      mid: "x1",
+      to: [SELF],
+      at: 1,
+      direct: false,
+      ok: true as const,
+      text: "hi",
+      ts: 1,
+      seq: 9,
+    };
     s.emit("message", m);
     s.emit("message", m);
     expect(chat.messages.filter((x) => x.mid === "x1")).toHaveLength(1);
@@ -307,7 +412,11 @@ describe("notices store", () => {
     s.join(bob());
     s.join(bob(), true);
     s.join(carol({ verified: false }));
-    expect(texts(notices)).toEqual(["info: bob joined", "warn: carol joined", "bad: carol's keys do not verify: nothing will be sent to them."]);
+    expect(texts(notices)).toEqual([
+      "info: bob joined",
+      "warn: carol joined",
+      "bad: carol's keys do not verify: nothing will be sent to them.",
+    ]);
   });
 
   it("tells who left and how, naming by the last name seen", () => {
@@ -316,7 +425,11 @@ describe("notices store", () => {
     s.leave(BOB);
     s.leave(CAROL, "timeout");
     s.emit("left", { id: CAROL, reason: "error", entry: null });
-    expect(texts(notices)).toEqual(["info: bob left", "warn: carol timed out", "warn: carol was disconnected after an error"]);
+    expect(texts(notices)).toEqual([
+      "info: bob left",
+      "warn: carol timed out",
+      "warn: carol was disconnected after an error",
+    ]);
   });
 
   it("shows server errors, except fatal ones and those about a message shown in the chat", () => {
@@ -366,7 +479,15 @@ describe("notices store", () => {
 });
 
 describe("watching store", () => {
-  const video = (id: string, title: string) => ({ id, title, durationMs: 1_000, width: 2, height: 2, fps: 30, bytes: 10 });
+  const video = (id: string, title: string) => ({
+    id,
+    title,
+    durationMs: 1_000,
+    width: 2,
+    height: 2,
+    fps: 30,
+    bytes: 10,
+  });
   const stream = (sid: number, p: Partial<SessionEvents["stream"]> = {}): SessionEvents["stream"] => ({
     sid,
     video: "a.mp4",
@@ -412,9 +533,17 @@ describe("watching store", () => {
     s.welcome([me(), bob()]);
     s.emit("videos", [video("a.mp4", "Big Buck")]);
     s.emit("stream", stream(4));
-    expect(watching.streams).toEqual([{ ...stream(4), title: "Big Buck", lastBy: BOB, lastAction: "started", epoch: 0 }]);
+    expect(watching.streams).toEqual([
+      { ...stream(4), title: "Big Buck", lastBy: BOB, lastAction: "started", epoch: 0 },
+    ]);
     s.emit("streamState", { sid: 4, state: "paused", posMs: 500, by: SELF });
-    expect(watching.streams[0]).toMatchObject({ state: "paused", posMs: 500, lastBy: SELF, lastAction: "paused", epoch: 1 });
+    expect(watching.streams[0]).toMatchObject({
+      state: "paused",
+      posMs: 500,
+      lastBy: SELF,
+      lastAction: "paused",
+      epoch: 1,
+    });
     s.emit("streamState", { sid: 4, state: "paused", posMs: 800, by: BOB });
     expect(watching.streams[0]).toMatchObject({ posMs: 800, lastAction: "seeked", epoch: 2 });
     s.emit("streamState", { sid: 4, state: "playing", posMs: 800, by: BOB });
@@ -443,7 +572,11 @@ describe("watching store", () => {
     s.emit("streamEnd", { sid: 4, reason: "error" });
     expect(watching.streams).toEqual([]);
     expect(watching.stats[2]).toBeUndefined();
-    expect(watching.ended.map((e) => `${e.sid} ${e.reason}`)).toEqual(["2 interrupted: the connection dropped", "3 replaced by another video", "4 stopped by a server error"]);
+    expect(watching.ended.map((e) => `${e.sid} ${e.reason}`)).toEqual([
+      "2 interrupted: the connection dropped",
+      "3 replaced by another video",
+      "4 stopped by a server error",
+    ]);
     s.emit("frame", { sid: 2, frame: 9, ptsMs: 0, jpeg: new Uint8Array(1) });
     expect(got).toEqual([]);
     s.emit("stream", stream(3));

@@ -57,7 +57,11 @@ export class RoomStore {
     this.chat = new ChatStore(this.session, this.members, { id: this.selfId, name: p.name });
     this.notices = new NoticesStore(this.session, this.members, this.chat);
     this.watching = new WatchingStore(this.session, this.connection, this.notices);
-    this.library = new LibraryStore(this.session, () => this.connection.phase === "online", () => this.watching.loadVideos());
+    this.library = new LibraryStore(
+      this.session,
+      () => this.connection.phase === "online",
+      () => this.watching.loadVideos(),
+    );
   }
 
   start(): void {

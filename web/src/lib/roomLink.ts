@@ -12,11 +12,16 @@ export function fragmentSecret(hash: string = location.hash): string | null {
 }
 
 /** The keys of `room` from its link's secret, or a reason for people. */
-export async function keysForRoom(room: string, secret: string): Promise<{ ok: true; keys: RoomKeys } | { ok: false; reason: string }> {
+export async function keysForRoom(
+  room: string,
+  secret: string,
+): Promise<{ ok: true; keys: RoomKeys } | { ok: false; reason: string }> {
   const parsed = parseRoomSecret(secret);
-  if (!parsed.ok) return { ok: false, reason: `This link's secret is damaged (${parsed.reason}). Ask for the link again.` };
+  if (!parsed.ok)
+    return { ok: false, reason: `This link's secret is damaged (${parsed.reason}). Ask for the link again.` };
   const keys = await deriveRoomKeys(parsed.secret);
-  if (keys.room !== room) return { ok: false, reason: "The secret in this link is not the secret of this room. Ask for the link again." };
+  if (keys.room !== room)
+    return { ok: false, reason: "The secret in this link is not the secret of this room. Ask for the link again." };
   return { ok: true, keys };
 }
 

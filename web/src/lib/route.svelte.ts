@@ -36,7 +36,9 @@ export function parseShareOrigin(body: unknown): string | null {
   if (typeof o !== "string" || o.length > 300) return null;
   try {
     const u = new URL(o);
-    return (u.protocol === "https:" || u.protocol === "http:") && u.origin === o && !isLoopbackHost(u.hostname) ? o : null;
+    return (u.protocol === "https:" || u.protocol === "http:") && u.origin === o && !isLoopbackHost(u.hostname)
+      ? o
+      : null;
   } catch {
     return null;
   }
@@ -81,7 +83,8 @@ class Router {
   /** `path` may end in a v2 link's #secret: it stays in the address bar, never in a request. */
   go(path: string): void {
     const url = new URL(path, location.href);
-    if (url.pathname !== location.pathname || url.hash !== location.hash) history.pushState(null, "", url.pathname + url.hash);
+    if (url.pathname !== location.pathname || url.hash !== location.hash)
+      history.pushState(null, "", url.pathname + url.hash);
     this.route = parseRoute(url.pathname);
   }
 }

@@ -18,7 +18,12 @@ export const subtitlePrefs = {
       const raw = globalThis.localStorage?.getItem(KEY);
       if (raw === null || raw === undefined) return memory;
       const v = JSON.parse(raw) as unknown;
-      if (typeof v === "object" && v !== null && typeof (v as SubtitleChoice).lang === "string" && ((v as SubtitleChoice).source === "file" || (v as SubtitleChoice).source === "embedded")) {
+      if (
+        typeof v === "object" &&
+        v !== null &&
+        typeof (v as SubtitleChoice).lang === "string" &&
+        ((v as SubtitleChoice).source === "file" || (v as SubtitleChoice).source === "embedded")
+      ) {
         return { lang: (v as SubtitleChoice).lang, source: (v as SubtitleChoice).source };
       }
       return null;
@@ -40,6 +45,8 @@ export const subtitlePrefs = {
 /** The track matching a remembered choice: same language and source, else same language; forced tracks last. */
 export function pick(tracks: readonly SubtitleTrackInfo[], choice: SubtitleChoice | null): SubtitleTrackInfo | null {
   if (!choice) return null;
-  const byLang = tracks.filter((t) => t.lang === choice.lang).sort((a, b) => Number(a.forced ?? false) - Number(b.forced ?? false));
+  const byLang = tracks
+    .filter((t) => t.lang === choice.lang)
+    .sort((a, b) => Number(a.forced ?? false) - Number(b.forced ?? false));
   return byLang.find((t) => t.source === choice.source) ?? byLang[0] ?? null;
 }

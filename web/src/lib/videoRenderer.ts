@@ -38,7 +38,15 @@ export class VideoRenderer {
   private destroyed = false;
   /** Nothing drawn since the last reset: show the first frame at once, before its due time. */
   private blank = true;
-  readonly counters: RendererCounters = { received: 0, drawn: 0, droppedLocal: 0, decodeErrors: 0, fps: 0, shownPts: null, drawErrorMs: 0 };
+  readonly counters: RendererCounters = {
+    received: 0,
+    drawn: 0,
+    droppedLocal: 0,
+    decodeErrors: 0,
+    fps: 0,
+    shownPts: null,
+    drawErrorMs: 0,
+  };
   /** Called with each drawn frame (pts and the rAF time it was drawn at), for tests and the A/V offset. */
   onDraw: ((ptsMs: number, atMs: number) => void) | null = null;
 

@@ -3,7 +3,16 @@
 // the autoplay state (a context that starts 'suspended' needs a click).
 
 import { audioPrefs, gainFor } from "./audioPrefs";
-import { contextTimeFor, heardLocalMs, PlayoutScheduler, presentLocalMs, type CoreClock, type ContextNow, type OutputStamp, type StreamClock } from "./playout";
+import {
+  contextTimeFor,
+  heardLocalMs,
+  PlayoutScheduler,
+  presentLocalMs,
+  type CoreClock,
+  type ContextNow,
+  type OutputStamp,
+  type StreamClock,
+} from "./playout";
 
 export interface AudioOutputStats {
   scheduled: number;
@@ -64,11 +73,17 @@ export class AudioOutput {
 
   private stamp(): OutputStamp | null {
     const ts = this.ctx.getOutputTimestamp?.();
-    return ts && typeof ts.contextTime === "number" && typeof ts.performanceTime === "number" ? { contextTime: ts.contextTime, performanceTime: ts.performanceTime } : null;
+    return ts && typeof ts.contextTime === "number" && typeof ts.performanceTime === "number"
+      ? { contextTime: ts.contextTime, performanceTime: ts.performanceTime }
+      : null;
   }
 
   private now(): ContextNow {
-    return { currentTime: this.ctx.currentTime, perfNow: performance.now(), latencyS: (this.ctx.outputLatency || 0) + (this.ctx.baseLatency || 0) };
+    return {
+      currentTime: this.ctx.currentTime,
+      perfNow: performance.now(),
+      latencyS: (this.ctx.outputLatency || 0) + (this.ctx.baseLatency || 0),
+    };
   }
 
   /** Local ms at which context time t is heard. */
@@ -117,7 +132,12 @@ export class AudioOutput {
   }
 
   stats(): AudioOutputStats {
-    return { scheduled: this.scheduled, dropped: this.dropped, bufferedMs: this.scheduler.bufferedS(this.ctx.currentTime) * 1000, blocked: this.blocked };
+    return {
+      scheduled: this.scheduled,
+      dropped: this.dropped,
+      bufferedMs: this.scheduler.bufferedS(this.ctx.currentTime) * 1000,
+      blocked: this.blocked,
+    };
   }
 
   async close(): Promise<void> {

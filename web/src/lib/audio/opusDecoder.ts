@@ -32,14 +32,28 @@ export function samplesToUs(samples: number): number {
   return Math.round((samples * 1000) / 48);
 }
 
-export function createOpusDecoder(opusHead: Uint8Array, onData: (d: AudioData) => void, onError: (e: Error) => void): OpusDecoderPort {
-  const dec = new AudioDecoder({ output: onData, error: (e) => onError(e instanceof Error ? e : new Error(String(e))) });
+export function createOpusDecoder(
+  opusHead: Uint8Array,
+  onData: (d: AudioData) => void,
+  onError: (e: Error) => void,
+): OpusDecoderPort {
+  const dec = new AudioDecoder({
+    output: onData,
+    error: (e) => onError(e instanceof Error ? e : new Error(String(e))),
+  });
   const configure = () => dec.configure({ ...OPUS_CONFIG, description: opusHead });
   configure();
   return {
     decode(p) {
       if (dec.state !== "configured") return;
-      dec.decode(new EncodedAudioChunk({ type: "key", timestamp: samplesToUs(p.ptsSamples), duration: samplesToUs(p.durationSamples), data: p.data }));
+      dec.decode(
+        new EncodedAudioChunk({
+          type: "key",
+          timestamp: samplesToUs(p.ptsSamples),
+          duration: samplesToUs(p.durationSamples),
+          data: p.data,
+        }),
+      );
     },
     reset() {
       if (dec.state === "closed") return;

@@ -41,13 +41,15 @@ export function presentLocalMs(ptsMs: number, clock: StreamClock, core: CoreCloc
  * current time plus latency is the estimate.
  */
 export function contextTimeFor(localMs: number, stamp: OutputStamp | null, now: ContextNow): number {
-  if (stamp && stamp.performanceTime > 0 && stamp.contextTime > 0) return stamp.contextTime + (localMs - stamp.performanceTime) / 1000;
+  if (stamp && stamp.performanceTime > 0 && stamp.contextTime > 0)
+    return stamp.contextTime + (localMs - stamp.performanceTime) / 1000;
   return now.currentTime + (localMs - now.perfNow) / 1000 - now.latencyS;
 }
 
 /** The inverse: local ms at which context time t is heard (for the A/V offset stat and the lip-sync tap). */
 export function heardLocalMs(contextTime: number, stamp: OutputStamp | null, now: ContextNow): number {
-  if (stamp && stamp.performanceTime > 0 && stamp.contextTime > 0) return stamp.performanceTime + (contextTime - stamp.contextTime) * 1000;
+  if (stamp && stamp.performanceTime > 0 && stamp.contextTime > 0)
+    return stamp.performanceTime + (contextTime - stamp.contextTime) * 1000;
   return now.perfNow + (contextTime - now.currentTime + now.latencyS) * 1000;
 }
 
@@ -89,7 +91,8 @@ export class PlayoutScheduler {
     let when = target;
     if (Math.abs(when - this.nextEnd) <= this.snap) when = this.nextEnd;
     const earliest = currentTime + this.minLead;
-    if (when - currentTime > this.maxAhead) return { action: "drop", reason: "early", byMs: (when - currentTime) * 1000 };
+    if (when - currentTime > this.maxAhead)
+      return { action: "drop", reason: "early", byMs: (when - currentTime) * 1000 };
     let offsetS = 0;
     if (when < earliest) {
       offsetS = earliest - when;

@@ -42,8 +42,10 @@ export class NoticesStore {
     });
     session.on("joined", ({ entry, again }) => {
       if (!again) this.toast(`${entry.member.name} joined`, entry.verified ? "info" : "warn");
-      if (entry.admission?.ok === false) this.toast(`${entry.member.name} is not admitted by the room link: nothing will be sent to them.`, "bad");
-      else if (!entry.verified) this.toast(`${entry.member.name}'s keys do not verify: nothing will be sent to them.`, "bad");
+      if (entry.admission?.ok === false)
+        this.toast(`${entry.member.name} is not admitted by the room link: nothing will be sent to them.`, "bad");
+      else if (!entry.verified)
+        this.toast(`${entry.member.name}'s keys do not verify: nothing will be sent to them.`, "bad");
     });
     session.on("left", ({ id, reason, entry }) => {
       const name = entry?.member.name ?? members.nameOf(id);

@@ -32,7 +32,9 @@ export interface EndedStream {
 }
 
 export type FrameListener = (f: ReceivedFrame) => void;
-export type AudioListener = (e: { kind: "info"; info: SessionEvents["audioInfo"] } | { kind: "packet"; packet: SessionEvents["audio"] }) => void;
+export type AudioListener = (
+  e: { kind: "info"; info: SessionEvents["audioInfo"] } | { kind: "packet"; packet: SessionEvents["audio"] },
+) => void;
 
 /** The stream clock as the core last announced it ("clock" cap); mutated in place, read per frame. */
 export interface StreamClockView {
@@ -41,7 +43,8 @@ export interface StreamClockView {
 }
 
 /** The part of the session this store listens to and calls. */
-export type WatchingSession = Pick<ClientSession, "on" | "requestVideos" | "play" | "control"> & Partial<Pick<ClientSession, "audioTrack" | "clock">>;
+export type WatchingSession = Pick<ClientSession, "on" | "requestVideos" | "play" | "control"> &
+  Partial<Pick<ClientSession, "audioTrack" | "clock">>;
 
 const MAX_ENDED = 3;
 
@@ -79,7 +82,13 @@ export class WatchingStore {
       this.videosLoading = false;
     });
     session.on("stream", (info) => {
-      const view: StreamView = { ...info, title: this.titleOf(info.video), lastBy: info.by, lastAction: "started", epoch: 0 };
+      const view: StreamView = {
+        ...info,
+        title: this.titleOf(info.video),
+        lastBy: info.by,
+        lastAction: "started",
+        epoch: 0,
+      };
       const i = this.streams.findIndex((x) => x.sid === info.sid);
       if (i >= 0) this.streams[i] = view;
       else this.streams.push(view);
