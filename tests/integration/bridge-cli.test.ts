@@ -178,9 +178,7 @@ async function until(check: () => boolean, what: string): Promise<void> {
 }
 
 /** Runs bin/sealroom bridge; resolves once it printed its URL. */
-async function spawnBridge(
-  args: string[],
-): Promise<{
+async function spawnBridge(args: string[]): Promise<{
   child: ChildProcess;
   url: string;
   stdout: () => string;
