@@ -2,6 +2,10 @@
 // Output, and commands (commands.ts) -> session calls; /watch hands the
 // current stream's frames to the terminal watch view (tty/watchView.ts). No
 // sockets or stdin here; main.ts wires those.
+//
+// Over 300 lines: wiring of every session event and command; each handler is a
+// few lines and the work is in render.ts, watching.ts, subtitles.ts and tty/.
+// Next to split: the watch-mode wiring.
 
 import { fingerprint } from "../protocol/crypto";
 import type { StreamInfo } from "../protocol/messages";

@@ -2,6 +2,9 @@
 // JSON object for --json and a human line (null: nothing worth a line). Pure:
 // the words shared with the web app come from protocol/describe.ts, and every
 // string from someone else goes through safe() before it reaches a terminal.
+//
+// Over 300 lines: one pure function per event, each short; a list, not a
+// tangle.
 
 import {
   agentName,

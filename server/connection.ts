@@ -1,6 +1,10 @@
 // One connection object per socket (after hocuspocus): framing, timeouts,
 // rate limiting and the outgoing queue. Validated messages go to the hub;
 // room state lives there, not here.
+//
+// Over 300 lines: the socket's whole life (states hello, verifying, member,
+// closed) in one object, as hocuspocus keeps it; budgets, framing and the
+// outbox are their own modules.
 
 import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";

@@ -1,6 +1,10 @@
 // Room logic: presence, replacement, and routing of end-to-end encrypted
 // messages (docs/protocol.md sections 2, 4 and 9). Transport-free: it talks to
 // connections only through MemberPeer, so it is testable with plain objects.
+//
+// Over 300 lines: join and route, the two things every message passes through,
+// with the durable (delivery.ts), v2 (admission.ts, keyRouting.ts) and cluster
+// (cluster/*) hooks small; next to split: join's branches into a seat module.
 
 import type { RawMessage } from "../protocol/codec";
 import { knownCaps } from "../protocol/caps";

@@ -1,6 +1,9 @@
 // Streaming Ogg demuxer for one Ogg Opus logical stream (RFC 3533, RFC 7845):
 // bytes in, Opus packets with presentation times out. Corrupt input is a
 // returned error value that stops this demuxer only; it never throws.
+//
+// Over 300 lines: one page parser and its packet reassembly share state page to
+// page; split, each half would need the other's.
 
 /** OpusHead fields a decoder needs (RFC 7845 section 5.1). */
 export interface OpusHead {

@@ -20,6 +20,9 @@
 // schema version is refused with an error naming it; it is never moved aside
 // or repaired, so no core silently starts with an empty log under clients
 // whose cursors point into the old one (the operator moves it).
+//
+// Over 300 lines: one driver of the RoomStore port; the group-commit queue and
+// the statements it runs must stay together.
 
 import Database from "better-sqlite3";
 import { chmodSync, existsSync, mkdirSync } from "node:fs";

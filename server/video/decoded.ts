@@ -4,6 +4,9 @@
 // and then waits; frames far behind every viewer are dropped; a seek outside
 // the decoded frames restarts ffmpeg at that point. Past a memory budget
 // frames go to spill files and are read back on demand.
+//
+// Over 300 lines: one decoder's window (ahead, behind, head), its restarts for
+// far seeks and its spill segments are one state machine over the same frames.
 
 import type { FrameSource } from "./pacer";
 import type { StoreRef } from "./spill";

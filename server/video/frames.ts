@@ -2,6 +2,9 @@
 // with every stream, keep total memory and disk under caps by evicting the
 // least recently used videos that nobody is playing, never spill below a
 // free-space floor, and count the ffmpeg decoders against their caps.
+//
+// Over 300 lines: the cache's caps (memory, disk, free space, decoders) are one
+// accounting; the decoding itself is decoded.ts.
 
 import { randomBytes } from "node:crypto";
 import { readdir, rm } from "node:fs/promises";

@@ -4,6 +4,10 @@
 // skipped a frame rather than buffered. Each stream reads its video through
 // its own VideoReader, which is how decoding knows how far ahead to go; a
 // play or seek that would need one ffmpeg too many is refused (server_full).
+//
+// Over 300 lines: play/control/fan-out of one stream set; sound
+// (audioFanout.ts), small frames (small-variant.ts) and encoding (wire.ts) are
+// already out. Next to split: play() and its refusals.
 
 import type {
   AudioTrackChoice,
