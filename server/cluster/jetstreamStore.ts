@@ -58,6 +58,7 @@ import {
   checkMember,
   checkRoom,
   checkStream,
+  memberRecordOf,
   StoreError,
   type AppendEntry,
   type AppendResult,
@@ -498,17 +499,7 @@ export class JetStreamStore implements RoomStore {
     return this.op(
       () => checkMember(room, m),
       async () => {
-        const copy: MemberRecord = {
-          id: m.id,
-          name: m.name,
-          encKey: m.encKey,
-          sigKey: m.sigKey,
-          encKeySig: m.encKeySig,
-          joinedAt: m.joinedAt,
-          lastSeen: m.lastSeen,
-        };
-        if (m.agent !== undefined) copy.agent = m.agent;
-        await (await this.kvP).members.put(`${roomToken(room)}.${m.id}`, JSON.stringify(copy));
+        await (await this.kvP).members.put(`${roomToken(room)}.${m.id}`, JSON.stringify(memberRecordOf(m)));
       },
     );
   }

@@ -10,6 +10,7 @@ import {
   checkRoom,
   checkStream,
   entryBytes,
+  memberRecordOf,
   StoreError,
   type AppendEntry,
   type AppendResult,
@@ -127,17 +128,7 @@ export class MemoryStore implements RoomStore {
   async putMember(room: string, m: MemberRecord): Promise<void> {
     this.open();
     checkMember(room, m);
-    const copy: MemberRecord = {
-      id: m.id,
-      name: m.name,
-      encKey: m.encKey,
-      sigKey: m.sigKey,
-      encKeySig: m.encKeySig,
-      joinedAt: m.joinedAt,
-      lastSeen: m.lastSeen,
-    };
-    if (m.agent !== undefined) copy.agent = m.agent;
-    this.room(room).members.set(m.id, copy);
+    this.room(room).members.set(m.id, memberRecordOf(m));
   }
 
   async memberSeen(room: string, id: string, at: number): Promise<void> {

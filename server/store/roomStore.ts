@@ -176,3 +176,18 @@ export function checkStream(room: string, s: RoomStreamRecord | null): void {
   if (!Number.isFinite(s.posMs) || s.posMs < 0 || !Number.isFinite(s.atMs))
     throw new StoreError("bad_input", "stream posMs/atMs must be finite");
 }
+
+/** A member record with exactly its own fields (what a caller's object carries beyond them is not stored). */
+export function memberRecordOf(m: MemberRecord): MemberRecord {
+  const copy: MemberRecord = {
+    id: m.id,
+    name: m.name,
+    encKey: m.encKey,
+    sigKey: m.sigKey,
+    encKeySig: m.encKeySig,
+    joinedAt: m.joinedAt,
+    lastSeen: m.lastSeen,
+  };
+  if (m.agent !== undefined) copy.agent = m.agent;
+  return copy;
+}
