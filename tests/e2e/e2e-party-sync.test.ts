@@ -349,7 +349,11 @@ describe("a watch party with sound, in sync", () => {
     );
     expect(skew.length).toBeGreaterThan(PARTY_S * FPS * 0.4);
     expect(s.p95).toBeLessThanOrEqual(FRAME_MS);
-    expect(percentile(sampled, 95)).toBeLessThanOrEqual(FRAME_MS + 1);
+    // The figure is the first moment each frame is shown (above: one
+    // frame at p95). Instants sampled every 50 ms also catch viewers in the
+    // middle of the seek's purge and restart, one page a frame or two before
+    // another: that view is held to two frames.
+    expect(percentile(sampled, 95)).toBeLessThanOrEqual(2 * FRAME_MS + 1);
     expect(lipA.length + lipB.length).toBeGreaterThanOrEqual(Math.floor(PARTY_S / 2) - 2);
     // The goal is +-20 ms (ITU-R BT.1359 detectability: 45 ms early, 125 ms late); the p95 bound leaves a frame of
     // rAF granularity for a loaded CI machine.
