@@ -5,7 +5,6 @@
 // refused; a dead core's members expire by TTL; the bus carries seq notes and
 // orders concurrent stream control from two cores.
 
-import { spawn } from "node:child_process";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { anchorPosition, Bus, type AnchorNote, type SeqNote } from "../../server/cluster/bus";
@@ -14,7 +13,7 @@ import { openLink, type LinkState } from "../../server/cluster/link";
 import { NodeNameTaken, Presence, type PresenceEvent } from "../../server/cluster/presence";
 import type { AppendEntry } from "../../server/store/roomStore";
 import { natsServerInstalled, startNats, type NatsServer } from "../helpers/nats";
-import { ROOT } from "../helpers/proc";
+import { ackedThenKilled } from "../helpers/killedWriter";
 
 const id = (s: string) => s.padEnd(22, "x").slice(0, 22);
 const A = id("alice");
@@ -124,33 +123,12 @@ describe.runIf(natsServerInstalled() || process.env.CI)("cluster on NATS JetStre
 
   it("a core killed -9 mid-write: every append it acked is in the log, whole, seqs contiguous", async () => {
     const space = ns();
-    const child = spawn(process.execPath, ["--import", "tsx", "tests/helpers/jetstream-writer.ts", nats.url, space], {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const acked = new Map<string, number>();
-    let buf = "";
-    let err = "";
-    child.stderr.on("data", (d) => (err += d));
-    const exited = new Promise<NodeJS.Signals | null>((r) => child.on("exit", (_c, sig) => r(sig)));
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`writer too slow: ${acked.size} acks; ${err}`)), 25_000);
-      child.stdout.on("data", (d: Buffer) => {
-        buf += d;
-        const lines = buf.split("\n");
-        buf = lines.pop() ?? "";
-        for (const l of lines) {
-          const m = /^ok (\d+) (\S+)$/.exec(l);
-          if (m) acked.set(m[2], Number(m[1]));
-        }
-        if (acked.size >= 1_000 && !child.killed) {
-          clearTimeout(t);
-          child.kill("SIGKILL");
-          resolve();
-        }
-      });
-    });
-    expect(await exited).toBe("SIGKILL");
+    const { acked, signal } = await ackedThenKilled(
+      ["tests/helpers/jetstream-writer.ts", nats.url, space],
+      1_000,
+      25_000,
+    );
+    expect(signal).toBe("SIGKILL");
     const s = new JetStreamStore({ nc: await dial(), namespace: space });
     const reader = "readerAAAAAAAAAAAAAAAAA".slice(0, 22);
     const range = await s.seqRange("killroom");

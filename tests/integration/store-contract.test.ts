@@ -4,7 +4,6 @@
 // cases (reopen, kill -9 mid-write) run against SQLite and JetStream (whose
 // kill -9 cases live in tests/integration/cluster-faults.test.ts).
 
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,7 +23,7 @@ import {
 } from "../../server/store/roomStore";
 import { SqliteStore } from "../../server/store/sqliteStore";
 import { natsServerInstalled, startNats, type NatsServer } from "../helpers/nats";
-import { ROOT } from "../helpers/proc";
+import { ackedThenKilled } from "../helpers/killedWriter";
 
 const id = (s: string) => s.padEnd(22, "x").slice(0, 22);
 const A = id("alice");
@@ -375,33 +374,8 @@ describe.each(drivers)("room store contract: $name", (driver) => {
     async () => {
       await fresh().close();
       open = [];
-      const child = spawn(process.execPath, ["--import", "tsx", "tests/helpers/store-writer.ts", dir], {
-        cwd: ROOT,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      const acked = new Map<string, number>();
-      let buf = "";
-      let err = "";
-      child.stderr.on("data", (d) => (err += d));
-      const exited = new Promise<NodeJS.Signals | null>((r) => child.on("exit", (_c, sig) => r(sig)));
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`writer too slow: ${acked.size} acks; ${err}`)), 20_000);
-        child.stdout.on("data", (d: Buffer) => {
-          buf += d;
-          const lines = buf.split("\n");
-          buf = lines.pop() ?? "";
-          for (const l of lines) {
-            const m = /^ok (\d+) (\S+)$/.exec(l);
-            if (m) acked.set(m[2], Number(m[1]));
-          }
-          if (acked.size >= 3_000 && !child.killed) {
-            clearTimeout(t);
-            child.kill("SIGKILL");
-            resolve();
-          }
-        });
-      });
-      expect(await exited).toBe("SIGKILL");
+      const { acked, signal } = await ackedThenKilled(["tests/helpers/store-writer.ts", dir], 3_000, 20_000);
+      expect(signal).toBe("SIGKILL");
       const s = make();
       const range = await s.seqRange("killroom");
       expect(range.oldest).toBe(1);
