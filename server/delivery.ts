@@ -1,6 +1,7 @@
 // The durable half of the hub (docs/protocol.md section 2c): rooms reloaded
 // from the store after a restart, the replay a `hello.resume` asks for,
-// receipts relayed to the sender, and the expiry of members away too long.
+// receipts relayed to the sender (here, through another core, or at its next
+// resume), and the expiry of members away too long.
 // The hub keeps routing and presence broadcasts; this keeps what needs the store.
 
 import type { Cap } from "../protocol/caps";
@@ -9,7 +10,7 @@ import type { Hello, Member } from "../protocol/messages";
 import type { Logger } from "./log";
 import type { MemberPeer } from "./ports";
 import { Room } from "./room";
-import { resumeCheck, StoreError, type RoomStore, type StoredEntry } from "./store/roomStore";
+import { resumeCheck, StoreError, type ReceiptNote, type RoomStore, type StoredEntry } from "./store/roomStore";
 import { msgFrame } from "./wire";
 
 export const DURABLE: Cap = "durable";
@@ -19,6 +20,17 @@ const REPLAY_QUEUE_BYTES = 2 * 1_048_576;
 const REPLAY_PAGE = 500;
 /** Live frames held per resuming connection; past this the replay reads the store again instead. */
 const MAX_HELD = 2_000;
+/**
+ * Counts remembered per sender connection (seq -> the highest D it was sent),
+ * oldest forgotten first. The store's told mark is the truth; this only closes
+ * the race between a resume's read of it and a live count sent meanwhile.
+ */
+const MAX_TOLD = 4_096;
+
+/** A receipt's news for the sender of `seq`: D (`delivered`) of R (`recipients`) have it. */
+export interface SenderNote extends ReceiptNote {
+  from: string;
+}
 
 interface Held {
   frames: { seq: number; frame: Buffer }[];
@@ -31,6 +43,8 @@ export interface DurableDeps {
   now: () => number;
   /** effectiveAwayGraceMs of the store limits. */
   awayGraceMs: number;
+  /** The store limit resumeReceipts: most `delivered` one resume sends. */
+  resumeReceipts: number;
   /** A member away longer than the grace is gone: the hub removes it and tells the room. */
   expired(room: string, id: string): void;
 }
@@ -48,6 +62,10 @@ export class Durable {
   private readonly resuming = new Map<MemberPeer, Held>();
   private readonly loading = new Map<string, Promise<Room>>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Per sender connection: seq -> the highest count it was sent (MAX_TOLD at most). */
+  private readonly told = new WeakMap<MemberPeer, Map<number, number>>();
+  /** Per room and sender: markTold writes not yet settled, which a resume of that sender waits for. */
+  private readonly telling = new Map<string, Set<Promise<void>>>();
 
   constructor(private readonly d: DurableDeps) {}
 
@@ -227,6 +245,8 @@ export class Durable {
         last = Math.max(last, f.seq);
       }
       peer.sendControl({ t: "resumed", seq: last });
+      this.resuming.delete(peer);
+      await this.missedReceipts(peer);
     } catch (e) {
       this.d.log.warn({ room, id: peer.memberId, err: String(e) }, "resume failed");
       peer.sendControl({
@@ -241,18 +261,72 @@ export class Durable {
     }
   }
 
-  /** A recipient says it has opened these: counted once each; the sender hears of new ones. */
+  /**
+   * After `resumed`: the counts that grew while the sender was away (or whose
+   * cross-core note was lost), each once, the newest resumeReceipts of them.
+   */
+  private async missedReceipts(peer: MemberPeer & { readonly isClosed?: boolean }): Promise<void> {
+    const key = `${peer.room}\n${peer.memberId}`;
+    try {
+      // what an earlier connection of this member here was told must be recorded before it is read
+      const pending = this.telling.get(key);
+      if (pending) await Promise.allSettled([...pending]);
+      const notes = await this.d.store.receiptsFor(peer.room, peer.memberId, this.d.resumeReceipts);
+      for (const n of notes) {
+        if (peer.isClosed) return;
+        this.tellSender(peer, { ...n, from: peer.memberId });
+      }
+    } catch (e) {
+      // not fatal: the counts stay untold in the store and come at the next resume
+      this.d.log.warn({ room: peer.room, id: peer.memberId, err: String(e) }, "missed receipts not read");
+    }
+  }
+
+  /**
+   * Tells a sender connected to this core that D of R have its message, unless
+   * this connection already had that count or a higher one (nothing twice: a
+   * live count and a resume's may cross), then records it as told in the store.
+   */
+  tellSender(peer: MemberPeer, n: SenderNote): void {
+    if (!isDurable(peer) || peer.memberId !== n.from) return;
+    let m = this.told.get(peer);
+    if (!m) this.told.set(peer, (m = new Map()));
+    if ((m.get(n.seq) ?? 0) >= n.delivered) return;
+    m.delete(n.seq);
+    m.set(n.seq, n.delivered);
+    if (m.size > MAX_TOLD) m.delete(m.keys().next().value as number);
+    peer.sendControl({ t: "delivered", mid: n.mid, seq: n.seq, delivered: n.delivered, of: n.recipients });
+    const key = `${peer.room}\n${n.from}`;
+    const p = this.d.store
+      .markTold(peer.room, n.from, n.seq, n.delivered)
+      .catch((e) => this.d.log.warn({ room: peer.room, seq: n.seq, err: String(e) }, "room store: told not recorded"));
+    let set = this.telling.get(key);
+    if (!set) this.telling.set(key, (set = new Set()));
+    set.add(p);
+    void p.then(() => {
+      set.delete(p);
+      if (set.size === 0 && this.telling.get(key) === set) this.telling.delete(key);
+    });
+  }
+
+  /**
+   * A recipient says it has opened these: counted once each. The sender hears
+   * of each new count: here when it is connected here, else through `elsewhere`
+   * (the cluster's note to the other cores; null alone), else at its next resume.
+   */
   async receipts(
     peer: MemberPeer,
     seqs: readonly number[],
     senderPeer: (id: string) => MemberPeer | null,
+    elsewhere: ((room: string, n: SenderNote) => void) | null = null,
   ): Promise<void> {
     for (const seq of new Set(seqs)) {
       const r = await this.d.store.markDelivered(peer.room, seq, peer.memberId);
       if (!r || !r.added) continue;
+      const n: SenderNote = { from: r.from, seq, mid: r.mid, delivered: r.delivered, recipients: r.recipients };
       const to = senderPeer(r.from);
-      if (to && isDurable(to))
-        to.sendControl({ t: "delivered", mid: r.mid, seq, delivered: r.delivered, of: r.recipients });
+      if (to) this.tellSender(to, n);
+      else elsewhere?.(peer.room, n);
     }
   }
 }

@@ -14,7 +14,7 @@ import type { Limits } from "../protocol/limits";
 import type { LeftReason, Member, Send, ServerMessage } from "../protocol/messages";
 import { MidCache } from "./dedupe";
 import { MemoryV2Rooms, type V2RoomRegistry } from "./admission";
-import { Durable, durableMsgFrame, isDurable } from "./delivery";
+import { Durable, durableMsgFrame, isDurable, type SenderNote } from "./delivery";
 import type { VerifiedHello } from "./handshake";
 import { routeKeys } from "./keyRouting";
 import type { Logger } from "./log";
@@ -56,15 +56,14 @@ export class Hub implements HubSide {
     this.seqs = new MidCache(limits.dedupePerMember, limits.dedupeMembers);
     this.budgets = new SendBudgets(limits, limits.dedupeMembers);
     const st = store ?? new MemoryStore();
-    const grace =
-      "limits" in st
-        ? effectiveAwayGraceMs((st as { limits: ReturnType<typeof storeLimits> }).limits)
-        : effectiveAwayGraceMs(storeLimits());
+    const sl = "limits" in st ? (st as { limits: ReturnType<typeof storeLimits> }).limits : storeLimits();
+    const grace = effectiveAwayGraceMs(sl);
     this.durable = new Durable({
       store: st,
       log,
       now,
       awayGraceMs: grace,
+      resumeReceipts: sl.resumeReceipts,
       expired: (room, id) => this.expired(room, id),
     });
     // Online members' lastSeen is refreshed, so a restart does not expire someone who was here all along.
@@ -324,8 +323,15 @@ export class Hub implements HubSide {
         if (!isDurable(peer))
           throw new ProtocolError("bad_request", "receipt needs the durable capability", false, "receipt");
         const room = this.rooms.get(peer.room);
+        // a sender connected to another core hears it through the cluster (fire and forget)
+        const cluster = this.cluster;
         void this.durable
-          .receipts(peer, msg.seqs, (from) => room?.seats.get(from)?.peer ?? null)
+          .receipts(
+            peer,
+            msg.seqs,
+            (from) => room?.seats.get(from)?.peer ?? null,
+            cluster && ((r, n) => cluster.delivered(r, n)),
+          )
           .catch((e) => this.log.warn({ id: peer.memberId, err: String(e) }, "receipt not stored"));
         return;
       }
@@ -579,6 +585,12 @@ export class Hub implements HubSide {
         same ? { t: "presence", id: r.id, state: "online" } : { t: "joined", member },
       );
     }
+  }
+
+  /** A receipt on another core counted a message whose sender may be connected here. */
+  remoteDelivered(roomName: string, n: SenderNote): void {
+    const p = this.rooms.get(roomName)?.seats.get(n.from)?.peer;
+    if (p) this.durable.tellSender(p, n);
   }
 
   /** Its last connection anywhere closed: v1 clients hear it left, durable ones that it is away. */

@@ -17,6 +17,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import type { RoomStreamRecord } from "../store/roomStore";
 import { checkStream } from "../store/roomStore";
 import { roomToken } from "./jetstreamStore";
+import { ID_RE } from "../../protocol/names";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -27,6 +28,56 @@ export interface SeqNote {
   node: string;
   /** The sender's wall time when it published (for latency figures, never trusted for order). */
   t: number;
+}
+
+/** "room R: seq S now D of R for sender X": a receipt counted on `node` (docs/protocol.md 2c, across cores). */
+export interface DeliveredNote {
+  room: string;
+  seq: number;
+  mid: string;
+  /** The sender of seq: the core it is connected to tells it. */
+  from: string;
+  delivered: number;
+  recipients: number;
+  node: string;
+  t: number;
+}
+
+const NOTE_MID_RE = /^[\x21-\x7e]{1,64}$/;
+
+/** A delivered note off the wire, checked field by field (null: not ours, or not for this room). */
+export function parseDeliveredNote(room: string, self: string, data: Uint8Array): DeliveredNote | null {
+  let n: Partial<DeliveredNote>;
+  try {
+    n = JSON.parse(dec.decode(data)) as Partial<DeliveredNote>;
+  } catch {
+    return null;
+  }
+  const int = (v: unknown, min: number): v is number => Number.isSafeInteger(v) && (v as number) >= min;
+  if (
+    n.room !== room ||
+    typeof n.node !== "string" ||
+    n.node === self ||
+    !int(n.seq, 1) ||
+    typeof n.mid !== "string" ||
+    !NOTE_MID_RE.test(n.mid) ||
+    typeof n.from !== "string" ||
+    !ID_RE.test(n.from) ||
+    !int(n.recipients, 1) ||
+    !int(n.delivered, 1) ||
+    n.delivered > n.recipients
+  )
+    return null;
+  return {
+    room,
+    seq: n.seq,
+    mid: n.mid,
+    from: n.from,
+    delivered: n.delivered,
+    recipients: n.recipients,
+    node: n.node,
+    t: Number(n.t) || 0,
+  };
 }
 
 export interface AnchorNote {
@@ -50,7 +101,7 @@ export interface BusOptions {
 }
 
 export class Bus {
-  /** "seq" (SeqNote) from other cores; "anchor" (AnchorNote) from every core, this one's too. */
+  /** "seq" (SeqNote) and "delivered" (DeliveredNote) from other cores; "anchor" (AnchorNote) from every core, this one's too. */
   readonly events = new EventEmitter();
   private subs = new Map<string, Subscription>();
   private anchors!: KV;
@@ -167,7 +218,51 @@ export class Bus {
     throw new Error(`room stream control for ${room} lost 20 races in a row`);
   }
 
+  // ---- delivered notes: receipts counted on one core for a sender on another ----
+
+  private deliveredSubs = new Map<string, Subscription>();
+
+  private deliveredSubject(room: string): string {
+    return `sealroom.${this.ns}.room.${roomToken(room)}.delivered`;
+  }
+
+  /** Hear a room's delivered notes ("delivered" events; this core's own are not echoed). */
+  hearDelivered(room: string): void {
+    const tok = roomToken(room);
+    if (this.deliveredSubs.has(tok)) return;
+    const sub = this.opts.nc.subscribe(this.deliveredSubject(room), {
+      callback: (_err, m) => {
+        const n = parseDeliveredNote(room, this.opts.node, m.data);
+        if (n) this.events.emit("delivered", n);
+      },
+    });
+    this.deliveredSubs.set(tok, sub);
+  }
+
+  stopDelivered(room: string): void {
+    const tok = roomToken(room);
+    this.deliveredSubs.get(tok)?.unsubscribe();
+    this.deliveredSubs.delete(tok);
+  }
+
+  /** Fire and forget (core NATS): the store is the truth, and the sender's next resume repairs a lost note. */
+  notifyDelivered(room: string, n: Omit<DeliveredNote, "room" | "node" | "t">): void {
+    const note: DeliveredNote = {
+      room,
+      seq: n.seq,
+      mid: n.mid,
+      from: n.from,
+      delivered: n.delivered,
+      recipients: n.recipients,
+      node: this.opts.node,
+      t: Date.now(),
+    };
+    this.opts.nc.publish(this.deliveredSubject(room), enc.encode(JSON.stringify(note)));
+  }
+
   close(): void {
+    for (const s of this.deliveredSubs.values()) s.unsubscribe();
+    this.deliveredSubs.clear();
     for (const s of this.subs.values()) s.unsubscribe();
     for (const stop of this.watching.values()) stop();
     this.subs.clear();

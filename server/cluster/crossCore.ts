@@ -10,7 +10,8 @@
 
 import type { Logger } from "../log";
 import type { MemberRecord, StoredEntry } from "../store/roomStore";
-import type { SeqNote } from "./bus";
+import type { DeliveredNote, SeqNote } from "./bus";
+import type { SenderNote } from "../delivery";
 import type { ClusterNode } from "./node";
 import type { PresenceEvent } from "./presence";
 import type { LinkState } from "./link";
@@ -27,6 +28,8 @@ export interface HubSide {
   remoteLeft(room: string, id: string): void;
   /** The link to NATS went down or came back: tell every local member. */
   cutOff(down: boolean): void;
+  /** Another core counted a receipt: tell the sender if it is connected here (optional: stand-ins may skip it). */
+  remoteDelivered?(room: string, n: SenderNote): void;
 }
 
 interface RoomState {
@@ -60,6 +63,9 @@ export class CrossCore {
   /** Starts hearing presence, seq notes and the link state. */
   async start(): Promise<void> {
     this.node.bus.events.on("seq", (n: SeqNote) => this.note(n.room, n.seq));
+    this.node.bus.events.on("delivered", (n: DeliveredNote) => {
+      if (this.rooms.has(n.room)) this.hub.remoteDelivered?.(n.room, n);
+    });
     this.node.presence.events.on("event", (e: PresenceEvent) => this.presenceEvent(e));
     this.node.link.events.on("state", (s: LinkState) => this.linkState(s));
     await this.node.presence.watch();
@@ -92,6 +98,7 @@ export class CrossCore {
       p = (async () => {
         // subscribe first: a note for an entry after the range read below is not missed
         await this.node.bus.joinRoom(room);
+        this.node.bus.hearDelivered(room);
         const r = await this.node.store.seqRange(room);
         if (!this.rooms.has(room))
           this.rooms.set(room, { cursor: r.last, stash: new Map(), want: r.last, reading: false, retry: null });
@@ -115,6 +122,12 @@ export class CrossCore {
     if (st?.retry) clearTimeout(st.retry);
     this.rooms.delete(room);
     this.node.bus.leaveRoom(room);
+    this.node.bus.stopDelivered(room);
+  }
+
+  /** A receipt here counted a message whose sender is not connected here: the other cores hear it (fire and forget). */
+  delivered(room: string, n: SenderNote): void {
+    if (!this.isCutOff) this.node.bus.notifyDelivered(room, n);
   }
 
   /** This core appended `e` and has the PubAck: tell the other cores, deliver here in seq order. */

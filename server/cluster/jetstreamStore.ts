@@ -11,7 +11,10 @@
 //           pipelining); the cost of a stream per room is a file-store dir per
 //           room (and, with replicas, a Raft group per room): see docs/scaling.md.
 //   KV sr_<NS>_mids      <T>.<from>.<b64url(mid)> -> seq: dedupe past the duplicate window
-//   KV sr_<NS>_receipts  <T>.<seq> -> JSON recipient ids that confirmed (CAS updates)
+//   KV sr_<NS>_receipts  <T>.<sender>.<seq> -> {mid, of, by: recipient ids that confirmed}
+//                        (CAS updates; keyed by sender so receiptsFor is one filtered read;
+//                        <T>.<seq> -> ids is the layout before, read when the new key is absent)
+//   KV sr_<NS>_told      <T>.<sender>.<seq> -> the highest count the sender was told (markTold)
 //   KV sr_<NS>_members   <T>.<id> -> MemberRecord JSON
 //   KV sr_<NS>_streams   <T> -> RoomStreamRecord JSON
 //
@@ -53,6 +56,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { effectiveAwayGraceMs, storeLimits, type StoreLimits } from "../store/limits";
 import type { StoreOptions } from "../store/memoryStore";
 import {
+  checkCount,
   checkEntry,
   checkId,
   checkMember,
@@ -63,6 +67,7 @@ import {
   type AppendEntry,
   type AppendResult,
   type MemberRecord,
+  type ReceiptNote,
   type ReceiptResult,
   type RoomStore,
   type RoomStreamRecord,
@@ -114,6 +119,33 @@ function parsePayload(data: Uint8Array, seq: number): StoredEntry {
   return { seq, from: p.from, mid: p.mid, to: p.to.map(String), env: p.env, at: p.at };
 }
 
+interface Receipt {
+  mid: string;
+  of: number;
+  by: string[];
+}
+
+function parseReceipt(v: Uint8Array): Receipt {
+  const r = JSON.parse(dec.decode(v)) as Partial<Receipt>;
+  if (typeof r.mid !== "string" || typeof r.of !== "number" || !Array.isArray(r.by))
+    throw new StoreError("corrupt", "a receipt record is not a Sealroom receipt");
+  return { mid: r.mid, of: r.of, by: r.by.map(String) };
+}
+
+const receiptKey = (room: string, sender: string, seq: number) => `${roomToken(room)}.${sender}.${seq}`;
+
+/** seq -> current value of the keys matching `<T>.<sender>.*` (deleted ones left out). */
+async function lastValues(kv: KV, filter: string): Promise<Map<number, Uint8Array>> {
+  const out = new Map<number, Uint8Array>();
+  for await (const e of await kv.history({ key: filter })) {
+    const seq = Number(e.key.slice(e.key.lastIndexOf(".") + 1));
+    if (!Number.isSafeInteger(seq)) continue;
+    if (e.operation === "PUT") out.set(seq, e.value);
+    else out.delete(seq);
+  }
+  return out;
+}
+
 function apiCode(e: unknown): number {
   const x = e as { api_error?: { err_code?: number }; code?: number | string; apiError?: () => { err_code?: number } };
   if (typeof x?.apiError === "function") return x.apiError()?.err_code ?? 0;
@@ -133,7 +165,7 @@ export class JetStreamStore implements RoomStore {
   private readonly dupWindowMs: number;
   private js: JetStreamClient;
   private jsmP: Promise<JetStreamManager>;
-  private kvP: Promise<{ mids: KV; receipts: KV; members: KV; streams: KV }>;
+  private kvP: Promise<{ mids: KV; receipts: KV; told: KV; members: KV; streams: KV }>;
   private made = new Map<string, Promise<void>>();
   /** Streams known to exist (read, not made, by this core). */
   private seen = new Set<string>();
@@ -162,13 +194,14 @@ export class JetStreamStore implements RoomStore {
     const ns = this.namespace;
     const age = this.limits.retentionAgeMs;
     const opt = { history: 1, replicas: this.replicas, storage: StorageType.File };
-    const [mids, receipts, members, streams] = await Promise.all([
+    const [mids, receipts, told, members, streams] = await Promise.all([
       kvm.create(`sr_${ns}_mids`, { ...opt, ttl: age }),
       kvm.create(`sr_${ns}_receipts`, { ...opt, ttl: age }),
+      kvm.create(`sr_${ns}_told`, { ...opt, ttl: age }),
       kvm.create(`sr_${ns}_members`, opt),
       kvm.create(`sr_${ns}_streams`, opt),
     ]);
-    return { mids, receipts, members, streams };
+    return { mids, receipts, told, members, streams };
   }
 
   private streamName(room: string): string {
@@ -461,13 +494,14 @@ export class JetStreamStore implements RoomStore {
         const e = await this.entry(room, seq);
         if (!e || e.at < this.now() - this.limits.retentionAgeMs || !e.to.includes(recipient)) return null;
         const kv = (await this.kvP).receipts;
-        const key = `${roomToken(room)}.${seq}`;
+        const key = receiptKey(room, e.from, seq);
         for (let attempt = 0; ; attempt++) {
           const cur = await kv.get(key);
-          const have = cur && cur.operation === "PUT" ? (JSON.parse(dec.decode(cur.value)) as string[]) : [];
+          const have =
+            cur && cur.operation === "PUT" ? parseReceipt(cur.value).by : await this.legacyReceipt(kv, room, seq);
           if (have.includes(recipient))
             return { from: e.from, mid: e.mid, recipients: e.to.length, delivered: have.length, added: false };
-          const next = JSON.stringify([...have, recipient]);
+          const next = JSON.stringify({ mid: e.mid, of: e.to.length, by: [...have, recipient] } satisfies Receipt);
           try {
             if (cur) await kv.update(key, next, cur.revision);
             else await kv.create(key, next);
@@ -480,6 +514,12 @@ export class JetStreamStore implements RoomStore {
     );
   }
 
+  /** Receipts stored under the layout before (<T>.<seq> -> ids). */
+  private async legacyReceipt(kv: KV, room: string, seq: number): Promise<string[]> {
+    const old = await kv.get(`${roomToken(room)}.${seq}`);
+    return old && old.operation === "PUT" ? (JSON.parse(dec.decode(old.value)) as string[]) : [];
+  }
+
   deliveredCount(room: string, seq: number): Promise<number> {
     return this.op(
       () => checkRoom(room),
@@ -487,8 +527,73 @@ export class JetStreamStore implements RoomStore {
         if (!Number.isSafeInteger(seq)) return 0;
         const r = await this.range(room);
         if (seq < r.oldest || seq > r.last) return 0;
-        const cur = await (await this.kvP).receipts.get(`${roomToken(room)}.${seq}`);
-        return cur && cur.operation === "PUT" ? (JSON.parse(dec.decode(cur.value)) as string[]).length : 0;
+        const e = await this.entry(room, seq);
+        if (!e) return 0;
+        const kv = (await this.kvP).receipts;
+        const cur = await kv.get(receiptKey(room, e.from, seq));
+        return cur && cur.operation === "PUT"
+          ? parseReceipt(cur.value).by.length
+          : (await this.legacyReceipt(kv, room, seq)).length;
+      },
+    );
+  }
+
+  markTold(room: string, sender: string, seq: number, delivered: number): Promise<void> {
+    return this.op(
+      () => {
+        checkRoom(room);
+        checkId(sender, "sender");
+        checkCount(delivered);
+      },
+      async () => {
+        if (!Number.isSafeInteger(seq) || seq < 1) return;
+        // keyed by sender: a record under another sender's key is never read for this seq's sender
+        const kv = (await this.kvP).told;
+        const key = receiptKey(room, sender, seq);
+        // Only the sender's core writes this, in the order it told; CAS keeps the highest anyway.
+        for (let attempt = 0; attempt < 20; attempt++) {
+          const cur = await kv.get(key);
+          const had = cur && cur.operation === "PUT" ? Number(dec.decode(cur.value)) : 0;
+          if (had >= delivered) return;
+          try {
+            if (cur) await kv.update(key, String(delivered), cur.revision);
+            else await kv.create(key, String(delivered));
+            return;
+          } catch {
+            // raced with another write of it: read again
+          }
+        }
+      },
+    );
+  }
+
+  receiptsFor(room: string, sender: string, limit: number): Promise<ReceiptNote[]> {
+    return this.op(
+      () => {
+        checkRoom(room);
+        checkId(sender, "sender");
+      },
+      async () => {
+        const max = Math.min(Math.max(0, Math.floor(limit)), this.limits.maxReadBatch);
+        if (max === 0) return [];
+        const { receipts, told } = await this.kvP;
+        const filter = `${roomToken(room)}.${sender}.*`;
+        // One filtered read of each bucket (history 1: the current value of each key), not a get per message.
+        const [counts, tolds, range] = await Promise.all([
+          lastValues(receipts, filter),
+          lastValues(told, filter),
+          this.range(room),
+        ]);
+        const out: ReceiptNote[] = [];
+        for (const [seq, v] of counts) {
+          if (seq < range.oldest || seq > range.last) continue;
+          const r = parseReceipt(v);
+          const t = tolds.get(seq);
+          if (r.by.length > (t ? Number(dec.decode(t)) || 0 : 0))
+            out.push({ seq, mid: r.mid, delivered: r.by.length, recipients: r.of });
+        }
+        out.sort((a, b) => a.seq - b.seq);
+        return out.slice(-max);
       },
     );
   }

@@ -19,6 +19,8 @@ export const DEFAULT_STORE_LIMITS = {
   groupCommitMaxOps: 1_000,
   /** Most entries one readAfter returns (bounds the memory of a resume step). */
   maxReadBatch: 1_000,
+  /** Most `delivered` a resuming sender gets for receipts it missed (the newest of its messages whose counts grew). */
+  resumeReceipts: 256,
   /** How often expired entries and members are physically removed. */
   sweepIntervalMs: 60_000,
 } as const;

@@ -4,6 +4,7 @@
 
 import { effectiveAwayGraceMs, storeLimits, type StoreLimits } from "./limits";
 import {
+  checkCount,
   checkEntry,
   checkId,
   checkMember,
@@ -15,6 +16,7 @@ import {
   type AppendEntry,
   type AppendResult,
   type MemberRecord,
+  type ReceiptNote,
   type ReceiptResult,
   type RoomStore,
   type RoomStreamRecord,
@@ -32,6 +34,8 @@ interface Held {
   entry: StoredEntry;
   bytes: number;
   delivered: Set<string>;
+  /** The highest delivered count its sender was told (markTold). */
+  told: number;
 }
 
 interface MemRoom {
@@ -74,7 +78,7 @@ export class MemoryStore implements RoomStore {
       at: e.at,
     });
     const bytes = entryBytes(e);
-    r.log.push({ entry, bytes, delivered: new Set() });
+    r.log.push({ entry, bytes, delivered: new Set(), told: 0 });
     r.bytes += bytes;
     r.mids.set(key, entry.seq);
     const l = this.limits;
@@ -123,6 +127,32 @@ export class MemoryStore implements RoomStore {
     this.open();
     checkRoom(room);
     return this.held(room, seq)?.delivered.size ?? 0;
+  }
+
+  async markTold(room: string, sender: string, seq: number, delivered: number): Promise<void> {
+    this.open();
+    checkRoom(room);
+    checkId(sender, "sender");
+    checkCount(delivered);
+    const h = this.held(room, seq);
+    if (h && h.entry.from === sender) h.told = Math.max(h.told, delivered);
+  }
+
+  async receiptsFor(room: string, sender: string, limit: number): Promise<ReceiptNote[]> {
+    this.open();
+    checkRoom(room);
+    checkId(sender, "sender");
+    const r = this.rooms.get(room);
+    if (!r) return [];
+    this.expire(r);
+    const max = Math.min(Math.max(0, Math.floor(limit)), this.limits.maxReadBatch);
+    const out: ReceiptNote[] = [];
+    for (let i = r.log.length - 1; i >= r.head && out.length < max; i--) {
+      const h = r.log[i];
+      if (h.entry.from !== sender || h.delivered.size <= h.told) continue;
+      out.push({ seq: h.entry.seq, mid: h.entry.mid, delivered: h.delivered.size, recipients: h.entry.to.length });
+    }
+    return out.reverse();
   }
 
   async putMember(room: string, m: MemberRecord): Promise<void> {

@@ -47,6 +47,14 @@ export interface ReceiptResult {
   added: boolean;
 }
 
+/** A sender's own message whose delivered count is above what its sender was last told (receiptsFor). */
+export interface ReceiptNote {
+  seq: number;
+  mid: string;
+  delivered: number;
+  recipients: number;
+}
+
 /** A member as the room knows it, online or away. Leaving deletes the record. */
 export interface MemberRecord {
   id: string;
@@ -98,6 +106,18 @@ export interface RoomStore {
   /** Null when seq is not retained or `recipient` is not one of its recipients (a receipt nobody can forge for others). */
   markDelivered(room: string, seq: number, recipient: string): Promise<ReceiptResult | null>;
   deliveredCount(room: string, seq: number): Promise<number>;
+  /**
+   * Records that `sender`, the sender of `seq`, has been sent `delivered` (kept
+   * as the highest so far), so receiptsFor leaves it out until the count grows
+   * again. Nothing happens when `seq` is not retained or is not `sender`'s.
+   */
+  markTold(room: string, sender: string, seq: number, delivered: number): Promise<void>;
+  /**
+   * The retained entries sent by `sender` whose delivered count is above what
+   * markTold last recorded for them: the `limit` newest (capped by
+   * maxReadBatch), in seq order. What a resuming sender missed while away.
+   */
+  receiptsFor(room: string, sender: string, limit: number): Promise<ReceiptNote[]>;
   /** Adds or replaces a member (join, reconnect, new keys). */
   putMember(room: string, member: MemberRecord): Promise<void>;
   memberSeen(room: string, id: string, at: number): Promise<void>;
@@ -137,6 +157,11 @@ export function checkRoom(room: unknown): asserts room is string {
 
 export function checkId(id: unknown, what: string): asserts id is string {
   if (typeof id !== "string" || !ID_RE.test(id)) throw new StoreError("bad_input", `${what} is not a member id`);
+}
+
+export function checkCount(n: unknown): asserts n is number {
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0)
+    throw new StoreError("bad_input", "a delivered count must be an integer >= 0");
 }
 
 /** Refuses what could never have come from a validated `send`, before it reaches a driver's queue. */

@@ -30,6 +30,7 @@ import { join } from "node:path";
 import { effectiveAwayGraceMs, storeLimits, type StoreLimits } from "./limits";
 import type { StoreOptions } from "./memoryStore";
 import {
+  checkCount,
   checkEntry,
   checkId,
   checkMember,
@@ -40,6 +41,7 @@ import {
   type AppendEntry,
   type AppendResult,
   type MemberRecord,
+  type ReceiptNote,
   type ReceiptResult,
   type RoomStore,
   type RoomStreamRecord,
@@ -72,6 +74,19 @@ CREATE TABLE members (rid INTEGER NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL
   enc_key_sig TEXT NOT NULL, agent TEXT, joined_at INTEGER NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (rid, id));
 CREATE TABLE streams (rid INTEGER PRIMARY KEY, sid INTEGER NOT NULL, video TEXT NOT NULL, by_id TEXT NOT NULL,
   state TEXT NOT NULL, pos_ms REAL NOT NULL, at_ms INTEGER NOT NULL);
+`;
+
+// Per entry with receipts: its count and the highest count its sender was told
+// (markTold), indexed by sender for receiptsFor. Added after schema 1 shipped, so
+// it is created (and filled from `recipients`, as told) when missing: a file
+// written by this version still opens in an older core, which ignores the table.
+const RECEIPT_COUNTS = `
+CREATE TABLE receipt_counts (rid INTEGER NOT NULL, seq INTEGER NOT NULL, sender TEXT NOT NULL, recipients INTEGER NOT NULL,
+  delivered INTEGER NOT NULL, told INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (rid, seq)) WITHOUT ROWID;
+CREATE INDEX receipt_counts_by_sender ON receipt_counts (rid, sender, seq);
+INSERT INTO receipt_counts (rid, seq, sender, recipients, delivered, told)
+  SELECT e.rid, e.seq, e.sender, json_array_length(e.recipients), count(*), count(*)
+  FROM recipients r JOIN entries e ON e.rid = r.rid AND e.seq = r.seq WHERE r.delivered = 1 GROUP BY e.rid, e.seq;
 `;
 
 type Op = { run: () => unknown; resolve: (v: never) => void; reject: (e: unknown) => void };
@@ -147,6 +162,7 @@ export class SqliteStore implements RoomStore {
       this.db.pragma(`application_id = ${APP_ID}`);
       this.db.exec(SCHEMA);
       this.db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(SCHEMA_VERSION);
+      this.db.exec(RECEIPT_COUNTS);
       return;
     }
     if (appId !== APP_ID || !tables.includes("schema_version")) {
@@ -170,6 +186,7 @@ export class SqliteStore implements RoomStore {
           `${this.file} fails its integrity check (${String(res)}); refusing to start: move it aside to start with an empty store`,
         );
     }
+    if (!tables.includes("receipt_counts")) this.db.exec(RECEIPT_COUNTS);
   }
 
   private openError(e: unknown): StoreError {
@@ -221,6 +238,16 @@ export class SqliteStore implements RoomStore {
       ),
       isRecipient: db.prepare("SELECT 1 FROM recipients WHERE rid = ? AND seq = ? AND member = ?").pluck(),
       delivered: db.prepare("SELECT count(*) FROM recipients WHERE rid = ? AND seq = ? AND delivered = 1").pluck(),
+      setCount: db.prepare(
+        `INSERT INTO receipt_counts (rid, seq, sender, recipients, delivered) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (rid, seq) DO UPDATE SET delivered = excluded.delivered`,
+      ),
+      told: db.prepare("UPDATE receipt_counts SET told = max(told, ?) WHERE rid = ? AND seq = ? AND sender = ?"),
+      receiptsFor: db.prepare(
+        `SELECT c.seq, e.mid, c.delivered, c.recipients FROM receipt_counts c JOIN entries e ON e.rid = c.rid AND e.seq = c.seq
+         WHERE c.rid = ? AND c.sender = ? AND c.seq >= ? AND c.delivered > c.told ORDER BY c.seq DESC LIMIT ?`,
+      ),
+      delCounts: db.prepare("DELETE FROM receipt_counts WHERE rid = ? AND seq <= ?"),
       putMember: db.prepare(
         `INSERT OR REPLACE INTO members (rid, id, name, enc_key, sig_key, enc_key_sig, agent, joined_at, last_seen)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -263,13 +290,23 @@ export class SqliteStore implements RoomStore {
         const added = this.st.deliver.run(rid, seq, recipient).changes === 1;
         if (!added && this.st.isRecipient.get(rid, seq, recipient) === undefined) return null;
         const to = JSON.parse(head.recipients) as string[];
-        return {
-          from: head.sender,
-          mid: head.mid,
-          recipients: to.length,
-          delivered: this.st.delivered.get(rid, seq) as number,
-          added,
-        };
+        const delivered = this.st.delivered.get(rid, seq) as number;
+        if (added) this.st.setCount.run(rid, seq, head.sender, to.length, delivered);
+        return { from: head.sender, mid: head.mid, recipients: to.length, delivered, added };
+      },
+    );
+  }
+
+  markTold(room: string, sender: string, seq: number, delivered: number): Promise<void> {
+    return this.write(
+      () => {
+        checkRoom(room);
+        checkId(sender, "sender");
+        checkCount(delivered);
+      },
+      () => {
+        const rid = this.rids.get(room);
+        if (rid !== undefined && Number.isSafeInteger(seq)) this.st.told.run(delivered, rid, seq, sender);
       },
     );
   }
@@ -384,6 +421,21 @@ export class SqliteStore implements RoomStore {
     const rid = this.rids.get(room);
     if (rid === undefined || !Number.isSafeInteger(seq) || seq < this.oldest(rid)) return 0;
     return this.guard(() => this.st.delivered.get(rid, seq) as number);
+  }
+
+  async receiptsFor(room: string, sender: string, limit: number): Promise<ReceiptNote[]> {
+    checkRoom(room);
+    checkId(sender, "sender");
+    await this.pending();
+    const rid = this.rids.get(room);
+    if (rid === undefined) return [];
+    const max = Math.min(Math.max(0, Math.floor(limit)), this.limits.maxReadBatch);
+    if (max === 0) return [];
+    return this.guard(() =>
+      (this.st.receiptsFor.all(rid, sender, this.oldest(rid), max) as ReceiptNote[])
+        .map((r) => ({ seq: r.seq, mid: r.mid, delivered: r.delivered, recipients: r.recipients }))
+        .reverse(),
+    );
   }
 
   async members(room: string): Promise<MemberRecord[]> {
@@ -559,6 +611,7 @@ export class SqliteStore implements RoomStore {
 
   private dropThrough(rid: number, seq: number): void {
     this.st.delRecipients.run(rid, seq);
+    this.st.delCounts.run(rid, seq);
     this.st.delEntries.run(rid, seq);
   }
 

@@ -78,6 +78,8 @@ export class WorkerStore implements RoomStore {
   seqRange: RoomStore["seqRange"] = (...a) => this.call("seqRange", a);
   markDelivered: RoomStore["markDelivered"] = (...a) => this.call("markDelivered", a);
   deliveredCount: RoomStore["deliveredCount"] = (...a) => this.call("deliveredCount", a);
+  markTold: RoomStore["markTold"] = (...a) => this.call("markTold", a);
+  receiptsFor: RoomStore["receiptsFor"] = (...a) => this.call("receiptsFor", a);
   putMember: RoomStore["putMember"] = (...a) => this.call("putMember", a);
   memberSeen: RoomStore["memberSeen"] = (...a) => this.call("memberSeen", a);
   memberLeft: RoomStore["memberLeft"] = (...a) => this.call("memberLeft", a);
