@@ -254,6 +254,56 @@ describe.each(drivers)("room store contract: $name", (driver) => {
     expect(await s.deliveredCount("r", 9)).toBe(0);
   });
 
+  it("gives a sender the counts it was not told (receiptsFor), the newest `limit` in seq order; markTold keeps the highest", async () => {
+    const s = fresh();
+    await s.append("r", entry("m1", [B, C])); // 1
+    await s.append("r", entry("m2", [B])); // 2
+    await s.append("r", entry("b1", [A, C], 1_000, B)); // 3: bob's, not alice's
+    await s.append("r", entry("m3", [B, C])); // 4
+    expect(await s.receiptsFor("r", A, 10)).toEqual([]); // nothing confirmed yet
+    await s.markDelivered("r", 1, B);
+    await s.markDelivered("r", 2, B);
+    await s.markDelivered("r", 3, A);
+    await s.markDelivered("r", 4, C);
+    expect(await s.receiptsFor("r", A, 10)).toEqual([
+      { seq: 1, mid: "m1", delivered: 1, recipients: 2 },
+      { seq: 2, mid: "m2", delivered: 1, recipients: 1 },
+      { seq: 4, mid: "m3", delivered: 1, recipients: 2 },
+    ]);
+    expect(await s.receiptsFor("r", B, 10)).toEqual([{ seq: 3, mid: "b1", delivered: 1, recipients: 2 }]);
+    // the newest two of three, still in seq order
+    expect((await s.receiptsFor("r", A, 2)).map((n) => n.seq)).toEqual([2, 4]);
+    expect(await s.receiptsFor("r", A, 0)).toEqual([]);
+    await s.markTold("r", A, 1, 1);
+    await s.markTold("r", A, 4, 1);
+    await s.markTold("r", B, 2, 1); // not bob's message: nothing happens
+    expect((await s.receiptsFor("r", A, 10)).map((n) => n.seq)).toEqual([2]);
+    // a count that grows past what was told is due again, with its current value
+    await s.markDelivered("r", 1, C);
+    expect(await s.receiptsFor("r", A, 10)).toEqual([
+      { seq: 1, mid: "m1", delivered: 2, recipients: 2 },
+      { seq: 2, mid: "m2", delivered: 1, recipients: 1 },
+    ]);
+    await s.markTold("r", A, 1, 2);
+    await s.markTold("r", A, 1, 1); // lower than told: kept at 2
+    await s.markTold("r", A, 2, 1);
+    expect(await s.receiptsFor("r", A, 10)).toEqual([]);
+    expect(await s.receiptsFor("none", A, 10)).toEqual([]);
+    await s.markTold("none", A, 1, 1); // no such room: nothing, no error
+    await expect(s.markTold("r", A, 1, -1)).rejects.toMatchObject({ code: "bad_input" });
+    await expect(s.receiptsFor("r", "short", 1)).rejects.toMatchObject({ code: "bad_input" });
+  });
+
+  it("leaves out of receiptsFor what retention dropped", async () => {
+    const s = fresh({ retentionMessages: 2 });
+    await s.append("r", entry("m1", [B]));
+    await s.markDelivered("r", 1, B);
+    await s.append("r", entry("m2", [B]));
+    await s.markDelivered("r", 2, B);
+    await s.append("r", entry("m3", [B])); // m1 goes
+    expect((await s.receiptsFor("r", A, 10)).map((n) => n.mid)).toEqual(["m2"]);
+  });
+
   it("keeps members across connections, refreshes lastSeen, forgets the left and the long away", async () => {
     const clock = { t: 1_000_000 };
     const s = fresh({ awayGraceMs: 60_000 }, clock);
@@ -359,6 +409,8 @@ describe.each(drivers)("room store contract: $name", (driver) => {
     expect(await s.append("r", entry("m5"))).toEqual({ seq: 5, duplicate: true });
     expect(await s.append("r", entry("m6"))).toEqual({ seq: 6, duplicate: false });
     expect(await s.deliveredCount("r", 5)).toBe(1);
+    expect(await s.receiptsFor("r", A, 10)).toEqual([{ seq: 5, mid: "m5", delivered: 1, recipients: 2 }]);
+    await s.markTold("r", A, 5, 1);
     expect((await s.readAfter("r", C, 0, 10)).map((e) => e.mid)).toEqual(["m4", "m5", "m6"]);
     expect((await s.members("r")).map((m) => m.name)).toEqual(["bob"]);
     expect(await s.stream("r")).toMatchObject({ sid: 3, posMs: 42_000, state: "paused" });
@@ -367,6 +419,7 @@ describe.each(drivers)("room store contract: $name", (driver) => {
     s = await reopen(s, { retentionMessages: 3 }, clock);
     expect(await p).toEqual({ seq: 7, duplicate: false });
     expect((await s.seqRange("r")).last).toBe(7);
+    expect(await s.receiptsFor("r", A, 10)).toEqual([]); // told survives the reopen
   });
 
   it.runIf(driver.killTest === true)(

@@ -130,6 +130,25 @@ describe("SQLite store: one core per data dir", () => {
     return { child, line, exited };
   };
 
+  it("opens a file written before receipt_counts existed: its receipts count as told, new ones are due", async () => {
+    const dir = tmp();
+    const s = new SqliteStore(dir);
+    await s.append("r", big("m1"));
+    await s.append("r", big("m2"));
+    await s.markDelivered("r", 1, B);
+    await s.close();
+    // what a store of the version before looks like: no receipt_counts table
+    const db = new Database(join(dir, "rooms.db"));
+    db.exec("DROP TABLE receipt_counts");
+    db.close();
+    const again = new SqliteStore(dir);
+    expect(await again.receiptsFor("r", A, 10)).toEqual([]); // the old core told its online senders live
+    expect(await again.deliveredCount("r", 1)).toBe(1);
+    await again.markDelivered("r", 2, B);
+    expect(await again.receiptsFor("r", A, 10)).toEqual([{ seq: 2, mid: "m2", delivered: 1, recipients: 1 }]);
+    await again.close();
+  });
+
   it("refuses a second process, and a killed first one leaves no stale lock", async () => {
     const dir = tmp();
     const first = holder(dir);
