@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { JetStreamStore } from "../../server/cluster/jetstreamStore";
+import { JetStreamStore, roomToken } from "../../server/cluster/jetstreamStore";
 import type { StoreLimits } from "../../server/store/limits";
 import { MemoryStore } from "../../server/store/memoryStore";
 import {
@@ -293,6 +293,21 @@ describe.each(drivers)("room store contract: $name", (driver) => {
     await expect(s.markTold("r", A, 1, -1)).rejects.toMatchObject({ code: "bad_input" });
     await expect(s.receiptsFor("r", "short", 1)).rejects.toMatchObject({ code: "bad_input" });
   });
+
+  it.runIf(driver.name === "jetstream")(
+    "counts receipts stored under the key layout before (<T>.<seq> -> ids)",
+    async () => {
+      const s = fresh() as JetStreamStore;
+      await s.append("r", entry("m1", [B, C, D]));
+      const { Kvm } = await import("@nats-io/kv");
+      const kv = await new Kvm(nc!).open(`sr_${s.namespace}_receipts`);
+      await kv.put(`${roomToken("r")}.1`, JSON.stringify([B]));
+      expect(await s.deliveredCount("r", 1)).toBe(1);
+      expect(await s.markDelivered("r", 1, B)).toMatchObject({ delivered: 1, added: false });
+      expect(await s.markDelivered("r", 1, C)).toMatchObject({ delivered: 2, added: true });
+      expect(await s.deliveredCount("r", 1)).toBe(2);
+    },
+  );
 
   it("leaves out of receiptsFor what retention dropped", async () => {
     const s = fresh({ retentionMessages: 2 });
