@@ -24,6 +24,7 @@ import { parseClientArgs, USAGE, type ClientConfig } from "./args";
 import { ExitPolicy, FIRST_CONNECT_ATTEMPTS, fileExit, identityExit, type Exit } from "./exitPolicy";
 import { loadOrCreateIdentity } from "./identityFile";
 import { cursorsPathFor, FileCursorStore } from "./cursorFile";
+import { FileV2KeyStore, v2KeysPathFor } from "./keyFile2";
 import { FileKeyStore, knownKeysPathFor } from "./knownKeys";
 import { handleLines } from "./lineInput";
 import { JsonOutput, PlainOutput, TerminalUi, type Output } from "./output";
@@ -87,7 +88,7 @@ export async function main(argv: string[]): Promise<number> {
     // Subtitles always; small frames only where they are drawn here and not recorded.
     // Sound is recorded (--record) and its track shown, never played; the clock times each frame's presentation.
     caps: [...(interactive && !files.recorder ? ["library2", "smallVideo"] : ["library2"]), "audio", "clock"],
-    ...(v2 ? { roomKeys: v2.keys } : {}),
+    ...(v2 ? { roomKeys: v2.keys, v2KeyStore: new FileV2KeyStore(v2KeysPathFor(config.identityFile), warn) } : {}),
   });
   const tty = ui ? { view: watchViewFor(process.stdout), chat: ui } : undefined;
   const subsFile = subtitlePrefsPathFor(config.identityFile);

@@ -93,13 +93,6 @@ export class Members {
     return out;
   }
 
-  /** Recipients with a connection now (not away): the only ones a v2 chain key can reach. */
-  onlineRecipientIds(): Set<string> {
-    const out = new Set<string>();
-    for (const e of this.map.values()) if (e.verified && !e.self && e.member.presence !== "away") out.add(e.member.id);
-    return out;
-  }
-
   /** True when `to` leaves out some verified member present other than the sender. */
   isDirect(from: string, to: readonly string[]): boolean {
     const toSet = new Set(to);

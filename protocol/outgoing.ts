@@ -239,10 +239,9 @@ export class Outgoing {
         p.intended = [...present];
         p.hadRecipients = p.intended.length > 0;
       }
-      // A v2 room message can be read only by members given the chain key, which
-      // needs their connection: after a reconnect, wait for away members too.
-      const reachable = p.room && this.o.sealRoom !== undefined ? this.o.members.onlineRecipientIds() : present;
-      const here = p.intended.filter((id) => reachable.has(id));
+      // Away members are recipients too (v2: the chain key is wrapped to the
+      // agreement key they announced last, and stored for them with the message).
+      const here = p.intended.filter((id) => present.has(id));
       if (here.length < p.intended.length) {
         // After a reconnect the others come back one by one; give them a moment
         // rather than lose the message for them (a mid is delivered only once).

@@ -165,6 +165,7 @@ export class ClientSession {
         },
         SENDER_KEY_LIMITS,
         { ...GROUP_SESSION_LIMITS, ...opts.v2Limits },
+        opts.v2KeyStore,
       );
     }
     const e2e = this.e2e;
@@ -283,11 +284,13 @@ export class ClientSession {
         return this.e2e.onKeys(msg.dist);
       case "presence":
         this._members.setPresence(msg.id, msg.state);
+        if (msg.state === "away") this.e2e?.memberAway(msg.id);
         return this.events.emit("presence", { id: msg.id, state: msg.state, entry: this._members.get(msg.id) ?? null });
       case "delivered":
         return this.events.emit("delivered", { mid: msg.mid, seq: msg.seq, delivered: msg.delivered, of: msg.of });
       case "resumed":
         this.resume?.resumed(msg.seq);
+        await this.e2e?.resumed();
         return this.events.emit("resumed", { seq: msg.seq });
       case "historyGap":
         return this.events.emit("historyGap", { from: msg.from, to: msg.to });

@@ -13,6 +13,7 @@ import type { ReceivedFrame } from "./videoChunk";
 import type { SubtitleTrackCues } from "./subtitlePages";
 import type { GroupSessionLimits } from "./e2e/groupSession";
 import type { RoomKeys } from "./e2e/roomSecret";
+import type { V2KeyStore } from "./e2e/keyStore2";
 import type { Connector } from "./transport";
 import type { CursorStore } from "./resume";
 
@@ -118,6 +119,8 @@ export interface SessionOptions {
   random?: () => number;
   /** v2: the keys derived from the room link's secret; the room must be the one they name (docs/protocol.md section 12). */
   roomKeys?: RoomKeys;
+  /** v2: where this member's v2 keys are kept between sessions (protocol/e2e/keyStore2.ts); default in memory. */
+  v2KeyStore?: V2KeyStore;
   /** v2: the early-message queue's bounds (protocol/e2e/groupSession.ts GROUP_SESSION_LIMITS). */
   v2Limits?: Partial<GroupSessionLimits>;
 }

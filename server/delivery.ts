@@ -12,6 +12,7 @@ import type { MemberPeer } from "./ports";
 import { Room } from "./room";
 import { resumeCheck, StoreError, type ReceiptNote, type RoomStore, type StoredEntry } from "./store/roomStore";
 import { msgFrame } from "./wire";
+import { isKeyEntry, keyEntryFrame } from "./keyRouting";
 
 export const DURABLE: Cap = "durable";
 
@@ -53,8 +54,9 @@ export function isDurable(peer: MemberPeer): boolean {
   return peer.caps.has(DURABLE);
 }
 
-/** The `msg` frame of a stored entry for a client with cap durable. */
+/** The `msg` frame of a stored entry for a client with cap durable (a key entry: its `keys` frame). */
 export function durableMsgFrame(e: StoredEntry): Buffer {
+  if (isKeyEntry(e)) return keyEntryFrame(e);
   return msgFrame({ t: "msg", from: e.from, mid: e.mid, to: [...e.to], at: e.at, seq: e.seq }, e.env);
 }
 

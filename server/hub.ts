@@ -16,14 +16,14 @@ import { MidCache } from "./dedupe";
 import { MemoryV2Rooms, type V2RoomRegistry } from "./admission";
 import { Durable, durableMsgFrame, isDurable, type SenderNote } from "./delivery";
 import type { VerifiedHello } from "./handshake";
-import { routeKeys } from "./keyRouting";
+import { isKeyEntry, keyEntryFrame, routeKeys } from "./keyRouting";
 import type { Logger } from "./log";
 import type { MemberPeer, VideoService } from "./ports";
 import { SendBudgets, type TokenBucket } from "./ratelimit";
 import { Room } from "./room";
 import { MemoryStore } from "./store/memoryStore";
 import { effectiveAwayGraceMs, storeLimits } from "./store/limits";
-import { StoreError, type MemberRecord, type RoomStore, type StoredEntry } from "./store/roomStore";
+import { StoreError, type AppendEntry, type MemberRecord, type RoomStore, type StoredEntry } from "./store/roomStore";
 import type { CrossCore, HubSide } from "./cluster/crossCore";
 import { controlFrame, msgFrame } from "./wire";
 import { ENVELOPE_V2_ALG } from "../protocol/e2e/algs";
@@ -316,7 +316,14 @@ export class Hub implements HubSide {
         return;
       case "keys": {
         const room = this.rooms.get(peer.room);
-        if (room) routeKeys(room, peer, msg, this.now());
+        if (!room) return;
+        routeKeys(room, peer, msg, this.now(), {
+          isAway: (id) => {
+            const s = room.seats.get(id);
+            return s !== undefined && !this.isOnline(room.name, id, s);
+          },
+          stash: (e) => this.stashKeys(peer, room.name, e),
+        });
         return;
       }
       case "receipt": {
@@ -530,12 +537,35 @@ export class Hub implements HubSide {
     );
   }
 
+  /**
+   * A key distribution for a member away, into the room log (it is replayed as
+   * `keys` before the messages it opens). Not acknowledged to the sender: a
+   * store error is logged, and that member's copy shows "no key yet".
+   */
+  private stashKeys(peer: MemberPeer, roomName: string, e: AppendEntry): void {
+    this.durable.store.append(roomName, e).then(
+      (r) => {
+        if (r.duplicate) return;
+        const entry: StoredEntry = { ...e, seq: r.seq };
+        // Back meanwhile (its replay may already be past this seq): handed over live too.
+        if (this.cluster) this.cluster.appended(roomName, entry);
+        else this.deliverLocal(roomName, entry);
+      },
+      (err) =>
+        this.log.warn(
+          { room: roomName, from: peer.memberId, to: e.to[0], err: String(err) },
+          "key for an away member not stored",
+        ),
+    );
+  }
+
   /** A stored entry to this core's online recipients (durable clients: held while their replay runs). */
   deliverLocal(roomName: string, e: StoredEntry, v1Frame?: Buffer): number {
     const room = this.rooms.get(roomName);
     if (!room) return 0;
     let dFrame: Buffer | null = null;
-    let v1: Buffer | null = v1Frame ?? null;
+    // A key entry is `keys` for every client (only v2 clients are in a v2 room).
+    let v1: Buffer | null = v1Frame ?? (isKeyEntry(e) ? keyEntryFrame(e) : null);
     let delivered = 0;
     for (const id of e.to) {
       const p = room.seats.get(id)?.peer;

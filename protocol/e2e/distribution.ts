@@ -81,12 +81,17 @@ export async function wrapChainKey(
 export type OpenedDistribution =
   { ok: true; epoch: string; n: number; chainKey: Bytes } | { ok: false; reason: string };
 
-/** Opens a distribution meant for `me` from an admitted sender: signature first, then the wrapped key. */
+/**
+ * Opens a distribution meant for `me` from an admitted sender: signature
+ * first, then the wrapped key, under `me`'s agreement key or one of `past`
+ * (the keys of its earlier connections: what was wrapped for it while away).
+ */
 export async function openDistribution(
   me: Identity2,
   sender: AdmittedMember,
   d: KeyDistribution,
   room: string,
+  past: readonly { privateKey: CryptoKey; publicKey: Bytes }[] = [],
 ): Promise<OpenedDistribution> {
   if (!isAdmitted(sender)) return { ok: false, reason: "sender not admitted by the room link" };
   if (d.alg !== DISTRIBUTION_ALG) return { ok: false, reason: `unknown algorithm ${String(d.alg)}` };
@@ -101,17 +106,19 @@ export async function openDistribution(
   if (!sig || !eph || !ct || !(await ed25519Verify(sender.sig2Bytes, sig, utf8(distributionSigString(body))))) {
     return { ok: false, reason: "signature does not verify" };
   }
-  let shared: Bytes;
-  try {
-    shared = await x25519(me.dhPrivate2, eph);
-  } catch {
-    return { ok: false, reason: "bad ephemeral key" };
-  }
   const header = distributionHeader(d);
-  const { key, iv } = await wrapKey(shared, eph, me.dh2Bytes, header);
-  wipe(shared);
-  const chainKey = await aesGcmDecrypt(key, iv, ct, utf8(header));
-  wipe(key);
-  if (!chainKey || chainKey.length !== 32) return { ok: false, reason: "decryption failed" };
-  return { ok: true, epoch: d.epoch, n: d.n, chainKey };
+  for (const k of [{ privateKey: me.dhPrivate2, publicKey: me.dh2Bytes }, ...past]) {
+    let shared: Bytes;
+    try {
+      shared = await x25519(k.privateKey, eph);
+    } catch {
+      return { ok: false, reason: "bad ephemeral key" };
+    }
+    const { key, iv } = await wrapKey(shared, eph, k.publicKey, header);
+    wipe(shared);
+    const chainKey = await aesGcmDecrypt(key, iv, ct, utf8(header));
+    wipe(key);
+    if (chainKey && chainKey.length === 32) return { ok: true, epoch: d.epoch, n: d.n, chainKey };
+  }
+  return { ok: false, reason: "decryption failed" };
 }

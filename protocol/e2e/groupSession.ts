@@ -1,18 +1,26 @@
 // One member's v2 state in one room (docs/protocol.md section 12): its v2 keys
-// for the current connection, the admitted members, its own sender chain and
+// (kept between sessions through keyStore2.ts), the admitted members, its own sender chain and
 // who holds it, the chains received, and messages that arrived before their
 // key. session.ts wires it in through small hooks; the crypto is in the
 // sibling modules.
 //
 // Browser-safe: no node: imports, timers through globalThis.
 
-import { toBase64 } from "../base64";
+import { fromBase64, toBase64 } from "../base64";
 import type { Identity } from "../crypto";
 import type { Hello, Member, EnvelopeV2, ServerMessageOf } from "../messages";
 import { admitMember, makeAdmissionProof, type AdmittedMember } from "./admission";
 import { openDistribution, wrapChainKey, type KeyDistribution } from "./distribution";
-import { generateIdentity2, type Identity2 } from "./identity2";
-import { ed25519Sign, utf8 } from "./primitives";
+import { linkedIdentity2, type Identity2 } from "./identity2";
+import {
+  MemoryV2KeyStore,
+  storedPair,
+  V2_KEY_LIMITS,
+  type StoredKeyPair,
+  type V2KeyRecord,
+  type V2KeyStore,
+} from "./keyStore2";
+import { ed25519Sign, generateAgreementKeyPair, generateSigningKeyPair, utf8, type Bytes } from "./primitives";
 import type { RoomKeys } from "./roomSecret";
 import { OutboundChain, SenderKeyRing, SENDER_KEY_LIMITS, type OpenedV2, type SenderKeyLimits } from "./senderKeys";
 import { helloV2ProofString, MAX_KEY_DISTS } from "./wire";
@@ -45,6 +53,10 @@ type Msg = ServerMessageOf<"msg">;
 
 export class GroupSession {
   private me: Identity2 | null = null;
+  /** The signing key (kept for good) and this connection's agreement key, as stored. */
+  private mine: { sig: StoredKeyPair; dh: StoredKeyPair } | null = null;
+  /** Agreement keys of earlier connections: what others wrapped for us while we were away. */
+  private past: { privateKey: CryptoKey; publicKey: Bytes }[] = [];
   private admitted = new Map<string, AdmittedMember>();
   private out: OutboundChain | null = null;
   /** Members holding the current outbound chain. */
@@ -63,6 +75,7 @@ export class GroupSession {
     private readonly port: GroupSessionPort,
     private readonly limits: SenderKeyLimits = SENDER_KEY_LIMITS,
     private readonly glimits: GroupSessionLimits = GROUP_SESSION_LIMITS,
+    private readonly store: V2KeyStore = new MemoryV2KeyStore(),
   ) {
     this.ring = new SenderKeyRing(limits);
   }
@@ -79,11 +92,32 @@ export class GroupSession {
   // ---- connection ---------------------------------------------------------------
 
   /**
-   * The v1 hello plus the v2 fields. Fresh v2 keys for every connection (the
-   * agreement key is never stored: forward secrecy of distributions).
+   * The v1 hello plus the v2 fields. The signing key is the stored one (what we
+   * signed while others were away still verifies); the agreement key is new at
+   * every connection, and the older ones are kept only until the resume is
+   * complete (resumed), so at rest there is one: the key others wrap to while
+   * we are away.
    */
   async hello(base: Hello, nonce: string): Promise<Hello> {
-    const me = await generateIdentity2(this.v1);
+    const opts = { extractable: this.store.extractable };
+    const rec = await this.load();
+    let sigPair: StoredKeyPair;
+    if (rec) sigPair = rec.sig;
+    else {
+      const k = await generateSigningKeyPair(opts);
+      sigPair = storedPair(k.privateKey, k.publicKey);
+    }
+    const dh = await generateAgreementKeyPair(opts);
+    const me = await linkedIdentity2(
+      this.v1,
+      { privateKey: sigPair.privateKey, publicKey: fromBase64(sigPair.publicKey)! },
+      dh,
+    );
+    const dhPair = storedPair(dh.privateKey, dh.publicKey);
+    const older = (rec?.dh ?? []).filter((k) => k.publicKey !== dhPair.publicKey);
+    this.past = older.map((k) => ({ privateKey: k.privateKey, publicKey: fromBase64(k.publicKey)! }));
+    this.mine = { sig: sigPair, dh: dhPair };
+    await this.save([dhPair, ...older].slice(0, V2_KEY_LIMITS.agreementKeysKept));
     const admission = await makeAdmissionProof(this.keys, me);
     const proof2 = toBase64(await ed25519Sign(me.sigPrivate2, utf8(helloV2ProofString(nonce, base.room, base.name))));
     this.me = me;
@@ -97,6 +131,33 @@ export class GroupSession {
       proof2,
     };
     return { ...base, ...fields } as Hello;
+  }
+
+  private async load(): Promise<V2KeyRecord | null> {
+    try {
+      return await this.store.load(this.keys.room);
+    } catch (e) {
+      this.port.log(`v2 key store: cannot load (${String(e)}); new keys for this room`);
+      return null;
+    }
+  }
+
+  private async save(dh: StoredKeyPair[]): Promise<void> {
+    if (!this.mine) return;
+    try {
+      await this.store.save(this.keys.room, { sig: this.mine.sig, dh });
+    } catch (e) {
+      this.port.log(`v2 key store: cannot save (${String(e)}); what is sent while we are away may not open`);
+    }
+  }
+
+  /**
+   * The replay of what was stored for us is complete: the distributions wrapped
+   * to older agreement keys are in, so only this connection's key stays at
+   * rest (older ones stay in memory for this connection's stragglers).
+   */
+  async resumed(): Promise<void> {
+    if (this.mine) await this.save([this.mine.dh]);
   }
 
   /** A new welcome: who held our chain may have changed while we were away, so a new one. */
@@ -135,6 +196,16 @@ export class GroupSession {
     this.admitted.delete(id);
     this.holders.delete(id);
     return { ok: false, reason };
+  }
+
+  /**
+   * A member went away (still a member, no rotation): it may come back as a new
+   * session that lost our chain, so before our next message it is given the
+   * chain again, wrapped to the agreement key it announced last; the core
+   * stores that for it with the messages (docs/protocol.md section 12).
+   */
+  memberAway(id: string): void {
+    this.holders.delete(id);
   }
 
   /** A member left or was removed: its chains are forgotten and ours is replaced before our next message. */
@@ -196,7 +267,7 @@ export class GroupSession {
     }
     const retired = this.retired.get(d.from);
     if (retired?.has(d.epoch)) return; // a replay: that chain is held or was retired
-    const opened = await openDistribution(me, sender, d, this.keys.room);
+    const opened = await openDistribution(me, sender, d, this.keys.room, this.past);
     if (!opened.ok) {
       this.stats.distributionsRefused++;
       return this.port.log(`ignoring a key from ${d.from}: ${opened.reason}`);

@@ -44,13 +44,23 @@ export function linkString(id: string, sig2: string, dh2: string): string {
 
 /**
  * New v2 keys, signed once by the v1 signing key; the id is the v1 id.
- * Make them at each connection (the default, non-extractable, never stored):
- * key distributions are wrapped to `dh2`, so a stored agreement key would let
- * whoever steals it later open recorded distributions (no forward secrecy).
+ * A session keeps its signing key and makes a new agreement key at each
+ * connection (groupSession.ts, keyStore2.ts): key distributions are wrapped
+ * to `dh2`, so an agreement key kept longer would let whoever steals it open
+ * more recorded distributions.
  */
 export async function generateIdentity2(v1: Identity, opts: KeyPairOptions = {}): Promise<Identity2> {
   const [s, d] = await Promise.all([generateSigningKeyPair(opts), generateAgreementKeyPair(opts)]);
   return linkIdentity2(v1, s.privateKey, s.publicKey, d.privateKey, d.publicKey);
+}
+
+/** The v2 identity of these two key pairs, the pair linked by a fresh signature of the v1 key. */
+export function linkedIdentity2(
+  v1: Identity,
+  sig: { privateKey: CryptoKey; publicKey: Bytes },
+  dh: { privateKey: CryptoKey; publicKey: Bytes },
+): Promise<Identity2> {
+  return linkIdentity2(v1, sig.privateKey, sig.publicKey, dh.privateKey, dh.publicKey);
 }
 
 async function linkIdentity2(

@@ -6,10 +6,11 @@
 import { generateKeyPairs, identityFromKeyPairs, type Identity, type KeyPairs } from "../../../protocol/crypto";
 
 const DB_NAME = "sealroom";
-const STORE = "keys";
+export const STORE = "keys";
 const KEY = "identity-v1";
 
-function openDb(): Promise<IDBDatabase> {
+/** The profile's key database (also keystore2.ts: v2 keys in the same object store). */
+export function openDb(): Promise<IDBDatabase> {
   return new Promise((resolve, reject) => {
     const req = indexedDB.open(DB_NAME, 1);
     req.onupgradeneeded = () => req.result.createObjectStore(STORE);
@@ -19,7 +20,7 @@ function openDb(): Promise<IDBDatabase> {
   });
 }
 
-function request<T>(req: IDBRequest<T>): Promise<T> {
+export function request<T>(req: IDBRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {
     req.onsuccess = () => resolve(req.result);
     req.onerror = () => reject(req.error ?? new Error("IndexedDB request failed"));

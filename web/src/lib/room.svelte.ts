@@ -9,6 +9,7 @@ import { ClientSession } from "../../../protocol/session";
 import type { RoomKeys } from "../../../protocol/e2e/roomSecret";
 import { LocalCursorStore } from "./cursors";
 import { LocalKeyStore } from "./keyMemory";
+import { IdbV2KeyStore } from "./keystore2";
 import { ChatStore } from "./stores/chat.svelte";
 import { ConnectionStore } from "./stores/connection.svelte";
 import { LibraryStore } from "./stores/library.svelte";
@@ -46,7 +47,8 @@ export class RoomStore {
       keyStore: new LocalKeyStore(),
       // Sound needs WebCodecs' AudioDecoder; the stream clock works everywhere.
       caps: ["library2", ...(typeof AudioDecoder === "undefined" ? ["clock"] : ["audio", "clock"])],
-      ...(p.roomKeys ? { roomKeys: p.roomKeys } : {}),
+      // v2: the keys others wrap to while this tab is closed stay in IndexedDB.
+      ...(p.roomKeys ? { roomKeys: p.roomKeys, v2KeyStore: new IdbV2KeyStore(p.identity.id) } : {}),
       // Cap durable: resume after a reload from the cursor kept in localStorage.
       cursors: new LocalCursorStore(p.identity.id),
     });
