@@ -63,7 +63,9 @@ async function party(label: string, procs: Spawned[], ports: number[], room: str
   // spread: viewer i on ports[i % ports.length]
   for (let k = 0; k < ports.length; k++) {
     const mine = ids.filter((_, i) => i % ports.length === k);
-    members.push(...(await joinMany({ transport: "tcp", host: "127.0.0.1", port: ports[k] }, mine, room, `${label}${k}-`)));
+    members.push(
+      ...(await joinMany({ transport: "tcp", host: "127.0.0.1", port: ports[k] }, mine, room, `${label}${k}-`)),
+    );
   }
   const frames = countFrames(members);
   await sleep(1_000); // joins settle (every joined goes to everyone)

@@ -117,7 +117,10 @@ export class SharedStreams implements VideoService {
     if (a && a.state === "playing" && !this.closed) void this.pauseIfDeserted(room, a.sid);
   }
 
-  handle(peer: Peer, msg: ClientMessageOf<"videos" | "play" | "control" | "subtitles" | "poster" | "audioTrack">): void {
+  handle(
+    peer: Peer,
+    msg: ClientMessageOf<"videos" | "play" | "control" | "subtitles" | "poster" | "audioTrack">,
+  ): void {
     if (msg.t === "play" && msg.scope === "room") {
       void this.play(peer, msg);
       return;
@@ -182,11 +185,7 @@ export class SharedStreams implements VideoService {
     });
   }
 
-  private async change(
-    peer: Peer,
-    ref: string,
-    fn: (cur: PartyAnchor | null) => PartyAnchor | null,
-  ): Promise<void> {
+  private async change(peer: Peer, ref: string, fn: (cur: PartyAnchor | null) => PartyAnchor | null): Promise<void> {
     try {
       await this.node.bus.control(peer.room, (cur) => fn(cur as PartyAnchor | null));
     } catch (e) {
