@@ -10,6 +10,7 @@
 // this process's by ping/pong round trips) for members on different cores.
 
 import { mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -146,6 +147,38 @@ const coreArgs = (i: number) => [
   "presenceHeartbeatMs=1000",
 ];
 
+/** A loopback relay to NATS that can be cut (every socket destroyed, new ones refused) and restored. */
+async function switchRelay(target: number): Promise<{ port: number; cut(on: boolean): void; stop(): void }> {
+  const socks = new Set<net.Socket>();
+  let cut = false;
+  const server = net.createServer((client) => {
+    if (cut) return void client.destroy();
+    const up = net.connect(target, "127.0.0.1");
+    for (const s of [client, up]) {
+      socks.add(s);
+      s.on("close", () => socks.delete(s));
+      s.on("error", () => {});
+    }
+    client.on("close", () => up.destroy());
+    up.on("close", () => client.destroy());
+    client.pipe(up);
+    up.pipe(client);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    cut(on) {
+      cut = on;
+      if (on) for (const s of socks) s.destroy();
+    },
+    stop() {
+      for (const s of socks) s.destroy();
+      server.close();
+    },
+  };
+}
+let relay: Awaited<ReturnType<typeof switchRelay>>;
+
 const streamOf = (v: Viewer, from = 0) =>
   v.next((m) => m.t === "stream", 15_000, from) as Promise<Received & { sid: number; posMs: number; by: string }>;
 
@@ -160,6 +193,11 @@ describe.runIf(natsServerInstalled() || process.env.CI)(
       nats = await startNats();
       // core 3 has no member until the late joiner comes
       for (let i = 0; i < 4; i++) cores.push(await spawnCore(coreArgs(i)));
+      // core 4 reaches NATS through a relay the last test cuts
+      relay = await switchRelay(nats.port);
+      const args = coreArgs(4);
+      args[args.indexOf(nats.url)] = `nats://127.0.0.1:${relay.port}`;
+      cores.push(await spawnCore([...args, "--limit", "natsCutoffMs=1000", "--limit", "natsProbeMs=200"]));
     }, 120_000);
 
     afterAll(async () => {
@@ -313,6 +351,33 @@ describe.runIf(natsServerInstalled() || process.env.CI)(
       const s = skew(back, sids.get(back)!, c, sids.get(c)!);
       console.log(`cross-core sync after kill -9 of the starting core, core 1 vs core 2: ${fig(s.pres)}`);
       expect(pct(s.pres, 95)).toBeLessThanOrEqual(FRAME_MS);
+    });
+
+    it("a core cut off from NATS while the party is paused and moved elsewhere reads the anchor again when it is back", async () => {
+      const g = await member(4, "gil", 7);
+      const w = g.peer.messages.find((m) => m.t === "welcome")!;
+      const s = (w.stream ?? (await streamOf(g))) as { sid: number };
+      sids.set(g, s.sid);
+      await until("frames on core 4", () => g.framesOf(s.sid).length > 20);
+      relay.cut(true);
+      await g.next((m) => m.t === "error" && m.ref === "cluster", 10_000); // told it is cut off
+      const from = g.peer.messages.length;
+      b.peer.send({ t: "control", sid: sids.get(b), action: "pause" });
+      await b.next((m) => m.t === "streamState" && m.state === "paused", 10_000, b.peer.messages.length - 1);
+      b.peer.send({ t: "control", sid: sids.get(b), action: "seek", toMs: 20_000 });
+      await c.next((m) => m.t === "streamState" && m.posMs === 20_000);
+      await sleep(300);
+      expect(g.peer.messages.slice(from).some((m) => m.t === "streamState")).toBe(false); // it heard nothing meanwhile
+      relay.cut(false);
+      const st = await g.next((m) => m.t === "streamState" && m.posMs === 20_000, 15_000, from);
+      expect(st.state).toBe("paused");
+      const mark = g.frames.length;
+      b.peer.send({ t: "control", sid: sids.get(b), action: "resume" });
+      await until("frames on core 4 again", () => g.frames.length > mark + 30);
+      expect(g.frames[mark]!.pts).toBeGreaterThanOrEqual(20_000 - FRAME_MS);
+      const sk = skew(c, sids.get(c)!, g, s.sid);
+      console.log(`cross-core sync after core 4 was cut off and came back, core 2 vs core 4: ${fig(sk.pres)}`);
+      expect(pct(sk.pres, 95)).toBeLessThanOrEqual(FRAME_MS);
     });
   },
 );
