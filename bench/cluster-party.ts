@@ -43,18 +43,21 @@ const usage = (p: Spawned): Usage => {
 const minus = (a: Usage, b: Usage): Usage => ({ core: a.core - b.core, decode: a.decode - b.decode });
 
 /** Whole frames each viewer got (first chunk of each frame of its own stream's sid). */
-function countFrames(members: Member[]): () => number[] {
+function countFrames(members: Member[]): () => { counts: number[]; first: number[] } {
   const counts = members.map(() => 0);
+  const first = members.map(() => -1);
   members.forEach((m, i) => {
     let sid = -1;
     m.onControl = (t, body) => {
       if (t === "stream") sid = parseBody<{ sid: number }>(body).sid;
     };
     m.onVideo = (b) => {
-      if (b.readUInt32BE(0) === sid && b.readUInt16BE(12) === 0) counts[i]!++;
+      if (b.readUInt32BE(0) !== sid || b.readUInt16BE(12) !== 0) return;
+      counts[i]!++;
+      if (first[i] === -1) first[i] = b.readUInt32BE(4);
     };
   });
-  return () => [...counts];
+  return () => ({ counts: [...counts], first: [...first] });
 }
 
 async function party(label: string, procs: Spawned[], ports: number[], room: string, videoId: string) {
@@ -81,9 +84,11 @@ async function party(label: string, procs: Spawned[], ports: number[], room: str
   return { cpu, idle, got };
 }
 
+// room size: the viewers plus a margin, above the default 256 when asked for more
+const ROOM = ["--limit", `maxMembersPerRoom=${Math.max(256, N + 8)}`];
 const c = await clip(Number(values.width), Number(values.height), Math.max(20, SECONDS + 10), FPS);
 const nats = await startNats();
-const single = await spawnCore(["--port", "0", "--store", "memory", "--videos", c.dir]);
+const single = await spawnCore(["--port", "0", "--store", "memory", "--videos", c.dir, ...ROOM]);
 const cores: Spawned[] = [];
 for (let i = 0; i < 3; i++)
   cores.push(
@@ -98,6 +103,7 @@ for (let i = 0; i < 3; i++)
       `v${i}`,
       "--cluster-namespace",
       `party${process.pid}`,
+      ...ROOM,
     ]),
   );
 try {
@@ -112,9 +118,10 @@ try {
   );
   const perS = (ms: number) => (ms / SECONDS).toFixed(1);
   const expected = SECONDS * FPS;
-  const frameShare = (got: number[]) => {
-    const s = [...got].sort((a, b) => a - b);
-    return `${(s[0]! / expected).toFixed(2)} / ${(s[Math.floor(s.length / 2)]! / expected).toFixed(2)}`;
+  const frameShare = ({ counts, first }: { counts: number[]; first: number[] }) => {
+    const s = [...counts].sort((a, b) => a - b);
+    const f = [...first].sort((a, b) => a - b);
+    return `${(s[0]! / expected).toFixed(2)} / ${(s[Math.floor(s.length / 2)]! / expected).toFixed(2)} (first frame index median ${f[Math.floor(f.length / 2)]}, max ${f.at(-1)})`;
   };
   console.log(
     `\none party, ${c.width}x${c.height}@${FPS}, ${N} viewers, the first ${SECONDS} s of the party; CPU in ms per s (party minus the idle ${SECONDS} s before it, idle in brackets); ratio = this node's party CPU / the lone core's:\n`,
