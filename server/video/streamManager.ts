@@ -5,9 +5,12 @@
 // its own VideoReader, which is how decoding knows how far ahead to go; a
 // play or seek that would need one ffmpeg too many is refused (server_full).
 //
+// In a cluster a room stream instead follows the party's shared anchor
+// (followRoom, driven by server/cluster/sharedStream.ts), paced from it.
+//
 // Over 300 lines: play/control/fan-out of one stream set; sound
 // (audioFanout.ts), small frames (small-variant.ts) and encoding (wire.ts) are
-// already out. Next to split: play() and its refusals.
+// already out. Next to split: play() and its refusals, then followRoom.
 
 import type {
   AudioTrackChoice,

@@ -155,12 +155,16 @@ describe.runIf(natsServerInstalled() || process.env.CI)("a watch party across tw
     const bobPlay = bob.locator('.player[data-scope="room"] button.play');
     await bobPlay.click();
     const pausedAt = Date.now();
+    // Alice's player says paused (streamState from her core), then draws nothing more
+    const alicePlay = alice.locator('.player[data-scope="room"] button.play');
+    await expect.poll(() => alicePlay.getAttribute("aria-label"), { timeout: 10_000 }).toBe("Play");
     await alice.waitForTimeout(300);
     const aliceNow = async () => (await drawsOf(alice)).length;
     const before = await aliceNow();
     await alice.waitForTimeout(700);
     expect(await aliceNow()).toBeLessThanOrEqual(before + 1); // at most a frame already due as the pause landed
     await bobPlay.click();
+    await expect.poll(() => alicePlay.getAttribute("aria-label"), { timeout: 10_000 }).toBe("Pause");
     const resumedAt = Date.now();
     await alice.waitForTimeout(PARTY_MS / 2);
     const end = Date.now();
