@@ -18,6 +18,7 @@ import { SqliteStore } from "./store/sqliteStore";
 import { WorkerStore } from "./store/workerStore";
 import { PersistedStreams } from "./streamState";
 import { CrossCore } from "./cluster/crossCore";
+import { isFollowingVideo, SharedStreams } from "./cluster/sharedStream";
 import type { ClusterNode } from "./cluster/node";
 
 export const SERVER_VERSION = "sealroom/0.1.0";
@@ -94,7 +95,11 @@ export async function startCore(opts: CoreOptions = {}): Promise<CoreServer> {
           ? await WorkerStore.open(opts.store.sqlite, { ...(opts.storeLimits ? { limits: opts.storeLimits } : {}) })
           : new SqliteStore(opts.store.sqlite, { limits: opts.storeLimits })
         : opts.store;
-  const streams = new PersistedStreams(video, store, log);
+  // In a cluster the room's stream is the shared anchor in KV (server/cluster/sharedStream.ts says why it replaces PersistedStreams).
+  const streams: VideoService =
+    opts.cluster && isFollowingVideo(video)
+      ? new SharedStreams(video, opts.cluster, log)
+      : new PersistedStreams(video, store, log);
   const hub = new Hub(limits, streams, log, Date.now, store);
   // Before anything listens: every member this core seats is in the cluster's presence.
   let cross: CrossCore | null = null;

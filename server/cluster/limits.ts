@@ -1,6 +1,7 @@
 // The cluster's named limits (`--limit NAME=N` with --cluster; docs/security.md):
 // NATS link health, presence TTL and heartbeat, JetStream's duplicate window,
-// and how many sends of one connection may wait on a PubAck at once.
+// how many sends of one connection may wait on a PubAck at once, and the
+// lead a shared party's play or seek is anchored ahead by.
 
 import { DEFAULT_LINK_LIMITS } from "./link";
 import { DEFAULT_PRESENCE_LIMITS } from "./presence";
@@ -12,6 +13,8 @@ export const DEFAULT_CLUSTER_LIMITS = {
   duplicateWindowMs: 120_000,
   /** Sends of one connection waiting for JetStream's PubAck at once; past it a send gets store_failed (no ack; the client sends it again). */
   clusterAckPending: 64,
+  /** A room play, seek or resume is anchored this far ahead, so every core's decoder has started when the party moves (server/cluster/sharedStream.ts). */
+  partyLeadMs: 200,
 };
 export type ClusterLimits = typeof DEFAULT_CLUSTER_LIMITS;
 

@@ -2,6 +2,7 @@
 // single anchor (wall time, video time), never by chaining delays, so timer
 // lateness does not accumulate. Pure logic: the clock and timers are
 // injectable, and frames come from any FrameSource (normally a DecodedVideo).
+// Just over 300 lines with playAt (a cluster party's shared anchor): one clock, one job.
 
 import type { VideoFrame } from "./types";
 
@@ -41,6 +42,12 @@ export interface PacerOptions {
   /** Video length; positions are clamped to it. Defaults to the source's frame count. */
   durationMs?: number;
   clock?: Clock;
+  /**
+   * Pinned to a shared anchor (playAt): a frame that comes from the transcode
+   * later than this after its due time is passed over instead of sent (the
+   * anchor never moves). Default: one frame interval.
+   */
+  pinnedLateMs?: number;
 }
 
 export interface PacerStats {
@@ -68,6 +75,12 @@ export class Pacer {
   private prefetched: { index: number; frame: Promise<VideoFrame | null> } | null = null;
   /** Bumped by every control call, so an async wait from before it is ignored. */
   private generation = 0;
+  /**
+   * Set by playAt: the anchor is shared with other cores (server/cluster/sharedStream.ts),
+   * so waiting for the transcode never re-anchors, the position runs on meanwhile,
+   * and frames too late to be shown in time are passed over.
+   */
+  private pinned = false;
   readonly stats: PacerStats = { emitted: 0, skipped: 0, stalls: 0 };
 
   constructor(opts: PacerOptions) {
@@ -83,6 +96,8 @@ export class Pacer {
   /** Current position in the video, ms; correct while paused and while waiting for frames. */
   get positionMs(): number {
     if (this.st !== "playing") return this.heldPos;
+    // Pinned: the shared anchor says where the party is (held at it until its wall time comes).
+    if (this.pinned) return this.clamp(this.anchorPts + Math.max(0, this.clock.now() - this.anchorWall));
     const running = this.anchorPts + (this.clock.now() - this.anchorWall);
     if (this.waitingFor === null) return this.clamp(running);
     // The clock stands still at the frame being waited for.
@@ -96,7 +111,32 @@ export class Pacer {
    * the "clock" cap present at this + pts + the playout delay.
    */
   get anchorMs(): number | null {
-    return this.st === "playing" && this.waitingFor === null ? this.anchorWall - this.anchorPts : null;
+    if (this.st !== "playing") return null;
+    return this.pinned || this.waitingFor === null ? this.anchorWall - this.anchorPts : null;
+  }
+
+  /** True while the pacer follows an absolute anchor (playAt) rather than its own start. */
+  get isPinned(): boolean {
+    return this.pinned;
+  }
+
+  /**
+   * Plays so that the frame of pts P is due at clock time `at + (P - posMs)`,
+   * from idle, paused or playing: the anchor of a party shared by several cores
+   * (each core's pacer maps pts to the same wall time). `at` may lie ahead (the
+   * party starts then: the decoder has that long to get going) or behind (a
+   * late start: the frames already due are passed over, never sent in a burst).
+   */
+  playAt(posMs: number, at: number): void {
+    if (this.st === "ended" || this.st === "stopped") return;
+    this.cancel();
+    this.st = "playing";
+    this.pinned = true;
+    this.anchorPts = this.clamp(Number.isFinite(posMs) ? posMs : 0);
+    this.anchorWall = Number.isFinite(at) ? at : this.clock.now();
+    this.heldPos = this.anchorPts;
+    this.next = this.source.indexAt(this.positionMs);
+    this.schedule();
   }
 
   start(fromMs = 0, paused = false): void {
@@ -116,6 +156,7 @@ export class Pacer {
     if (this.st !== "paused") return;
     this.st = "playing";
     this.cancel();
+    this.pinned = false;
     // Continue from the held position; `next` is still the first frame not yet shown.
     this.anchorWall = this.clock.now();
     this.anchorPts = this.heldPos;
@@ -137,6 +178,7 @@ export class Pacer {
 
   private moveTo(ms: number): void {
     this.cancel();
+    this.pinned = false;
     const pos = this.clamp(Number.isFinite(ms) ? ms : 0);
     this.heldPos = pos;
     this.next = this.source.indexAt(pos);
@@ -221,6 +263,17 @@ export class Pacer {
       // Smaller lateness (a disk read, timer jitter) keeps the anchor, so it
       // cannot accumulate into drift.
       const now = this.clock.now();
+      if (this.pinned) {
+        // The anchor is the party's, not ours: never move it. Too late to be shown in time: pass over it.
+        if (now - this.dueAt(index) > (this.opts.pinnedLateMs ?? this.frameInterval(index))) {
+          this.stats.skipped++;
+          this.next = index + 1;
+          this.schedule();
+          return;
+        }
+        this.emit(frame);
+        return;
+      }
       if (now - this.dueAt(index) > this.frameInterval(index)) {
         this.stats.stalls++;
         this.anchorWall = now;

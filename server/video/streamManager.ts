@@ -5,9 +5,12 @@
 // its own VideoReader, which is how decoding knows how far ahead to go; a
 // play or seek that would need one ffmpeg too many is refused (server_full).
 //
+// In a cluster a room stream instead follows the party's shared anchor
+// (followRoom, driven by server/cluster/sharedStream.ts), paced from it.
+//
 // Over 300 lines: play/control/fan-out of one stream set; sound
 // (audioFanout.ts), small frames (small-variant.ts) and encoding (wire.ts) are
-// already out. Next to split: play() and its refusals.
+// already out. Next to split: play() and its refusals, then followRoom.
 
 import type {
   AudioTrackChoice,
@@ -51,7 +54,31 @@ interface Stream {
   audio: StreamAudio | null;
   /** The anchor last announced to "clock" viewers (streamClock). */
   clockSent: number | null;
+  /** A room stream that follows a cluster's shared anchor (followRoom): the party's key there; else null. */
+  followKey: number | null;
 }
+
+/**
+ * Where a room's party is, as a cluster's shared anchor says
+ * (server/cluster/sharedStream.ts): the frame of pts P is due at core time
+ * `atCore + (P - posMs)` on every core.
+ */
+export interface RoomAnchor {
+  /** The party's id across cores: another key is another stream (this core's sid is its own). */
+  key: number;
+  video: string;
+  /** Who started the party (stream.by). */
+  by: string;
+  /** Who made the last change (streamState.by). */
+  ctl: string;
+  state: "playing" | "paused";
+  posMs: number;
+  /** Core clock (performance.now, the Pacer's) at which the party is at posMs. */
+  atCore: number;
+}
+
+/** Told when a followed room stream ends here (a finish on one core ends the party for all). */
+export type FollowedEnd = (room: string, key: number, reason: StreamEndReason) => void;
 
 export interface StreamManagerOptions {
   catalogue: Catalogue;
@@ -68,6 +95,8 @@ export interface StreamManagerOptions {
   audio?: { cache: AudioPacketCache; probes: AudioProbeCache };
   /** What "clock" viewers add to anchor + pts before presenting (streamClock.delayMs). */
   playoutDelayMs?: number;
+  /** A followed stream's frame later than this past its due time is passed over (Pacer pinnedLateMs); default half the playout delay. */
+  followLateMs?: number;
 }
 
 const DEFAULT_PLAYOUT_DELAY_MS = 250;
@@ -95,6 +124,7 @@ export class StreamManager implements VideoService {
   /** Members per room, as the hub reports them: room streams reach all of them. */
   private rooms = new Map<string, Map<number, Peer>>();
   private nextSid = 1;
+  private followedEnd: FollowedEnd | null = null;
   private statsTimer: ReturnType<typeof setInterval>;
 
   constructor(private readonly opts: StreamManagerOptions) {
@@ -196,14 +226,14 @@ export class StreamManager implements VideoService {
       return this.refuse(peer, "server_full", `the server is at its limit of ${this.opts.maxStreams} streams`, "play");
     }
 
-    const { info, path, key } = resolved;
+    const { info } = resolved;
     const frames = this.opts.frames;
     // A self stream of a small viewer is decoded small from the start: nobody wants the big frames.
     const smallOnly = msg.scope === "self" && peer.caps.has("smallVideo");
     const size = smallOnly
       ? outputSize(frames.outputSize(info), this.opts.smallWidth ?? SMALL_VIDEO_WIDTH)
       : frames.outputSize(info);
-    const decoded = frames.open(path, key, size, info.fps);
+    const decoded = frames.open(resolved.path, resolved.key, size, info.fps);
     const fromMs = Math.min(Math.max(0, msg.fromMs ?? 0), info.durationMs);
     // Joining frames that are decoded (or being decoded) is free; a new ffmpeg
     // counts against the caps, less the one the replaced stream would free.
@@ -216,21 +246,51 @@ export class StreamManager implements VideoService {
       }
     }
     if (replaced) this.end(replaced, "replaced");
+    const audience = msg.scope === "self" ? [peer] : [...(this.rooms.get(peer.room)?.values() ?? [])];
+    this.launch({
+      room: peer.room,
+      scope: msg.scope,
+      by: peer.memberId,
+      resolved,
+      summary,
+      decoded,
+      audience,
+      fromMs,
+      followKey: null,
+      startPacer: (p) => p.start(fromMs),
+    });
+  }
 
-    const reader = decoded.reader(peer.memberId);
+  /** Opens a stream's reader, pacer and sound, tells its viewers, and starts the pacer. */
+  private launch(o: {
+    room: string;
+    scope: "self" | "room";
+    by: string;
+    resolved: NonNullable<Awaited<ReturnType<Catalogue["resolve"]>>>;
+    summary: AudioSummary | null;
+    decoded: DecodedVideo;
+    audience: readonly Peer[];
+    fromMs: number;
+    followKey: number | null;
+    startPacer: (p: Pacer) => void;
+  }): Stream {
+    const { info, path, key } = o.resolved;
+    const { decoded, summary } = o;
+    const sound = this.opts.audio;
+    const reader = decoded.reader(o.by);
     const sid = this.allocSid();
     const stream: Stream = {
       info: {
         sid,
         video: info.id,
-        scope: msg.scope,
-        by: peer.memberId,
+        scope: o.scope,
+        by: o.by,
         width: decoded.width,
         height: decoded.height,
         fps: decoded.fps,
         durationMs: info.durationMs,
       },
-      room: peer.room,
+      room: o.room,
       decoded,
       reader,
       viewers: new Map(),
@@ -249,35 +309,147 @@ export class StreamManager implements VideoService {
             })
           : null,
       clockSent: null,
+      followKey: o.followKey,
       pacer: new Pacer({
         source: reader,
         durationMs: info.durationMs,
         onFrame: (f) => this.fanOut(stream, f),
         onEnd: (reason) => this.end(stream, reason),
+        pinnedLateMs: this.opts.followLateMs ?? (this.opts.playoutDelayMs ?? DEFAULT_PLAYOUT_DELAY_MS) / 2,
       }),
     };
-    const audience = msg.scope === "self" ? [peer] : [...(this.rooms.get(peer.room)?.values() ?? [])];
-    for (const p of audience) stream.viewers.set(p.connId, { peer: p, sent: 0, dropped: 0 });
+    for (const p of o.audience) stream.viewers.set(p.connId, { peer: p, sent: 0, dropped: 0 });
     this.streams.set(sid, stream);
-    if (msg.scope === "self") this.selfStreams.set(peer.connId, stream);
-    else this.roomStreams.set(peer.room, stream);
+    if (o.scope === "self") this.selfStreams.set(o.audience[0]!.connId, stream);
+    else this.roomStreams.set(o.room, stream);
 
-    stream.pacer.start(fromMs);
+    o.startPacer(stream.pacer);
     const start = { t: "stream" as const, ...this.infoOf(stream) };
     for (const v of stream.viewers.values()) v.peer.sendControl(start);
-    for (const v of stream.viewers.values()) stream.audio?.add(v.peer, fromMs);
+    for (const v of stream.viewers.values()) stream.audio?.add(v.peer, stream.pacer.positionMs);
     this.sendClock(stream);
     this.opts.log.info(
       {
         sid,
         video: info.id,
-        scope: msg.scope,
-        by: peer.memberId,
+        scope: o.scope,
+        by: o.by,
         viewers: stream.viewers.size,
         streams: this.streams.size,
+        ...(o.followKey !== null ? { party: o.followKey } : {}),
       },
       "stream started",
     );
+    return stream;
+  }
+
+  // ---- following a cluster's shared anchor (server/cluster/sharedStream.ts) ---------------
+
+  /** Called when a followed room stream ends on this core (finished, error, stopped, replaced). */
+  onFollowedEnd(fn: FollowedEnd): void {
+    this.followedEnd = fn;
+  }
+
+  /** The video's length and id if the library has it (a play is checked before it goes to the cluster). */
+  async videoInfo(video: string): Promise<{ id: string; durationMs: number } | null> {
+    const r = await this.opts.catalogue.resolve(video);
+    return r ? { id: r.info.id, durationMs: r.info.durationMs } : null;
+  }
+
+  /** The party key the room's stream follows (null: none, or a stream of this core's own). */
+  followedKey(room: string): number | null {
+    return this.roomStreams.get(room)?.followKey ?? null;
+  }
+
+  /**
+   * Makes the room's stream on this core match a shared anchor: starts it
+   * (decoding for this core's members) when it names another party or none
+   * ran, pauses, moves or resumes it at the anchor, or ends it (null, with
+   * `reason`). Idempotent: the same anchor again changes nothing. Resolves
+   * false when it could not follow (the library lacks the video, the core is
+   * at maxStreams: its members are told).
+   */
+  async followRoom(room: string, a: RoomAnchor | null, reason: StreamEndReason = "stopped"): Promise<boolean> {
+    const cur = this.roomStreams.get(room);
+    const members = this.rooms.get(room);
+    if (a === null || !members || members.size === 0) {
+      if (cur) this.end(cur, a === null ? reason : "stopped");
+      return a === null;
+    }
+    if (cur && cur.followKey === a.key && cur.info.video === a.video) {
+      this.moveFollowed(cur, a);
+      return true;
+    }
+    const resolved = await this.opts.catalogue.resolve(a.video);
+    const sound = this.opts.audio;
+    const summary = resolved && sound ? await sound.probes.get(resolved.key, resolved.path) : null;
+    const now = this.roomStreams.get(room);
+    const audience = [...(this.rooms.get(room)?.values() ?? [])];
+    if (now !== cur || audience.length === 0) return false; // changed meanwhile: the caller applies the newest anchor again
+    if (!resolved) {
+      for (const p of audience)
+        this.refuse(p, "unknown_video", `the party's video '${a.video}' is not in this core's library`, "play");
+      if (cur) this.end(cur, "stopped");
+      return false;
+    }
+    if (this.streams.size - (cur ? 1 : 0) >= this.opts.maxStreams) {
+      for (const p of audience)
+        this.refuse(p, "server_full", `this core is at its limit of ${this.opts.maxStreams} streams`, "play");
+      return false;
+    }
+    // The party is the cluster's: no member's decoder quota applies to following it.
+    const decoded = this.opts.frames.open(
+      resolved.path,
+      resolved.key,
+      this.opts.frames.outputSize(resolved.info),
+      resolved.info.fps,
+    );
+    if (cur) this.end(cur, "replaced");
+    this.launch({
+      room,
+      scope: "room",
+      by: a.by,
+      resolved,
+      summary,
+      decoded,
+      audience,
+      fromMs: a.posMs,
+      followKey: a.key,
+      startPacer: (p) => (a.state === "playing" ? p.playAt(a.posMs, a.atCore) : p.start(a.posMs, true)),
+    });
+    return true;
+  }
+
+  /** The followed stream is the anchor's party: pause, move or resume it to the anchor. */
+  private moveFollowed(s: Stream, a: RoomAnchor): void {
+    const { sid } = s.info;
+    const p = s.pacer;
+    const wasPaused = p.state === "paused";
+    if (a.state === "paused") {
+      const moved = Math.abs(p.positionMs - a.posMs) > 1;
+      if (wasPaused && !moved) return;
+      if (!wasPaused) {
+        p.pause();
+        for (const v of s.viewers.values()) v.peer.purgeVideo(sid, true);
+      }
+      if (moved) {
+        for (const v of s.viewers.values()) v.peer.purgeVideo(sid, false);
+        p.seek(a.posMs);
+      }
+      s.audio?.pause(p.positionMs);
+    } else {
+      const anchor = a.atCore - a.posMs;
+      if (!wasPaused && p.isPinned && p.anchorMs !== null && Math.abs(p.anchorMs - anchor) < 2) return;
+      // A resume continues where it was paused; anything else is a seek: what is queued is stale.
+      const continues = wasPaused && Math.abs(p.positionMs - a.posMs) <= 1;
+      if (!continues) for (const v of s.viewers.values()) v.peer.purgeVideo(sid, false);
+      p.playAt(a.posMs, a.atCore);
+      s.audio?.reposition(p.positionMs);
+    }
+    const st = this.infoOf(s);
+    const state = { t: "streamState" as const, sid, state: st.state, posMs: st.posMs, by: a.ctl };
+    for (const v of s.viewers.values()) v.peer.sendControl(state);
+    this.sendClock(s);
   }
 
   private allocSid(): number {
@@ -413,6 +585,7 @@ export class StreamManager implements VideoService {
     s.reader.close();
     this.opts.frames.release(s.decoded);
     this.opts.log.info({ sid, reason, streams: this.streams.size }, "stream ended");
+    if (s.followKey !== null) this.followedEnd?.(s.room, s.followKey, reason);
   }
 
   private smallFrame(s: Stream, frame: VideoFrame): VideoFrameOut | null {

@@ -106,6 +106,78 @@ function record(source: FrameSource, clock: Clock) {
   return { pacer, frames, ends };
 }
 
+describe("Pacer pinned to a shared anchor (playAt)", () => {
+  it("pacers started at different times show frame k at anchor + pts_k, a late one from the frame due now", async () => {
+    const clock = new FakeClock();
+    const src = new ArraySource(300);
+    const a = record(src, clock);
+    a.pacer.playAt(0, 1000); // the party starts at t=1000
+    expect(a.pacer.positionMs).toBe(0); // held at posMs until the anchor's time comes
+    expect(a.pacer.anchorMs).toBe(1000);
+    await clock.advance(400);
+    const b = record(src, clock);
+    b.pacer.playAt(0, 1000); // a second core hears the anchor 400 ms later
+    await clock.advance(1100); // t = 1500
+    const c = record(src, clock);
+    c.pacer.playAt(0, 1000); // a third joins 500 ms into the party
+    expect(c.pacer.positionMs).toBe(500);
+    await clock.advance(1000);
+    for (const r of [a, b, c]) for (const f of r.frames) expect(f.at).toBe(1000 + src.ptsOf(f.index));
+    expect(a.frames[0]).toEqual({ index: 0, at: 1000 });
+    expect(b.frames.map((f) => f.index)).toEqual(a.frames.map((f) => f.index));
+    expect(c.frames[0]).toEqual({ index: src.indexAt(500), at: 1500 }); // frame 15 (pts 500) is due at 1500: sent then
+    expect(c.frames.length).toBeGreaterThan(25);
+    expect(c.pacer.stats.skipped).toBe(0); // nothing sent in a burst: the past frames were never due here
+  });
+
+  it("waiting for the transcode never moves the anchor: frames too late are passed over", async () => {
+    const clock = new FakeClock();
+    const src = new ArraySource(300, { available: 0 });
+    const frames: Array<{ index: number; at: number }> = [];
+    const pacer = new Pacer({
+      source: src,
+      clock,
+      pinnedLateMs: 50,
+      onFrame: (f) => frames.push({ index: f.index, at: clock.now() }),
+      onEnd: () => {},
+    });
+    pacer.playAt(0, 0);
+    await clock.advance(300); // the decoder is slow to start
+    expect(frames).toEqual([]);
+    expect(pacer.anchorMs).toBe(0); // still the party's anchor while waiting
+    expect(pacer.positionMs).toBe(300); // the party moves on meanwhile
+    src.produce(300);
+    await clock.advance(200);
+    // The frame waited for (0) is 300 ms late: passed over, as is every frame due more than 50 ms ago.
+    expect(frames[0]!.index).toBeGreaterThanOrEqual(src.indexAt(250));
+    for (const f of frames) expect(f.at - src.ptsOf(f.index)).toBeLessThanOrEqual(50);
+    expect(pacer.stats.stalls).toBe(0);
+    expect(pacer.anchorMs).toBe(0);
+    // From there on, on the anchor exactly.
+    for (const f of frames.slice(1)) expect(f.at).toBe(src.ptsOf(f.index));
+  });
+
+  it("moves a playing or paused pacer to a new anchor; pause and seek leave the pin", async () => {
+    const clock = new FakeClock();
+    const src = new ArraySource(300);
+    const { pacer, frames } = record(src, clock);
+    pacer.start(0);
+    await clock.advance(500);
+    pacer.pause();
+    pacer.playAt(3000, 700); // resume the party at 3 s, anchored at t=700
+    expect(pacer.isPinned).toBe(true);
+    expect(pacer.state).toBe("playing");
+    const n = frames.length;
+    await clock.advance(400);
+    expect(frames[n]).toEqual({ index: 90, at: 700 });
+    for (const f of frames.slice(n)) expect(f.at).toBe(700 + src.ptsOf(f.index) - 3000);
+    pacer.pause();
+    expect(pacer.positionMs).toBe(3200);
+    pacer.seek(100);
+    expect(pacer.isPinned).toBe(false);
+  });
+});
+
 describe("Pacer (injected clock)", () => {
   it("emits each frame at its timestamp and ends after the last frame's duration", async () => {
     const clock = new FakeClock();
