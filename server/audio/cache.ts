@@ -199,7 +199,17 @@ export class AudioPacketCache {
       e = undefined;
     }
     if (!e) {
-      e = { videoId, path, track, segments: [], readers: new Set(), listeners: new Set(), head: null, refs: 0, lastUsed: 0 };
+      e = {
+        videoId,
+        path,
+        track,
+        segments: [],
+        readers: new Set(),
+        listeners: new Set(),
+        head: null,
+        refs: 0,
+        lastUsed: 0,
+      };
       this.entries.set(key, e);
     }
     e.refs++;
