@@ -229,12 +229,19 @@ export class AudioPacketCache {
         if (released) return cursor;
         reader.posMs = posMs;
         const before = reader.seg;
+        const shift = (): number => before.buf.dropped - reader.seenDropped;
         reader.seg = this.segmentFor(entry, posMs);
         this.plan(entry);
+        if (reader.seg === before) {
+          const at = Math.max(0, cursor - shift());
+          reader.seenDropped = before.buf.dropped;
+          return at;
+        }
+        // Another segment: go on after what the old one had sent (its next packet), never before posMs.
+        const next = before.buf.packets[cursor - shift()];
         const buf = reader.seg.buf;
-        const shift = buf.dropped - reader.seenDropped;
         reader.seenDropped = buf.dropped;
-        return reader.seg !== before ? buf.indexAt(posMs) : Math.max(0, cursor - shift);
+        return buf.indexAt(Math.max(posMs, next ? next.ptsMs + 1 : before.buf.endMs));
       },
       release: () => {
         if (released) return;

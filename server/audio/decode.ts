@@ -198,7 +198,8 @@ export async function decodeAudio(
       }
       const r = demux.end();
       if (r.error) finish({ ok: false, reason: "demux", detail: `${r.error.code}: ${r.error.message}` });
-      else if (count === 0)
+      // Nothing after a seek is the end of the track (audio shorter than the video), not damage.
+      else if (count === 0 && startMs === 0)
         finish({ ok: false, reason: "corrupt", detail: stderr.trim().slice(0, 300) || "no audio packets decoded" });
       else finish({ ok: true, packets: count, durationMs: Math.round(endSample / 48) - startMs });
     });

@@ -104,7 +104,11 @@ export class StreamAudio {
   tick(posMs: number): void {
     this.lastPos = posMs;
     // The decoder follows the readers (window ahead, far seek); the cursor follows what the cache kept.
-    for (const lane of this.lanes.values()) lane.cursor = lane.lease.need(posMs, lane.cursor);
+    for (const lane of this.lanes.values()) {
+      const buf = lane.lease.buffer;
+      lane.cursor = lane.lease.need(posMs, lane.cursor);
+      if (lane.lease.buffer !== buf) lane.discontinuity = true; // another ffmpeg's packets: the client resets its decoder
+    }
     for (const lane of this.lanes.values()) this.pump(lane, posMs);
   }
 

@@ -147,4 +147,18 @@ describe("audio decode window (real ffmpeg)", () => {
     lease.release();
     cache.close();
   }, 30_000);
+
+  it("a seek past the end of the sound finds nothing there, which is not a broken track", async () => {
+    const cache = new AudioPacketCache({ aheadSec: 5, behindSec: 3 });
+    const lease = cache.acquire("long", file, 0, 130_000);
+    await lease.done;
+    expect(lease.buffer.state).toBe("ready");
+    expect(lease.buffer.failure).toBeNull();
+    expect(lease.buffer.packets.length).toBe(0);
+    // It ended: it serves any later position without another ffmpeg.
+    lease.need(131_000, 0);
+    expect(cache.spawned).toBe(1);
+    lease.release();
+    cache.close();
+  }, 30_000);
 });
