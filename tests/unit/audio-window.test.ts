@@ -9,6 +9,9 @@ import { describe, expect, it } from "vitest";
 import { AudioPacketCache, NEAR_MS, type AudioDecodeFn } from "../../server/audio/cache";
 import type { AudioDecodeResult } from "../../server/audio/decode";
 import type { OpusPacket } from "../../server/audio/ogg";
+import { readAudioPacket } from "../../protocol/audioPacket";
+import type { AudioPacketOut, Peer } from "../../server/ports";
+import { StreamAudio } from "../../server/video/audioFanout";
 
 const HEAD = Buffer.concat([Buffer.from("OpusHead"), Buffer.from([1, 2, 0x38, 0x01, 0x80, 0xbb, 0, 0, 0, 0, 0])]);
 const PRE_SKIP = 312;
@@ -183,5 +186,50 @@ describe("audio decode window", () => {
     d.release();
     cache.close();
     long.cache.close();
+  });
+
+  it("through StreamAudio: ticks move the window, a far seek plays the new segment's packets, flagged", async () => {
+    const { runs, cache } = setup(600_000);
+    const got: AudioPacketOut[] = [];
+    const peer: Peer = {
+      connId: 1,
+      memberId: "m1",
+      room: "r",
+      caps: new Set(["audio"]),
+      sendControl: () => {},
+      offerVideo: () => true,
+      purgeVideo: () => {},
+      offerAudio: (o) => (got.push(o), true),
+      purgeAudio: () => {},
+    };
+    const track = {
+      index: 0,
+      language: "eng",
+      title: null,
+      codec: "aac",
+      channels: 2,
+      channelLayout: "stereo",
+      downmix: false,
+      problem: null,
+    };
+    const s = new StreamAudio({ sid: 3, key: "k", path: "/x", tracks: [track], noSound: null, cache });
+    s.add(peer, 0);
+    await settle();
+    for (let pos = 0; pos <= 20_000; pos += 1000) {
+      s.tick(pos);
+      await settle();
+    }
+    expect(runs.map((r) => r.startMs)).toEqual([0]);
+    s.reposition(300_000);
+    await settle();
+    s.tick(300_000);
+    expect(runs.map((r) => r.startMs)).toEqual([0, 300_000]);
+    const last = got.at(-1)!;
+    const all = last.data.length ? Buffer.concat([last.head, last.data]) : last.head;
+    const first = readAudioPacket(all.subarray(5, 4 + all.readUInt32BE(0)))!.header;
+    expect(Math.abs(first.ptsSamples / 48 - 300_000)).toBeLessThan(20);
+    expect(first.flags & 1).toBe(1);
+    s.close();
+    cache.close();
   });
 });
