@@ -12,13 +12,52 @@ export const OPUS_CHANNELS = 2;
 export const OPUS_BITRATE = "96k";
 export const OPUS_FRAME_MS = 20;
 /**
- * libopus complexity (0-10, ffmpeg's default 10). 5 cost 12.8% of a 720p
- * video decode (bench/audio-cost.ts), over the 10% budget; 3 is ~9% at no
- * audible loss at 96 kbit/s stereo.
+ * libopus complexity (0-10, ffmpeg's default 10). The encoder is ~90% of the
+ * audio ffmpeg's CPU (the AAC decode and ffmpeg's start-up are the rest;
+ * bench/NOTES.md). At 96 kbit/s stereo Opus runs CELT only, with bits to
+ * spare; what higher complexities add (the pitch pre-filter, TF and spreading
+ * analysis, finer stereo decisions) matters at low bit rates. 0 costs 35% less
+ * CPU than 3 and 70% less than 10.
  */
-export const OPUS_COMPLEXITY = 3;
+export const OPUS_COMPLEXITY = 0;
+/**
+ * Packets per Ogg page (each page is one write to the pipe): 5 pages of 20 ms
+ * is 100 ms of sound, which the encoder makes in about a millisecond, so a
+ * cold start or a far seek still gets its first sound at once, with a fifth of
+ * the pages and syscalls of one page per packet.
+ */
+export const OGG_PAGE_MS = 100;
 
 export type AudioDecodeFailure = "no_track" | "corrupt" | "demux" | "spawn" | "aborted";
+
+/**
+ * Flow control between the cache and one decoder: while closed, the decoder
+ * stops reading ffmpeg's pipe (ffmpeg then blocks on its write and uses no
+ * CPU); opening it resumes reading.
+ */
+export class AudioGate {
+  private isOpen = true;
+  private wake: (() => void) | null = null;
+  get open(): boolean {
+    return this.isOpen;
+  }
+  set(open: boolean): void {
+    if (open === this.isOpen) return;
+    this.isOpen = open;
+    if (open) this.wake?.();
+  }
+  /** The decoder's resume hook (one per gate). */
+  onOpen(fn: () => void): void {
+    this.wake = fn;
+  }
+}
+
+/** Where a decode starts, and its gate. */
+export interface AudioDecodeFrom {
+  /** Start in the file (ms): ffmpeg seeks there (`-ss` before `-i`); packet times stay the file's. */
+  startMs?: number;
+  gate?: AudioGate;
+}
 
 export interface AudioDecodeSink {
   /** Once, before the first packet. */
@@ -59,9 +98,9 @@ export function opusArgs(path: string, track: number, startMs = 0): string[] {
     "audio",
     "-compression_level",
     String(OPUS_COMPLEXITY),
-    // One packet per page: the default one-second pages would delay the first sound by a second.
+    // Short pages, flushed: ffmpeg's default one-second pages and 32 KiB buffer hold back a cold start's first sound.
     "-page_duration",
-    String(OPUS_FRAME_MS * 1000),
+    String(OGG_PAGE_MS * 1000),
     "-flush_packets",
     "1",
     "-f",
@@ -75,14 +114,17 @@ function classify(stderr: string): AudioDecodeFailure {
 }
 
 /**
- * Runs ffmpeg to the end (or until signal aborts), feeding packets to sink as
- * they are demuxed. Never rejects: every failure is a result.
+ * Runs ffmpeg from from.startMs to the end (or until signal aborts), feeding
+ * packets to sink as they are demuxed, with their times on the file's
+ * timeline; while from.gate is closed the pipe is not read. Never rejects:
+ * every failure is a result (durationMs: the audio decoded, from startMs).
  */
 export async function decodeAudio(
   path: string,
   track: number,
   sink: AudioDecodeSink,
   signal?: AbortSignal,
+  from: AudioDecodeFrom = {},
 ): Promise<AudioDecodeResult> {
   if (!Number.isInteger(track) || track < 0)
     return { ok: false, reason: "no_track", detail: `bad audio track index ${track}` };
@@ -93,7 +135,14 @@ export async function decodeAudio(
     return { ok: false, reason: "spawn", detail: (err as Error).message };
   }
   return new Promise((resolve) => {
-    const child = spawn(bin, opusArgs(path, track), { stdio: ["ignore", "pipe", "pipe"] });
+    const startMs = Math.max(0, Math.round(from.startMs ?? 0));
+    // ffmpeg's output after `-ss` starts at 0: shift it back onto the file's timeline (48 samples per ms).
+    const offset = startMs * 48;
+    const gate = from.gate;
+    const child = spawn(bin, opusArgs(path, track, startMs), { stdio: ["ignore", "pipe", "pipe"] });
+    gate?.onOpen(() => {
+      if (!settled) child.stdout.resume();
+    });
     const demux = new OggOpusDemuxer();
     let headSent = false;
     let count = 0;
@@ -108,6 +157,7 @@ export async function decodeAudio(
     };
     const onAbort = (): void => {
       child.kill("SIGKILL");
+      child.stdout.destroy(); // a paused pipe would otherwise hold the child's close forever
       finish({ ok: false, reason: "aborted", detail: "aborted" });
     };
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -118,6 +168,11 @@ export async function decodeAudio(
         headSent = true;
         sink.onHead(demux.head);
       }
+      if (offset)
+        for (const p of packets) {
+          p.ptsSamples += offset;
+          p.ptsMs = p.ptsSamples / 48;
+        }
       count += packets.length;
       const last = packets[packets.length - 1]!;
       endSample = last.ptsSamples + last.durationSamples;
@@ -129,7 +184,7 @@ export async function decodeAudio(
       if (r.error) {
         child.kill("SIGKILL");
         finish({ ok: false, reason: "demux", detail: `${r.error.code}: ${r.error.message}` });
-      }
+      } else if (gate && !gate.open) child.stdout.pause();
     });
     child.stderr.on("data", (c: Buffer) => {
       if (stderr.length < 4000) stderr += c.toString();
@@ -143,9 +198,10 @@ export async function decodeAudio(
       }
       const r = demux.end();
       if (r.error) finish({ ok: false, reason: "demux", detail: `${r.error.code}: ${r.error.message}` });
-      else if (count === 0)
+      // Nothing after a seek is the end of the track (audio shorter than the video), not damage.
+      else if (count === 0 && startMs === 0)
         finish({ ok: false, reason: "corrupt", detail: stderr.trim().slice(0, 300) || "no audio packets decoded" });
-      else finish({ ok: true, packets: count, durationMs: Math.round(endSample / 48) });
+      else finish({ ok: true, packets: count, durationMs: Math.round(endSample / 48) - startMs });
     });
   });
 }

@@ -103,6 +103,12 @@ export class StreamAudio {
   /** Called by the stream for each frame it sends: packets up to pts + lead go out. */
   tick(posMs: number): void {
     this.lastPos = posMs;
+    // The decoder follows the readers (window ahead, far seek); the cursor follows what the cache kept.
+    for (const lane of this.lanes.values()) {
+      const buf = lane.lease.buffer;
+      lane.cursor = lane.lease.need(posMs, lane.cursor);
+      if (lane.lease.buffer !== buf) lane.discontinuity = true; // another ffmpeg's packets: the client resets its decoder
+    }
     for (const lane of this.lanes.values()) this.pump(lane, posMs);
   }
 
@@ -110,6 +116,7 @@ export class StreamAudio {
   reposition(posMs: number): void {
     this.lastPos = posMs;
     for (const lane of this.lanes.values()) {
+      lane.lease.need(posMs, lane.cursor);
       lane.cursor = lane.lease.buffer.indexAt(posMs);
       lane.discontinuity = true;
       for (const p of lane.viewers.values()) p.purgeAudio?.(this.o.sid);
@@ -145,7 +152,7 @@ export class StreamAudio {
   }
 
   private openLane(track: number, posMs: number): Lane {
-    const lease = this.o.cache.acquire(this.o.key, this.o.path, track);
+    const lease = this.o.cache.acquire(this.o.key, this.o.path, track, posMs);
     const lane: Lane = {
       track,
       lease,

@@ -27,6 +27,8 @@ export const VIDEO_LIMITS = {
   minFreeDiskBytes: 1024 * MiB,
   /** Decoded Opus packets of idle (unwatched) audio tracks kept, over all videos (~43 MB per hour of audio). */
   audioCacheBytes: 256 * MiB,
+  /** Decoded Opus packets kept behind the slowest reader of a track (seek back, late joiners); decoding stays decodeAheadSec ahead. */
+  audioBehindSec: 30,
   /** "clock" clients present each frame and packet at anchor + pts + this (absorbs network jitter). */
   playoutDelayMs: 250,
 } as const;

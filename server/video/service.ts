@@ -43,7 +43,11 @@ export function createVideoService(o: VideoServiceOptions): StreamManager {
     log,
     maxStreams,
     audio: {
-      cache: new AudioPacketCache({ maxIdleBytes: o.limits?.audioCacheBytes ?? VIDEO_LIMITS.audioCacheBytes }),
+      cache: new AudioPacketCache({
+        maxIdleBytes: o.limits?.audioCacheBytes ?? VIDEO_LIMITS.audioCacheBytes,
+        aheadSec: o.limits?.decodeAheadSec ?? VIDEO_LIMITS.decodeAheadSec,
+        behindSec: o.limits?.audioBehindSec ?? VIDEO_LIMITS.audioBehindSec,
+      }),
       probes: new AudioProbeCache(),
     },
     playoutDelayMs: o.limits?.playoutDelayMs ?? VIDEO_LIMITS.playoutDelayMs,
