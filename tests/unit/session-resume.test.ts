@@ -25,7 +25,7 @@ describe("ResumeState", () => {
     expect(a.seq).toBe(5);
     expect(a.has(5)).toBe(true);
     expect(a.has(6)).toBe(false);
-    expect(store.get("r")).toBe(5);
+    expect(store.get("r")).toEqual({ seq: 5 });
     const b = new ResumeState(
       store,
       "r",
@@ -47,7 +47,7 @@ describe("ResumeState", () => {
     r.advance(9, true);
     r.resumed(0);
     expect(r.has(1)).toBe(false);
-    expect(store.get("r")).toBe(0);
+    expect(store.get("r")).toEqual({ seq: 0 });
   });
 
   it("a bad or failing store is ignored with a warning, never thrown", async () => {
@@ -68,7 +68,7 @@ describe("ResumeState", () => {
     bad.advance(1, true);
     expect(warnings.join()).toMatch(/quota/);
     const weird = new ResumeState(
-      { get: () => -3, set: () => {} },
+      { get: () => ({ seq: -3 }), set: () => {} },
       "r",
       () => true,
       () => {},
@@ -103,13 +103,13 @@ describe("FileCursorStore", () => {
     const dir = mkdtempSync(join(tmpdir(), "sealroom-cursors-"));
     const file = cursorsPathFor(join(dir, "identity-alice.json"));
     expect(file).toBe(join(dir, "cursors-alice.json"));
-    new FileCursorStore(file).set("room1", 42);
+    new FileCursorStore(file).set("room1", { seq: 42 });
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    expect(new FileCursorStore(file).get("room1")).toBe(42);
+    expect(new FileCursorStore(file).get("room1")).toEqual({ seq: 42 });
     expect(new FileCursorStore(file).get("other")).toBeNull();
     writeFileSync(file, JSON.stringify({ a: -1, b: "x", c: 7 }));
     const s = new FileCursorStore(file);
-    expect([s.get("a"), s.get("b"), s.get("c")]).toEqual([null, null, 7]);
+    expect([s.get("a"), s.get("b"), s.get("c")]).toEqual([null, null, { seq: 7 }]);
     writeFileSync(file, "not json");
     const warnings: string[] = [];
     expect(new FileCursorStore(file, (m) => warnings.push(m)).get("c")).toBeNull();
