@@ -168,7 +168,10 @@ export class ResumeState {
     this.saveTimer = null;
     if (this.cursor === null) return;
     try {
-      const r = this.store.set(this.room, this.cursorLog === null ? { seq: this.cursor } : { seq: this.cursor, log: this.cursorLog });
+      const r = this.store.set(
+        this.room,
+        this.cursorLog === null ? { seq: this.cursor } : { seq: this.cursor, log: this.cursorLog },
+      );
       if (r instanceof Promise) r.catch((e: unknown) => this.log(`cursor store failed: ${String(e)}`));
     } catch (e) {
       this.log(`cursor store failed: ${String(e)}`);
