@@ -1,16 +1,18 @@
 // Resume cursors of the terminal client (docs/protocol.md section 2c): per
-// room, the last seq of the room log this identity has, in a 0600 file beside
-// the identity, so a restarted client resumes where it stopped.
+// room, the last seq of the room log this identity has and the id of that log,
+// in a 0600 file beside the identity, so a restarted client resumes where it
+// stopped (and a log the core replaced is not resumed by seq).
 
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { CursorStore } from "../protocol/resume";
+import { cursorOf, type Cursor, type CursorStore } from "../protocol/resume";
 
 /** Rooms remembered (the file stays small whatever a user joins). */
 const MAX_ROOMS = 1_000;
 
 export class FileCursorStore implements CursorStore {
-  private map = new Map<string, number>();
+  /** Room -> cursor; in the file {"room": {"seq": N, "log": "..."}} (a bare N: kept before log ids). */
+  private map = new Map<string, Cursor>();
 
   constructor(
     private readonly file: string,
@@ -19,8 +21,9 @@ export class FileCursorStore implements CursorStore {
     try {
       const o = JSON.parse(readFileSync(file, "utf8")) as unknown;
       if (o && typeof o === "object") {
-        for (const [room, seq] of Object.entries(o as Record<string, unknown>)) {
-          if (typeof seq === "number" && Number.isSafeInteger(seq) && seq >= 0) this.map.set(room, seq);
+        for (const [room, v] of Object.entries(o as Record<string, unknown>)) {
+          const c = cursorOf(v);
+          if (c) this.map.set(room, c);
         }
       }
     } catch (e) {
@@ -29,14 +32,15 @@ export class FileCursorStore implements CursorStore {
     }
   }
 
-  get(room: string): number | null {
-    return this.map.get(room) ?? null;
+  get(room: string): Cursor | null {
+    const c = this.map.get(room);
+    return c ? { ...c } : null;
   }
 
   // At most every 250 ms (protocol/resume.ts): write synchronously, atomically.
-  set(room: string, seq: number): void {
+  set(room: string, cursor: Cursor): void {
     this.map.delete(room);
-    this.map.set(room, seq);
+    this.map.set(room, cursor.log === undefined ? { seq: cursor.seq } : { seq: cursor.seq, log: cursor.log });
     while (this.map.size > MAX_ROOMS) this.map.delete(this.map.keys().next().value as string);
     const tmp = `${this.file}.${process.pid}.tmp`;
     try {

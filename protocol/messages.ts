@@ -13,6 +13,9 @@ import { EnvelopeV2Wire, KeyDistributionWire, MAX_KEY_DISTS, MemberV2Wire } from
 
 const b64 = z.string().refine(isBase64, "not base64");
 const id = z.string().regex(ID_RE, "not a member id");
+/** A room log's id (cap "durable", docs/protocol.md section 2c): base64url, 22 characters from this core. */
+export const LOG_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+const logId = z.string().regex(LOG_ID_RE, "not a log id");
 const u32 = z.number().int().min(0).max(0xffffffff);
 const ms = z.number().finite().min(0);
 /** Visible ASCII only: mids are joined with '\n' into signed strings. */
@@ -52,6 +55,12 @@ export const Hello = z.object({
     .object({ room: z.string().max(64), seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) })
     .strict()
     .optional(),
+  /**
+   * Cap "durable": the log id resume.seq counts in (welcome.log when the cursor
+   * was kept). Beside `resume`, not in it: an older core refuses unknown keys
+   * there but ignores them here. Absent from older clients; ignored without resume.
+   */
+  resumeLog: logId.optional(),
 });
 export type Hello = z.infer<typeof Hello>;
 
@@ -186,6 +195,8 @@ export const Welcome = z.object({
   members: z.array(Member),
   limits: Limits,
   stream: StreamInfo.nullable(),
+  /** Cap "durable": the id of this room's log, kept beside the cursor and sent back in hello.resume. */
+  log: logId.optional(),
 });
 export type Welcome = z.infer<typeof Welcome>;
 export const Joined = z.object({ t: z.literal("joined"), member: Member });
@@ -220,7 +231,7 @@ export const Delivered = z.object({
   of: z.number().int().min(0),
 });
 /** The replay after hello.resume is complete: everything up to `seq` has been sent. */
-export const Resumed = z.object({ t: z.literal("resumed"), seq: z.number().int().min(0) });
+export const Resumed = z.object({ t: z.literal("resumed"), seq: z.number().int().min(0), log: logId.optional() });
 /** Entries from..to of the log are gone (retention) before the replay: messages may be missing there. */
 export const HistoryGap = z.object({
   t: z.literal("historyGap"),

@@ -1,23 +1,45 @@
 // The client half of the durable room log (docs/protocol.md section 2c): the
 // cursor (last seq of this room the client has), kept through a small port so
 // the web app keeps it in localStorage and the native client in a 0600 file;
-// repeats dropped by seq; receipts for what was opened, sent in batches.
+// repeats dropped by seq; receipts for what was opened, sent in batches. The
+// cursor is kept with the id of the log it counts in (welcome.log), so a log
+// the core replaced is never resumed by seq.
 //
 // Browser-safe: no node: imports, timers through globalThis.
 
+/** A room's cursor: the last seq this client has, in the log with id `log` (absent: kept before log ids). */
+export interface Cursor {
+  seq: number;
+  log?: string;
+}
+
 /** Where cursors live between runs; sync or async. */
 export interface CursorStore {
-  get(room: string): number | null | Promise<number | null>;
-  set(room: string, seq: number): void | Promise<void>;
+  get(room: string): Cursor | null | Promise<Cursor | null>;
+  set(room: string, cursor: Cursor): void | Promise<void>;
+}
+
+/** Same rule as protocol/messages.ts LOG_ID_RE (kept here so this file imports nothing). */
+const LOG_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** A cursor read back from storage, or null when it is not one (a store's format check). */
+export function cursorOf(v: unknown): Cursor | null {
+  if (typeof v === "number") v = { seq: v }; // kept before log ids: a bare seq
+  if (!v || typeof v !== "object") return null;
+  const { seq, log } = v as { seq?: unknown; log?: unknown };
+  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) return null;
+  if (log === undefined) return { seq };
+  return typeof log === "string" && LOG_ID.test(log) ? { seq, log } : null;
 }
 
 export class MemoryCursorStore implements CursorStore {
-  private map = new Map<string, number>();
-  get(room: string): number | null {
-    return this.map.get(room) ?? null;
+  private map = new Map<string, Cursor>();
+  get(room: string): Cursor | null {
+    const c = this.map.get(room);
+    return c ? { ...c } : null;
   }
-  set(room: string, seq: number): void {
-    this.map.set(room, seq);
+  set(room: string, cursor: Cursor): void {
+    this.map.set(room, { ...cursor });
   }
 }
 
@@ -31,6 +53,8 @@ type Timer = ReturnType<typeof globalThis.setTimeout>;
 
 export class ResumeState {
   private cursor: number | null = null;
+  /** The id of the log `cursor` counts in; null until a core with log ids said it. */
+  private cursorLog: string | null = null;
   private loaded: Promise<void> | null = null;
   private saveTimer: Timer | null = null;
   private receipts: number[] = [];
@@ -48,8 +72,11 @@ export class ResumeState {
   load(): Promise<void> {
     this.loaded ??= (async () => {
       try {
-        const c = await this.store.get(this.room);
-        if (typeof c === "number" && Number.isSafeInteger(c) && c >= 0) this.cursor = Math.max(this.cursor ?? 0, c);
+        const c = cursorOf(await this.store.get(this.room));
+        if (c && this.cursor === null) {
+          this.cursor = c.seq;
+          this.cursorLog = c.log ?? null;
+        }
       } catch (e) {
         this.log(`cursor store failed: ${String(e)}`);
       }
@@ -60,6 +87,32 @@ export class ResumeState {
   /** What hello.resume carries: absent until this client has a cursor for the room. */
   hello(): { room: string; seq: number } | undefined {
     return this.cursor === null ? undefined : { room: this.room, seq: this.cursor };
+  }
+
+  /** What hello.resumeLog carries: the log id of the cursor, when one came with it. */
+  helloLog(): string | undefined {
+    return this.cursor === null || this.cursorLog === null ? undefined : this.cursorLog;
+  }
+
+  /** The id of the log the cursor counts in (null: none known yet). */
+  get logId(): string | null {
+    return this.cursorLog;
+  }
+
+  /**
+   * `welcome.log`, before any replay: another log than the cursor's means the
+   * core's log was replaced, so the cursor starts over at 0 (the core replays
+   * this log from its start, and none of it may look like a repeat). A cursor
+   * kept without a log id is taken as this log's (the core resumes it by seq).
+   * Absent (a core without log ids): nothing changes. True when replaced.
+   */
+  welcomed(log: string | undefined): boolean {
+    if (log === undefined || log === this.cursorLog) return false;
+    const replaced = this.cursorLog !== null && this.cursor !== null;
+    if (replaced) this.cursor = 0;
+    this.cursorLog = log;
+    this.save();
+    return replaced;
   }
 
   get seq(): number | null {
@@ -85,8 +138,9 @@ export class ResumeState {
    * (its log was replaced), and then the core's word wins or every new message
    * would look like a repeat.
    */
-  resumed(seq: number): void {
+  resumed(seq: number, log?: string): void {
     this.cursor = seq;
+    if (log !== undefined) this.cursorLog = log;
     this.save();
   }
 
@@ -114,7 +168,10 @@ export class ResumeState {
     this.saveTimer = null;
     if (this.cursor === null) return;
     try {
-      const r = this.store.set(this.room, this.cursor);
+      const r = this.store.set(
+        this.room,
+        this.cursorLog === null ? { seq: this.cursor } : { seq: this.cursor, log: this.cursorLog },
+      );
       if (r instanceof Promise) r.catch((e: unknown) => this.log(`cursor store failed: ${String(e)}`));
     } catch (e) {
       this.log(`cursor store failed: ${String(e)}`);

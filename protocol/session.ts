@@ -289,7 +289,7 @@ export class ClientSession {
       case "delivered":
         return this.events.emit("delivered", { mid: msg.mid, seq: msg.seq, delivered: msg.delivered, of: msg.of });
       case "resumed":
-        this.resume?.resumed(msg.seq);
+        this.resume?.resumed(msg.seq, msg.log);
         await this.e2e?.resumed();
         return this.events.emit("resumed", { seq: msg.seq });
       case "historyGap":
@@ -361,7 +361,8 @@ export class ClientSession {
     if (this.e2e) hello = await this.e2e.hello(hello, c.nonce);
     await this.resume?.load();
     const resume = this.resume?.hello();
-    this.link.send(conn, resume ? { ...hello, resume } : hello);
+    const resumeLog = this.resume?.helloLog();
+    this.link.send(conn, resume ? { ...hello, resume, ...(resumeLog ? { resumeLog } : {}) } : hello);
   }
 
   private async onWelcome(conn: Conn, w: Welcome): Promise<void> {
@@ -380,6 +381,8 @@ export class ClientSession {
       return this.link.drop(conn, message);
     }
     this.e2e?.welcomed();
+    // before any replay: a replaced log sets the cursor back, so its messages are no repeats
+    this.resume?.welcomed(w.log);
     const entries = await Promise.all(w.members.map((m) => this.entryOf(m)));
     if (!conn.alive || conn !== this.link.current) return;
     this._members.reset(entries);

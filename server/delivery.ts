@@ -75,6 +75,16 @@ export class Durable {
     return this.d.store;
   }
 
+  /** The room's log id for a durable welcome; a store that cannot tell refuses the hello (retryable). */
+  async logId(room: string): Promise<string> {
+    try {
+      return await this.d.store.logId(room);
+    } catch (e) {
+      this.d.log.error({ room, err: String(e) }, "room store: cannot read the room's log id");
+      throw new ProtocolError("internal", "the room store failed; try again", true, "hello");
+    }
+  }
+
   /** A room not in memory: its members come back from the store, all away, until they reconnect. */
   loadRoom(name: string, vk: string | null = null): Promise<Room> {
     let p = this.loading.get(name);
@@ -189,16 +199,21 @@ export class Durable {
   /**
    * Replays what `peer` missed after its cursor, in seq order, then `resumed`
    * (without a cursor: just `resumed` with the room's last seq, its starting point).
+   * `logId`: the room's log id as the welcome gave it (read here when absent).
    */
   async resume(
     peer: MemberPeer & { readonly queuedBytes?: number; readonly isClosed?: boolean },
     asked: Hello["resume"],
+    logId?: string,
+    /** hello.resumeLog: the log id `asked` counts in (absent from older clients). */
+    askedLog?: string,
   ): Promise<void> {
     const room = peer.room;
     const store = this.d.store;
     const held: Held = { frames: [], overflow: false };
     this.resuming.set(peer, held);
     try {
+      const log = logId ?? (await store.logId(room));
       const range = await store.seqRange(room);
       // No cursor yet (a first join): nothing to replay, but the client learns where the log is.
       let cursor = asked ?? { room, seq: range.last };
@@ -212,6 +227,19 @@ export class Durable {
         });
         cursor = { room, seq: range.last };
       } else {
+        if (askedLog !== undefined && askedLog !== log) {
+          // A cursor into a log this room no longer has (it was replaced): its seq says
+          // nothing here, so the client starts over from what this log keeps.
+          if (cursor.seq > 0)
+            peer.sendControl({
+              t: "error",
+              code: "bad_request",
+              message: `resume names another log of this room (the core's log was replaced since): its messages come again from the start of this one; what was sent before may be missing`,
+              ref: "resume",
+              fatal: false,
+            });
+          cursor = { room, seq: 0 };
+        }
         const check = resumeCheck(cursor.seq, range);
         if (check === "future") {
           peer.sendControl({
@@ -246,7 +274,7 @@ export class Durable {
         peer.sendFrame(f.frame);
         last = Math.max(last, f.seq);
       }
-      peer.sendControl({ t: "resumed", seq: last });
+      peer.sendControl({ t: "resumed", seq: last, log });
       this.resuming.delete(peer);
       await this.missedReceipts(peer);
     } catch (e) {

@@ -97,6 +97,9 @@ export class Hub implements HubSide {
 
   /** Seats a verified member; throws a fatal ProtocolError when the room refuses. */
   async join(peer: MemberPeer, { hello, id, v2 }: VerifiedHello): Promise<void> {
+    // Cap durable: the room's log id goes in the welcome, before any replay (protocol 2c).
+    const logId = knownCaps(hello.caps).has("durable") ? await this.durable.logId(hello.room) : undefined;
+    if (peer.isClosed) return;
     // A v2 room's key is known from the registry or from this hello (its id is bound to the key).
     const vk = this.v2VersionCheck(hello.room, v2?.vk);
     let room = this.rooms.get(hello.room);
@@ -194,10 +197,11 @@ export class Hub implements HubSide {
         maxRecipients: this.limits.maxRecipients,
       },
       stream: this.video.roomStream(room.name),
+      ...(durable && logId !== undefined ? { log: logId } : {}),
     });
     this.video.join(peer);
     // Not awaited: the connection reads on (pings, sends) while the replay is paced by its queue.
-    if (durable) void this.durable.resume(peer, hello.resume);
+    if (durable) void this.durable.resume(peer, hello.resume, logId, hello.resumeLog);
   }
 
   /**

@@ -17,6 +17,10 @@
 //   KV sr_<NS>_told      <T>.<sender>.<seq> -> the highest count the sender was told (markTold)
 //   KV sr_<NS>_members   <T>.<id> -> MemberRecord JSON
 //   KV sr_<NS>_streams   <T> -> RoomStreamRecord JSON
+//   KV sr_<NS>_logs      <T> -> the room's log id (protocol 2c), made once by whichever
+//                        core asks first (KV create: the others read it); a recreated
+//                        namespace has new ones. (Stream metadata would tie it to the
+//                        stream itself, but needs nats-server 2.10.)
 //
 // Dedupe: every publish carries Nats-Msg-Id "<from>.<mid>.<gen>"; within the
 // stream's duplicate window JetStream itself answers a repeat with the original
@@ -53,6 +57,7 @@ import {
   type StreamConfig,
 } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
+import { LOG_ID_RE } from "../../protocol/messages";
 import { effectiveAwayGraceMs, storeLimits, type StoreLimits } from "../store/limits";
 import type { StoreOptions } from "../store/memoryStore";
 import {
@@ -63,6 +68,7 @@ import {
   checkRoom,
   checkStream,
   memberRecordOf,
+  newLogId,
   StoreError,
   type AppendEntry,
   type AppendResult,
@@ -165,7 +171,9 @@ export class JetStreamStore implements RoomStore {
   private readonly dupWindowMs: number;
   private js: JetStreamClient;
   private jsmP: Promise<JetStreamManager>;
-  private kvP: Promise<{ mids: KV; receipts: KV; told: KV; members: KV; streams: KV }>;
+  private kvP: Promise<{ mids: KV; receipts: KV; told: KV; members: KV; streams: KV; logs: KV }>;
+  /** Room -> its log id as read from (or made in) the logs bucket: it never changes there. */
+  private logIds = new Map<string, string>();
   private made = new Map<string, Promise<void>>();
   /** Streams known to exist (read, not made, by this core). */
   private seen = new Set<string>();
@@ -194,14 +202,15 @@ export class JetStreamStore implements RoomStore {
     const ns = this.namespace;
     const age = this.limits.retentionAgeMs;
     const opt = { history: 1, replicas: this.replicas, storage: StorageType.File };
-    const [mids, receipts, told, members, streams] = await Promise.all([
+    const [mids, receipts, told, members, streams, logs] = await Promise.all([
       kvm.create(`sr_${ns}_mids`, { ...opt, ttl: age }),
       kvm.create(`sr_${ns}_receipts`, { ...opt, ttl: age }),
       kvm.create(`sr_${ns}_told`, { ...opt, ttl: age }),
       kvm.create(`sr_${ns}_members`, opt),
       kvm.create(`sr_${ns}_streams`, opt),
+      kvm.create(`sr_${ns}_logs`, opt),
     ]);
-    return { mids, receipts, told, members, streams };
+    return { mids, receipts, told, members, streams, logs };
   }
 
   private streamName(room: string): string {
@@ -286,6 +295,36 @@ export class JetStreamStore implements RoomStore {
   }
 
   // ---- the log ------------------------------------------------------------------
+
+  logId(room: string): Promise<string> {
+    return this.op(
+      () => checkRoom(room),
+      async () => {
+        const known = this.logIds.get(room);
+        if (known !== undefined) return known;
+        const kv = (await this.kvP).logs;
+        const key = roomToken(room);
+        for (let attempt = 0; attempt < 20; attempt++) {
+          const cur = await kv.get(key);
+          if (cur && cur.operation === "PUT") {
+            const log = dec.decode(cur.value);
+            if (!LOG_ID_RE.test(log)) throw new StoreError("corrupt", `the log id of room ${room} is not a log id`);
+            this.logIds.set(room, log);
+            return log;
+          }
+          try {
+            const log = newLogId();
+            await kv.create(key, log);
+            this.logIds.set(room, log);
+            return log;
+          } catch {
+            // another core made it at the same moment: read theirs
+          }
+        }
+        throw new StoreError("store_failed", `the log id of room ${room} could not be read or made`);
+      },
+    );
+  }
 
   append(room: string, e: AppendEntry): Promise<AppendResult> {
     return this.op(

@@ -12,6 +12,7 @@ import {
   checkStream,
   entryBytes,
   memberRecordOf,
+  newLogId,
   StoreError,
   type AppendEntry,
   type AppendResult,
@@ -39,6 +40,8 @@ interface Held {
 }
 
 interface MemRoom {
+  /** This process's log of the room: a restart makes a new one (protocol 2c, log id). */
+  logId: string;
   last: number;
   log: Held[]; // log[head..] are retained, seq ascending and contiguous
   head: number;
@@ -59,6 +62,12 @@ export class MemoryStore implements RoomStore {
     this.limits = storeLimits(opts.limits);
     this.now = opts.now ?? Date.now;
     this.timer = setInterval(() => this.sweepNow(), this.limits.sweepIntervalMs).unref();
+  }
+
+  async logId(room: string): Promise<string> {
+    this.open();
+    checkRoom(room);
+    return this.room(room).logId;
   }
 
   async append(room: string, e: AppendEntry): Promise<AppendResult> {
@@ -225,6 +234,7 @@ export class MemoryStore implements RoomStore {
         r.log = [];
         r.head = 0;
         r.mids.clear();
+        // a room that never had an entry goes: its next log id is new, but no cursor can point into it
         if (r.last === 0) this.rooms.delete(name);
       }
     }
@@ -237,7 +247,7 @@ export class MemoryStore implements RoomStore {
   private room(name: string): MemRoom {
     let r = this.rooms.get(name);
     if (!r) {
-      r = { last: 0, log: [], head: 0, bytes: 0, mids: new Map(), members: new Map(), stream: null };
+      r = { logId: newLogId(), last: 0, log: [], head: 0, bytes: 0, mids: new Map(), members: new Map(), stream: null };
       this.rooms.set(name, r);
     }
     return r;

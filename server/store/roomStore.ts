@@ -4,6 +4,7 @@
 // NATS JetStream one (issue 15): per-room seq and (from, mid) dedupe map onto a
 // stream per room with `Nats-Msg-Id`, members and streams onto KV.
 
+import { randomBytes } from "node:crypto";
 import { ID_RE } from "../../protocol/names";
 
 /** What the hub stores per accepted `send`: routing data and the envelope, never plaintext. */
@@ -98,6 +99,14 @@ export class StoreError extends Error {
 }
 
 export interface RoomStore {
+  /**
+   * The room's log id (docs/protocol.md section 2c; unrelated to sender-key
+   * epochs): random, made with the room's log and kept with it, the same on
+   * every core sharing the log. A replaced log (a restarted memory store, a new
+   * SQLite file, a recreated JetStream namespace) has another, so a client's
+   * cursor into the old one is never taken as a place in the new one.
+   */
+  logId(room: string): Promise<string>;
   /** Resolves once the entry is stored (for SQLite: committed), so `ack` can mean stored. */
   append(room: string, entry: AppendEntry): Promise<AppendResult>;
   /** Entries after `cursor` that name `recipient` in `to`, in seq order, at most `limit` (capped by maxReadBatch). */
@@ -130,6 +139,11 @@ export interface RoomStore {
   sweep(): Promise<void>;
   /** Finishes pending writes, then releases the store (and its lock). */
   close(): Promise<void>;
+}
+
+/** A new log id: 16 random bytes, base64url (22 characters, protocol LOG_ID_RE). */
+export function newLogId(): string {
+  return randomBytes(16).toString("base64url");
 }
 
 export type ResumeCheck = "ok" | "gap" | "future";

@@ -37,6 +37,7 @@ import {
   checkRoom,
   checkStream,
   entryBytes,
+  newLogId,
   StoreError,
   type AppendEntry,
   type AppendResult,
@@ -89,6 +90,11 @@ INSERT INTO receipt_counts (rid, seq, sender, recipients, delivered, told)
   FROM recipients r JOIN entries e ON e.rid = r.rid AND e.seq = r.seq WHERE r.delivered = 1 GROUP BY e.rid, e.seq;
 `;
 
+// Each room's log id (protocol 2c). Added after schema 1 shipped, like
+// receipt_counts: created when missing, ignored by an older core; a room
+// without a row gets one at its first logId. A new file has new ids.
+const ROOM_LOGS = `CREATE TABLE room_logs (rid INTEGER PRIMARY KEY, log TEXT NOT NULL);`;
+
 type Op = { run: () => unknown; resolve: (v: never) => void; reject: (e: unknown) => void };
 
 interface EntryRow {
@@ -113,6 +119,8 @@ export class SqliteStore implements RoomStore {
   private closed = false;
   private sweepTimer: NodeJS.Timeout;
   private rids = new Map<string, number>();
+  /** Room -> its log id, once read or made (it never changes in a file). */
+  private logs = new Map<string, string>();
   private st: ReturnType<SqliteStore["prepare"]>;
 
   /** Opens (creating if absent) DIR/rooms.db; throws StoreError locked / corrupt / unknown_schema naming the file. */
@@ -163,6 +171,7 @@ export class SqliteStore implements RoomStore {
       this.db.exec(SCHEMA);
       this.db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(SCHEMA_VERSION);
       this.db.exec(RECEIPT_COUNTS);
+      this.db.exec(ROOM_LOGS);
       return;
     }
     if (appId !== APP_ID || !tables.includes("schema_version")) {
@@ -187,6 +196,7 @@ export class SqliteStore implements RoomStore {
         );
     }
     if (!tables.includes("receipt_counts")) this.db.exec(RECEIPT_COUNTS);
+    if (!tables.includes("room_logs")) this.db.exec(ROOM_LOGS);
   }
 
   private openError(e: unknown): StoreError {
@@ -261,10 +271,35 @@ export class SqliteStore implements RoomStore {
       ),
       delStream: db.prepare("DELETE FROM streams WHERE rid = ?"),
       stream: db.prepare("SELECT * FROM streams WHERE rid = ?"),
+      logOf: db.prepare("SELECT log FROM room_logs WHERE rid = ?").pluck(),
+      addLog: db.prepare("INSERT INTO room_logs (rid, log) VALUES (?, ?)"),
     };
   }
 
   // ---- writes: queued, committed together --------------------------------------
+
+  /** Read once; made (and committed) the first time a room is asked for. */
+  async logId(room: string): Promise<string> {
+    checkRoom(room);
+    await this.pending();
+    const known = this.logs.get(room);
+    if (known !== undefined) return known;
+    const rid = this.rids.get(room);
+    const had = rid === undefined ? undefined : this.guard(() => this.st.logOf.get(rid) as string | undefined);
+    const log =
+      had ??
+      (await this.write(
+        () => {},
+        () => {
+          const r = this.rid(room);
+          let l = this.st.logOf.get(r) as string | undefined;
+          if (l === undefined) this.st.addLog.run(r, (l = newLogId()));
+          return l;
+        },
+      ));
+    this.logs.set(room, log);
+    return log;
+  }
 
   append(room: string, e: AppendEntry): Promise<AppendResult> {
     return this.write(

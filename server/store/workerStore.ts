@@ -73,6 +73,7 @@ export class WorkerStore implements RoomStore {
     this.closed = true;
   }
 
+  logId: RoomStore["logId"] = (...a) => this.call("logId", a);
   append: RoomStore["append"] = (...a) => this.call("append", a);
   readAfter: RoomStore["readAfter"] = (...a) => this.call("readAfter", a);
   seqRange: RoomStore["seqRange"] = (...a) => this.call("seqRange", a);

@@ -153,6 +153,20 @@ describe.runIf(natsServerInstalled() || process.env.CI)(
       expect(one.hub.delivered.map((d) => d.mid)).toEqual(two.hub.delivered.map((d) => d.mid));
     });
 
+    it("both cores see one log id for a room (protocol 2c), and so does a core started later on the namespace", async () => {
+      const [one, two] = await pair("xclog");
+      const room = "log-id";
+      const [l1, l2] = await Promise.all([one.node.store.logId(room), two.node.store.logId(room)]);
+      expect(l1).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      expect(l2).toBe(l1);
+      await send(one, room, A, "m1");
+      await one.node.close({ store: true });
+      const later = await openClusterNode({ url: nats.url, node: "three", namespace: "xclog" });
+      nodes.push(later);
+      expect(await later.store.logId(room)).toBe(l1);
+      expect(await later.store.logId("another-room")).not.toBe(l1);
+    });
+
     it("a room opened after entries were stored starts at the log's end (earlier entries are the replay's)", async () => {
       const [one, two] = await pair("xc2");
       const room = "late-open";

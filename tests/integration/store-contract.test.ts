@@ -437,6 +437,72 @@ describe.each(drivers)("room store contract: $name", (driver) => {
     expect(await s.receiptsFor("r", A, 10)).toEqual([]); // told survives the reopen
   });
 
+  it("gives each room's log an id: 16 random bytes base64url, the same on every ask, another per room and per store", async () => {
+    const s = fresh();
+    const [a1, a2] = await Promise.all([s.logId("r1"), s.logId("r1")]); // two asks at once: one id
+    expect(a1).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(a2).toBe(a1);
+    await s.append("r1", entry("a"));
+    expect(await s.logId("r1")).toBe(a1);
+    await s.append("r2", entry("a")); // a log made by an append, asked for later
+    const b = await s.logId("r2");
+    expect(b).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(b).not.toBe(a1);
+    // another store (a restarted memory store, a new SQLite file, another namespace): another log, another id
+    const t = fresh();
+    await t.append("r1", entry("a"));
+    expect(await t.logId("r1")).not.toBe(a1);
+    await s.close();
+    await expect(s.logId("r1")).rejects.toMatchObject({ code: "store_closed" });
+    await expect(t.logId("")).rejects.toMatchObject({ code: "bad_input" });
+  });
+
+  it.runIf(driver.durable)("keeps each room's log id across a clean close and reopen", async () => {
+    let s = fresh();
+    await s.append("r", entry("a"));
+    const log = await s.logId("r");
+    const other = await s.logId("never-written");
+    s = await reopen(s);
+    expect(await s.logId("r")).toBe(log);
+    expect(await s.logId("never-written")).toBe(other);
+    expect(await s.append("r", entry("b"))).toEqual({ seq: 2, duplicate: false });
+    expect(await s.logId("r")).toBe(log);
+  });
+
+  it.runIf(driver.name === "jetstream")(
+    "two cores on one namespace see one log id, also when both ask first at the same moment",
+    async () => {
+      const s1 = fresh();
+      const s2 = make();
+      const [l1, l2] = await Promise.all([s1.logId("shared"), s2.logId("shared")]);
+      expect(l1).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      expect(l2).toBe(l1);
+      await s1.close();
+      const s3 = make(); // a core restarted on the namespace
+      expect(await s3.logId("shared")).toBe(l1);
+    },
+  );
+
+  it.runIf(driver.name === "sqlite")(
+    "a file from before log ids gets its table at open (an id per room from then on), kept across reopens",
+    async () => {
+      let s = fresh();
+      await s.append("r", entry("a"));
+      await s.close();
+      open = [];
+      const Database = (await import("better-sqlite3")).default;
+      const db = new Database(join(dir, "rooms.db"));
+      db.exec("DROP TABLE room_logs");
+      db.close();
+      s = make();
+      const log = await s.logId("r");
+      expect(log).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      expect((await s.seqRange("r")).last).toBe(1);
+      s = await reopen(s);
+      expect(await s.logId("r")).toBe(log);
+    },
+  );
+
   it.runIf(driver.killTest === true)(
     "after kill -9 mid-write has every append whose promise resolved, and nothing half-written",
     async () => {
