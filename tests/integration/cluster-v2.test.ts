@@ -121,7 +121,11 @@ describe.runIf(natsServerInstalled() || process.env.CI)("a v2 room across two co
     const b = member(B, ib, "bob", keys, sb);
     await until(() => [a, b, c].every((x) => x.s.members.size === 3), "three members everywhere");
     // Members on the other core are v2 members with a valid admission, not "not admitted".
-    for (const x of [a, b, c]) expect(admissions(x).every(([, ok]) => ok === true), JSON.stringify(admissions(x))).toBe(true);
+    for (const x of [a, b, c])
+      expect(
+        admissions(x).every(([, ok]) => ok === true),
+        JSON.stringify(admissions(x)),
+      ).toBe(true);
 
     a.s.sendText("from alice on A");
     await until(() => shown(b).length >= 1 && shown(c).length >= 1, "alice's message read");

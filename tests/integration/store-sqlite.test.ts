@@ -186,7 +186,9 @@ describe("SQLite store: one core per data dir", () => {
        SELECT rid, id, name, enc_key, sig_key, enc_key_sig, agent, joined_at, last_seen FROM members`,
     ).run();
     // and a v2 value no core wrote (hand-edited): ignored, so the member shows as not admitted
-    db.prepare("INSERT INTO members SELECT rid, ?, 'carol', enc_key, sig_key, enc_key_sig, agent, joined_at, last_seen, '{\"sig2\":1}' FROM members").run(id("carol"));
+    db.prepare(
+      "INSERT INTO members SELECT rid, ?, 'carol', enc_key, sig_key, enc_key_sig, agent, joined_at, last_seen, '{\"sig2\":1}' FROM members",
+    ).run(id("carol"));
     db.close();
     again = new SqliteStore(dir);
     const got = await again.members("r");
