@@ -102,6 +102,8 @@ export class Durable {
               since: r.joinedAt,
             };
             if (r.agent !== undefined) m.agent = r.agent;
+            // v2 keys and admission as the member's hello carried them: still admitted, wrapped for while away
+            if (r.v2 !== undefined && vk !== null) m.v2 = r.v2;
             room.seat(m, null, r.lastSeen);
             this.scheduleExpiry(name, r.id, r.lastSeen);
           }
@@ -133,6 +135,7 @@ export class Durable {
         ...(m.agent !== undefined ? { agent: m.agent } : {}),
         joinedAt: m.since,
         lastSeen: now,
+        ...(m.v2 !== undefined ? { v2: m.v2 } : {}),
       })
       .catch((e) => this.d.log.warn({ room, id: m.id, err: String(e) }, "room store: member not stored"));
   }

@@ -321,13 +321,7 @@ export class Hub implements HubSide {
       case "keys": {
         const room = this.rooms.get(peer.room);
         if (!room) return;
-        routeKeys(room, peer, msg, this.now(), {
-          isAway: (id) => {
-            const s = room.seats.get(id);
-            return s !== undefined && !this.isOnline(room.name, id, s);
-          },
-          stash: (e) => this.stashKeys(peer, room.name, e),
-        });
+        routeKeys(room, peer, msg, this.now(), (e) => this.stashKeys(peer, room.name, e));
         return;
       }
       case "receipt": {
@@ -542,9 +536,12 @@ export class Hub implements HubSide {
   }
 
   /**
-   * A key distribution for a member away, into the room log (it is replayed as
-   * `keys` before the messages it opens). Not acknowledged to the sender: a
-   * store error is logged, and that member's copy shows "no key yet".
+   * A key distribution for a member without a connection here, into the room
+   * log: replayed as `keys` before the messages it opens when an away member
+   * resumes; in a cluster delivered by the core it is connected to, in log
+   * order (the sender sends the key before the message, so it is appended
+   * first). Not acknowledged to the sender: a store error is logged, and that
+   * member's copy shows "no key yet".
    */
   private stashKeys(peer: MemberPeer, roomName: string, e: AppendEntry): void {
     this.durable.store.append(roomName, e).then(
@@ -602,6 +599,8 @@ export class Hub implements HubSide {
       encKeySig: r.encKeySig,
       ...(r.agent !== undefined ? { agent: r.agent } : {}),
       since: r.joinedAt,
+      // As the member's own core checked and stored them; every client checks them again (docs/security.md).
+      ...(r.v2 !== undefined && room.vk !== null ? { v2: r.v2 } : {}),
     };
     const owner = room.nameOwner(member.name);
     if (owner !== undefined && owner !== r.id && !room.seats.get(owner)?.peer) this.expired(roomName, owner, "closed");
@@ -611,7 +610,11 @@ export class Hub implements HubSide {
       this.broadcast(room, { t: "joined", member }, r.id);
     } else {
       const p = seat.member;
-      const same = p.name === member.name && p.agent === member.agent && p.encKey === member.encKey;
+      const same =
+        p.name === member.name &&
+        p.agent === member.agent &&
+        p.encKey === member.encKey &&
+        p.v2?.dh2 === member.v2?.dh2;
       this.tell(
         room,
         r.id,

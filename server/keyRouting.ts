@@ -1,8 +1,9 @@
 // v2 key distributions (docs/protocol.md section 12): each chain key wrapped
 // for one member is delivered to that member alone, like a direct message; one
-// for a member away is kept in the room log for it and replayed with the
-// messages when it resumes. The core checks only who sends and who receives;
-// it cannot open them.
+// for a member with no connection here (away, or in a cluster online on
+// another core) is kept in the room log for it, replayed with the messages
+// when it resumes, and delivered by its own core in log order. The core checks
+// only who sends and who receives; it cannot open them.
 
 import { ProtocolError } from "../protocol/errors";
 import { DISTRIBUTION_ALG } from "../protocol/e2e/algs";
@@ -13,20 +14,21 @@ import type { Room } from "./room";
 import type { AppendEntry, StoredEntry } from "./store/roomStore";
 import { controlFrame } from "./wire";
 
-/** What the hub does with a distribution for a member away: append it to the room log for that member. */
+/** What the hub does with a distribution for a member without a connection here: append it to the room log for that member. */
 export type StashKeys = (entry: AppendEntry) => void;
 
 /**
- * Routes each distribution to its `to`: online here, at once; away (a v2
- * member with no connection anywhere), into the log; a member gone meanwhile
- * is skipped. Returns how many were routed.
+ * Routes each distribution to its `to`: connected here, at once; seated
+ * without a connection here (away, or connected to another core of a
+ * cluster, which delivers it from the log), into the log; a member gone
+ * meanwhile, or not a v2 member, is skipped. Returns how many were routed.
  */
 export function routeKeys(
   room: Room,
   peer: MemberPeer,
   msg: ClientMessageOf<"keys">,
   now: number,
-  away: { isAway(id: string): boolean; stash: StashKeys },
+  stashKeys: StashKeys,
 ): number {
   if (room.vk === null) throw new ProtocolError("bad_request", "keys: this is a v1 room", false, "keys");
   const from = peer.memberId;
@@ -41,14 +43,14 @@ export function routeKeys(
     const seat = room.seats.get(dist.to);
     if (!seat || !seat.member.v2) continue;
     if (seat.peer) out.push({ peer: seat.peer, frame: controlFrame({ t: "keys", dist, at: now }) });
-    else if (away.isAway(dist.to)) stash.push(keyEntry(dist, now));
+    else stash.push(keyEntry(dist, now));
   }
   const n = out.length + stash.length;
   const bytes = out.reduce((b, o) => b + o.frame.length, 0) + stash.reduce((b, e) => b + e.env.length + 40, 0);
   // Charged as one fan-out of the average frame, so a rotation flood slows the flooder.
   if (n > 0 && !peer.chargeSend(Math.ceil(bytes / n), n, "keys")) return 0;
   for (const o of out) o.peer.sendFrame(o.frame);
-  for (const e of stash) away.stash(e);
+  for (const e of stash) stashKeys(e);
   return n;
 }
 

@@ -456,7 +456,8 @@ export class JetStreamStore implements RoomStore {
       async () => {
         const g = await (await this.kvP).members.get(`${roomToken(room)}.${id}`);
         if (!g || g.operation !== "PUT") return null;
-        const m = JSON.parse(dec.decode(g.value)) as MemberRecord;
+        // through memberRecordOf: a malformed v2 from another core is dropped (shown as not admitted), never relayed
+        const m = memberRecordOf(JSON.parse(dec.decode(g.value)) as MemberRecord);
         return m.lastSeen >= this.now() - effectiveAwayGraceMs(this.limits) ? m : null;
       },
     );
@@ -695,7 +696,7 @@ export class JetStreamStore implements RoomStore {
         return (await this.allMembers(roomToken(room)))
           .filter((m) => m.lastSeen >= since)
           .sort((a, b) => a.joinedAt - b.joinedAt || (a.id < b.id ? -1 : 1))
-          .map(({ key: _key, ...m }) => m);
+          .map(({ key: _key, ...m }) => memberRecordOf(m));
       },
     );
   }

@@ -191,7 +191,7 @@ export class MemoryStore implements RoomStore {
     const r = this.rooms.get(room);
     if (!r) return [];
     const since = this.now() - effectiveAwayGraceMs(this.limits);
-    return [...r.members.values()].filter((m) => m.lastSeen >= since).map((m) => ({ ...m }));
+    return [...r.members.values()].filter((m) => m.lastSeen >= since).map((m) => memberRecordOf(m));
   }
 
   async setStream(room: string, s: RoomStreamRecord | null): Promise<void> {

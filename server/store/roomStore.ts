@@ -6,6 +6,7 @@
 
 import { randomBytes } from "node:crypto";
 import { ID_RE } from "../../protocol/names";
+import { MemberV2Wire } from "../../protocol/e2e/wire";
 
 /** What the hub stores per accepted `send`: routing data and the envelope, never plaintext. */
 export interface AppendEntry {
@@ -67,6 +68,12 @@ export interface MemberRecord {
   joinedAt: number;
   /** Last time the member had a connection (the hub refreshes it while online and on close). */
   lastSeen: number;
+  /**
+   * v2 rooms only: the public v2 keys and admission proof the member's hello
+   * carried (checked by the core it connected to), as every member is shown
+   * them. Absent in v1 rooms and in records written before this field.
+   */
+  v2?: MemberV2Wire;
 }
 
 /** A room stream, enough to restart it where it was: position `posMs` held at time `atMs`. */
@@ -201,6 +208,16 @@ export function checkMember(room: string, m: MemberRecord): void {
     throw new StoreError("bad_input", "member agent must be a string");
   if (!Number.isFinite(m.joinedAt) || !Number.isFinite(m.lastSeen))
     throw new StoreError("bad_input", "member times must be finite");
+  if (m.v2 !== undefined && !MemberV2Wire.safeParse(m.v2).success)
+    throw new StoreError("bad_input", "member v2 must be {sig2, dh2, link, admission: {iat, sig}}");
+}
+
+/** The v2 fields of a stored record, exactly (null: absent or not well formed, so the member shows as not admitted). */
+export function memberV2Of(v: unknown): MemberV2Wire | null {
+  const p = MemberV2Wire.safeParse(v);
+  if (!p.success) return null;
+  const { sig2, dh2, link, admission } = p.data;
+  return { sig2, dh2, link, admission: { iat: admission.iat, sig: admission.sig } };
 }
 
 export function checkStream(room: string, s: RoomStreamRecord | null): void {
@@ -228,5 +245,7 @@ export function memberRecordOf(m: MemberRecord): MemberRecord {
     lastSeen: m.lastSeen,
   };
   if (m.agent !== undefined) copy.agent = m.agent;
+  const v2 = m.v2 === undefined ? null : memberV2Of(m.v2);
+  if (v2) copy.v2 = v2;
   return copy;
 }

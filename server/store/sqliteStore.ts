@@ -38,6 +38,7 @@ import {
   checkStream,
   entryBytes,
   newLogId,
+  memberV2Of,
   StoreError,
   type AppendEntry,
   type AppendResult,
@@ -94,6 +95,11 @@ INSERT INTO receipt_counts (rid, seq, sender, recipients, delivered, told)
 // receipt_counts: created when missing, ignored by an older core; a room
 // without a row gets one at its first logId. A new file has new ids.
 const ROOM_LOGS = `CREATE TABLE room_logs (rid INTEGER PRIMARY KEY, log TEXT NOT NULL);`;
+// A v2 member's public keys and admission proof (MemberRecord.v2, JSON; NULL in
+// v1 rooms). Added after schema 1 shipped, as a nullable column added when
+// missing: an older core opens the file, ignores the column, and its
+// INSERT OR REPLACE of a member writes NULL there, so no stale v2 keys outlive it.
+const MEMBERS_V2 = `ALTER TABLE members ADD COLUMN v2 TEXT;`;
 
 type Op = { run: () => unknown; resolve: (v: never) => void; reject: (e: unknown) => void };
 
@@ -172,6 +178,7 @@ export class SqliteStore implements RoomStore {
       this.db.prepare("INSERT INTO schema_version (version) VALUES (?)").run(SCHEMA_VERSION);
       this.db.exec(RECEIPT_COUNTS);
       this.db.exec(ROOM_LOGS);
+      this.db.exec(MEMBERS_V2);
       return;
     }
     if (appId !== APP_ID || !tables.includes("schema_version")) {
@@ -197,6 +204,8 @@ export class SqliteStore implements RoomStore {
     }
     if (!tables.includes("receipt_counts")) this.db.exec(RECEIPT_COUNTS);
     if (!tables.includes("room_logs")) this.db.exec(ROOM_LOGS);
+    const memberCols = this.db.prepare("SELECT name FROM pragma_table_info('members')").pluck().all() as string[];
+    if (!memberCols.includes("v2")) this.db.exec(MEMBERS_V2);
   }
 
   private openError(e: unknown): StoreError {
@@ -259,8 +268,8 @@ export class SqliteStore implements RoomStore {
       ),
       delCounts: db.prepare("DELETE FROM receipt_counts WHERE rid = ? AND seq <= ?"),
       putMember: db.prepare(
-        `INSERT OR REPLACE INTO members (rid, id, name, enc_key, sig_key, enc_key_sig, agent, joined_at, last_seen)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR REPLACE INTO members (rid, id, name, enc_key, sig_key, enc_key_sig, agent, joined_at, last_seen, v2)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       memberSeen: db.prepare("UPDATE members SET last_seen = max(last_seen, ?) WHERE rid = ? AND id = ?"),
       memberLeft: db.prepare("DELETE FROM members WHERE rid = ? AND id = ?"),
@@ -360,6 +369,7 @@ export class SqliteStore implements RoomStore {
           m.agent ?? null,
           m.joinedAt,
           m.lastSeen,
+          m.v2 === undefined ? null : JSON.stringify(memberV2Of(m.v2)),
         );
       },
     );
@@ -492,6 +502,10 @@ export class SqliteStore implements RoomStore {
         lastSeen: Number(r.last_seen),
       };
       if (typeof r.agent === "string") m.agent = r.agent;
+      if (typeof r.v2 === "string") {
+        const v2 = memberV2Of(parseJson(r.v2));
+        if (v2) m.v2 = v2;
+      }
       return m;
     });
   }
@@ -664,5 +678,13 @@ export class SqliteStore implements RoomStore {
       this.rids.set(room, rid);
     }
     return rid;
+  }
+}
+
+function parseJson(s: string): unknown {
+  try {
+    return JSON.parse(s) as unknown;
+  } catch {
+    return null;
   }
 }

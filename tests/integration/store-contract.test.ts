@@ -350,6 +350,59 @@ describe.each(drivers)("room store contract: $name", (driver) => {
     expect(await s.members("elsewhere")).toEqual([]);
   });
 
+  it("keeps a v2 member's keys and admission proof exactly; a v1 record stays without them; bad ones are refused", async () => {
+    const clock = { t: 1_000_000 };
+    const s = fresh({ awayGraceMs: 60_000 }, clock);
+    const v2 = {
+      sig2: Buffer.alloc(32, 1).toString("base64"),
+      dh2: Buffer.alloc(32, 2).toString("base64"),
+      link: Buffer.alloc(256, 3).toString("base64"),
+      admission: { iat: 999_000, sig: Buffer.alloc(64, 4).toString("base64") },
+    };
+    const rec = (who: string, name: string, extra: Partial<MemberRecord> = {}): MemberRecord => ({
+      id: who,
+      name,
+      encKey: "ZW5j",
+      sigKey: "c2ln",
+      encKeySig: "ZWtz",
+      joinedAt: 1_000_000,
+      lastSeen: 1_000_000,
+      ...extra,
+    });
+    // what a caller's object carries beyond the fields is not stored
+    await s.putMember("r", { ...rec(B, "bob"), v2: { ...v2, extra: "x" } as typeof v2 });
+    await s.putMember("r", rec(C, "carol"));
+    const got = await s.members("r");
+    expect(got.find((m) => m.id === B)).toEqual(rec(B, "bob", { v2 }));
+    expect(got.find((m) => m.id === C)).toEqual(rec(C, "carol"));
+    expect("v2" in got.find((m) => m.id === C)!).toBe(false);
+    // lastSeen refreshed: the keys stay; a new connection's record replaces them (a new dh2)
+    await s.memberSeen("r", B, 1_010_000);
+    expect((await s.members("r")).find((m) => m.id === B)).toEqual(rec(B, "bob", { v2, lastSeen: 1_010_000 }));
+    const dh2 = Buffer.alloc(32, 9).toString("base64");
+    await s.putMember("r", rec(B, "bob", { v2: { ...v2, dh2 } }));
+    expect((await s.members("r")).find((m) => m.id === B)?.v2?.dh2).toBe(dh2);
+    // and a record without them (an older core's write) drops them
+    await s.putMember("r", rec(B, "bob"));
+    expect((await s.members("r")).find((m) => m.id === B)?.v2).toBeUndefined();
+    for (const bad of [
+      { ...v2, sig2: "short" },
+      { ...v2, admission: { iat: 1.5, sig: v2.admission.sig } },
+      { sig2: v2.sig2, dh2: v2.dh2, link: v2.link },
+      "not an object",
+    ])
+      await expect(s.putMember("r", rec(D, "dave", { v2: bad as typeof v2 }))).rejects.toMatchObject({
+        name: "StoreError",
+        code: "bad_input",
+      });
+    expect((await s.members("r")).map((m) => m.id)).not.toContain(D);
+    if (driver.durable) {
+      await s.putMember("r", rec(B, "bob", { v2 }));
+      const again = await reopen(s, { awayGraceMs: 60_000 }, clock);
+      expect((await again.members("r")).find((m) => m.id === B)).toEqual(rec(B, "bob", { v2 }));
+    }
+  });
+
   it("never keeps a member away longer than retention", async () => {
     const clock = { t: 1_000_000 };
     const s = fresh({ awayGraceMs: 86_400_000, retentionAgeMs: 30_000 }, clock);

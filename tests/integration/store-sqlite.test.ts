@@ -149,6 +149,54 @@ describe("SQLite store: one core per data dir", () => {
     await again.close();
   });
 
+  it("opens a file written before members.v2 existed, and an older core's member write leaves no stale v2 keys", async () => {
+    const dir = tmp();
+    const rec = {
+      id: B,
+      name: "bob",
+      encKey: "ZW5j",
+      sigKey: "c2ln",
+      encKeySig: "ZWtz",
+      joinedAt: Date.now(),
+      lastSeen: Date.now(),
+    };
+    const v2 = {
+      sig2: Buffer.alloc(32, 1).toString("base64"),
+      dh2: Buffer.alloc(32, 2).toString("base64"),
+      link: Buffer.alloc(256, 3).toString("base64"),
+      admission: { iat: 999_000, sig: Buffer.alloc(64, 4).toString("base64") },
+    };
+    const s = new SqliteStore(dir);
+    await s.putMember("r", rec);
+    await s.close();
+    // what a store of the version before looks like: no v2 column
+    let db = new Database(join(dir, "rooms.db"));
+    db.exec("ALTER TABLE members DROP COLUMN v2");
+    db.close();
+    let again = new SqliteStore(dir);
+    expect(await again.members("r")).toEqual([rec]);
+    await again.putMember("r", { ...rec, v2 });
+    expect(await again.members("r")).toEqual([{ ...rec, v2 }]);
+    await again.close();
+    // an older core on this file: its INSERT OR REPLACE names only the columns it knows
+    db = new Database(join(dir, "rooms.db"));
+    expect(db.prepare("SELECT v2 FROM members").pluck().get()).toBe(JSON.stringify(v2));
+    db.prepare(
+      `INSERT OR REPLACE INTO members (rid, id, name, enc_key, sig_key, enc_key_sig, agent, joined_at, last_seen)
+       SELECT rid, id, name, enc_key, sig_key, enc_key_sig, agent, joined_at, last_seen FROM members`,
+    ).run();
+    // and a v2 value no core wrote (hand-edited): ignored, so the member shows as not admitted
+    db.prepare(
+      "INSERT INTO members SELECT rid, ?, 'carol', enc_key, sig_key, enc_key_sig, agent, joined_at, last_seen, '{\"sig2\":1}' FROM members",
+    ).run(id("carol"));
+    db.close();
+    again = new SqliteStore(dir);
+    const got = await again.members("r");
+    expect(got.find((m) => m.id === B)).toEqual(rec);
+    expect(got.find((m) => m.id === id("carol"))?.v2).toBeUndefined();
+    await again.close();
+  });
+
   it("refuses a second process, and a killed first one leaves no stale lock", async () => {
     const dir = tmp();
     const first = holder(dir);
