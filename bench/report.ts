@@ -10,6 +10,8 @@ import { pathToFileURL } from "node:url";
 import { renderSvg, type Panel } from "./chart";
 import type { Machine } from "./lib/machine";
 import type { E2eCost } from "./suites/e2e";
+import type { ClusterResult } from "./suites/cluster";
+import { clusterMarkdown } from "./suites/clusterTables";
 import { ROOT } from "./lib/procs";
 import { fmtSpread, type Spread } from "./lib/stats";
 import type { ChatRun, CryptoCost } from "./suites/chat";
@@ -49,6 +51,8 @@ export interface Results {
   idle: IdleMemory | null;
   /** End-to-end v2 client cost (bench/suites/e2e.ts); absent in older results. */
   e2e?: E2eCost | null;
+  /** The cluster suite (bench/suites/cluster.ts); absent in results from before it. */
+  cluster?: ClusterResult;
   /** The durable room log (bench/suites/durable.ts); absent in results made before it. */
   durable?: DurableResult;
   /** Sound (bench/suites/audio.ts); absent in results from before it. */
@@ -469,6 +473,8 @@ export function markdown(r: Results, resultsFile: string): string {
       );
     }
   }
+
+  if (r.cluster) out.push(...clusterMarkdown(r.cluster));
 
   const notes = join(ROOT, "bench", "NOTES.md");
   if (existsSync(notes)) out.push(readFileSync(notes, "utf8"));

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only chat,e2e,video,relay,decode,setup,durable,audio]`
+// `npm run bench [-- --quick] [-- --only chat,e2e,video,relay,decode,setup,durable,audio,cluster]`
 // Runs every suite against real processes on this machine, prints as it
 // goes, writes bench/results/<mode>-<date>.json (and latest-<mode>.json) and
 // regenerates docs/benchmarks.md and docs/benchmarks.svg from it.
@@ -13,6 +13,8 @@ import { describeMachine } from "./lib/machine";
 import { ensureWebsockify, ROOT } from "./lib/procs";
 import { chat, cryptoCost, type ChatRun, type CryptoCost } from "./suites/chat";
 import { e2eCost } from "./suites/e2e";
+import { cluster, type ClusterParams } from "./suites/cluster";
+import { clusterTargets } from "./suites/clusterTables";
 import { decodeCost, slope, type DecodeResult } from "./suites/decode";
 import { relay, type RelayResult } from "./suites/relay";
 import { connectionSetup, idleMemory, ttff, type IdleMemory, type SetupResult, type TtffResult } from "./suites/setup";
@@ -102,6 +104,19 @@ const P = quick
       e2eSamples: 1000,
       durable: { rates: [200, 500, 1000], reps: 3, resumeMessages: 10_000 },
       audio: { direct: [200, 1000], bridge: [500], clipS: 10, firstSamples: 5 },
+    };
+
+// The cluster suite (issue 15): quick stays under 2 minutes; needs nats-server, skipped with the reason without it.
+const CLUSTER: ClusterParams = quick
+  ? {
+      chat: { rate: 20, seconds: 3, receivers: 6 },
+      store: { rate: 1000, seconds: 1, resume: 2_000, crossSamples: 500 },
+      party: { viewers: 30, seconds: 5 },
+    }
+  : {
+      chat: { rate: 20, seconds: 10, receivers: 9 },
+      store: { rate: 1000, seconds: 3, resume: 10_000, crossSamples: 2_000 },
+      party: { viewers: 150, seconds: 10 },
     };
 
 async function main(): Promise<void> {
@@ -220,6 +235,12 @@ async function main(): Promise<void> {
     log(
       `    idle members: ${res.idle.members} in ${res.idle.rooms} rooms: ${res.idle.perMemberKiB.median.toFixed(1)} KiB each (marginal ${res.idle.marginalKiB.median.toFixed(1)}), RSS ${res.idle.baselineMiB.toFixed(0)} -> ${res.idle.afterMiB.toFixed(0)} MiB`,
     );
+  }
+
+  if (want("cluster")) {
+    log("\n[8] cluster on NATS JetStream: chat across cores, room log appends, one party over three cores");
+    mark("cluster");
+    res.cluster = await cluster({ ...CLUSTER, log });
   }
 
   if (want("durable")) {
@@ -427,6 +448,7 @@ function checkTargets(r: Results): TargetCheck[] {
       value: `${r.idle.perMemberKiB.median.toFixed(1)} KiB`,
       met: r.idle.perMemberKiB.median < 30,
     });
+  if (r.cluster) out.push(...clusterTargets(r.cluster));
   return out;
 }
 

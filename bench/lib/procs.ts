@@ -195,6 +195,8 @@ export interface CoreSpawnOptions {
   nodeArgs?: string[];
   /** The room log: memory (default, as the benches measured before it), or SQLite in this dir. */
   store?: "memory" | { sqlite: string };
+  /** A node of a cluster on this NATS (`--cluster URL --node NAME --cluster-namespace NS`; no --store then). */
+  cluster?: { url: string; node: string; namespace: string };
 }
 
 export async function startCoreProc(o: CoreSpawnOptions): Promise<CoreProc> {
@@ -220,9 +222,14 @@ export async function startCoreProc(o: CoreSpawnOptions): Promise<CoreProc> {
     "warn",
     ...limits,
   ];
-  args.push(
-    ...(o.store && o.store !== "memory" ? ["--store", "sqlite", "--data-dir", o.store.sqlite] : ["--store", "memory"]),
-  );
+  if (o.cluster)
+    args.push("--cluster", o.cluster.url, "--node", o.cluster.node, "--cluster-namespace", o.cluster.namespace);
+  else
+    args.push(
+      ...(o.store && o.store !== "memory"
+        ? ["--store", "sqlite", "--data-dir", o.store.sqlite]
+        : ["--store", "memory"]),
+    );
   const { proc, match } = await spawnProc("core", process.execPath, args, /core listening on ([\d.]+):(\d+)/);
   return Object.assign(proc, { host: match[1], port: Number(match[2]) });
 }
