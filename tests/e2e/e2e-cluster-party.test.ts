@@ -192,7 +192,8 @@ describe.runIf(natsServerInstalled() || process.env.CI)("a watch party across tw
     console.log(`cross-core viewer skew in Chromium (first shown, core 0 vs core 1): ${fmt(skew)}`);
     console.log(`cross-core viewer skew in Chromium (sampled every 50 ms, frame index x 33.3 ms): ${fmt(sampled)}`);
     expect(skew.length).toBeGreaterThan((PARTY_MS / 1000) * FPS * 0.4);
-    expect(percentile(skew, 95)).toBeLessThanOrEqual(FRAME_MS);
+    // One frame, plus 1 ms for the jitter of rAF timestamps (a 33.5 ms pair is a one-frame pair).
+    expect(percentile(skew, 95)).toBeLessThanOrEqual(FRAME_MS + 1);
     // As in e2e-party-sync: instants sampled every 50 ms also catch a page a rAF tick before the other
     // turning to the next frame; that view is held to two frames, the first-shown figure to one.
     expect(percentile(sampled, 95)).toBeLessThanOrEqual(2 * FRAME_MS + 1);

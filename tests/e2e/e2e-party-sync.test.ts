@@ -348,7 +348,8 @@ describe("a watch party with sound, in sync", () => {
       `lip sync (beep heard - flash drawn): alice ${lipA.map((x) => x.toFixed(1)).join(", ")}; bob ${lipB.map((x) => x.toFixed(1)).join(", ")}`,
     );
     expect(skew.length).toBeGreaterThan(PARTY_S * FPS * 0.4);
-    expect(s.p95).toBeLessThanOrEqual(FRAME_MS);
+    // One frame, plus 1 ms for the jitter of rAF timestamps (a 33.5 ms pair is a one-frame pair).
+    expect(s.p95).toBeLessThanOrEqual(FRAME_MS + 1);
     // The issue's figure is the first moment each frame is shown (above: one
     // frame at p95). Instants sampled every 50 ms also catch viewers in the
     // middle of the seek's purge and restart, one page a frame or two before
