@@ -1,9 +1,10 @@
 // One connection's outgoing queue. Control frames go before video chunks, so
 // chat never waits behind a frame; video is offered a whole frame at a time
 // and skipped for a viewer that is backed up, so nothing grows without bound.
-// A tick's audio comes with its frame in the same call: for a viewer that
-// keeps up it goes out in the frame's first write (no queue entry, no extra
-// write); for a backed-up one it is queued on its own, ahead of video.
+// A tick's audio comes with its frame in the same call. For a viewer with
+// nothing waiting, the frame is written at once (no queue entry) and the
+// audio goes in its first write; for a backed-up one the audio is queued on
+// its own, ahead of video.
 
 import type { AudioPacketOut, VideoFrameOut, WireChunk } from "./ports";
 import { Queue } from "./queue";
@@ -75,30 +76,29 @@ export class Outbox {
     const takeVideo = !(
       this.videoBytes > 0 && this.videoBytes + this.sink.writableLength + f.bytes > this.limits.maxQueuedVideoBytes
     );
-    if (audio) {
-      if (
-        takeVideo &&
-        this.control.length === 0 &&
-        this.audio.length === 0 &&
-        this.video.length === 0 &&
-        this.sink.writableLength < SOCKET_HIGH_WATER
-      ) {
-        // Nothing waits, so pump would write the audio then the first chunk at once: one
-        // Buffer of both (built once per lane and frame variant), as many writes as silent.
-        const c0 = f.chunks[0]!;
-        this.sink.cork();
-        this.sink.write(leadOf(audio, f));
-        this.sink.write(c0.data);
-        if (f.chunks.length > 1) {
-          this.video.push({ frame: f, next: 1 });
-          this.videoBytes += f.bytes - chunkBytes(c0);
-          this.pump();
-        }
-        this.sink.uncork();
-        return true;
+    if (
+      takeVideo &&
+      this.control.length === 0 &&
+      this.audio.length === 0 &&
+      this.video.length === 0 &&
+      this.sink.writableLength < SOCKET_HIGH_WATER
+    ) {
+      // Nothing waits, so write what pump would at once, without queueing: the tick's audio and
+      // the first chunk header as one Buffer (built once per lane and frame variant), so a viewer
+      // with sound costs the writes of a silent one.
+      const c0 = f.chunks[0]!;
+      this.sink.cork();
+      this.sink.write(audio ? leadOf(audio, f) : c0.head);
+      this.sink.write(c0.data);
+      if (f.chunks.length > 1) {
+        this.video.push({ frame: f, next: 1 });
+        this.videoBytes += f.bytes - chunkBytes(c0);
+        this.pump();
       }
-      this.queueAudio(audio);
+      this.sink.uncork();
+      return true;
     }
+    if (audio) this.queueAudio(audio);
     if (takeVideo) {
       this.video.push({ frame: f, next: 0 });
       this.videoBytes += f.bytes;
