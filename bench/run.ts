@@ -1,4 +1,6 @@
-// `npm run bench [-- --quick] [-- --only chat,e2e,video,relay,decode,setup,durable,audio,cluster]`
+// `npm run bench [-- --quick] [-- --only chat,e2e,video,relay,decode,setup,durable,audio,cluster] [-- --repeats N]`
+// (--repeats: the sound suite's direct levels N times each, alternating silent and
+// sound; its per-viewer slope then uses each level's median, still all in one run.)
 // Runs every suite against real processes on this machine, prints as it
 // goes, writes bench/results/<mode>-<date>.json (and latest-<mode>.json) and
 // regenerates docs/benchmarks.md and docs/benchmarks.svg from it.
@@ -24,12 +26,17 @@ import { audioDecodeCost, firstSound, soundClip, soundLevel } from "./suites/aud
 import { writeReport, type Results, type TargetCheck } from "./report";
 
 const { values } = parseArgs({
-  options: { quick: { type: "boolean" }, only: { type: "string" } },
+  options: { quick: { type: "boolean" }, only: { type: "string" }, repeats: { type: "string" } },
   allowPositionals: false,
 });
 const quick = values.quick === true;
 const only = values.only ? new Set(values.only.split(",")) : null;
 const want = (s: string) => !only || only.has(s);
+const repeats = values.repeats === undefined ? 1 : Number(values.repeats);
+if (!Number.isInteger(repeats) || repeats < 1 || repeats > 20) {
+  process.stderr.write(`bench: --repeats must be an integer from 1 to 20, not ${values.repeats}\n`);
+  process.exit(2);
+}
 const log = (s: string) => process.stdout.write(s + "\n");
 
 const P = quick
@@ -263,8 +270,9 @@ async function main(): Promise<void> {
       );
     const decode = decodes[0]!;
     const levels = [];
-    for (const n of P.audio.direct)
-      for (const sound of [false, true]) levels.push(await soundLevel(sc, "tcp", n, sound, log));
+    for (let r = 0; r < repeats; r++)
+      for (const n of P.audio.direct)
+        for (const sound of [false, true]) levels.push(await soundLevel(sc, "tcp", n, sound, log));
     for (const n of P.audio.bridge) levels.push(await soundLevel(sc, "bridge", n, true, log));
     const first = await firstSound(sc, P.audio.firstSamples);
     log(
@@ -488,7 +496,18 @@ export function audioTargets(a: NonNullable<Results["audio"]>): TargetCheck[] {
   const counts = [...new Set(direct.map((l) => l.viewers))].sort((x, y) => x - y);
   if (counts.length >= 2) {
     const [lo, hi] = [counts[0]!, counts.at(-1)!];
-    const cpu = (n: number, s: boolean) => direct.find((l) => l.viewers === n && l.sound === s)?.coreCpu ?? NaN;
+    // The median of a level's repeats (--repeats), else its one run.
+    const cpu = (n: number, s: boolean) => {
+      const xs = direct
+        .filter((l) => l.viewers === n && l.sound === s)
+        .map((l) => l.coreCpu)
+        .sort((x, y) => x - y);
+      return xs.length === 0
+        ? NaN
+        : xs.length % 2
+          ? xs[xs.length >> 1]!
+          : (xs[xs.length / 2 - 1]! + xs[xs.length / 2]!) / 2;
+    };
     const slopeSound = (cpu(hi, true) - cpu(lo, true)) / (hi - lo);
     const slopeSilent = (cpu(hi, false) - cpu(lo, false)) / (hi - lo);
     const extra = (slopeSound - slopeSilent) / slopeSilent;

@@ -142,12 +142,8 @@ export class Connection implements MemberPeer {
     return false;
   }
 
-  offerVideo(frame: VideoFrameOut): boolean {
-    return this.state === "member" && this.outbox.offerVideo(frame);
-  }
-
-  offerAudio(packet: AudioPacketOut): boolean {
-    return this.state === "member" && this.outbox.offerAudio(packet);
+  offerVideo(frame: VideoFrameOut, audio?: AudioPacketOut | null): boolean {
+    return this.state === "member" && this.outbox.offerVideo(frame, audio);
   }
 
   purgeAudio(sid: number): void {

@@ -1,6 +1,10 @@
 // One connection's outgoing queue. Control frames go before video chunks, so
 // chat never waits behind a frame; video is offered a whole frame at a time
 // and skipped for a viewer that is backed up, so nothing grows without bound.
+// A tick's audio comes with its frame in the same call. For a viewer with
+// nothing waiting, the frame is written at once (no queue entry) and the
+// audio goes in its first write; for a backed-up one the audio is queued on
+// its own, ahead of video.
 
 import type { AudioPacketOut, VideoFrameOut, WireChunk } from "./ports";
 import { Queue } from "./queue";
@@ -37,11 +41,6 @@ export class Outbox {
   // Audio packets: tiny and written before video, so a lagging viewer loses frames first.
   private audio = new Queue<AudioPacketOut>();
   private audioBytes = 0;
-  private pumpQueued = false;
-  private readonly deferredPump = (): void => {
-    this.pumpQueued = false;
-    this.pump();
-  };
 
   constructor(
     private readonly sink: Sink,
@@ -68,28 +67,53 @@ export class Outbox {
    * takes the next frame, however large, so frames bigger than the bound still
    * play; a stalled viewer keeps video queued and is skipped. So what waits for
    * one viewer stays under the bound plus one frame (and the socket's high-water mark).
+   *
+   * `audio`, this tick's AUDIO frames ("audio" viewers), is taken whatever
+   * happens to the frame, unless this viewer's audio backlog would pass
+   * maxQueuedAudioBytes: a viewer that falls behind loses frames first.
    */
-  offerVideo(f: VideoFrameOut): boolean {
-    if (this.videoBytes > 0 && this.videoBytes + this.sink.writableLength + f.bytes > this.limits.maxQueuedVideoBytes)
-      return false;
-    this.video.push({ frame: f, next: 0 });
-    this.videoBytes += f.bytes;
-    this.pump();
-    return true;
+  offerVideo(f: VideoFrameOut, audio?: AudioPacketOut | null): boolean {
+    const takeVideo = !(
+      this.videoBytes > 0 && this.videoBytes + this.sink.writableLength + f.bytes > this.limits.maxQueuedVideoBytes
+    );
+    if (
+      takeVideo &&
+      this.control.length === 0 &&
+      this.audio.length === 0 &&
+      this.video.length === 0 &&
+      this.sink.writableLength < SOCKET_HIGH_WATER
+    ) {
+      // Nothing waits, so write what pump would at once, without queueing: the tick's audio and
+      // the first chunk header as one Buffer (built once per lane and frame variant), so a viewer
+      // with sound costs the writes of a silent one.
+      const c0 = f.chunks[0]!;
+      this.sink.cork();
+      this.sink.write(audio ? leadOf(audio, f) : c0.head);
+      this.sink.write(c0.data);
+      if (f.chunks.length > 1) {
+        this.video.push({ frame: f, next: 1 });
+        this.videoBytes += f.bytes - chunkBytes(c0);
+        this.pump();
+      }
+      this.sink.uncork();
+      return true;
+    }
+    if (audio) this.queueAudio(audio);
+    if (takeVideo) {
+      this.video.push({ frame: f, next: 0 });
+      this.videoBytes += f.bytes;
+    }
+    if (takeVideo || audio) this.pump();
+    return takeVideo;
   }
 
-  /** Queues one audio packet unless this viewer's audio backlog is over its bound (false: skipped). */
-  offerAudio(p: AudioPacketOut): boolean {
+  /** Queues audio unless this viewer's audio backlog is over its bound (false: skipped). */
+  private queueAudio(p: AudioPacketOut): boolean {
     const max = this.limits.maxQueuedAudioBytes ?? 64 * 1024;
-    if (this.audioBytes > 0 && this.audioBytes + p.head.length + p.data.length > max) return false;
+    const n = p.head.length + p.data.length;
+    if (this.audioBytes > 0 && this.audioBytes + n > max) return false;
     this.audio.push(p);
-    this.audioBytes += p.head.length + p.data.length;
-    // The stream offers this tick's frame right after its audio: pumping once a microtask later (or
-    // within offerVideo's pump) writes both in one corked batch instead of a syscall each.
-    if (!this.pumpQueued) {
-      this.pumpQueued = true;
-      queueMicrotask(this.deferredPump);
-    }
+    this.audioBytes += n;
     return true;
   }
 
@@ -142,6 +166,21 @@ export class Outbox {
   get queuedBytes(): number {
     return this.controlBytes + this.videoBytes + this.audioBytes;
   }
+}
+
+/**
+ * The tick's AUDIO frames followed by the first chunk header of `f`, built on
+ * first use and kept on the (per lane, shared) audio item for the other viewers
+ * of the same frame variant.
+ */
+function leadOf(a: AudioPacketOut, f: VideoFrameOut): Buffer {
+  const leads = (a.leads ??= new Map());
+  let b = leads.get(f);
+  if (!b) {
+    b = Buffer.concat(a.data.length > 0 ? [a.head, a.data, f.chunks[0]!.head] : [a.head, f.chunks[0]!.head]);
+    leads.set(f, b);
+  }
+  return b;
 }
 
 function chunkBytes(c: WireChunk): number {

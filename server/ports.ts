@@ -32,6 +32,12 @@ export interface AudioPacketOut {
   sid: number;
   head: Buffer;
   data: Buffer;
+  /**
+   * Filled by the outbox: per frame variant offered with these packets, the
+   * packets followed by that frame's first chunk header in one Buffer (so it
+   * is built once per lane and variant, not per viewer).
+   */
+  leads?: Map<VideoFrameOut, Buffer>;
 }
 
 export interface Peer {
@@ -45,17 +51,17 @@ export interface Peer {
   /**
    * Queues every chunk of a frame unless this viewer is backed up (video still
    * queued, and more than maxQueuedVideoBytes not yet written with this frame);
-   * returns false when skipped.
+   * returns false when skipped. `audio` ("audio" viewers): this tick's AUDIO
+   * frames, written before the frame and taken even when the frame is skipped,
+   * unless the viewer's audio backlog is full (maxQueuedAudioBytes).
    */
-  offerVideo(frame: VideoFrameOut): boolean;
+  offerVideo(frame: VideoFrameOut, audio?: AudioPacketOut | null): boolean;
   /**
    * Drops queued chunks of `sid`. With keepBegun, the rest of a frame whose
    * first chunk already went out stays queued (after a pause); without it
    * nothing more of the sid's queued chunks goes out (seek, end).
    */
   purgeVideo(sid: number, keepBegun: boolean): void;
-  /** "audio" viewers only: queues a packet (ahead of video) unless its audio backlog is full; false when skipped. */
-  offerAudio?(packet: AudioPacketOut): boolean;
   /** Drops queued audio packets of `sid` (pause, seek, track change, end). */
   purgeAudio?(sid: number): void;
 }

@@ -3,15 +3,15 @@
 // list of (video, track) from the AudioPacketCache. The stream's Pacer drives
 // it: every frame it emits calls tick(pts), which sends the lane's packets up
 // to pts + leadMs, so audio follows the same anchor through pause, seek and
-// re-anchoring. Each packet's wire prefix is built once per lane and sent
-// with the cached packet Buffer to every viewer of the lane.
+// re-anchoring. A tick's packets are built into one Buffer once per lane;
+// the stream hands it to each viewer with the frame (tickFor), in one offer.
 
 import { AUDIO_FLAG_DISCONTINUITY, AUDIO_PACKET_HEADER, writeAudioHeader } from "../../protocol/audioPacket";
 import { FRAME_HEADER, KIND_AUDIO, writeHeader } from "../../protocol/framing";
 import type { AudioInfo } from "../../protocol/messages";
 import type { AudioLease, AudioPacketCache } from "../audio/cache";
 import { selectTrack, type AudioTrack } from "../audio/tracks";
-import type { Peer } from "../ports";
+import type { AudioPacketOut, Peer } from "../ports";
 
 /** Packets go out this far ahead of the frame being sent: the client's audio buffer. */
 export const AUDIO_LEAD_MS = 120;
@@ -42,6 +42,8 @@ interface Lane {
   viewers: Map<number, Peer>;
   /** Viewers already told (`audio` message) about this lane's head. */
   told: Set<number>;
+  /** This tick's AUDIO frames (set by pump), shared by the lane's viewers; null when none are due. */
+  due: AudioPacketOut | null;
   unsubscribe: () => void;
   failedTold: boolean;
 }
@@ -54,8 +56,6 @@ export class StreamAudio {
   private choice = new Map<number, number | null>();
   private readonly lead: number;
   private lastPos = 0;
-  sent = 0;
-  skipped = 0;
 
   constructor(private readonly o: StreamAudioOptions) {
     this.lead = o.leadMs ?? AUDIO_LEAD_MS;
@@ -112,6 +112,14 @@ export class StreamAudio {
     for (const lane of this.lanes.values()) this.pump(lane, posMs);
   }
 
+  /** After tick: the AUDIO frames due for this viewer with the frame being sent, or null. */
+  tickFor(connId: number): AudioPacketOut | null {
+    const track = this.choice.get(connId);
+    if (track === undefined || track === null) return null;
+    const lane = this.lanes.get(track);
+    return lane && lane.due && lane.told.has(connId) ? lane.due : null;
+  }
+
   /** Seek or resume: continue from posMs, dropping what was queued. */
   reposition(posMs: number): void {
     this.lastPos = posMs;
@@ -161,6 +169,7 @@ export class StreamAudio {
       discontinuity: true,
       viewers: new Map(),
       told: new Set(),
+      due: null,
       unsubscribe: () => {},
       failedTold: false,
     };
@@ -217,6 +226,7 @@ export class StreamAudio {
   }
 
   private pump(lane: Lane, posMs: number): void {
+    lane.due = null;
     const buf = lane.lease.buffer;
     if (!buf.head || lane.viewers.size === 0) return;
     // Decoding lagged or the stream moved: never send stale sound, skip to the position.
@@ -227,7 +237,7 @@ export class StreamAudio {
     }
     const until = (posMs + this.lead) * 48;
     // This tick's packets (one or two at 30 fps) as one buffer of whole AUDIO frames, built once
-    // for every viewer of the lane: one queue entry and one write each, not one per packet.
+    // for every viewer of the lane; the stream offers it to each with the frame (tickFor).
     const parts: Buffer[] = [];
     while (lane.cursor < buf.packets.length) {
       const p = buf.packets[lane.cursor]!;
@@ -251,17 +261,6 @@ export class StreamAudio {
       lane.discontinuity = false;
       parts.push(head, p.data);
     }
-    if (parts.length === 0) return;
-    const out = {
-      sid: this.o.sid,
-      head: parts.length === 2 ? parts[0]! : Buffer.concat(parts),
-      data: parts.length === 2 ? parts[1]! : EMPTY,
-    };
-    const packets = parts.length / 2;
-    for (const v of lane.viewers.values()) {
-      if (!lane.told.has(v.connId)) continue;
-      if (v.offerAudio?.(out)) this.sent += packets;
-      else this.skipped += packets;
-    }
+    if (parts.length > 0) lane.due = { sid: this.o.sid, head: Buffer.concat(parts), data: EMPTY };
   }
 }

@@ -461,21 +461,21 @@ export class StreamManager implements VideoService {
 
   private fanOut(stream: Stream, frame: VideoFrame): void {
     // Sound first: its packets up to this frame + the lead, on the same anchor.
-    stream.audio?.tick(frame.ptsMs);
+    const audio = stream.audio;
+    audio?.tick(frame.ptsMs);
     if (stream.pacer.anchorMs !== stream.clockSent) this.sendClock(stream);
     const out = chunkFrame(stream.info.sid, frame);
     // Cut once per frame for all small viewers; the full frame while the small one is not decoded yet.
     let small: VideoFrameOut | null | undefined;
     for (const v of stream.viewers.values()) {
+      let f = out;
       if (v.peer.caps.has("smallVideo")) {
         if (small === undefined) small = this.smallFrame(stream, frame);
-        if (small) {
-          if (v.peer.offerVideo(small)) v.sent++;
-          else v.dropped++;
-          continue;
-        }
+        if (small) f = small;
       }
-      if (v.peer.offerVideo(out)) v.sent++;
+      // One offer per viewer: the tick's audio (for an "audio" viewer) goes with the frame.
+      const a = audio ? audio.tickFor(v.peer.connId) : null;
+      if (a ? v.peer.offerVideo(f, a) : v.peer.offerVideo(f)) v.sent++;
       else v.dropped++;
     }
   }

@@ -199,7 +199,6 @@ describe("audio decode window", () => {
       sendControl: () => {},
       offerVideo: () => true,
       purgeVideo: () => {},
-      offerAudio: (o) => (got.push(o), true),
       purgeAudio: () => {},
     };
     const track = {
@@ -215,14 +214,20 @@ describe("audio decode window", () => {
     const s = new StreamAudio({ sid: 3, key: "k", path: "/x", tracks: [track], noSound: null, cache });
     s.add(peer, 0);
     await settle();
-    for (let pos = 0; pos <= 20_000; pos += 1000) {
+    // The stream hands each viewer its tick's audio with the frame (tickFor).
+    const tick = (pos: number): void => {
       s.tick(pos);
+      const o = s.tickFor(peer.connId);
+      if (o) got.push(o);
+    };
+    for (let pos = 0; pos <= 20_000; pos += 1000) {
+      tick(pos);
       await settle();
     }
     expect(runs.map((r) => r.startMs)).toEqual([0]);
     s.reposition(300_000);
     await settle();
-    s.tick(300_000);
+    tick(300_000);
     expect(runs.map((r) => r.startMs)).toEqual([0, 300_000]);
     const last = got.at(-1)!;
     const all = last.data.length ? Buffer.concat([last.head, last.data]) : last.head;

@@ -1,5 +1,6 @@
 // StreamAudio (server/video/audioFanout.ts) over a scripted decoder and plain
-// peers: lanes per track share one buffer per tick between viewers, packets
+// peers: lanes per track share one buffer per tick between viewers (tickFor,
+// which the stream offers with the frame), packets
 // follow the position with the lead, v1 peers get nothing, choices and
 // repositioning behave.
 
@@ -55,13 +56,21 @@ function peer(connId: number, caps: Cap[]) {
     sendControl: (m) => msgs.push(m),
     offerVideo: () => true,
     purgeVideo: () => {},
-    offerAudio: (o) => (got.push(o), true),
     purgeAudio: () => {},
   };
   return { p, got, msgs };
 }
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
+type TestPeer = ReturnType<typeof peer>;
+/** A frame tick as the stream runs it: tick, then each viewer's share offered with the frame. */
+function tick(s: StreamAudio, posMs: number, viewers: readonly TestPeer[]): void {
+  s.tick(posMs);
+  for (const v of viewers) {
+    const a = s.tickFor(v.p.connId);
+    if (a) v.got.push(a);
+  }
+}
 const ptsOf = (o: AudioPacketOut): number[] => {
   const out: number[] = [];
   const all = o.data.length ? Buffer.concat([o.head, o.data]) : o.head;
@@ -91,8 +100,8 @@ describe("StreamAudio", () => {
     await flush();
     expect(a.msgs[0]).toMatchObject({ t: "audio", sid: 7, track: 0, head: HEAD.toString("base64") });
     expect(v1.msgs).toEqual([]);
-    s.tick(0);
-    s.tick(33);
+    tick(s, 0, [a, b, v1]);
+    tick(s, 33, [a, b, v1]);
     expect(a.got.length).toBe(2);
     expect(a.got[0]).toBe(b.got[0]); // one shared buffer, not a copy per viewer
     expect(ptsOf(a.got[0]!).map((x) => x / 48)).toEqual([-6.5, 13.5, 33.5, 53.5, 73.5, 93.5]);
@@ -120,7 +129,7 @@ describe("StreamAudio", () => {
     expect(b.msgs.at(-1)).toMatchObject({ t: "audio", track: 1 });
     expect(s.laneCount()).toBe(2);
     s.reposition(5000);
-    s.tick(5000);
+    tick(s, 5000, [a, b]);
     const first = ptsOf(b.got.at(-1)!)[0]! / 48;
     expect(first).toBeGreaterThanOrEqual(4980);
     expect(first).toBeLessThan(5020);
@@ -131,6 +140,25 @@ describe("StreamAudio", () => {
     expect(s.laneCount()).toBe(1);
     s.close();
     expect(s.laneCount()).toBe(0);
+  });
+
+  it("tickFor gives a tick's packets once: null when nothing new is due, for a v1 peer, or for sound off", async () => {
+    const a = peer(1, ["audio"]);
+    const v1 = peer(2, []);
+    const s = new StreamAudio({ sid: 3, key: "k", path: "/x", tracks: [track(0)], noSound: null, cache: cache() });
+    s.add(a.p, 0);
+    s.add(v1.p, 0);
+    await flush();
+    s.tick(0);
+    expect(s.tickFor(1)).not.toBeNull();
+    expect(s.tickFor(2)).toBeNull();
+    s.tick(0); // the same position again: everything up to it + lead already went out
+    expect(s.tickFor(1)).toBeNull();
+    s.tick(40);
+    expect(ptsOf(s.tickFor(1)!).length).toBeGreaterThan(0);
+    expect(s.choose(a.p, null)).toBeNull();
+    s.tick(80);
+    expect(s.tickFor(1)).toBeNull();
   });
 
   it("without a playable track says why", () => {
