@@ -334,7 +334,7 @@ describe("Hub: the version of a room", () => {
   });
 
   it("after a restart (a new hub on the same store): a v2 room refuses a v1 hello, a v1 room with a member away a v2 hello", async () => {
-    const store = new MemoryStore();
+    const store = new MemoryStore({ now: () => clock });
     const mk = () => new Hub(DEFAULT_LIMITS, new FakeVideo(), silentLogger, () => clock, store);
     hub = mk();
     const v2 = await seat2(ALICE, "Alice", "was-v2", 5);
@@ -357,6 +357,33 @@ describe("Hub: the version of a room", () => {
     const again = new FakePeer();
     await hub.join(again, helloV2(ALICE, "Alice", "was-v2", 5));
     expect(again.controls[0]).toMatchObject({ t: "welcome", room: "was-v2" });
+  });
+});
+
+describe("Hub: the version of a room made before room keys were stored", () => {
+  it("stored v2 member records say v2: a v1 hello is refused, the first v2 hello stores the room's key", async () => {
+    const store = new MemoryStore({ now: () => clock });
+    const v2 = helloV2(ALICE, "Alice", "legacy", 3).v2!;
+    await store.putMember("legacy", {
+      id: ALICE,
+      name: "Alice",
+      encKey: "RU5D",
+      sigKey: "U0lH",
+      encKeySig: "U0lHUw==",
+      joinedAt: NOW,
+      lastSeen: NOW,
+      v2: v2.member,
+    });
+    hub = new Hub(DEFAULT_LIMITS, new FakeVideo(), silentLogger, () => clock, store);
+    expect(await store.roomVk("legacy")).toBeNull();
+    expect(await refusal(() => hub.join(new FakePeer(), hello(BOB, "Bob", "legacy")))).toMatchObject({
+      code: "version",
+      message: expect.stringMatching(/room link/),
+    });
+    const b = new FakePeer();
+    await hub.join(b, helloV2(BOB, "Bob", "legacy", 3));
+    expect(b.controls[0]).toMatchObject({ t: "welcome", room: "legacy" });
+    expect(await store.roomVk("legacy")).toBe(v2.vk);
   });
 });
 
