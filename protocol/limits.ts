@@ -62,7 +62,7 @@ export const DEFAULT_LIMITS = {
   maxEnvelopeV2: 49_152,
   /** v2: how old a hello's admission proof may be (clients make a fresh one per connection). */
   admissionMaxAgeMs: 10 * 60_000,
-  /** v2: room ids remembered as v2 (room id -> verification key) by the in-memory registry. */
+  /** v2: room ids cached in memory as v2 (room id -> verification key), in front of the room store that keeps them all. */
   maxV2Rooms: 100_000,
 } as const;
 

@@ -1,7 +1,8 @@
 // The core's side of v2 rooms (docs/protocol.md section 12): checks a v2
 // hello's room binding, admission proof and key possession with the room's
-// verification key alone (the secret never reaches the core), and remembers
-// which room ids are v2 so a v1 client is refused there, never downgraded.
+// verification key alone (the secret never reaches the core), and decides a
+// room's version: a room id bound to a key in the store stays v2 (across
+// restarts and cores), so a v1 client is refused there, never downgraded.
 
 import { fromBase64 } from "../protocol/base64";
 import { checkAdmissionProof } from "../protocol/e2e/admission";
@@ -12,6 +13,7 @@ import { HelloV2Fields, helloV2ProofString, type MemberV2Wire } from "../protoco
 import type { RawMessage } from "../protocol/codec";
 import { ProtocolError } from "../protocol/errors";
 import type { Hello } from "../protocol/messages";
+import type { MemberRecord } from "./store/roomStore";
 
 /** What a verified v2 hello adds: the room's key and what every member is shown. */
 export interface HelloV2 {
@@ -56,15 +58,78 @@ export async function verifyHelloV2(
 }
 
 /**
- * Which room ids are v2, and under which verification key. The version of a
- * room is fixed when it is created; a durable store can stand behind this
- * port (the in-memory one forgets on restart, which only lets a v1 client
- * open an empty, forgotten v2 id as a v1 room no v2 member can enter).
+ * Which room ids are v2, and under which verification key: the cache in front
+ * of the store (RoomStore.roomVk / createRoomVk), which is the truth. A room's
+ * version is fixed when it is created.
  */
 export interface V2RoomRegistry {
-  /** The base64 verification key of a v2 room id, undefined for one not known as v2. */
+  /** The base64 verification key of a v2 room id, undefined for one not known here as v2. */
   get(room: string): string | undefined;
   remember(room: string, vk: string): void;
+}
+
+/** What the version check needs of the room store. */
+export interface V2RoomStore {
+  roomVk(room: string): Promise<string | null>;
+  createRoomVk(room: string, vk: string): Promise<string>;
+  members(room: string): Promise<MemberRecord[]>;
+}
+
+/** The fatal `version` error (docs/protocol.md section 12), saying which way the hello was wrong. */
+export function versionError(roomIsV2: boolean): ProtocolError {
+  return new ProtocolError(
+    "version",
+    roomIsV2
+      ? "this room is end-to-end v2: it opens only from its room link (https://host/r/ROOM#SECRET) in a client that speaks protocol v2"
+      : "this room was created without a room link (protocol v1): a v2 client cannot join it with a secret",
+    true,
+    "hello",
+  );
+}
+
+/**
+ * The version of the room a verified hello opens: its verification key (v2)
+ * or null (v1). Throws `version` for a hello of the other version. In order:
+ * the room as seated on this core (`seated`), the cache, the store's key; a
+ * room with no key there is v1 when it has members and none is a v2 member
+ * (so a v2 hello cannot take over a v1 room), v2 when a member record carries
+ * v2 keys (a room made before keys were stored), else new: a v2 hello binds
+ * the id to its key, once (the store's create decides between racing cores).
+ * `vk` is admission-checked: roomIdFor(vk) is the room id, so any other key
+ * in the store means it is corrupt or the hash collided; the hello is refused.
+ */
+export async function roomVersion(
+  room: string,
+  helloVk: string | undefined,
+  seated: { vk: string | null } | undefined,
+  cache: V2RoomRegistry,
+  store: V2RoomStore,
+): Promise<string | null> {
+  // one spelling per key, as stored and compared (base64 with stray bits in the last character decodes alike)
+  const vk = helloVk === undefined ? undefined : Buffer.from(helloVk, "base64").toString("base64");
+  const known = (k: string): string => {
+    cache.remember(room, k);
+    if (vk === undefined) throw versionError(true);
+    if (vk !== k) throw fatal("not_admitted", "this room id is bound to another verification key");
+    return k;
+  };
+  if (seated) {
+    if (seated.vk !== null) return known(seated.vk);
+    if (vk !== undefined) throw versionError(false);
+    return null;
+  }
+  const cached = cache.get(room);
+  if (cached !== undefined) return known(cached);
+  const stored = await store.roomVk(room);
+  if (stored !== null) return known(stored);
+  const members = await store.members(room);
+  const v2Members = members.some((m) => m.v2 !== undefined);
+  if (vk === undefined) {
+    if (v2Members) throw versionError(true);
+    return null;
+  }
+  if (members.length > 0 && !v2Members) throw versionError(false);
+  return known(await store.createRoomVk(room, vk));
 }
 
 /** Bounded in memory: the least recently used id is forgotten first. */

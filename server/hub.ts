@@ -13,7 +13,7 @@ import { ProtocolError } from "../protocol/errors";
 import type { Limits } from "../protocol/limits";
 import type { LeftReason, Member, Send, ServerMessage } from "../protocol/messages";
 import { MidCache } from "./dedupe";
-import { MemoryV2Rooms, type V2RoomRegistry } from "./admission";
+import { MemoryV2Rooms, roomVersion, versionError, type V2RoomRegistry } from "./admission";
 import { Durable, durableMsgFrame, isDurable, type SenderNote } from "./delivery";
 import type { VerifiedHello } from "./handshake";
 import { isKeyEntry, keyEntryFrame, routeKeys } from "./keyRouting";
@@ -49,7 +49,7 @@ export class Hub implements HubSide {
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
     store?: RoomStore,
-    /** Room id -> verification key of v2 rooms (a durable store may stand behind it). */
+    /** Room id -> verification key of v2 rooms: a cache in front of the store's (maxV2Rooms). */
     private readonly v2rooms: V2RoomRegistry = new MemoryV2Rooms(limits.maxV2Rooms),
   ) {
     this.mids = new MidCache(limits.dedupePerMember, limits.dedupeMembers);
@@ -100,8 +100,9 @@ export class Hub implements HubSide {
     // Cap durable: the room's log id goes in the welcome, before any replay (protocol 2c).
     const logId = knownCaps(hello.caps).has("durable") ? await this.durable.logId(hello.room) : undefined;
     if (peer.isClosed) return;
-    // A v2 room's key is known from the registry or from this hello (its id is bound to the key).
-    const vk = this.v2VersionCheck(hello.room, v2?.vk);
+    // A v2 room's key: from the room here, the cache, the store, or this hello (its id is bound to the key).
+    const vk = await this.roomVersion(hello.room, v2?.vk);
+    if (peer.isClosed) return;
     let room = this.rooms.get(hello.room);
     if (!room) {
       // Not in memory: after a restart its members (all away) and stream come back from the store.
@@ -114,7 +115,8 @@ export class Hub implements HubSide {
       if (this.cluster) await this.cluster.openRoom(room.name);
       if (peer.isClosed) return;
     }
-    if ((room.vk !== null) !== (v2 !== undefined)) this.versionMismatch(room.vk !== null);
+    // Loaded meanwhile by a hello of the other version (the first load decides).
+    if ((room.vk !== null) !== (v2 !== undefined)) throw versionError(room.vk !== null);
     const owner = room.nameOwner(hello.name);
     if (owner !== undefined && owner !== id) {
       // An away member's name goes to whoever claims it while it is away (it is removed).
@@ -205,30 +207,18 @@ export class Hub implements HubSide {
   }
 
   /**
-   * The verification key a new room gets: a room id known as v2 stays v2 (a
-   * v1 hello there is refused), and a v2 hello makes it v2. Null: a v1 room.
+   * A room id known as v2 stays v2, on every core and across restarts (its key
+   * is in the store); a v1 room stays v1 (server/admission.ts roomVersion).
+   * Null: a v1 room. A store that cannot tell refuses the hello (retryable).
    */
-  private v2VersionCheck(room: string, vk: string | undefined): string | null {
-    const known = this.v2rooms.get(room);
-    if (known !== undefined) {
-      if (vk === undefined) this.versionMismatch(true);
-      // roomIdFor binds the id to one key: another key cannot pass admission.
-      return known;
+  private async roomVersion(room: string, vk: string | undefined): Promise<string | null> {
+    try {
+      return await roomVersion(room, vk, this.rooms.get(room), this.v2rooms, this.durable.store);
+    } catch (e) {
+      if (e instanceof ProtocolError) throw e;
+      this.log.error({ room, err: String(e) }, "room store: cannot read or store the room's version");
+      throw new ProtocolError("internal", "the room store failed; try again", true, "hello");
     }
-    if (vk === undefined) return null;
-    this.v2rooms.remember(room, vk);
-    return vk;
-  }
-
-  private versionMismatch(roomIsV2: boolean): never {
-    throw new ProtocolError(
-      "version",
-      roomIsV2
-        ? "this room is end-to-end v2: it opens only from its room link (https://host/r/ROOM#SECRET) in a client that speaks protocol v2"
-        : "this room was created without a room link (protocol v1): a v2 client cannot join it with a secret",
-      true,
-      "hello",
-    );
   }
 
   /** The connection of a seated member ended. */

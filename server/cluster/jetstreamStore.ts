@@ -21,6 +21,9 @@
 //                        core asks first (KV create: the others read it); a recreated
 //                        namespace has new ones. (Stream metadata would tie it to the
 //                        stream itself, but needs nats-server 2.10.)
+//   KV sr_<NS>_vks       <T> -> a v2 room's verification key, set once by KV create (the
+//                        first core wins, the others read it), so every core knows the room
+//                        as v2, also one that never saw a v2 hello for it.
 //
 // Dedupe: every publish carries Nats-Msg-Id "<from>.<mid>.<gen>"; within the
 // stream's duplicate window JetStream itself answers a repeat with the original
@@ -40,8 +43,8 @@
 // Acked means stored: append resolves after JetStream's PubAck, which the server
 // sends after writing the file store (and, with replicas, after a quorum has it).
 //
-// Over 300 lines: one driver of the RoomStore port over three JetStream
-// resources (log stream, mids and members KV).
+// Over 300 lines: one driver of the RoomStore port over JetStream resources
+// (the log stream per room and the KV buckets above).
 
 import { createHash } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -67,6 +70,7 @@ import {
   checkMember,
   checkRoom,
   checkStream,
+  checkVk,
   memberRecordOf,
   newLogId,
   StoreError,
@@ -171,9 +175,11 @@ export class JetStreamStore implements RoomStore {
   private readonly dupWindowMs: number;
   private js: JetStreamClient;
   private jsmP: Promise<JetStreamManager>;
-  private kvP: Promise<{ mids: KV; receipts: KV; told: KV; members: KV; streams: KV; logs: KV }>;
+  private kvP: Promise<{ mids: KV; receipts: KV; told: KV; members: KV; streams: KV; logs: KV; vks: KV }>;
   /** Room -> its log id as read from (or made in) the logs bucket: it never changes there. */
   private logIds = new Map<string, string>();
+  /** Room -> its v2 verification key as read from (or made in) the vks bucket: it never changes there. */
+  private vks = new Map<string, string>();
   private made = new Map<string, Promise<void>>();
   /** Streams known to exist (read, not made, by this core). */
   private seen = new Set<string>();
@@ -202,15 +208,16 @@ export class JetStreamStore implements RoomStore {
     const ns = this.namespace;
     const age = this.limits.retentionAgeMs;
     const opt = { history: 1, replicas: this.replicas, storage: StorageType.File };
-    const [mids, receipts, told, members, streams, logs] = await Promise.all([
+    const [mids, receipts, told, members, streams, logs, vks] = await Promise.all([
       kvm.create(`sr_${ns}_mids`, { ...opt, ttl: age }),
       kvm.create(`sr_${ns}_receipts`, { ...opt, ttl: age }),
       kvm.create(`sr_${ns}_told`, { ...opt, ttl: age }),
       kvm.create(`sr_${ns}_members`, opt),
       kvm.create(`sr_${ns}_streams`, opt),
       kvm.create(`sr_${ns}_logs`, opt),
+      kvm.create(`sr_${ns}_vks`, opt),
     ]);
-    return { mids, receipts, told, members, streams, logs };
+    return { mids, receipts, told, members, streams, logs, vks };
   }
 
   private streamName(room: string): string {
@@ -324,6 +331,49 @@ export class JetStreamStore implements RoomStore {
         throw new StoreError("store_failed", `the log id of room ${room} could not be read or made`);
       },
     );
+  }
+
+  roomVk(room: string): Promise<string | null> {
+    return this.op(
+      () => checkRoom(room),
+      async () => this.vks.get(room) ?? (await this.readVk(room)),
+    );
+  }
+
+  createRoomVk(room: string, vk: string): Promise<string> {
+    return this.op(
+      () => checkVk(room, vk),
+      async () => {
+        const known = this.vks.get(room);
+        if (known !== undefined) return known;
+        const kv = (await this.kvP).vks;
+        for (let attempt = 0; attempt < 20; attempt++) {
+          const had = await this.readVk(room);
+          if (had !== null) return had;
+          try {
+            await kv.create(roomToken(room), vk);
+            this.vks.set(room, vk);
+            return vk;
+          } catch {
+            // another core bound it at the same moment: read theirs
+          }
+        }
+        throw new StoreError("store_failed", `the verification key of room ${room} could not be read or stored`);
+      },
+    );
+  }
+
+  private async readVk(room: string): Promise<string | null> {
+    const cur = await (await this.kvP).vks.get(roomToken(room));
+    if (!cur || cur.operation !== "PUT") return null;
+    const vk = dec.decode(cur.value);
+    try {
+      checkVk(room, vk);
+    } catch {
+      throw new StoreError("corrupt", `the verification key of room ${room} is not a verification key`);
+    }
+    this.vks.set(room, vk);
+    return vk;
   }
 
   append(room: string, e: AppendEntry): Promise<AppendResult> {

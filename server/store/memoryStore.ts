@@ -1,6 +1,7 @@
 // The memory driver of the room store (`--store memory`): the same contract as
 // SQLite without a disk, for tests. Each room is bounded by the same retention
-// limits; nothing survives the process.
+// limits; nothing survives the process. A room kept for its v2 key alone is
+// about 100 bytes: each one is a v2 hello that passed admission.
 
 import { effectiveAwayGraceMs, storeLimits, type StoreLimits } from "./limits";
 import {
@@ -10,6 +11,7 @@ import {
   checkMember,
   checkRoom,
   checkStream,
+  checkVk,
   entryBytes,
   memberRecordOf,
   newLogId,
@@ -49,6 +51,8 @@ interface MemRoom {
   mids: Map<string, number>; // from + " " + mid -> seq
   members: Map<string, MemberRecord>;
   stream: RoomStreamRecord | null;
+  /** A v2 room's verification key, set once (createRoomVk). */
+  vk: string | null;
 }
 
 export class MemoryStore implements RoomStore {
@@ -194,6 +198,20 @@ export class MemoryStore implements RoomStore {
     return [...r.members.values()].filter((m) => m.lastSeen >= since).map((m) => memberRecordOf(m));
   }
 
+  async roomVk(room: string): Promise<string | null> {
+    this.open();
+    checkRoom(room);
+    return this.rooms.get(room)?.vk ?? null;
+  }
+
+  async createRoomVk(room: string, vk: string): Promise<string> {
+    this.open();
+    checkVk(room, vk);
+    const r = this.room(room);
+    r.vk ??= vk;
+    return r.vk;
+  }
+
   async setStream(room: string, s: RoomStreamRecord | null): Promise<void> {
     this.open();
     checkStream(room, s);
@@ -234,8 +252,9 @@ export class MemoryStore implements RoomStore {
         r.log = [];
         r.head = 0;
         r.mids.clear();
-        // a room that never had an entry goes: its next log id is new, but no cursor can point into it
-        if (r.last === 0) this.rooms.delete(name);
+        // a room that never had an entry goes: its next log id is new, but no cursor can point into it;
+        // a v2 room's key stays (else a v1 hello could open the id as a v1 room no v2 member can enter)
+        if (r.last === 0 && r.vk === null) this.rooms.delete(name);
       }
     }
   }
@@ -247,7 +266,17 @@ export class MemoryStore implements RoomStore {
   private room(name: string): MemRoom {
     let r = this.rooms.get(name);
     if (!r) {
-      r = { logId: newLogId(), last: 0, log: [], head: 0, bytes: 0, mids: new Map(), members: new Map(), stream: null };
+      r = {
+        logId: newLogId(),
+        last: 0,
+        log: [],
+        head: 0,
+        bytes: 0,
+        mids: new Map(),
+        members: new Map(),
+        stream: null,
+        vk: null,
+      };
       this.rooms.set(name, r);
     }
     return r;

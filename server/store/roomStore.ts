@@ -140,6 +140,20 @@ export interface RoomStore {
   memberLeft(room: string, id: string): Promise<void>;
   /** Members not left and not away longer than the grace period. */
   members(room: string): Promise<MemberRecord[]>;
+  /**
+   * A v2 room's verification key (docs/protocol.md section 12), null for a
+   * room id not bound to one (a v1 room, or one never opened). Public: the
+   * room's id is a hash of it, and every v2 hello carries it.
+   */
+  roomVk(room: string): Promise<string | null>;
+  /**
+   * Binds a v2 room id to its verification key, once: the first call for a
+   * room stores `vk` (atomically, also between cores sharing the store), every
+   * later one stores nothing and returns the key stored first, so a second,
+   * different key for the id is refused by the caller seeing another answer.
+   * Kept as long as the room's log id (the sweep does not forget it).
+   */
+  createRoomVk(room: string, vk: string): Promise<string>;
   setStream(room: string, stream: RoomStreamRecord | null): Promise<void>;
   stream(room: string): Promise<RoomStreamRecord | null>;
   /** Removes expired entries and members now (drivers also do it every sweepIntervalMs). */
@@ -196,6 +210,15 @@ export function checkEntry(room: string, e: AppendEntry): void {
   if (typeof e.env !== "string" || e.env.length === 0)
     throw new StoreError("bad_input", "env must be the envelope JSON");
   if (!Number.isFinite(e.at)) throw new StoreError("bad_input", "at must be a finite time");
+}
+
+/** A v2 verification key as a hello carries it: 32 bytes, padded standard base64. */
+const VK_RE = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+
+export function checkVk(room: string, vk: unknown): asserts vk is string {
+  checkRoom(room);
+  if (typeof vk !== "string" || !VK_RE.test(vk))
+    throw new StoreError("bad_input", "a room's verification key must be 32 bytes of base64");
 }
 
 export function checkMember(room: string, m: MemberRecord): void {

@@ -36,6 +36,7 @@ import {
   checkMember,
   checkRoom,
   checkStream,
+  checkVk,
   entryBytes,
   newLogId,
   memberV2Of,
@@ -101,6 +102,11 @@ const ROOM_LOGS = `CREATE TABLE room_logs (rid INTEGER PRIMARY KEY, log TEXT NOT
 // INSERT OR REPLACE of a member writes NULL there, so no stale v2 keys outlive it.
 const MEMBERS_V2 = `ALTER TABLE members ADD COLUMN v2 TEXT;`;
 
+// A v2 room's verification key (RoomStore.createRoomVk), set once per room.
+// Added after schema 1 shipped, like room_logs: created when missing; an
+// older core ignores it (and then knows v2 rooms only from its own memory).
+const ROOM_KEYS = `CREATE TABLE room_keys (rid INTEGER PRIMARY KEY, vk TEXT NOT NULL);`;
+
 type Op = { run: () => unknown; resolve: (v: never) => void; reject: (e: unknown) => void };
 
 interface EntryRow {
@@ -127,6 +133,8 @@ export class SqliteStore implements RoomStore {
   private rids = new Map<string, number>();
   /** Room -> its log id, once read or made (it never changes in a file). */
   private logs = new Map<string, string>();
+  /** Room -> its v2 verification key, once read or set (it never changes in a file). */
+  private vks = new Map<string, string>();
   private st: ReturnType<SqliteStore["prepare"]>;
 
   /** Opens (creating if absent) DIR/rooms.db; throws StoreError locked / corrupt / unknown_schema naming the file. */
@@ -179,6 +187,7 @@ export class SqliteStore implements RoomStore {
       this.db.exec(RECEIPT_COUNTS);
       this.db.exec(ROOM_LOGS);
       this.db.exec(MEMBERS_V2);
+      this.db.exec(ROOM_KEYS);
       return;
     }
     if (appId !== APP_ID || !tables.includes("schema_version")) {
@@ -204,6 +213,7 @@ export class SqliteStore implements RoomStore {
     }
     if (!tables.includes("receipt_counts")) this.db.exec(RECEIPT_COUNTS);
     if (!tables.includes("room_logs")) this.db.exec(ROOM_LOGS);
+    if (!tables.includes("room_keys")) this.db.exec(ROOM_KEYS);
     const memberCols = this.db.prepare("SELECT name FROM pragma_table_info('members')").pluck().all() as string[];
     if (!memberCols.includes("v2")) this.db.exec(MEMBERS_V2);
   }
@@ -282,6 +292,8 @@ export class SqliteStore implements RoomStore {
       stream: db.prepare("SELECT * FROM streams WHERE rid = ?"),
       logOf: db.prepare("SELECT log FROM room_logs WHERE rid = ?").pluck(),
       addLog: db.prepare("INSERT INTO room_logs (rid, log) VALUES (?, ?)"),
+      vkOf: db.prepare("SELECT vk FROM room_keys WHERE rid = ?").pluck(),
+      addVk: db.prepare("INSERT OR IGNORE INTO room_keys (rid, vk) VALUES (?, ?)"),
     };
   }
 
@@ -308,6 +320,24 @@ export class SqliteStore implements RoomStore {
       ));
     this.logs.set(room, log);
     return log;
+  }
+
+  /** The first key stored for the room wins: INSERT OR IGNORE, then what is there, in one transaction. */
+  async createRoomVk(room: string, vk: string): Promise<string> {
+    checkVk(room, vk);
+    if (this.closed) throw new StoreError("store_closed", "the room store is closed");
+    const known = this.vks.get(room);
+    if (known !== undefined) return known;
+    const got = await this.write(
+      () => {},
+      () => {
+        const r = this.rid(room);
+        this.st.addVk.run(r, vk);
+        return this.st.vkOf.get(r) as string;
+      },
+    );
+    this.vks.set(room, got);
+    return got;
   }
 
   append(room: string, e: AppendEntry): Promise<AppendResult> {
@@ -508,6 +538,19 @@ export class SqliteStore implements RoomStore {
       }
       return m;
     });
+  }
+
+  async roomVk(room: string): Promise<string | null> {
+    checkRoom(room);
+    await this.pending();
+    const known = this.vks.get(room);
+    if (known !== undefined) return known;
+    const rid = this.rids.get(room);
+    if (rid === undefined) return null;
+    const vk = this.guard(() => this.st.vkOf.get(rid) as string | undefined);
+    if (vk === undefined) return null;
+    this.vks.set(room, vk);
+    return vk;
   }
 
   async stream(room: string): Promise<RoomStreamRecord | null> {

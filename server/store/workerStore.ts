@@ -85,6 +85,8 @@ export class WorkerStore implements RoomStore {
   memberSeen: RoomStore["memberSeen"] = (...a) => this.call("memberSeen", a);
   memberLeft: RoomStore["memberLeft"] = (...a) => this.call("memberLeft", a);
   members: RoomStore["members"] = (...a) => this.call("members", a);
+  roomVk: RoomStore["roomVk"] = (...a) => this.call("roomVk", a);
+  createRoomVk: RoomStore["createRoomVk"] = (...a) => this.call("createRoomVk", a);
   setStream: RoomStore["setStream"] = (...a) => this.call("setStream", a);
   stream: RoomStore["stream"] = (...a) => this.call("stream", a);
   sweep: RoomStore["sweep"] = () => this.call("sweep", []);

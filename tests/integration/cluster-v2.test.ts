@@ -3,10 +3,12 @@
 // read each other's room and direct messages, a member that goes away on one
 // core and comes back on the other reads what it missed, and a member a core
 // seated without admission is flagged by the members on the other core too.
+// A room made v2 on one core is v2 on every core: a v1 hello for its id on a
+// core that never saw a v2 hello for it is refused with `version`.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tcpConnector } from "../../client/tcp";
-import { generateIdentity, type Identity } from "../../protocol/crypto";
+import { generateIdentity, makeHello, type Identity } from "../../protocol/crypto";
 import { makeAdmissionProof } from "../../protocol/e2e/admission";
 import { generateIdentity2 } from "../../protocol/e2e/identity2";
 import { MemoryV2KeyStore, type V2KeyStore } from "../../protocol/e2e/keyStore2";
@@ -18,6 +20,7 @@ import { isKeyEntry } from "../../server/keyRouting";
 import type { CoreServer } from "../../server/server";
 import { startCore } from "../helpers/core";
 import { natsServerInstalled, startNats, type NatsServer } from "../helpers/nats";
+import { WirePeer, type Received } from "../helpers/wire";
 
 let nats: NatsServer;
 const nodes: ClusterNode[] = [];
@@ -172,6 +175,27 @@ describe.runIf(natsServerInstalled() || process.env.CI)("a v2 room across two co
     for (const x of [a, c, back]) x.s.stop();
   });
 
+  it("a v2 room created on A: a v1 hello for its id on B (which never saw a v2 hello for it) is refused; v2 members on B get in", async () => {
+    const keys = await newRoom();
+    const [ia, ib] = await Promise.all([generateIdentity(), generateIdentity()]);
+    const a = member(A, ia, "alice", keys, stores());
+    await until(() => a.s.state === "online", "alice online on A");
+    const v1 = await v1Hello(B, keys.room, "squatter");
+    expect(v1).toMatchObject({ t: "error", code: "version", fatal: true });
+    expect(String(v1.message)).toMatch(/room link/);
+    // also with nobody online at all (the room only in the cluster's store)
+    a.s.stop();
+    await until(() => A.hub.roomCount === 0, "A let the room go");
+    expect(await v1Hello(B, keys.room, "squatter2")).toMatchObject({ t: "error", code: "version" });
+    const b = member(B, ib, "bob", keys, stores());
+    await until(() => b.s.state === "online", "bob online on B");
+    const a2 = member(A, ia, "alice", keys, stores());
+    await until(() => a2.s.members.size === 2 && b.s.members.size === 2, "both");
+    for (const x of [a2, b]) for (const e of x.s.members.values()) expect(e.admission).toEqual({ ok: true });
+    a2.s.stop();
+    b.s.stop();
+  });
+
   it("a member a core seated without admission is flagged on the other core too; the admitted one is not", async () => {
     const keys = await newRoom();
     const [ia, ib, ig] = await Promise.all([generateIdentity(), generateIdentity(), generateIdentity()]);
@@ -209,3 +233,13 @@ describe.runIf(natsServerInstalled() || process.env.CI)("a v2 room across two co
     b.s.stop();
   });
 });
+
+/** A v1 hello (no room link) for `room` on core `c`: its first answer, a welcome or an error. */
+async function v1Hello(c: CoreServer, room: string, name: string): Promise<Received> {
+  const peer = await WirePeer.connect(c.port);
+  const ch = await peer.nextT("challenge");
+  peer.send(await makeHello(await generateIdentity(), { nonce: ch.nonce, room, name, caps: ["durable"] }));
+  const got = await peer.next((m) => m.t === "welcome" || m.t === "error", 10_000);
+  peer.close();
+  return got;
+}

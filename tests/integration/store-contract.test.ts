@@ -32,6 +32,8 @@ const C = id("carol");
 const D = id("dave");
 const env = (n: number | string) =>
   JSON.stringify({ alg: "RSA-OAEP-256+A256GCM", iv: "AAAAAAAAAAAAAAAA", ct: `ct-${n}`, keys: {}, sig: "c2ln" });
+/** A v2 room's verification key as a hello carries it: 32 bytes, base64. */
+const vkOf = (n: number) => Buffer.alloc(32, n).toString("base64");
 const entry = (mid: string, to: string[] = [B, C], at = 1_000, from = A): AppendEntry => ({
   from,
   mid,
@@ -553,6 +555,87 @@ describe.each(drivers)("room store contract: $name", (driver) => {
       expect((await s.seqRange("r")).last).toBe(1);
       s = await reopen(s);
       expect(await s.logId("r")).toBe(log);
+    },
+  );
+
+  it("binds a v2 room id to one verification key, once: a second, different key is refused", async () => {
+    const s = fresh();
+    const [k1, k2] = [vkOf(1), vkOf(2)];
+    expect(await s.roomVk("r")).toBeNull();
+    expect(await s.createRoomVk("r", k1)).toBe(k1);
+    expect(await s.createRoomVk("r", k2)).toBe(k1); // not stored: the first key stays
+    expect(await s.createRoomVk("r", k1)).toBe(k1);
+    expect(await s.roomVk("r")).toBe(k1);
+    expect(await s.roomVk("other")).toBeNull();
+    // two first creates at once on one store: one key wins, both callers hear it
+    const both = await Promise.all([s.createRoomVk("c", k2), s.createRoomVk("c", k1)]);
+    expect(both[1]).toBe(both[0]);
+    expect(await s.roomVk("c")).toBe(both[0]);
+    // a room with only its key (no entries, no members) is not forgotten by the sweep
+    await s.sweep();
+    expect(await s.roomVk("r")).toBe(k1);
+    // the other room state is untouched by it
+    expect(await s.seqRange("r")).toEqual({ oldest: 1, last: 0 });
+    expect(await s.members("r")).toEqual([]);
+    for (const [room, vk] of [
+      ["", k1],
+      ["r2", "short"],
+      ["r2", Buffer.alloc(31, 1).toString("base64")],
+      ["r2", 42 as unknown as string],
+    ] as const)
+      await expect(s.createRoomVk(room, vk)).rejects.toMatchObject({ name: "StoreError", code: "bad_input" });
+    expect(await s.roomVk("r2")).toBeNull();
+    await expect(s.roomVk("")).rejects.toMatchObject({ code: "bad_input" });
+    if (driver.durable) {
+      const again = await reopen(s);
+      expect(await again.roomVk("r")).toBe(k1);
+      expect(await again.createRoomVk("r", k2)).toBe(k1);
+      expect(await again.roomVk("c")).toBe(both[0]);
+    } else {
+      await s.close();
+    }
+    await expect(s.roomVk("r")).rejects.toMatchObject({ code: "store_closed" });
+  });
+
+  it.runIf(driver.name === "jetstream")(
+    "two cores creating one v2 room at the same moment: one key wins, on both and after a restart",
+    async () => {
+      const s1 = fresh();
+      const s2 = make();
+      for (let i = 0; i < 5; i++) {
+        const room = `race${i}`;
+        const [w1, w2] = await Promise.all([s1.createRoomVk(room, vkOf(10 + i)), s2.createRoomVk(room, vkOf(20 + i))]);
+        expect([vkOf(10 + i), vkOf(20 + i)]).toContain(w1);
+        expect(w2).toBe(w1);
+        expect(await s1.roomVk(room)).toBe(w1);
+        expect(await s2.roomVk(room)).toBe(w1);
+      }
+      // a core that never created it sees it, and cannot replace it
+      const s3 = make();
+      const first = await s1.roomVk("race0");
+      expect(await s3.roomVk("race0")).toBe(first);
+      expect(await s3.createRoomVk("race0", vkOf(99))).toBe(first);
+      expect(await s2.roomVk("race0")).toBe(first);
+    },
+  );
+
+  it.runIf(driver.name === "sqlite")(
+    "a file from before room keys gets its table at open; v2 room keys are kept from then on",
+    async () => {
+      let s = fresh();
+      await s.append("r", entry("a"));
+      await s.close();
+      open = [];
+      const Database = (await import("better-sqlite3")).default;
+      const db = new Database(join(dir, "rooms.db"));
+      db.exec("DROP TABLE IF EXISTS room_keys");
+      db.close();
+      s = make();
+      expect(await s.roomVk("v2")).toBeNull();
+      expect(await s.createRoomVk("v2", vkOf(5))).toBe(vkOf(5));
+      s = await reopen(s);
+      expect(await s.roomVk("v2")).toBe(vkOf(5));
+      expect((await s.seqRange("r")).last).toBe(1);
     },
   );
 

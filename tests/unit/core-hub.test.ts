@@ -18,6 +18,7 @@ import {
 import type { VerifiedHello } from "../../server/handshake";
 import { Hub } from "../../server/hub";
 import { silentLogger } from "../../server/log";
+import { MemoryStore } from "../../server/store/memoryStore";
 import type { MemberPeer, Peer, VideoFrameOut, VideoService } from "../../server/ports";
 
 /** A member id: 22 characters of the id alphabet. */
@@ -291,6 +292,107 @@ describe("Hub: joining", () => {
     expect(b2.controls[0]).toMatchObject({ t: "welcome", id: BOB });
   });
 });
+
+/** A verified v2 hello (server/admission.ts checked it): the room's key and the member's public v2 fields. */
+function helloV2(id: string, name: string, room: string, vkByte: number): VerifiedHello {
+  const b = (n: number, fill: number) => Buffer.alloc(n, fill).toString("base64");
+  return {
+    ...hello(id, name, room),
+    v2: {
+      vk: b(32, vkByte),
+      member: { sig2: b(32, 1), dh2: b(32, 2), link: b(256, 3), admission: { iat: NOW, sig: b(64, 4) } },
+    },
+  };
+}
+
+describe("Hub: the version of a room", () => {
+  it("a v2 room id stays v2 when the in-memory cache (maxV2Rooms) has forgotten it: the store keeps its key", async () => {
+    makeHub({ maxV2Rooms: 1 });
+    const a = await seat2(ALICE, "Alice", "v2-one", 7);
+    hub.leave(a, "quit");
+    // another v2 room pushes the first one out of the cache
+    const b = await seat2(BOB, "Bob", "v2-two", 8);
+    hub.leave(b, "quit");
+    const err = await refusal(() => hub.join(new FakePeer(), hello(CAROL, "Carol", "v2-one")));
+    expect(err).toMatchObject({ code: "version", fatal: true });
+    expect(err.message).toMatch(/room link/);
+    // the v2 room opens again from its link
+    const a2 = new FakePeer();
+    await hub.join(a2, helloV2(ALICE, "Alice", "v2-one", 7));
+    expect(a2.controls[0]).toMatchObject({ t: "welcome", room: "v2-one" });
+  });
+
+  it("a v1 room with a member away refuses a v2 hello for its id; the refused hello binds nothing", async () => {
+    const a = await seat(ALICE, "Alice", "plain");
+    hub.leave(a, "closed"); // away: still a member
+    const err = await refusal(() => hub.join(new FakePeer(), helloV2(BOB, "Bob", "plain", 9)));
+    expect(err).toMatchObject({ code: "version", fatal: true, message: expect.stringMatching(/without a room link/) });
+    const a2 = new FakePeer();
+    await hub.join(a2, hello(ALICE, "Alice", "plain"));
+    expect(a2.controls[0]).toMatchObject({ t: "welcome", room: "plain" });
+    expect((await seat(BOB, "Bob", "plain")).controls[0]).toMatchObject({ t: "welcome" });
+  });
+
+  it("after a restart (a new hub on the same store): a v2 room refuses a v1 hello, a v1 room with a member away a v2 hello", async () => {
+    const store = new MemoryStore({ now: () => clock });
+    const mk = () => new Hub(DEFAULT_LIMITS, new FakeVideo(), silentLogger, () => clock, store);
+    hub = mk();
+    const v2 = await seat2(ALICE, "Alice", "was-v2", 5);
+    hub.leave(v2, "quit"); // nobody left: only the key says it is v2
+    const v1 = await seat(BOB, "Bob", "was-v1");
+    hub.leave(v1, "closed");
+    await settle();
+    hub = mk();
+    expect(await refusal(() => hub.join(new FakePeer(), hello(CAROL, "Carol", "was-v2")))).toMatchObject({
+      code: "version",
+      message: expect.stringMatching(/room link/),
+    });
+    expect(await refusal(() => hub.join(new FakePeer(), helloV2(CAROL, "Carol", "was-v1", 6)))).toMatchObject({
+      code: "version",
+      message: expect.stringMatching(/without a room link/),
+    });
+    const back = new FakePeer();
+    await hub.join(back, hello(BOB, "Bob", "was-v1"));
+    expect(back.controls[0]).toMatchObject({ t: "welcome", room: "was-v1" });
+    const again = new FakePeer();
+    await hub.join(again, helloV2(ALICE, "Alice", "was-v2", 5));
+    expect(again.controls[0]).toMatchObject({ t: "welcome", room: "was-v2" });
+  });
+});
+
+describe("Hub: the version of a room made before room keys were stored", () => {
+  it("stored v2 member records say v2: a v1 hello is refused, the first v2 hello stores the room's key", async () => {
+    const store = new MemoryStore({ now: () => clock });
+    const v2 = helloV2(ALICE, "Alice", "legacy", 3).v2!;
+    await store.putMember("legacy", {
+      id: ALICE,
+      name: "Alice",
+      encKey: "RU5D",
+      sigKey: "U0lH",
+      encKeySig: "U0lHUw==",
+      joinedAt: NOW,
+      lastSeen: NOW,
+      v2: v2.member,
+    });
+    hub = new Hub(DEFAULT_LIMITS, new FakeVideo(), silentLogger, () => clock, store);
+    expect(await store.roomVk("legacy")).toBeNull();
+    expect(await refusal(() => hub.join(new FakePeer(), hello(BOB, "Bob", "legacy")))).toMatchObject({
+      code: "version",
+      message: expect.stringMatching(/room link/),
+    });
+    const b = new FakePeer();
+    await hub.join(b, helloV2(BOB, "Bob", "legacy", 3));
+    expect(b.controls[0]).toMatchObject({ t: "welcome", room: "legacy" });
+    expect(await store.roomVk("legacy")).toBe(v2.vk);
+  });
+});
+
+/** Seats a fresh peer for `id` with a v2 hello for `room` under the key made of `vkByte`. */
+async function seat2(id: string, name: string, room: string, vkByte: number): Promise<FakePeer> {
+  const p = new FakePeer();
+  await hub.join(p, helloV2(id, name, room, vkByte));
+  return p;
+}
 
 describe("Hub: replacing a connection", () => {
   it("fails the old connection with `replaced`, tells the others nothing, and keeps the member's `since`", async () => {
