@@ -350,7 +350,9 @@ function ffmpegChildren(pid: number): number {
     }
     for (const k of kids) {
       try {
-        if (readFileSync(`/proc/${k}/cmdline`, "utf8").includes("ffmpeg")) n++;
+        // A decoder SIGKILLed for a seek is a zombie until the core reaps it: no CPU, no memory, not a decoder.
+        const state = readFileSync(`/proc/${k}/stat`, "utf8").replace(/^.*\) /s, "")[0];
+        if (state !== "Z" && readFileSync(`/proc/${k}/cmdline`, "utf8").includes("ffmpeg")) n++;
       } catch {
         // exited meanwhile
       }
