@@ -5,6 +5,9 @@
 // sealed again (same mid) only when those recipients change.
 //
 // Browser-safe: no node: imports, timers through globalThis.
+//
+// Just over 300 lines: one queue and its one state machine (seal, wait for
+// recipients, resend on change); nothing in it stands alone.
 
 import { toBase64Url } from "./base64";
 import { utf8Length } from "./codec";

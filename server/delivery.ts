@@ -3,6 +3,9 @@
 // receipts relayed to the sender (here, through another core, or at its next
 // resume), and the expiry of members away too long.
 // The hub keeps routing and presence broadcasts; this keeps what needs the store.
+//
+// Over 300 lines: replay, receipts and away expiry all need the store and the
+// seats; the next split is receipts (receiptsFor, markTold, the told marks).
 
 import type { Cap } from "../protocol/caps";
 import { ProtocolError } from "../protocol/errors";

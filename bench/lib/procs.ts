@@ -2,6 +2,9 @@
 // are read from /proc apart from the load generator's. CPU is counted over
 // the whole process tree (the core's ffmpeg children, websockify's forked
 // per-connection workers), RSS for the tree too.
+//
+// Just over 300 lines: one launcher per process kind (core, cluster core,
+// bridge, websockify, nats-server) with their CPU and memory readers.
 
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";

@@ -6,6 +6,8 @@
 // mids: the core sees exactly the bytes a real client sends (it verifies no
 // signatures), and the measurement contains no client crypto. Crypto cost is
 // measured separately (cryptoCost).
+//
+// Just over 300 lines: the chat ladder and its sealed/unsealed variants.
 
 import { randomBytes } from "node:crypto";
 import { openEnvelope, sealEnvelope, type Identity } from "../../protocol/crypto";

@@ -5,6 +5,10 @@
 // sibling modules.
 //
 // Browser-safe: no node: imports, timers through globalThis.
+//
+// Over 300 lines: one class whose four parts (connection, members, sending,
+// receiving) share one chain state; the next split is receiving (held
+// messages and their early waits) into its own module.
 
 import { fromBase64, toBase64 } from "../base64";
 import type { Identity } from "../crypto";
