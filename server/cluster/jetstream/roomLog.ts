@@ -1,13 +1,13 @@
 // The room log on JetStream: a stream per room, append with dedupe, reads, the retained range and its trimming.
 
+import { DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from "@nats-io/jetstream";
 import {
-  DeliverPolicy,
-  DiscardPolicy,
-  RetentionPolicy,
-  StorageType,
-  type StreamConfig,
-} from "@nats-io/jetstream";
-import { StoreError, type AppendEntry, type AppendResult, type SeqRange, type StoredEntry } from "../../store/roomStore";
+  StoreError,
+  type AppendEntry,
+  type AppendResult,
+  type SeqRange,
+  type StoredEntry,
+} from "../../store/roomStore";
 import {
   apiCode,
   dec,
