@@ -128,8 +128,8 @@ class PacketLog {
   constructor(readonly packets: number) {
     this.arrivals = new Float64Array(packets + 8);
   }
-  packet(b: Buffer): void {
-    if (b.length <= 16 || b.readUInt32BE(0) !== this.sid) return;
+  packet(b: Buffer, length: number): void {
+    if (length <= 16 || b.length < 12 || b.readUInt32BE(0) !== this.sid) return;
     const i = Math.round(b.readInt32BE(8) / 960) + 1; // the first packet is at -preSkip
     if (i >= 0 && i < this.arrivals.length && !this.arrivals[i]) this.arrivals[i] = performance.now();
   }
@@ -174,7 +174,7 @@ export async function soundLevel(
     const { logs, streamEnded } = attachLogs(members, frames);
     const plogs = members.map((m, i) => {
       const pl = new PacketLog(Math.floor(clip.durationS * 50) - 2);
-      m.onAudio = (b) => pl.packet(b);
+      m.onAudio = (b, n) => pl.packet(b, n);
       const prev = m.onControl;
       m.onControl = (t, body) => {
         if (t === "stream") pl.sid = parseBody<{ sid: number }>(body).sid;
