@@ -47,9 +47,10 @@ export interface Member {
   timing: JoinTiming;
   /** Control frame other than ping; `t` peeked. */
   onControl: (t: string, body: Buffer) => void;
-  onVideo: (body: Buffer) => void;
-  /** AUDIO frames (only for members joined with caps ["audio"]). */
-  onAudio: (body: Buffer) => void;
+  /** VIDEO frames: a view of the chunk header (first <= 16 bytes, valid during the call) and the body's length. */
+  onVideo: (head: Buffer, length: number) => void;
+  /** AUDIO frames (only for members joined with caps ["audio"]), as onVideo. */
+  onAudio: (head: Buffer, length: number) => void;
   /** Fatal `error` frames seen (e.g. rate_limited, reader too slow). */
   errors: string[];
   send(msg: object): void;
@@ -108,9 +109,9 @@ export async function joinMember(
         clearTimeout(timer);
         m.timing = { setupMs: now - challengeAt, serverMs: now - helloAt, totalMs: now - t0 };
         link.onClose = () => {};
-        link.onFrame = (k, b) => {
-          if (k === KIND_VIDEO) return m.onVideo(b);
-          if (k === KIND_AUDIO) return m.onAudio(b);
+        link.onFrame = (k, b, n) => {
+          if (k === KIND_VIDEO) return m.onVideo(b, n);
+          if (k === KIND_AUDIO) return m.onAudio(b, n);
           const tt = peekT(b);
           if (tt === "ping") m.send({ t: "pong", ts: parseBody<{ ts: number }>(b).ts });
           else if (tt === "error") {

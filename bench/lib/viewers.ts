@@ -27,11 +27,12 @@ export class FrameLog {
     this.pts = new Float64Array(frames);
   }
 
-  chunk(body: Uint8Array): void {
+  /** `head`: the chunk's first bytes (at least its 16-byte header when `length` >= 16); `length`: the whole body's. */
+  chunk(head: Buffer, length: number): void {
     const now = performance.now();
-    const b = body as Buffer;
-    this.bytes += b.length;
-    if (b.length < 16) return;
+    const b = head;
+    this.bytes += length;
+    if (length < 16 || b.length < 16) return;
     const sid = b.readUInt32BE(0);
     if (sid !== this.sid) return;
     const frame = b.readUInt32BE(4);
@@ -110,7 +111,7 @@ export function attachLogs(
   const streamEnded = new Promise<string>((r) => (endResolve = r));
   const logs = members.map((m, i) => {
     const log = new FrameLog(frames);
-    m.onVideo = (b) => log.chunk(b);
+    m.onVideo = (b, n) => log.chunk(b, n);
     m.onControl = (t, body) => {
       if (t === "stream") log.sid = parseBody<{ sid: number }>(body).sid;
       else if (t === "streamEnd" && i === 0) endResolve(parseBody<{ reason: string }>(body).reason);

@@ -117,6 +117,8 @@ export interface SoundLevel {
   packetsAt99: number;
   minPacketsOnTime: number;
   coreCpu: number;
+  /** This bench process's CPU (every viewer's sockets and frame reading) per wall second. */
+  loadgenCpu?: number;
   closed: number;
   passed: boolean;
 }
@@ -128,8 +130,8 @@ class PacketLog {
   constructor(readonly packets: number) {
     this.arrivals = new Float64Array(packets + 8);
   }
-  packet(b: Buffer): void {
-    if (b.length <= 16 || b.readUInt32BE(0) !== this.sid) return;
+  packet(b: Buffer, length: number): void {
+    if (length <= 16 || b.length < 12 || b.readUInt32BE(0) !== this.sid) return;
     const i = Math.round(b.readInt32BE(8) / 960) + 1; // the first packet is at -preSkip
     if (i >= 0 && i < this.arrivals.length && !this.arrivals[i]) this.arrivals[i] = performance.now();
   }
@@ -174,7 +176,7 @@ export async function soundLevel(
     const { logs, streamEnded } = attachLogs(members, frames);
     const plogs = members.map((m, i) => {
       const pl = new PacketLog(Math.floor(clip.durationS * 50) - 2);
-      m.onAudio = (b) => pl.packet(b);
+      m.onAudio = (b, n) => pl.packet(b, n);
       const prev = m.onControl;
       m.onControl = (t, body) => {
         if (t === "stream") pl.sid = parseBody<{ sid: number }>(body).sid;
@@ -184,11 +186,13 @@ export async function soundLevel(
       return pl;
     });
     const c0 = stack.core.cpu();
+    const l0 = process.cpuUsage();
     const t0 = performance.now();
     members[0].send({ t: "play", video: clip.id, scope: "room", fromMs: 0 });
     const reason = await Promise.race([streamEnded, sleep(clip.durationS * 1000 + 30_000).then(() => "timeout")]);
     const wall = (performance.now() - t0) / 1000;
     const c1 = stack.core.cpu();
+    const lu = process.cpuUsage(l0);
     await sleep(1000);
     const v = judge(logs, frames);
     let anchor = Infinity;
@@ -204,11 +208,12 @@ export async function soundLevel(
       packetsAt99: p.at99,
       minPacketsOnTime: p.min,
       coreCpu: (c1 - c0) / wall,
+      loadgenCpu: (lu.user + lu.system) / 1e6 / wall,
       closed,
       passed: v.viewersAt99 === n && p.at99 === n && closed === 0 && reason === "finished",
     };
     log(
-      `    ${level.transport} ${n} viewers ${sound ? "with sound" : "silent"}: frames ${level.framesAt99}/${n} at >=99% on time, packets ${level.packetsAt99}/${n} (min ${(p.min * 100).toFixed(1)}%), core ${(level.coreCpu * 100).toFixed(1)}% CPU${level.passed ? "" : " FAIL"}`,
+      `    ${level.transport} ${n} viewers ${sound ? "with sound" : "silent"}: frames ${level.framesAt99}/${n} at >=99% on time, packets ${level.packetsAt99}/${n} (min ${(p.min * 100).toFixed(1)}%), core ${(level.coreCpu * 100).toFixed(1)}% CPU, loadgen ${((level.loadgenCpu ?? 0) * 100).toFixed(0)}%${level.passed ? "" : " FAIL"}`,
     );
     return level;
   } finally {
