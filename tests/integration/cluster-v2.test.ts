@@ -7,87 +7,22 @@
 // core that never saw a v2 hello for it is refused with `version`.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tcpConnector } from "../../client/tcp";
-import { generateIdentity, makeHello, type Identity } from "../../protocol/crypto";
+import { generateIdentity, makeHello } from "../../protocol/crypto";
 import { makeAdmissionProof } from "../../protocol/e2e/admission";
 import { generateIdentity2 } from "../../protocol/e2e/identity2";
-import { MemoryV2KeyStore, type V2KeyStore } from "../../protocol/e2e/keyStore2";
-import { deriveRoomKeys, generateRoomSecret, parseRoomSecret, type RoomKeys } from "../../protocol/e2e/roomSecret";
-import { MemoryCursorStore } from "../../protocol/resume";
-import { ClientSession, type Connector, type ReceivedMessage, type SessionEvents } from "../../protocol/session";
 import { openClusterNode, type ClusterNode } from "../../server/cluster/node";
 import { isKeyEntry } from "../../server/keyRouting";
 import type { CoreServer } from "../../server/server";
 import { startCore } from "../helpers/core";
 import { natsServerInstalled, startNats, type NatsServer } from "../helpers/nats";
 import { WirePeer, type Received } from "../helpers/wire";
+import { newRoom, shown, stores, until, v2Member as member, type V2Member as M } from "../helpers/v2Member";
 
 let nats: NatsServer;
 const nodes: ClusterNode[] = [];
 let A: CoreServer;
 let B: CoreServer;
 
-function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(poll, 10);
-    };
-    poll();
-  });
-}
-
-async function newRoom(): Promise<RoomKeys> {
-  const p = parseRoomSecret(generateRoomSecret());
-  if (!p.ok) throw new Error(p.reason);
-  return deriveRoomKeys(p.secret);
-}
-
-interface M {
-  s: ClientSession;
-  got: ReceivedMessage[];
-  events: { [K in keyof SessionEvents]?: SessionEvents[K][] };
-  /** The connection ends without quit and the session is gone (a tab closed). */
-  vanish(): void;
-}
-
-type Stores = { cursors: MemoryCursorStore; v2: V2KeyStore };
-const stores = (): Stores => ({ cursors: new MemoryCursorStore(), v2: new MemoryV2KeyStore() });
-
-/** One run of a durable v2 client on core `c`, its cursors and v2 keys kept in `st` between runs. */
-function member(c: CoreServer, identity: Identity, name: string, keys: RoomKeys, st: Stores): M {
-  let cut = () => {};
-  const m: M = { s: null as unknown as ClientSession, got: [], events: {}, vanish: () => cut() };
-  const connect: Connector = (h) => {
-    const t = tcpConnector({ host: "127.0.0.1", port: c.port })(h);
-    cut = () => {
-      t.close();
-      h.onClose("gone");
-    };
-    return t;
-  };
-  m.s = new ClientSession({
-    identity,
-    name,
-    room: keys.room,
-    agent: "test",
-    connect,
-    reconnect: false,
-    roomKeys: keys,
-    cursors: st.cursors,
-    v2KeyStore: st.v2,
-    v2Limits: { earlyWaitMs: 3_000 },
-  });
-  m.s.on("message", (r) => m.got.push(r));
-  for (const ev of ["ack", "resumed", "left", "presence", "joined"] as const)
-    m.s.on(ev, (e) => ((m.events[ev] ??= []) as unknown[]).push(e));
-  m.s.start();
-  return m;
-}
-
-const shown = (m: M) => m.got.map((r) => (r.ok ? r.text : `FAILED: ${r.reason}`));
 const admissions = (m: M) => [...m.s.members.values()].map((e) => [e.member.name, e.admission?.ok ?? null]);
 
 describe.runIf(natsServerInstalled() || process.env.CI)("a v2 room across two cores", { timeout: 60_000 }, () => {

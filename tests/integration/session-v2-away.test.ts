@@ -4,14 +4,10 @@
 // was removed while away gets no key for what is said after its removal.
 
 import { afterAll, describe, expect, it } from "vitest";
-import { tcpConnector } from "../../client/tcp";
-import { generateIdentity, type Identity } from "../../protocol/crypto";
-import { MemoryV2KeyStore, type V2KeyStore } from "../../protocol/e2e/keyStore2";
-import { deriveRoomKeys, generateRoomSecret, parseRoomSecret, type RoomKeys } from "../../protocol/e2e/roomSecret";
-import { MemoryCursorStore } from "../../protocol/resume";
-import { ClientSession, type Connector, type ReceivedMessage, type SessionEvents } from "../../protocol/session";
+import { generateIdentity } from "../../protocol/crypto";
 import type { CoreServer } from "../../server/server";
 import { startCore } from "../helpers/core";
+import { newRoom, stores, until, v2Member as member, type V2Member as M } from "../helpers/v2Member";
 
 const cores: CoreServer[] = [];
 afterAll(async () => {
@@ -24,79 +20,7 @@ async function core(opts: Parameters<typeof startCore>[0] = {}): Promise<CoreSer
   return c;
 }
 
-function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(poll, 10);
-    };
-    poll();
-  });
-}
-
-async function newRoom(): Promise<RoomKeys> {
-  const p = parseRoomSecret(generateRoomSecret());
-  if (!p.ok) throw new Error(p.reason);
-  return deriveRoomKeys(p.secret);
-}
-
-interface M {
-  s: ClientSession;
-  got: ReceivedMessage[];
-  keysIn: number;
-  events: { [K in keyof SessionEvents]?: SessionEvents[K][] };
-  /** The connection ends without quit and the session is gone: a tab closed, a terminal killed. */
-  vanish(): void;
-}
-
-/** One run of a client: a ClientSession with durable cursors and v2 keys kept in `stores` between runs. */
-function member(
-  c: CoreServer,
-  identity: Identity,
-  name: string,
-  keys: RoomKeys,
-  stores: { cursors: MemoryCursorStore; v2: V2KeyStore },
-  earlyWaitMs = 3_000,
-): M {
-  let cut = () => {};
-  const m: M = { s: null as unknown as ClientSession, got: [], keysIn: 0, events: {}, vanish: () => cut() };
-  const connect: Connector = (h) => {
-    const t = tcpConnector({ host: "127.0.0.1", port: c.port })({
-      ...h,
-      onFrame: (kind, body) => {
-        if (kind === 1 && Buffer.from(body).includes('"t":"keys"')) m.keysIn++;
-        h.onFrame(kind, body);
-      },
-    });
-    cut = () => {
-      t.close();
-      h.onClose("gone");
-    };
-    return t;
-  };
-  m.s = new ClientSession({
-    identity,
-    name,
-    room: keys.room,
-    agent: "test",
-    connect,
-    reconnect: false,
-    roomKeys: keys,
-    cursors: stores.cursors,
-    v2KeyStore: stores.v2,
-    v2Limits: { earlyWaitMs },
-  });
-  m.s.on("message", (r) => m.got.push(r));
-  for (const ev of ["ack", "resumed", "left", "presence", "sendFailed"] as const)
-    m.s.on(ev, (e) => ((m.events[ev] ??= []) as unknown[]).push(e));
-  m.s.start();
-  return m;
-}
-
 const texts = (m: M) => m.got.filter((r) => r.ok).map((r) => (r as { text: string }).text);
-const stores = () => ({ cursors: new MemoryCursorStore(), v2: new MemoryV2KeyStore() });
 
 describe("v2 room, durable: a member away reads what it missed", () => {
   it.each(["memory", "sqlite"] as const)(

@@ -9,80 +9,16 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { tcpConnector } from "../../client/tcp";
-import { generateIdentity, makeHello, type Identity } from "../../protocol/crypto";
-import { MemoryV2KeyStore, type V2KeyStore } from "../../protocol/e2e/keyStore2";
-import { deriveRoomKeys, generateRoomSecret, parseRoomSecret, type RoomKeys } from "../../protocol/e2e/roomSecret";
-import { MemoryCursorStore } from "../../protocol/resume";
-import { ClientSession, type Connector, type ReceivedMessage, type SessionEvents } from "../../protocol/session";
+import { generateIdentity, makeHello } from "../../protocol/crypto";
 import type { CoreServer } from "../../server/server";
 import { startCore } from "../helpers/core";
 import { WirePeer, join as joinV1, type Received } from "../helpers/wire";
+import { newRoom, shown, stores, until, v2Member as member } from "../helpers/v2Member";
 
 const cores: CoreServer[] = [];
 afterAll(async () => {
   for (const c of cores) await c.stop();
 });
-
-function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(poll, 10);
-    };
-    poll();
-  });
-}
-
-async function newRoom(): Promise<RoomKeys> {
-  const p = parseRoomSecret(generateRoomSecret());
-  if (!p.ok) throw new Error(p.reason);
-  return deriveRoomKeys(p.secret);
-}
-
-interface M {
-  s: ClientSession;
-  got: ReceivedMessage[];
-  events: { [K in keyof SessionEvents]?: SessionEvents[K][] };
-  vanish(): void;
-}
-type Stores = { cursors: MemoryCursorStore; v2: V2KeyStore };
-const stores = (): Stores => ({ cursors: new MemoryCursorStore(), v2: new MemoryV2KeyStore() });
-
-/** One run of a durable v2 client (its cursors and v2 keys kept in `st` between runs). */
-function member(c: CoreServer, identity: Identity, name: string, keys: RoomKeys, st: Stores): M {
-  let cut = () => {};
-  const m: M = { s: null as unknown as ClientSession, got: [], events: {}, vanish: () => cut() };
-  const connect: Connector = (h) => {
-    const t = tcpConnector({ host: "127.0.0.1", port: c.port })(h);
-    cut = () => {
-      t.close();
-      h.onClose("gone");
-    };
-    return t;
-  };
-  m.s = new ClientSession({
-    identity,
-    name,
-    room: keys.room,
-    agent: "test",
-    connect,
-    reconnect: false,
-    roomKeys: keys,
-    cursors: st.cursors,
-    v2KeyStore: st.v2,
-    v2Limits: { earlyWaitMs: 3_000 },
-  });
-  m.s.on("message", (r) => m.got.push(r));
-  for (const ev of ["ack", "resumed", "presence"] as const)
-    m.s.on(ev, (e) => ((m.events[ev] ??= []) as unknown[]).push(e));
-  m.s.start();
-  return m;
-}
-
-const shown = (m: M) => m.got.map((r) => (r.ok ? r.text : `FAILED: ${r.reason}`));
 
 describe("v2 room, SQLite store: a core restart keeps the v2 keys of members away", () => {
   it.each([false, true])(
