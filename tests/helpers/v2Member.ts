@@ -9,18 +9,7 @@ import { deriveRoomKeys, generateRoomSecret, parseRoomSecret, type RoomKeys } fr
 import { MemoryCursorStore } from "../../protocol/resume";
 import { ClientSession, type Connector, type ReceivedMessage, type SessionEvents } from "../../protocol/session";
 
-/** Polls `cond` every 10 ms; rejects naming `what` after `timeoutMs`. */
-export function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(poll, 10);
-    };
-    poll();
-  });
-}
+export { until } from "./poll";
 
 /** The keys of a new room link's secret. */
 export async function newRoom(): Promise<RoomKeys> {

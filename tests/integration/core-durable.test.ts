@@ -8,16 +8,16 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join as pjoin } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { tcpConnector } from "../../client/tcp";
-import { generateIdentity, type Identity } from "../../protocol/crypto";
-import { MemoryCursorStore } from "../../protocol/resume";
-import { ClientSession, type Connector, type SessionEvents } from "../../protocol/session";
+import { generateIdentity } from "../../protocol/crypto";
 import type { CoreServer } from "../../server/server";
 import { MemoryStore } from "../../server/store/memoryStore";
 import { StoreError, type AppendEntry, type AppendResult } from "../../server/store/roomStore";
 import { startCore } from "../helpers/core";
 import { runSealroom } from "../helpers/proc";
 import { join, WirePeer } from "../helpers/wire";
+import { durableMember as member } from "../helpers/durableMember";
+import { until } from "../helpers/poll";
+import { MemoryCursorStore } from "../../protocol/resume";
 
 const cores: CoreServer[] = [];
 afterAll(async () => {
@@ -28,75 +28,6 @@ async function core(opts: Parameters<typeof startCore>[0] = {}): Promise<CoreSer
   const c = await startCore(opts);
   cores.push(c);
   return c;
-}
-
-function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(poll, 10);
-    };
-    poll();
-  });
-}
-
-interface Member {
-  s: ClientSession;
-  texts: string[];
-  seqs: number[];
-  events: { [K in keyof SessionEvents]?: SessionEvents[K][] };
-  /** Cuts the connection without quit (a lid closed, a kill -9 of the client). */
-  cut(): void;
-}
-
-function member(
-  port: () => number,
-  name: string,
-  room: string,
-  identity: Identity,
-  cursors = new MemoryCursorStore(),
-  reconnect = true,
-): Member {
-  let cut = () => {};
-  const tcp: Connector = (h) => {
-    const t = tcpConnector({ host: "127.0.0.1", port: port() })(h);
-    cut = () => {
-      t.close();
-      h.onClose("cut by the test");
-    };
-    return t;
-  };
-  const s = new ClientSession({
-    identity,
-    name,
-    room,
-    agent: "test/1",
-    connect: tcp,
-    cursors,
-    reconnect: reconnect ? { minMs: 50, maxMs: 300 } : false,
-  });
-  const m: Member = { s, texts: [], seqs: [], events: {}, cut: () => cut() };
-  for (const ev of [
-    "ack",
-    "delivered",
-    "presence",
-    "resumed",
-    "historyGap",
-    "left",
-    "joined",
-    "error",
-    "welcome",
-  ] as const) {
-    s.on(ev, (e) => ((m.events[ev] ??= []) as unknown[]).push(e));
-  }
-  s.on("message", (e) => {
-    if (e.ok) m.texts.push(e.text);
-    if (e.seq !== undefined) m.seqs.push(e.seq);
-  });
-  s.start();
-  return m;
 }
 
 describe("durable room log", () => {
