@@ -44,7 +44,6 @@ if (process.argv[2] === "--reader") {
   const audioOf = (i: number): AudioPacketOut => ({
     sid: 1,
     head: Buffer.alloc((i % 3 === 2 ? 1 : 2) * 221, 2),
-    data: Buffer.alloc(0),
   });
   const legacy = (b: Outbox) => (b as unknown as { offerAudio?: (a: AudioPacketOut) => boolean }).offerAudio;
   async function run(sound: boolean): Promise<number> {

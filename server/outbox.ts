@@ -110,7 +110,7 @@ export class Outbox {
   /** Queues audio unless this viewer's audio backlog is over its bound (false: skipped). */
   private queueAudio(p: AudioPacketOut): boolean {
     const max = this.limits.maxQueuedAudioBytes ?? 64 * 1024;
-    const n = p.head.length + p.data.length;
+    const n = p.head.length;
     if (this.audioBytes > 0 && this.audioBytes + n > max) return false;
     this.audio.push(p);
     this.audioBytes += n;
@@ -120,7 +120,7 @@ export class Outbox {
   purgeAudio(sid: number): void {
     this.audio.filter((p) => {
       if (p.sid !== sid) return true;
-      this.audioBytes -= p.head.length + p.data.length;
+      this.audioBytes -= p.head.length;
       return false;
     });
   }
@@ -147,9 +147,8 @@ export class Outbox {
       }
       const a = this.audio.shift();
       if (a) {
-        this.audioBytes -= a.head.length + a.data.length;
+        this.audioBytes -= a.head.length;
         this.sink.write(a.head);
-        if (a.data.length > 0) this.sink.write(a.data);
         continue;
       }
       const q = this.video.peek();
@@ -177,7 +176,7 @@ function leadOf(a: AudioPacketOut, f: VideoFrameOut): Buffer {
   const leads = (a.leads ??= new Map());
   let b = leads.get(f);
   if (!b) {
-    b = Buffer.concat(a.data.length > 0 ? [a.head, a.data, f.chunks[0]!.head] : [a.head, f.chunks[0]!.head]);
+    b = Buffer.concat([a.head, f.chunks[0]!.head]);
     leads.set(f, b);
   }
   return b;

@@ -30,8 +30,8 @@ export interface VideoFrameOut {
  */
 export interface AudioPacketOut {
   sid: number;
+  /** The tick's whole AUDIO frames, built once per lane. */
   head: Buffer;
-  data: Buffer;
   /**
    * Filled by the outbox: per frame variant offered with these packets, the
    * packets followed by that frame's first chunk header in one Buffer (so it

@@ -15,7 +15,6 @@ import type { AudioPacketOut, Peer } from "../ports";
 
 /** Packets go out this far ahead of the frame being sent: the client's audio buffer. */
 export const AUDIO_LEAD_MS = 120;
-const EMPTY = Buffer.alloc(0);
 /** A lane whose next packet ended this long before the position skips to the position (late decode, seek). */
 const STALE_MS = 40;
 
@@ -261,6 +260,6 @@ export class StreamAudio {
       lane.discontinuity = false;
       parts.push(head, p.data);
     }
-    if (parts.length > 0) lane.due = { sid: this.o.sid, head: Buffer.concat(parts), data: EMPTY };
+    if (parts.length > 0) lane.due = { sid: this.o.sid, head: Buffer.concat(parts) };
   }
 }

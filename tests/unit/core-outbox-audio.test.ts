@@ -32,7 +32,6 @@ function frame(sid: number, n: number, parts: number, size = 40 * 1024): VideoFr
 const pkt = (sid: number, n: number, size = 240): AudioPacketOut => ({
   sid,
   head: Buffer.concat([Buffer.from(`A:${sid}:${n}|`), Buffer.alloc(size)]),
-  data: Buffer.alloc(0),
 });
 /** What each write starts with: "A:1:0", "V:1:0:0", "C:x", or "A:1:0+V:1:0:0" for one write of both. */
 const labels = (s: FakeSink) =>
