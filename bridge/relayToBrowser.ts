@@ -21,10 +21,12 @@ export interface PausableCore {
   resume(): void;
 }
 
-/** The socket the WebSocket runs on, for its 'drain' event. */
+/** The socket the WebSocket runs on: its 'drain' event, and corking to send a chunk's frames in one write. */
 export interface DrainEvents {
   on(event: "drain", listener: () => void): unknown;
   removeListener(event: "drain", listener: () => void): unknown;
+  cork(): void;
+  uncork(): void;
 }
 
 export interface ToBrowserOptions {
@@ -79,11 +81,16 @@ export class ToBrowser {
    */
   push(chunk: Uint8Array): FrameError | null {
     if (this.stopped) return null;
+    // Corked, the messages of one chunk from the core (a tick's audio and
+    // picture, which the core wrote at once) leave in one write, not one each.
+    this.raw.cork();
     try {
       this.decoder.push(chunk, this.send);
     } catch (e) {
       if (!(e instanceof FrameError)) throw e;
       return e;
+    } finally {
+      this.raw.uncork();
     }
     const buffered = this.ws.bufferedAmount;
     this.peakBuffered = Math.max(this.peakBuffered, buffered);

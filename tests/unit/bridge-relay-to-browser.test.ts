@@ -53,6 +53,23 @@ describe("ToBrowser: frames", () => {
     expect(toBrowser.stats()).toEqual({ frames: 2, bytes: 3 + 101, peakBuffered: 0, paused: false });
   });
 
+  it("sends one chunk's frames with the raw socket corked, so they leave in one write, and uncorks after", () => {
+    const { ws, raw, toBrowser } = setup();
+    const corked: number[] = [];
+    const send = ws.send.bind(ws);
+    ws.send = (data, options) => {
+      corked.push(raw.writableCorked);
+      send(data, options);
+    };
+    const chunk = Buffer.concat([1, 2, 3].map((n) => encodeFrame(KIND_VIDEO, new Uint8Array(10).fill(n))));
+    expect(toBrowser.push(chunk)).toBeNull();
+    expect(corked).toEqual([1, 1, 1]);
+    expect(raw.writableCorked).toBe(0);
+    // A broken stream uncorks too.
+    expect(toBrowser.push(Buffer.from([0, 0, 0, 1, 0x7f]))).toBeInstanceOf(FrameError);
+    expect(raw.writableCorked).toBe(0);
+  });
+
   it("joins a frame split across reads and reports a partial frame as pending", () => {
     const { ws, toBrowser } = setup();
     const frame = encodeFrame(KIND_VIDEO, new Uint8Array(50).fill(3));
