@@ -9,7 +9,7 @@
 import { AUDIO_FLAG_DISCONTINUITY, AUDIO_PACKET_HEADER, writeAudioHeader } from "../../protocol/audioPacket";
 import { FRAME_HEADER, KIND_AUDIO, writeHeader } from "../../protocol/framing";
 import type { AudioInfo } from "../../protocol/messages";
-import type { AudioLease, AudioPacketCache } from "../audio/cache";
+import type { AudioLease, AudioPacketCache, AudioTrackBuffer } from "../audio/cache";
 import { selectTrack, type AudioTrack } from "../audio/tracks";
 import type { AudioPacketOut, Peer } from "../ports";
 
@@ -45,6 +45,11 @@ interface Lane {
   due: AudioPacketOut | null;
   unsubscribe: () => void;
   failedTold: boolean;
+}
+
+/** The track has its packet at posMs, or has stopped decoding (ended or failed: waiting helps nothing). */
+function soundAt(buf: AudioTrackBuffer, posMs: number): boolean {
+  return buf.state !== "decoding" || (buf.head !== null && buf.endMs > posMs && buf.firstMs <= posMs);
 }
 
 export type TrackChoiceError = { code: "unknown_track" | "unplayable_track"; message: string };
@@ -117,6 +122,28 @@ export class StreamAudio {
     if (track === undefined || track === null) return null;
     const lane = this.lanes.get(track);
     return lane && lane.due && lane.told.has(connId) ? lane.due : null;
+  }
+
+  /**
+   * Null when every lane's sound at posMs is decoded (or never will be);
+   * otherwise a promise that settles once it is, or after maxWaitMs. The
+   * stream's pacer holds its first frame for it, so a cold start or a far
+   * seek begins with its sound instead of passing over the first packets.
+   */
+  whenReady(posMs: number, maxWaitMs: number): Promise<void> | null {
+    const lanes = [...this.lanes.values()];
+    const ready = () => lanes.every((l) => !this.lanes.has(l.track) || soundAt(l.lease.buffer, posMs));
+    if (maxWaitMs <= 0 || ready()) return null;
+    return new Promise((resolve) => {
+      const unsubscribe = lanes.map((l) => l.lease.buffer.subscribe(() => ready() && done()));
+      const timer = setTimeout(() => done(), maxWaitMs);
+      timer.unref?.();
+      function done(): void {
+        clearTimeout(timer);
+        for (const u of unsubscribe) u();
+        resolve();
+      }
+    });
   }
 
   /** Seek or resume: continue from posMs, dropping what was queued. */

@@ -29,6 +29,12 @@ export const VIDEO_LIMITS = {
   audioCacheBytes: 256 * MiB,
   /** Decoded Opus packets kept behind the slowest reader of a track (seek back, late joiners); decoding stays decodeAheadSec ahead. */
   audioBehindSec: 30,
+  /**
+   * At a start, seek or resume, the picture waits at most this long for the
+   * sound to be decoded there (a cold or far-seek Opus ffmpeg takes ~100 ms),
+   * so a stream's first sound is heard rather than passed over.
+   */
+  soundStartWaitMs: 300,
   /** "clock" clients present each frame and packet at anchor + pts + this (absorbs network jitter). */
   playoutDelayMs: 250,
 } as const;

@@ -48,6 +48,13 @@ export interface PacerOptions {
    * anchor never moves). Default: one frame interval.
    */
   pinnedLateMs?: number;
+  /**
+   * Asked before the first frame after a start, seek or resume (never when
+   * pinned): a promise to wait for first (the stream's sound is not decoded
+   * at posMs yet; the caller bounds the wait), or null to go on. The clock
+   * stands still meanwhile, as when waiting for the transcode.
+   */
+  holdStart?(posMs: number): Promise<void> | null;
 }
 
 export interface PacerStats {
@@ -81,6 +88,8 @@ export class Pacer {
    * and frames too late to be shown in time are passed over.
    */
   private pinned = false;
+  /** The anchor was just set by start, seek or resume: its first frame is not sent yet. */
+  private fresh = false;
   readonly stats: PacerStats = { emitted: 0, skipped: 0, stalls: 0 };
 
   constructor(opts: PacerOptions) {
@@ -98,6 +107,8 @@ export class Pacer {
     if (this.st !== "playing") return this.heldPos;
     // Pinned: the shared anchor says where the party is (held at it until its wall time comes).
     if (this.pinned) return this.clamp(this.anchorPts + Math.max(0, this.clock.now() - this.anchorWall));
+    // Not started yet (the first frame of a start, seek or resume is still to come): at the position asked for.
+    if (this.fresh) return this.clamp(this.anchorPts);
     const running = this.anchorPts + (this.clock.now() - this.anchorWall);
     if (this.waitingFor === null) return this.clamp(running);
     // The clock stands still at the frame being waited for.
@@ -160,6 +171,7 @@ export class Pacer {
     // Continue from the held position; `next` is still the first frame not yet shown.
     this.anchorWall = this.clock.now();
     this.anchorPts = this.heldPos;
+    this.fresh = true;
     this.schedule();
   }
 
@@ -184,6 +196,7 @@ export class Pacer {
     this.next = this.source.indexAt(pos);
     this.anchorWall = this.clock.now();
     this.anchorPts = pos;
+    this.fresh = true;
     if (this.st === "playing") this.schedule();
   }
 
@@ -200,6 +213,7 @@ export class Pacer {
 
   private cancel(): void {
     this.generation++;
+    this.fresh = false;
     this.waitingFor = null;
     this.prefetched = null;
     if (this.timer !== null) {
@@ -227,6 +241,7 @@ export class Pacer {
 
   private tick(): void {
     if (this.st !== "playing") return;
+    if (this.fresh) return this.firstTick();
     const count = this.source.frameCount;
     let index = this.next;
     // Behind by more than a frame (the event loop stalled): show the frame due
@@ -243,6 +258,35 @@ export class Pacer {
     const frame = this.source.get(index);
     if (frame) this.emit(frame);
     else this.awaitFrame(index);
+  }
+
+  /**
+   * The first frame of a fresh anchor is never passed over: a start that took
+   * long (announcing a stream to many viewers) or a wait for its sound moves
+   * the anchor to now instead, so the stream begins at the frame asked for.
+   */
+  private firstTick(): void {
+    this.fresh = false;
+    const hold = this.pinned ? null : (this.opts.holdStart?.(this.anchorPts) ?? null);
+    if (!hold) {
+      this.startNow();
+      return this.tick();
+    }
+    const gen = this.generation;
+    this.waitingFor = this.next;
+    void hold.then(() => {
+      if (gen !== this.generation || this.st !== "playing") return;
+      this.waitingFor = null;
+      // The clock stood still while held: it starts now.
+      this.anchorWall = this.clock.now();
+      this.tick();
+    });
+  }
+
+  /** Late for the first frame: it is due now (anchorPts stays the position asked for). */
+  private startNow(): void {
+    if (this.source.indexAt(this.anchorPts + (this.clock.now() - this.anchorWall)) > this.next)
+      this.anchorWall = this.clock.now();
   }
 
   /** The frame is not in memory: spilled (a quick disk read) or not decoded yet (hold the clock). */

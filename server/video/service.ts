@@ -49,6 +49,7 @@ export function createVideoService(o: VideoServiceOptions): StreamManager {
         behindSec: o.limits?.audioBehindSec ?? VIDEO_LIMITS.audioBehindSec,
       }),
       probes: new AudioProbeCache(),
+      startWaitMs: o.limits?.soundStartWaitMs ?? VIDEO_LIMITS.soundStartWaitMs,
     },
     playoutDelayMs: o.limits?.playoutDelayMs ?? VIDEO_LIMITS.playoutDelayMs,
     ...(statsMs !== undefined ? { statsMs } : {}),

@@ -92,7 +92,12 @@ export interface StreamManagerOptions {
   /** Frame width for cap "smallVideo" viewers (LIBRARY_DEFAULTS.smallVideoWidth). */
   smallWidth?: number;
   /** Sound (server/audio): packets decoded once per (file, track), tracks probed once per file. */
-  audio?: { cache: AudioPacketCache; probes: AudioProbeCache };
+  audio?: {
+    cache: AudioPacketCache;
+    probes: AudioProbeCache;
+    /** The picture waits at most this long at a start, seek or resume for the sound there (VIDEO_LIMITS.soundStartWaitMs). */
+    startWaitMs?: number;
+  };
   /** What "clock" viewers add to anchor + pts before presenting (streamClock.delayMs). */
   playoutDelayMs?: number;
   /** A followed stream's frame later than this past its due time is passed over (Pacer pinnedLateMs); default half the playout delay. */
@@ -100,6 +105,7 @@ export interface StreamManagerOptions {
 }
 
 const DEFAULT_PLAYOUT_DELAY_MS = 250;
+const DEFAULT_SOUND_START_WAIT_MS = 300;
 
 /** The catalogue's `audio` field from a probe summary. */
 function audioField(a: AudioSummary): NonNullable<VideoItem["audio"]> {
@@ -316,6 +322,7 @@ export class StreamManager implements VideoService {
         onFrame: (f) => this.fanOut(stream, f),
         onEnd: (reason) => this.end(stream, reason),
         pinnedLateMs: this.opts.followLateMs ?? (this.opts.playoutDelayMs ?? DEFAULT_PLAYOUT_DELAY_MS) / 2,
+        holdStart: (posMs) => stream.audio?.whenReady(posMs, sound?.startWaitMs ?? DEFAULT_SOUND_START_WAIT_MS) ?? null,
       }),
     };
     for (const p of o.audience) stream.viewers.set(p.connId, { peer: p, sent: 0, dropped: 0 });

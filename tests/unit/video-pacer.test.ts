@@ -178,6 +178,93 @@ describe("Pacer pinned to a shared anchor (playAt)", () => {
   });
 });
 
+describe("Pacer: the first frame of a start, seek or resume", () => {
+  /** A clock whose next timer fires `lateMs` late, once: the call that started the pacer took that long. */
+  it("is never passed over when the first tick comes late: the anchor moves to it instead", async () => {
+    let late = 100;
+    const clock = new FakeClock(() => {
+      const l = late;
+      late = 0;
+      return l;
+    });
+    const src = new ArraySource(300);
+    const r = record(src, clock);
+    r.pacer.start(1000);
+    await clock.advance(200);
+    expect(r.frames[0]).toEqual({ index: 30, at: 100 }); // frame 30 (pts 1000), 100 ms late, not frame 33
+    expect(r.pacer.stats.skipped).toBe(0);
+    expect(r.pacer.anchorMs).toBe(100 - 1000);
+    // Later frames keep the new anchor: frame 31 at 100 + 33.
+    expect(r.frames[1]).toEqual({ index: 31, at: 100 + src.ptsOf(31) - 1000 });
+    // Once running, a late tick still skips (an event-loop stall).
+    late = 100;
+    const before = r.frames.length;
+    await clock.advance(200);
+    expect(r.pacer.stats.skipped).toBeGreaterThan(0);
+    expect(r.frames.length).toBeGreaterThan(before);
+  });
+
+  it("waits for holdStart (the stream's sound) with the clock standing still, then starts there", async () => {
+    const clock = new FakeClock();
+    const src = new ArraySource(300);
+    const frames: Array<{ index: number; at: number }> = [];
+    const holds: number[] = [];
+    let release!: () => void;
+    const pacer = new Pacer({
+      source: src,
+      clock,
+      onFrame: (f) => frames.push({ index: f.index, at: clock.now() }),
+      onEnd: () => {},
+      holdStart: (pos) => {
+        holds.push(pos);
+        return holds.length === 1 ? new Promise<void>((res) => (release = res)) : null;
+      },
+    });
+    pacer.start(500);
+    await clock.advance(120);
+    expect(frames).toEqual([]);
+    expect(pacer.positionMs).toBe(500); // held while the sound decodes
+    expect(pacer.anchorMs).toBeNull(); // no clock announced while held
+    release();
+    await clock.advance(0);
+    expect(frames[0]).toEqual({ index: src.indexAt(500), at: 120 });
+    expect(pacer.stats.skipped).toBe(0);
+    await clock.advance(100);
+    expect(frames.length).toBe(4); // 120, 153, 186, 220 (frames 15..18)
+    // A seek asks again (null: the sound is there), a pinned party never does.
+    pacer.seek(2000);
+    await clock.advance(1);
+    expect(holds).toEqual([500, 2000]);
+    pacer.playAt(3000, clock.now());
+    await clock.advance(50);
+    expect(holds).toEqual([500, 2000]);
+  });
+
+  it("a seek while held drops the hold: the old promise starts nothing", async () => {
+    const clock = new FakeClock();
+    const src = new ArraySource(300);
+    const frames: number[] = [];
+    const releases: Array<() => void> = [];
+    const pacer = new Pacer({
+      source: src,
+      clock,
+      onFrame: (f) => frames.push(f.index),
+      onEnd: () => {},
+      holdStart: () => new Promise<void>((res) => releases.push(res)),
+    });
+    pacer.start(0);
+    await clock.advance(10);
+    pacer.seek(5000);
+    await clock.advance(10);
+    releases[0]!();
+    await clock.advance(10);
+    expect(frames).toEqual([]);
+    releases[1]!();
+    await clock.advance(1);
+    expect(frames).toEqual([src.indexAt(5000)]);
+  });
+});
+
 describe("Pacer (injected clock)", () => {
   it("emits each frame at its timestamp and ends after the last frame's duration", async () => {
     const clock = new FakeClock();
