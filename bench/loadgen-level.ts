@@ -1,7 +1,8 @@
 // One video fan-out ladder or one sound level of the 640x360 clip, on its own,
 // to judge the load generator: `node --import tsx bench/loadgen-level.ts
 // tcp 200,1000` (video ladder) or `... tcp 1000 sound|silent` (sound suite).
-// Add `node --cpu-prof` to see where this process's CPU goes.
+// Add `node --cpu-prof` to see where this process's CPU goes, SOUND_DEBUG=1
+// (sound levels) to list the frames and packets that were late or missing.
 
 import { clip } from "./lib/clips";
 import type { Transport } from "./lib/link";

@@ -102,6 +102,35 @@ export function judge(logs: readonly FrameLog[], frames: number): FanoutVerdict 
   };
 }
 
+/**
+ * Where a level fails: for each index in [from, count) that some viewer got
+ * later than ON_TIME_MS after `due` or never, "index:late/missing(worst ms)".
+ */
+export function lateByIndex<L extends { arrivals: Float64Array }>(
+  logs: readonly L[],
+  count: number,
+  from: number,
+  due: (l: L, i: number) => number,
+): string {
+  const out: string[] = [];
+  for (let i = from; i < count; i++) {
+    let late = 0;
+    let missing = 0;
+    let worst = 0;
+    for (const l of logs) {
+      if (!l.arrivals[i]) {
+        missing++;
+        continue;
+      }
+      const d = l.arrivals[i]! - due(l, i);
+      worst = Math.max(worst, d);
+      if (d > ON_TIME_MS) late++;
+    }
+    if (late > 0 || missing > 0) out.push(`${i}:${late}/${missing}(${worst.toFixed(0)})`);
+  }
+  return out.join(" ") || "none";
+}
+
 /** Wires a FrameLog to each member; returns the logs and a setter for the sid once `stream` arrives. */
 export function attachLogs(
   members: readonly Member[],

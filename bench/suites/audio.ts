@@ -15,7 +15,7 @@ import { identities } from "../lib/keys";
 import type { Transport } from "../lib/link";
 import { joinMany, joinMember, keepAlive, parseBody, type Member } from "../lib/member";
 import { sleep } from "../lib/stats";
-import { attachLogs, judge, ON_TIME_MS } from "../lib/viewers";
+import { attachLogs, judge, lateByIndex, ON_TIME_MS } from "../lib/viewers";
 import { startStack, warmCache } from "./video";
 
 /** A moving picture with a tone: testsrc2 H.264 + AAC stereo. */
@@ -117,6 +117,8 @@ export interface SoundLevel {
   packetsAt99: number;
   minPacketsOnTime: number;
   coreCpu: number;
+  /** The bridge (or websockify) process's CPU per wall second; null direct. */
+  relayCpu?: number | null;
   /** This bench process's CPU (every viewer's sockets and frame reading) per wall second. */
   loadgenCpu?: number;
   closed: number;
@@ -186,18 +188,28 @@ export async function soundLevel(
       return pl;
     });
     const c0 = stack.core.cpu();
+    const r0 = stack.relay?.cpu() ?? 0;
     const l0 = process.cpuUsage();
     const t0 = performance.now();
     members[0].send({ t: "play", video: clip.id, scope: "room", fromMs: 0 });
     const reason = await Promise.race([streamEnded, sleep(clip.durationS * 1000 + 30_000).then(() => "timeout")]);
     const wall = (performance.now() - t0) / 1000;
     const c1 = stack.core.cpu();
+    const r1 = stack.relay?.cpu() ?? 0;
     const lu = process.cpuUsage(l0);
     await sleep(1000);
     const v = judge(logs, frames);
     let anchor = Infinity;
     for (const l of logs)
       for (let i = 0; i < frames; i++) if (l.arrivals[i]) anchor = Math.min(anchor, l.arrivals[i]! - l.pts[i]!);
+    if (process.env.SOUND_DEBUG) {
+      // Where a level fails: per frame / packet index, the viewers that got it late or never.
+      log(`    frames late/missing: ${lateByIndex(logs, frames, 0, (l, i) => l.pts[i]! + anchor)}`);
+      if (sound)
+        log(
+          `    packets late/missing: ${lateByIndex(plogs, plogs[0]!.packets + 1, 1, (_, i) => (i - 1) * 20 + anchor)}`,
+        );
+    }
     const p = sound ? judgePackets(plogs, anchor) : { at99: n, min: 1 };
     const closed = members.filter((m) => m.link.closed).length;
     const level: SoundLevel = {
@@ -208,12 +220,13 @@ export async function soundLevel(
       packetsAt99: p.at99,
       minPacketsOnTime: p.min,
       coreCpu: (c1 - c0) / wall,
+      relayCpu: stack.relay ? (r1 - r0) / wall : null,
       loadgenCpu: (lu.user + lu.system) / 1e6 / wall,
       closed,
       passed: v.viewersAt99 === n && p.at99 === n && closed === 0 && reason === "finished",
     };
     log(
-      `    ${level.transport} ${n} viewers ${sound ? "with sound" : "silent"}: frames ${level.framesAt99}/${n} at >=99% on time, packets ${level.packetsAt99}/${n} (min ${(p.min * 100).toFixed(1)}%), core ${(level.coreCpu * 100).toFixed(1)}% CPU, loadgen ${((level.loadgenCpu ?? 0) * 100).toFixed(0)}%${level.passed ? "" : " FAIL"}`,
+      `    ${level.transport} ${n} viewers ${sound ? "with sound" : "silent"}: frames ${level.framesAt99}/${n} at >=99% on time, packets ${level.packetsAt99}/${n} (min ${(p.min * 100).toFixed(1)}%), core ${(level.coreCpu * 100).toFixed(1)}% CPU${level.relayCpu != null ? `, relay ${(level.relayCpu * 100).toFixed(0)}%` : ""}, loadgen ${((level.loadgenCpu ?? 0) * 100).toFixed(0)}%${level.passed ? "" : " FAIL"}`,
     );
     return level;
   } finally {
