@@ -161,6 +161,61 @@ describe("StreamAudio", () => {
     expect(s.tickFor(1)).toBeNull();
   });
 
+  it("whenReady: a promise while the sound at the position is not decoded, settled by its packets or by the bound", async () => {
+    let release!: () => void;
+    const gated = new AudioPacketCache({
+      decode: async (_path: string, _t: number, sink: AudioDecodeSink) => {
+        sink.onHead({
+          channels: 2,
+          preSkip: 312,
+          inputSampleRate: 48000,
+          outputGainQ8: 0,
+          mappingFamily: 0,
+          raw: HEAD,
+        });
+        await new Promise<void>((r) => (release = r));
+        sink.onPackets(
+          Array.from({ length: 10 }, (_, i) => ({
+            seq: i,
+            ptsSamples: i * 960 - 312,
+            durationSamples: 960,
+            ptsMs: (i * 960 - 312) / 48,
+            data: Buffer.from([i]),
+          })),
+        );
+        return { ok: true, packets: 10, durationMs: 200 };
+      },
+    });
+    const a = peer(1, ["audio"]);
+    const s = new StreamAudio({ sid: 1, key: "k", path: "/x", tracks: [track(0)], noSound: null, cache: gated });
+    expect(s.whenReady(0, 1000)).toBeNull(); // no lane yet: nothing to wait for
+    s.add(a.p, 0);
+    await flush();
+    const wait = s.whenReady(0, 60_000);
+    expect(wait).not.toBeNull();
+    let settled = false;
+    void wait!.then(() => (settled = true));
+    await flush();
+    expect(settled).toBe(false);
+    release();
+    await flush();
+    expect(settled).toBe(true);
+    expect(s.whenReady(0, 1000)).toBeNull(); // decoded now
+    // Past what will ever be decoded once it ended: nothing to wait for either.
+    expect(s.whenReady(5000, 1000)).toBeNull();
+    s.close();
+
+    // A decoder that never delivers: the bound settles the wait.
+    const stuck = new AudioPacketCache({ decode: () => new Promise(() => {}) });
+    const b = peer(2, ["audio"]);
+    const s2 = new StreamAudio({ sid: 2, key: "k2", path: "/y", tracks: [track(0)], noSound: null, cache: stuck });
+    s2.add(b.p, 0);
+    const t0 = performance.now();
+    await s2.whenReady(0, 50);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(45);
+    expect(s2.whenReady(0, 0)).toBeNull(); // a zero bound never holds
+  });
+
   it("without a playable track says why", () => {
     const a = peer(1, ["audio"]);
     const s = new StreamAudio({ sid: 1, key: "k", path: "/x", tracks: [], noSound: "no audio stream", cache: cache() });
