@@ -279,7 +279,7 @@ async function main(): Promise<void> {
     for (const n of P.audio.bridge) levels.push(await soundLevel(sc, "bridge", n, true, log));
     const first = await firstSound(sc, P.audio.firstSamples);
     log(
-      `    play -> first sound (warm, direct): ${first.warmMs.map((x) => x.toFixed(1)).join(", ")} ms; first frame ${first.firstFrameMs.map((x) => x.toFixed(1)).join(", ")} ms`,
+      `    play -> first sound (warm, direct): ${first.warmMs.map((x) => x.toFixed(1)).join(", ")} ms; first frame ${first.firstFrameMs.map((x) => x.toFixed(1)).join(", ")} ms; cold sound: first sound ${first.coldSoundMs?.toFixed(1)} ms, first frame ${first.coldFrameMs?.toFixed(1)} ms`,
     );
     res.audio = { decode, decodes, levels, firstSound: first };
   }

@@ -239,6 +239,9 @@ export async function soundLevel(
 export interface FirstSound {
   warmMs: number[];
   firstFrameMs: number[];
+  /** The first play from 0, whose sound is not decoded yet (its frames are): play to first packet and to first frame. */
+  coldSoundMs?: number;
+  coldFrameMs?: number;
 }
 
 /** Warm (cache decoded) time from `play` to the first AUDIO packet and to the first complete frame's first chunk, direct. */
@@ -266,7 +269,10 @@ export async function firstSound(clip: Clip, samples: number): Promise<FirstSoun
       m.send({ t: "play", video: clip.id, scope: "self", fromMs: 0 });
       await Promise.race([done, sleep(10_000)]);
       // The first play also decodes the audio track; the others are warm.
-      if (i > 0) {
+      if (i === 0) {
+        out.coldSoundMs = sound || NaN;
+        out.coldFrameMs = frame || NaN;
+      } else {
         out.warmMs.push(sound || NaN);
         out.firstFrameMs.push(frame || NaN);
       }
