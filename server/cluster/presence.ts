@@ -12,10 +12,17 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { StorageType } from "@nats-io/jetstream";
+import {
+  jetstream,
+  jetstreamManager,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { ID_RE } from "../../protocol/names";
 import { roomToken } from "./jetstreamStore";
+import { scanKv } from "./jetstream/kvScan";
 
 export const DEFAULT_PRESENCE_LIMITS = {
   /** A key not refreshed for this long is gone: a dead core's members are away after it. */
@@ -69,6 +76,8 @@ export class Presence {
   /** "event" (PresenceEvent); "lost-node" when this core's claim was taken over (it was cut off longer than the TTL). */
   readonly events = new EventEmitter();
   private kv!: KV;
+  /** For reading the bucket's keys by stream sequence (scanKv). */
+  private clients!: Promise<{ js: JetStreamClient; jsm: JetStreamManager }>;
   private claimRev = 0;
   /** This process's claim, told apart from another core's with the same name (a CAS that timed out may still have landed). */
   private readonly incarnation = randomUUID();
@@ -96,7 +105,9 @@ export class Presence {
     if (!(l.presenceHeartbeatMs >= 100 && l.presenceTtlMs >= 2 * l.presenceHeartbeatMs)) {
       throw new RangeError("presenceTtlMs must be at least twice presenceHeartbeatMs (>= 100 ms)");
     }
-    p.kv = await new Kvm(opts.nc).create(`sr_${p.ns}_presence`, {
+    p.clients = jetstreamManager(opts.nc).then((jsm) => ({ js: jetstream(opts.nc), jsm }));
+    p.clients.catch(() => {});
+    p.kv = await new Kvm(opts.nc).create(p.bucket, {
       history: 1,
       ttl: l.presenceTtlMs,
       replicas: opts.replicas ?? 1,
@@ -110,6 +121,10 @@ export class Presence {
     p.beat = setInterval(() => void p.heartbeat(), l.presenceHeartbeatMs);
     p.beat.unref();
     return p;
+  }
+
+  private get bucket(): string {
+    return `sr_${this.ns}_presence`;
   }
 
   private key(room: string, id: string): string {
@@ -143,10 +158,10 @@ export class Presence {
   /** Members online in `room` on live cores (any core), from the bucket now. */
   async onlineIn(room: string): Promise<{ id: string; node: string }[]> {
     const out: { id: string; node: string }[] = [];
-    const keys: string[] = [];
-    for await (const k of await this.kv.keys(`m.${roomToken(room)}.*.*`)) keys.push(k);
-    for (const e of await Promise.all(keys.map((k) => this.kv.get(k)))) {
-      const v = e && e.operation === "PUT" ? parse(e) : null;
+    // not kv.keys(): it can wait 30 s when a key is written meanwhile (jetstream/kvScan.ts)
+    const { js, jsm } = await this.clients;
+    for (const e of (await scanKv(js, jsm, this.bucket, `m.${roomToken(room)}.*.*`)).values()) {
+      const v = parse(e);
       if (v && v.state === "online" && v.room === room) out.push({ id: v.id, node: v.node });
     }
     return out;
@@ -263,7 +278,7 @@ export class Presence {
   }
 }
 
-function parse(e: KvEntry): Value | null {
+function parse(e: { value: Uint8Array }): Value | null {
   try {
     const v = JSON.parse(dec.decode(e.value)) as Partial<Value>;
     if (

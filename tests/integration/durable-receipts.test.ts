@@ -31,13 +31,28 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<number> {
+async function until(
+  cond: () => boolean,
+  what: string,
+  timeoutMs = 10_000,
+  seen: () => string[] = () => [],
+): Promise<number> {
   const t0 = Date.now();
   while (!cond()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; seen:\n${seen().join("\n")}`);
     await new Promise((r) => setTimeout(r, 10));
   }
   return Date.now() - t0;
+}
+
+/** The trails' clock: one for every member, so a timeout's trail reads in order. */
+const T0 = Date.now();
+
+/** Every member's trail, in time order. */
+function seen(...ms: Member[]): () => string[] {
+  const at = (l: string) => Number(l.slice(1, l.indexOf("ms")));
+  return () => ms.flatMap((m) => m.trail).sort((x, y) => at(x) - at(y));
 }
 
 interface Delivered {
@@ -53,6 +68,8 @@ interface Member {
   delivered: Delivered[];
   acks: { mid: string; seq?: number }[];
   resumed: number;
+  /** What this member saw (state, errors, resumed, delivered...), for a timeout's message. */
+  trail: string[];
   /** Cuts the connection without quit (a lid closed). */
   cut(): void;
 }
@@ -75,13 +92,30 @@ function member(
     return t;
   };
   const s = new ClientSession({ identity, name, room, agent: "test/1", connect: tcp, cursors, reconnect: false });
-  const m: Member = { s, texts: [], delivered: [], acks: [], resumed: 0, cut: () => cut() };
-  s.on("delivered", (d) => m.delivered.push(d));
-  s.on("ack", (a) => m.acks.push(a));
-  s.on("resumed", () => m.resumed++);
+  const m: Member = { s, texts: [], delivered: [], acks: [], resumed: 0, trail: [], cut: () => cut() };
+  const note = (what: string) => m.trail.push(`+${Date.now() - T0}ms ${name}: ${what}`);
+  s.on("delivered", (d) => {
+    m.delivered.push(d);
+    note(`delivered seq ${d.seq} ${d.delivered}/${d.of}`);
+  });
+  s.on("ack", (a) => {
+    m.acks.push(a);
+    note(`ack seq ${a.seq}`);
+  });
+  s.on("resumed", (r) => {
+    m.resumed++;
+    note(`resumed seq ${r.seq}`);
+  });
   s.on("message", (e) => {
     if (e.ok) m.texts.push(e.text);
+    note(`message ok=${e.ok}`);
   });
+  s.on("state", (st) => note(`state ${st}`));
+  s.on("welcome", (w) => note(`welcome members ${w.members.length}`));
+  s.on("error", (e) => note(`error ${e.code}: ${e.message}`));
+  s.on("invalid", (e) => note(`invalid ${e.reason}`));
+  s.on("disconnected", (d) => note(`disconnected ${d.reason}`));
+  s.on("closed", (c) => note(`closed ${c.reason} ${c.error ? `${c.error.code}: ${c.error.message}` : ""}`));
   s.start();
   return m;
 }
@@ -102,35 +136,43 @@ function expectNoRepeat(d: Delivered[]): void {
 async function awaySenderStory(portA: () => number, portB: () => number, room: string): Promise<void> {
   const [ia, ib, ic] = await Promise.all([generateIdentity(), generateIdentity(), generateIdentity()]);
   const [ca, cb, cc] = [new MemoryCursorStore(), new MemoryCursorStore(), new MemoryCursorStore()];
+  const all: Member[] = [];
+  const wait = (cond: () => boolean, what: string, ms = 10_000) => until(cond, what, ms, seen(...all));
   const a = member(portA, "alice", room, ia, ca);
-  await until(() => a.s.state === "online", "alice online");
+  all.push(a);
+  await wait(() => a.s.state === "online", "alice online");
   const b = member(portB, "bob", room, ib, cb);
+  all.push(b);
   const c = member(portB, "carol", room, ic, cc);
-  await until(() => a.s.members.size === 3 && b.s.members.size === 3 && c.s.members.size === 3, "all three seated");
+  all.push(c);
+  await wait(() => a.s.members.size === 3 && b.s.members.size === 3 && c.s.members.size === 3, "all three seated");
   c.cut();
-  await until(() => a.s.members.get(ic.id)?.member.presence === "away", "carol away for alice");
+  await wait(() => a.s.members.get(ic.id)?.member.presence === "away", "carol away for alice");
   a.s.sendText("one");
-  await until(() => b.texts.length === 1, "bob has one");
-  await until(() => a.delivered.some((d) => d.delivered === 1), "alice told 1 of 2 live");
+  await wait(() => b.texts.length === 1, "bob has one");
+  await wait(() => a.delivered.some((d) => d.delivered === 1), "alice told 1 of 2 live");
   const first = a.delivered[0];
   expect(first).toMatchObject({ delivered: 1, of: 2 });
   b.cut();
-  await until(() => a.s.members.get(ib.id)?.member.presence === "away", "bob away for alice");
+  await wait(() => a.s.members.get(ib.id)?.member.presence === "away", "bob away for alice");
   a.s.sendText("two");
   a.s.sendText("three");
-  await until(() => a.acks.length === 3, "alice's three acked");
+  await wait(() => a.acks.length === 3, "alice's three acked");
   a.cut();
   a.s.stop();
 
   // Alice is away while both recipients come back and open everything.
   const b2 = member(portB, "bob", room, ib, cb);
+  all.push(b2);
   const c2 = member(portB, "carol", room, ic, cc);
-  await until(() => b2.texts.length === 2 && c2.texts.length === 3, "bob and carol caught up");
+  all.push(c2);
+  await wait(() => b2.texts.length === 2 && c2.texts.length === 3, "bob and carol caught up");
   await new Promise((r) => setTimeout(r, 400)); // their receipts (batched by 100 ms) stored
 
   const a2 = member(portA, "alice", room, ia, ca);
-  await until(() => a2.resumed === 1, "alice resumed");
-  await until(() => a2.delivered.length >= 3, "alice told the three counts she missed", 5_000);
+  all.push(a2);
+  await wait(() => a2.resumed === 1, "alice resumed");
+  await wait(() => a2.delivered.length >= 3, "alice told the three counts she missed", 5_000);
   await new Promise((r) => setTimeout(r, 500)); // and nothing more comes
   const seqs = a.acks.map((x) => x.seq!);
   expect(a2.delivered.map((d) => [d.seq, d.delivered, d.of])).toEqual(seqs.map((s) => [s, 2, 2]));
@@ -140,7 +182,8 @@ async function awaySenderStory(portA: () => number, portB: () => number, room: s
 
   // Told is recorded: the next resume brings no count again.
   const a3 = member(portA, "alice", room, ia, ca);
-  await until(() => a3.resumed === 1, "alice resumed again");
+  all.push(a3);
+  await wait(() => a3.resumed === 1, "alice resumed again");
   await new Promise((r) => setTimeout(r, 500));
   expect(a3.delivered).toEqual([]);
   for (const x of [a3, b2, c2, b, c]) x.s.stop();

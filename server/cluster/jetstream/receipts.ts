@@ -2,18 +2,20 @@
 
 import type { KV } from "@nats-io/kv";
 import type { ReceiptNote, ReceiptResult } from "../../store/roomStore";
-import { dec, legacyReceiptKey, parseReceipt, receiptKey, roomToken, type Receipt } from "./layout";
+import { bucketName, dec, legacyReceiptKey, parseReceipt, receiptKey, roomToken, type Receipt } from "./layout";
+import { scanKv } from "./kvScan";
 import type { JsParts } from "./parts";
 import type { RoomLog } from "./roomLog";
 
-/** seq -> current value of the keys matching `<T>.<sender>.*` (deleted ones left out). */
-async function lastValues(kv: KV, filter: string): Promise<Map<number, Uint8Array>> {
+/**
+ * seq -> current value of the keys of `bucket` matching `<T>.<sender>.*` (deleted ones left out).
+ * Not kv.history(): it can wait 30 s when a matching key is written meanwhile (kvScan.ts).
+ */
+async function lastValues(x: JsParts, bucket: string, filter: string): Promise<Map<number, Uint8Array>> {
   const out = new Map<number, Uint8Array>();
-  for await (const e of await kv.history({ key: filter })) {
+  for (const e of (await scanKv(x.js, await x.jsm, bucket, filter)).values()) {
     const seq = Number(e.key.slice(e.key.lastIndexOf(".") + 1));
-    if (!Number.isSafeInteger(seq)) continue;
-    if (e.operation === "PUT") out.set(seq, e.value);
-    else out.delete(seq);
+    if (Number.isSafeInteger(seq)) out.set(seq, e.value);
   }
   return out;
 }
@@ -91,12 +93,12 @@ export class Receipts {
   async receiptsFor(room: string, sender: string, limit: number): Promise<ReceiptNote[]> {
     const max = Math.min(Math.max(0, Math.floor(limit)), this.x.limits.maxReadBatch);
     if (max === 0) return [];
-    const { receipts, told } = await this.x.kv;
     const filter = `${roomToken(room)}.${sender}.*`;
+    const ns = this.x.namespace;
     // One filtered read of each bucket (history 1: the current value of each key), not a get per message.
     const [counts, tolds, range] = await Promise.all([
-      lastValues(receipts, filter),
-      lastValues(told, filter),
+      lastValues(this.x, bucketName(ns, "receipts"), filter),
+      lastValues(this.x, bucketName(ns, "told"), filter),
       this.log.range(room),
     ]);
     const out: ReceiptNote[] = [];

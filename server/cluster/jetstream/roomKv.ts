@@ -10,7 +10,8 @@ import {
   type MemberRecord,
   type RoomStreamRecord,
 } from "../../store/roomStore";
-import { dec, memberKey, roomToken } from "./layout";
+import { bucketName, dec, memberKey, roomToken } from "./layout";
+import { scanKv } from "./kvScan";
 import type { JsParts } from "./parts";
 
 /** Input is checked, and errors mapped, by the facade (jetstreamStore.ts). */
@@ -130,15 +131,10 @@ export class RoomKv {
   }
 
   private async allMembers(token: string | "*"): Promise<(MemberRecord & { key: string })[]> {
-    const kv = (await this.x.kv).members;
     const out: (MemberRecord & { key: string })[] = [];
-    const keys: string[] = [];
-    for await (const k of await kv.keys(`${token}.*`)) keys.push(k);
-    const got = await Promise.all(keys.map((k) => kv.get(k)));
-    for (let i = 0; i < keys.length; i++) {
-      const g = got[i];
-      if (g && g.operation === "PUT") out.push({ ...(JSON.parse(dec.decode(g.value)) as MemberRecord), key: keys[i] });
-    }
+    // not kv.keys(): it can wait 30 s when a member record is written meanwhile (kvScan.ts)
+    const got = await scanKv(this.x.js, await this.x.jsm, bucketName(this.x.namespace, "members"), `${token}.*`);
+    for (const g of got.values()) out.push({ ...(JSON.parse(dec.decode(g.value)) as MemberRecord), key: g.key });
     return out;
   }
 
