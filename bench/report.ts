@@ -40,6 +40,8 @@ export interface AudioBench {
 
 export interface Results {
   mode: "quick" | "full";
+  /** Set on a results file merged from several runs by hand: which parts came from where (shown under the title). */
+  mergedNote?: string;
   started: string;
   durationS: number;
   machine: Machine;
@@ -85,6 +87,7 @@ export function markdown(r: Results, resultsFile: string): string {
       `Re-render with \`node --import tsx bench/report.ts ${relative(ROOT, resultsFile)}\`.`,
     "",
   );
+  if (r.mergedNote) out.push(r.mergedNote, "");
   out.push(`![benchmark chart](benchmarks.svg)`, "");
   out.push(`## Machine`, "");
   out.push(
