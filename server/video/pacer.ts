@@ -2,7 +2,7 @@
 // single anchor (wall time, video time), never by chaining delays, so timer
 // lateness does not accumulate. Pure logic: the clock and timers are
 // injectable, and frames come from any FrameSource (normally a DecodedVideo).
-// Just over 300 lines with playAt (a cluster party's shared anchor): one clock, one job.
+// About 340 lines with playAt (a cluster party's shared anchor) and the first-frame hold: one clock, one job.
 
 import type { VideoFrame } from "./types";
 
