@@ -1,5 +1,6 @@
 // Generates test clips with ffmpeg's lavfi sources, so the repository needs no
-// third-party footage. `npm run make-sample` writes videos/sample.mp4; tests
+// third-party footage. `npm run make-sample` writes videos/sample.mp4 (and
+// videos/sound-and-sync.mp4, the library's video with sound); tests
 // import makeClip() to build their own small clips in a temp dir.
 
 import { execFile } from "node:child_process";
@@ -7,6 +8,7 @@ import { mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { ffmpegPath } from "../server/video/ffmpeg";
+import { makeSyncSample } from "./make-sync-sample";
 
 export interface ClipOptions {
   durationS: number;
@@ -82,12 +84,19 @@ export async function makeClip(outPath: string, opts: ClipOptions): Promise<void
 
 export const SAMPLE = { durationS: 10, width: 640, height: 360, fps: 30 } as const;
 
+/** The library's video with sound: a flash and a beep every 2 s, two audio tracks (scripts/make-sync-sample.ts). */
+export const SOUND_SAMPLE = { durationS: 30, width: 640, height: 360 } as const;
+
 async function main(): Promise<void> {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
   const out = resolve(root, "videos", "sample.mp4");
   const t0 = performance.now();
   await makeClip(out, { ...SAMPLE });
   console.log(`wrote ${out} in ${Math.round(performance.now() - t0)} ms`);
+  const sound = resolve(root, "videos", "sound-and-sync.mp4");
+  const t1 = performance.now();
+  await makeSyncSample(sound, { ...SOUND_SAMPLE });
+  console.log(`wrote ${sound} in ${Math.round(performance.now() - t1)} ms`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
