@@ -28,6 +28,24 @@ const RECORDED = [
   "welcome",
 ] as const;
 
+/**
+ * A TCP connector to 127.0.0.1:port() (read at each dial, so a test can
+ * restart the core on another port) and cut(), which drops the current
+ * connection without quit.
+ */
+export function cuttableTcp(port: () => number): { connect: Connector; cut(): void } {
+  let cut = () => {};
+  const connect: Connector = (h) => {
+    const t = tcpConnector({ host: "127.0.0.1", port: port() })(h);
+    cut = () => {
+      t.close();
+      h.onClose("cut by the test");
+    };
+    return t;
+  };
+  return { connect, cut: () => cut() };
+}
+
 /** `port` is read at each dial, so a test can restart the core on another port. */
 export function durableMember(
   port: () => number,
@@ -37,25 +55,17 @@ export function durableMember(
   cursors = new MemoryCursorStore(),
   reconnect = true,
 ): DurableMember {
-  let cut = () => {};
-  const tcp: Connector = (h) => {
-    const t = tcpConnector({ host: "127.0.0.1", port: port() })(h);
-    cut = () => {
-      t.close();
-      h.onClose("cut by the test");
-    };
-    return t;
-  };
+  const tcp = cuttableTcp(port);
   const s = new ClientSession({
     identity,
     name,
     room,
     agent: "test/1",
-    connect: tcp,
+    connect: tcp.connect,
     cursors,
     reconnect: reconnect ? { minMs: 50, maxMs: 300 } : false,
   });
-  const m: DurableMember = { s, texts: [], seqs: [], events: {}, cut: () => cut() };
+  const m: DurableMember = { s, texts: [], seqs: [], events: {}, cut: tcp.cut };
   for (const ev of RECORDED) s.on(ev, (e) => ((m.events[ev] ??= []) as unknown[]).push(e));
   s.on("message", (e) => {
     if (e.ok) m.texts.push(e.text);

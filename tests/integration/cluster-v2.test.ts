@@ -10,11 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateIdentity, makeHello } from "../../protocol/crypto";
 import { makeAdmissionProof } from "../../protocol/e2e/admission";
 import { generateIdentity2 } from "../../protocol/e2e/identity2";
-import { openClusterNode, type ClusterNode } from "../../server/cluster/node";
+import type { ClusterNode } from "../../server/cluster/node";
 import { isKeyEntry } from "../../server/keyRouting";
 import type { CoreServer } from "../../server/server";
-import { startCore } from "../helpers/core";
-import { natsServerInstalled, startNats, type NatsServer } from "../helpers/nats";
+import { clusterCores, natsServerInstalled, startNats, type NatsServer } from "../helpers/nats";
 import { WirePeer, type Received } from "../helpers/wire";
 import { newRoom, shown, stores, until, v2Member as member, type V2Member as M } from "../helpers/v2Member";
 
@@ -28,19 +27,9 @@ const admissions = (m: M) => [...m.s.members.values()].map((e) => [e.member.name
 describe.runIf(natsServerInstalled() || process.env.CI)("a v2 room across two cores", { timeout: 60_000 }, () => {
   beforeAll(async () => {
     nats = await startNats();
-    const ns = `v2c${process.pid % 100_000}`;
-    const out: CoreServer[] = [];
-    for (const name of ["a", "b"]) {
-      const node = await openClusterNode({
-        url: nats.url,
-        node: `${ns}${name}`,
-        namespace: ns,
-        limits: { presenceTtlMs: 4_000, presenceHeartbeatMs: 1_000 },
-      });
-      nodes.push(node);
-      out.push(await startCore({ cluster: node, store: node.store }));
-    }
-    [A, B] = out;
+    const c = await clusterCores(nats.url, `v2c${process.pid % 100_000}`, ["a", "b"]);
+    nodes.push(...c.nodes);
+    [A, B] = c.cores;
   }, 30_000);
 
   afterAll(async () => {

@@ -9,15 +9,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join as pjoin } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { tcpConnector } from "../../client/tcp";
 import { generateIdentity, type Identity } from "../../protocol/crypto";
 import { MemoryCursorStore } from "../../protocol/resume";
-import { ClientSession, type Connector } from "../../protocol/session";
-import { openClusterNode, type ClusterNode } from "../../server/cluster/node";
+import { ClientSession } from "../../protocol/session";
+import type { ClusterNode } from "../../server/cluster/node";
 import type { CoreServer } from "../../server/server";
 import { createLogger } from "../../server/log";
 import { startCore } from "../helpers/core";
-import { natsServerInstalled, startNats, type NatsServer } from "../helpers/nats";
+import { cuttableTcp } from "../helpers/durableMember";
+import { clusterCores, natsServerInstalled, startNats, type NatsServer } from "../helpers/nats";
 import { join, type Received } from "../helpers/wire";
 
 const cores: CoreServer[] = [];
@@ -82,17 +82,17 @@ function member(
   identity: Identity,
   cursors: MemoryCursorStore,
 ): Member {
-  let cut = () => {};
-  const tcp: Connector = (h) => {
-    const t = tcpConnector({ host: "127.0.0.1", port: port() })(h);
-    cut = () => {
-      t.close();
-      h.onClose("cut by the test");
-    };
-    return t;
-  };
-  const s = new ClientSession({ identity, name, room, agent: "test/1", connect: tcp, cursors, reconnect: false });
-  const m: Member = { s, texts: [], delivered: [], acks: [], resumed: 0, trail: [], cut: () => cut() };
+  const tcp = cuttableTcp(port);
+  const s = new ClientSession({
+    identity,
+    name,
+    room,
+    agent: "test/1",
+    connect: tcp.connect,
+    cursors,
+    reconnect: false,
+  });
+  const m: Member = { s, texts: [], delivered: [], acks: [], resumed: 0, trail: [], cut: tcp.cut };
   const note = (what: string) => m.trail.push(`+${Date.now() - T0}ms ${name}: ${what}`);
   s.on("delivered", (d) => {
     m.delivered.push(d);
@@ -247,26 +247,14 @@ describe("receipts for an away sender (one core, SQLite)", () => {
 describe.runIf(natsServerInstalled() || process.env.CI)("receipts across cores", { timeout: 90_000 }, () => {
   const pair = async (ns: string): Promise<[CoreServer, CoreServer]> => {
     nats ??= await startNats();
-    const out: CoreServer[] = [];
-    for (const name of ["a", "b"]) {
-      const node = await openClusterNode({
-        url: nats.url,
-        node: `${ns}${name}`,
-        namespace: ns,
-        limits: { presenceTtlMs: 4_000, presenceHeartbeatMs: 1_000 },
-      });
-      nodes.push(node);
+    const c = await clusterCores(nats.url, ns, ["a", "b"], (name) => ({
       // 200 sends and receipts back to back: past the default 50 frames/s per connection
-      const core = await startCore({
-        cluster: node,
-        store: node.store,
-        limits: { rateLimitPerSec: 5_000, rateLimitBurst: 5_000 },
-        ...(process.env.RX_LOG ? { log: createLogger("warn", name) } : {}),
-      });
-      cores.push(core);
-      out.push(core);
-    }
-    return out as [CoreServer, CoreServer];
+      limits: { rateLimitPerSec: 5_000, rateLimitBurst: 5_000 },
+      ...(process.env.RX_LOG ? { log: createLogger("warn", name) } : {}),
+    }));
+    nodes.push(...c.nodes);
+    cores.push(...c.cores);
+    return c.cores as [CoreServer, CoreServer];
   };
 
   it("a receipt on core B reaches the sender on core A within a bound, each (seq, D) once; latency over 200 messages", async () => {
