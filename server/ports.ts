@@ -48,6 +48,8 @@ export interface Peer {
   /** What the client declared it understands beyond v1 (empty for a v1 client). */
   readonly caps: ReadonlySet<Cap>;
   sendControl(msg: ServerMessage): void;
+  /** A control frame already encoded, shared between recipients (a connection has it; test peers may not). */
+  sendFrame?(frame: Buffer): void;
   /**
    * Queues every chunk of a frame unless this viewer is backed up (video still
    * queued, and more than maxQueuedVideoBytes not yet written with this frame);

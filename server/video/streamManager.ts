@@ -17,6 +17,7 @@ import type {
   ClientMessageOf,
   Control,
   Play,
+  ServerMessage,
   StreamEndReason,
   StreamInfo,
   VideoItem,
@@ -25,7 +26,7 @@ import type { AudioPacketCache } from "../audio/cache";
 import type { AudioProbeCache, AudioSummary } from "../audio/probeCache";
 import { StreamAudio } from "./audioFanout";
 import type { Peer, VideoFrameOut, VideoService } from "../ports";
-import { chunkFrame } from "../wire";
+import { chunkFrame, controlFrame } from "../wire";
 import type { LibraryService } from "../library/library-service";
 import type { Catalogue } from "./catalogue";
 import { outputSize, type DecodedVideo, type FrameCache, type VideoReader } from "./frames";
@@ -106,6 +107,25 @@ export interface StreamManagerOptions {
 
 const DEFAULT_PLAYOUT_DELAY_MS = 250;
 const DEFAULT_SOUND_START_WAIT_MS = 300;
+
+/** The peers watching a stream. */
+function viewerPeers(s: { viewers: ReadonlyMap<number, { peer: Peer }> }): Iterable<Peer> {
+  return [...s.viewers.values()].map((v) => v.peer);
+}
+
+/** One message to many peers (those `to` keeps), encoded once and shared. */
+function broadcast(peers: Iterable<Peer>, msg: ServerMessage, to: (p: Peer) => boolean = () => true): void {
+  let frame: Buffer | null = null;
+  for (const p of peers) {
+    if (!to(p)) continue;
+    if (!p.sendFrame) {
+      p.sendControl(msg);
+      continue;
+    }
+    frame ??= controlFrame(msg);
+    p.sendFrame(frame);
+  }
+}
 
 /** The catalogue's `audio` field from a probe summary. */
 function audioField(a: AudioSummary): NonNullable<VideoItem["audio"]> {
@@ -332,7 +352,7 @@ export class StreamManager implements VideoService {
 
     o.startPacer(stream.pacer);
     const start = { t: "stream" as const, ...this.infoOf(stream) };
-    for (const v of stream.viewers.values()) v.peer.sendControl(start);
+    broadcast(viewerPeers(stream), start);
     for (const v of stream.viewers.values()) stream.audio?.add(v.peer, stream.pacer.positionMs);
     this.sendClock(stream);
     this.opts.log.info(
@@ -454,8 +474,7 @@ export class StreamManager implements VideoService {
       s.audio?.reposition(p.positionMs);
     }
     const st = this.infoOf(s);
-    const state = { t: "streamState" as const, sid, state: st.state, posMs: st.posMs, by: a.ctl };
-    for (const v of s.viewers.values()) v.peer.sendControl(state);
+    broadcast(viewerPeers(s), { t: "streamState" as const, sid, state: st.state, posMs: st.posMs, by: a.ctl });
     this.sendClock(s);
   }
 
@@ -526,8 +545,7 @@ export class StreamManager implements VideoService {
       }
     }
     const st = this.infoOf(s);
-    const state = { t: "streamState" as const, sid, state: st.state, posMs: st.posMs, by: peer.memberId };
-    for (const v of s.viewers.values()) v.peer.sendControl(state);
+    broadcast(viewerPeers(s), { t: "streamState" as const, sid, state: st.state, posMs: st.posMs, by: peer.memberId });
     this.sendClock(s);
   }
 
@@ -542,7 +560,7 @@ export class StreamManager implements VideoService {
       delayMs: this.opts.playoutDelayMs ?? DEFAULT_PLAYOUT_DELAY_MS,
       posMs: Math.round(s.pacer.positionMs),
     };
-    for (const p of to ?? [...s.viewers.values()].map((v) => v.peer)) if (p.caps.has("clock")) p.sendControl(msg);
+    broadcast(to ?? viewerPeers(s), msg, (p) => p.caps.has("clock"));
   }
 
   private chooseTrack(peer: Peer, msg: AudioTrackChoice): void {
@@ -582,10 +600,8 @@ export class StreamManager implements VideoService {
     if (this.roomStreams.get(s.room) === s) this.roomStreams.delete(s.room);
     for (const [connId, own] of this.selfStreams) if (own === s) this.selfStreams.delete(connId);
     s.pacer.stop();
-    for (const v of s.viewers.values()) {
-      v.peer.purgeVideo(sid, false);
-      v.peer.sendControl({ t: "streamEnd", sid, reason });
-    }
+    for (const v of s.viewers.values()) v.peer.purgeVideo(sid, false);
+    broadcast(viewerPeers(s), { t: "streamEnd", sid, reason });
     s.viewers.clear();
     s.small?.close();
     s.audio?.close();

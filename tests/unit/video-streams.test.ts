@@ -445,6 +445,29 @@ describe("StreamManager: fan-out", () => {
     }
   });
 
+  it("encodes each stream message once for all its viewers: stream, streamState and streamEnd share one Buffer", async () => {
+    class FramePeer extends FakePeer {
+      readonly frames: Buffer[] = [];
+      sendFrame(frame: Buffer): void {
+        this.frames.push(frame);
+      }
+    }
+    const a = new FramePeer(ALICE);
+    const b = new FramePeer(BOB);
+    mgr.join(a);
+    mgr.join(b);
+    await play(a, "clip", "room");
+    const sid = mgr.roomStream("lobby")!.sid;
+    await advance(100);
+    control(a, sid, "pause");
+    control(a, sid, "stop");
+    await settle();
+    const kinds = (p: FramePeer) => p.frames.map((f) => (JSON.parse(f.subarray(5).toString()) as { t: string }).t);
+    expect(kinds(a)).toEqual(["stream", "streamState", "streamEnd"]);
+    expect(b.frames).toHaveLength(3);
+    for (let i = 0; i < 3; i++) expect(b.frames[i]).toBe(a.frames[i]); // the same object: encoded once
+  });
+
   it("skips a viewer whose offerVideo refuses, keeps the others going, and reports both in streamStats", async () => {
     // Bob is seated first, so he is offered each frame before Alice.
     const b = member(BOB);
