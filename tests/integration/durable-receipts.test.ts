@@ -16,7 +16,7 @@ import type { ClusterNode } from "../../server/cluster/node";
 import type { CoreServer } from "../../server/server";
 import { createLogger } from "../../server/log";
 import { startCore } from "../helpers/core";
-import { cuttableTcp } from "../helpers/durableMember";
+import { durableMember } from "../helpers/durableMember";
 import { clusterCores, natsServerInstalled, startNats, type NatsServer } from "../helpers/nats";
 import { join, type Received } from "../helpers/wire";
 
@@ -65,16 +65,16 @@ interface Delivered {
 interface Member {
   s: ClientSession;
   texts: string[];
-  delivered: Delivered[];
-  acks: { mid: string; seq?: number }[];
-  resumed: number;
+  readonly delivered: readonly Delivered[];
+  readonly acks: readonly { mid: string; seq?: number }[];
+  readonly resumed: number;
   /** What this member saw (state, errors, resumed, delivered...), for a timeout's message. */
   trail: string[];
   /** Cuts the connection without quit (a lid closed). */
   cut(): void;
 }
 
-/** A real ClientSession (cap durable, auto receipts) over TCP to the port `port()` names, no reconnect. */
+/** A durable member (helpers/durableMember.ts, no reconnect) that also keeps a timed trail of what it saw. */
 function member(
   port: () => number,
   name: string,
@@ -82,42 +82,35 @@ function member(
   identity: Identity,
   cursors: MemoryCursorStore,
 ): Member {
-  const tcp = cuttableTcp(port);
-  const s = new ClientSession({
-    identity,
-    name,
-    room,
-    agent: "test/1",
-    connect: tcp.connect,
-    cursors,
-    reconnect: false,
-  });
-  const m: Member = { s, texts: [], delivered: [], acks: [], resumed: 0, trail: [], cut: tcp.cut };
-  const note = (what: string) => m.trail.push(`+${Date.now() - T0}ms ${name}: ${what}`);
-  s.on("delivered", (d) => {
-    m.delivered.push(d);
-    note(`delivered seq ${d.seq} ${d.delivered}/${d.of}`);
-  });
-  s.on("ack", (a) => {
-    m.acks.push(a);
-    note(`ack seq ${a.seq}`);
-  });
-  s.on("resumed", (r) => {
-    m.resumed++;
-    note(`resumed seq ${r.seq}`);
-  });
-  s.on("message", (e) => {
-    if (e.ok) m.texts.push(e.text);
-    note(`message ok=${e.ok}`);
-  });
+  const d = durableMember(port, name, room, identity, cursors, false);
+  const trail: string[] = [];
+  const note = (what: string) => trail.push(`+${Date.now() - T0}ms ${name}: ${what}`);
+  const s = d.s;
+  s.on("delivered", (x) => note(`delivered seq ${x.seq} ${x.delivered}/${x.of}`));
+  s.on("ack", (x) => note(`ack seq ${x.seq}`));
+  s.on("resumed", (x) => note(`resumed seq ${x.seq}`));
+  s.on("message", (e) => note(`message ok=${e.ok}`));
   s.on("state", (st) => note(`state ${st}`));
   s.on("welcome", (w) => note(`welcome members ${w.members.length}`));
   s.on("error", (e) => note(`error ${e.code}: ${e.message}`));
   s.on("invalid", (e) => note(`invalid ${e.reason}`));
-  s.on("disconnected", (d) => note(`disconnected ${d.reason}`));
+  s.on("disconnected", (x) => note(`disconnected ${x.reason}`));
   s.on("closed", (c) => note(`closed ${c.reason} ${c.error ? `${c.error.code}: ${c.error.message}` : ""}`));
-  s.start();
-  return m;
+  return {
+    s,
+    texts: d.texts,
+    trail,
+    cut: d.cut,
+    get delivered() {
+      return d.events.delivered ?? [];
+    },
+    get acks() {
+      return d.events.ack ?? [];
+    },
+    get resumed() {
+      return d.events.resumed?.length ?? 0;
+    },
+  };
 }
 
 /** Every (seq, D) at most once: the "nothing shown twice" rule. */
