@@ -10,6 +10,7 @@ import { KIND_CONTROL } from "../../protocol/framing";
 import { ClientSession, type Connector, type SessionEvents } from "../../protocol/session";
 import { startCore } from "../helpers/core";
 import { join, type WirePeer } from "../helpers/wire";
+import { until } from "../helpers/poll";
 
 let core: Awaited<ReturnType<typeof startCore>>;
 let alice: Identity;
@@ -19,18 +20,6 @@ beforeAll(async () => {
   alice = await generateIdentity();
 });
 afterAll(() => core?.stop());
-
-function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(poll, 10);
-    };
-    poll();
-  });
-}
 
 describe("session against the real core", () => {
   it("resends after a lost ack; the core acknowledges again and delivers once", async () => {

@@ -18,6 +18,7 @@ import { startCore } from "../helpers/core";
 import { hostileCore } from "../helpers/hostile";
 import { WirePeer, join } from "../helpers/wire";
 import { makeHello } from "../../protocol/crypto";
+import { until } from "../helpers/poll";
 
 let core: Awaited<ReturnType<typeof startCore>>;
 const ids: Identity[] = [];
@@ -27,18 +28,6 @@ beforeAll(async () => {
   for (let i = 0; i < 4; i++) ids.push(await generateIdentity());
 });
 afterAll(() => core?.stop());
-
-function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      if (cond()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(poll, 10);
-    };
-    poll();
-  });
-}
 
 async function newRoom(): Promise<RoomKeys> {
   const p = parseRoomSecret(generateRoomSecret());
