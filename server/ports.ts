@@ -48,8 +48,8 @@ export interface Peer {
   /** What the client declared it understands beyond v1 (empty for a v1 client). */
   readonly caps: ReadonlySet<Cap>;
   sendControl(msg: ServerMessage): void;
-  /** A control frame already encoded, shared between recipients (a connection has it; test peers may not). */
-  sendFrame?(frame: Buffer): void;
+  /** A control frame already encoded (shared between recipients). */
+  sendFrame(frame: Buffer): void;
   /**
    * Queues every chunk of a frame unless this viewer is backed up (video still
    * queued, and more than maxQueuedVideoBytes not yet written with this frame);
@@ -70,8 +70,6 @@ export interface Peer {
 
 /** What the hub additionally needs of a member's connection. */
 export interface MemberPeer extends Peer {
-  /** A control frame already encoded (shared between recipients). */
-  sendFrame(frame: Buffer): void;
   /**
    * Charges a `msg` frame of `bytes` for `recipients` to this sender's send
    * budget. False: deliver nothing; the connection has already told the

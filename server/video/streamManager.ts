@@ -30,6 +30,7 @@ import { chunkFrame, controlFrame } from "../wire";
 import type { LibraryService } from "../library/library-service";
 import type { Catalogue } from "./catalogue";
 import { outputSize, type DecodedVideo, type FrameCache, type VideoReader } from "./frames";
+import { VIDEO_LIMITS } from "./limits";
 import { Pacer } from "./pacer";
 import { SMALL_VIDEO_WIDTH, SmallVariant, type SmallSource } from "./small-variant";
 import type { VideoFrame } from "./types";
@@ -105,9 +106,6 @@ export interface StreamManagerOptions {
   followLateMs?: number;
 }
 
-const DEFAULT_PLAYOUT_DELAY_MS = 250;
-const DEFAULT_SOUND_START_WAIT_MS = 300;
-
 /** The peers watching a stream. */
 function viewerPeers(s: { viewers: ReadonlyMap<number, { peer: Peer }> }): Iterable<Peer> {
   return [...s.viewers.values()].map((v) => v.peer);
@@ -116,15 +114,7 @@ function viewerPeers(s: { viewers: ReadonlyMap<number, { peer: Peer }> }): Itera
 /** One message to many peers (those `to` keeps), encoded once and shared. */
 function broadcast(peers: Iterable<Peer>, msg: ServerMessage, to: (p: Peer) => boolean = () => true): void {
   let frame: Buffer | null = null;
-  for (const p of peers) {
-    if (!to(p)) continue;
-    if (!p.sendFrame) {
-      p.sendControl(msg);
-      continue;
-    }
-    frame ??= controlFrame(msg);
-    p.sendFrame(frame);
-  }
+  for (const p of peers) if (to(p)) p.sendFrame((frame ??= controlFrame(msg)));
 }
 
 /** The catalogue's `audio` field from a probe summary. */
@@ -341,8 +331,9 @@ export class StreamManager implements VideoService {
         durationMs: info.durationMs,
         onFrame: (f) => this.fanOut(stream, f),
         onEnd: (reason) => this.end(stream, reason),
-        pinnedLateMs: this.opts.followLateMs ?? (this.opts.playoutDelayMs ?? DEFAULT_PLAYOUT_DELAY_MS) / 2,
-        holdStart: (posMs) => stream.audio?.whenReady(posMs, sound?.startWaitMs ?? DEFAULT_SOUND_START_WAIT_MS) ?? null,
+        pinnedLateMs: this.opts.followLateMs ?? (this.opts.playoutDelayMs ?? VIDEO_LIMITS.playoutDelayMs) / 2,
+        holdStart: (posMs) =>
+          stream.audio?.whenReady(posMs, sound?.startWaitMs ?? VIDEO_LIMITS.soundStartWaitMs) ?? null,
       }),
     };
     for (const p of o.audience) stream.viewers.set(p.connId, { peer: p, sent: 0, dropped: 0 });
@@ -557,7 +548,7 @@ export class StreamManager implements VideoService {
       t: "streamClock" as const,
       sid: s.info.sid,
       anchorCore: anchor,
-      delayMs: this.opts.playoutDelayMs ?? DEFAULT_PLAYOUT_DELAY_MS,
+      delayMs: this.opts.playoutDelayMs ?? VIDEO_LIMITS.playoutDelayMs,
       posMs: Math.round(s.pacer.positionMs),
     };
     broadcast(to ?? viewerPeers(s), msg, (p) => p.caps.has("clock"));

@@ -197,6 +197,7 @@ describe("audio decode window", () => {
       room: "r",
       caps: new Set(["audio"]),
       sendControl: () => {},
+      sendFrame: () => {},
       offerVideo: () => true,
       purgeVideo: () => {},
       purgeAudio: () => {},

@@ -6,6 +6,7 @@
 
 import { describe, expect, it } from "vitest";
 import { readAudioPacket } from "../../protocol/audioPacket";
+import { FRAME_HEADER } from "../../protocol/framing";
 import type { Cap } from "../../protocol/caps";
 import type { ServerMessage } from "../../protocol/messages";
 import { AudioPacketCache } from "../../server/audio/cache";
@@ -54,6 +55,7 @@ function peer(connId: number, caps: Cap[]) {
     room: "r",
     caps: new Set(caps),
     sendControl: (m) => msgs.push(m),
+    sendFrame: (f) => msgs.push(JSON.parse(f.subarray(FRAME_HEADER).toString()) as ServerMessage),
     offerVideo: () => true,
     purgeVideo: () => {},
     purgeAudio: () => {},

@@ -50,6 +50,12 @@ class FakePeer implements Peer {
   sendControl(msg: ServerMessage): void {
     this.controls.push(msg);
   }
+  /** Encoded controls as given (shared between viewers), each also parsed into `controls`. */
+  readonly frames: Buffer[] = [];
+  sendFrame(frame: Buffer): void {
+    this.frames.push(frame);
+    this.controls.push(JSON.parse(frame.subarray(FRAME_HEADER).toString()) as ServerMessage);
+  }
   offerVideo(frame: VideoFrameOut): boolean {
     this.offers.push(frame);
     return this.accepts;
@@ -446,23 +452,16 @@ describe("StreamManager: fan-out", () => {
   });
 
   it("encodes each stream message once for all its viewers: stream, streamState and streamEnd share one Buffer", async () => {
-    class FramePeer extends FakePeer {
-      readonly frames: Buffer[] = [];
-      sendFrame(frame: Buffer): void {
-        this.frames.push(frame);
-      }
-    }
-    const a = new FramePeer(ALICE);
-    const b = new FramePeer(BOB);
-    mgr.join(a);
-    mgr.join(b);
+    const a = member(ALICE);
+    const b = member(BOB);
     await play(a, "clip", "room");
     const sid = mgr.roomStream("lobby")!.sid;
     await advance(100);
     control(a, sid, "pause");
     control(a, sid, "stop");
     await settle();
-    const kinds = (p: FramePeer) => p.frames.map((f) => (JSON.parse(f.subarray(5).toString()) as { t: string }).t);
+    const kinds = (p: FakePeer) =>
+      p.frames.map((f) => (JSON.parse(f.subarray(FRAME_HEADER).toString()) as { t: string }).t);
     expect(kinds(a)).toEqual(["stream", "streamState", "streamEnd"]);
     expect(b.frames).toHaveLength(3);
     for (let i = 0; i < 3; i++) expect(b.frames[i]).toBe(a.frames[i]); // the same object: encoded once
